@@ -1,0 +1,154 @@
+//! Builds `Platform` (the handles every module and product is given) and the actix server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Logger, from_fn};
+use actix_web::{App, HttpServer, web};
+use utoipa_actix_web::AppExt;
+
+use crate::config::Settings;
+use crate::db::{Db, DbError};
+use crate::http;
+
+/// The shared services, as handles. Modules are added here as they land; each is reached
+/// only through its trait.
+pub struct Platform {
+    /// Database handle (for probes; modules keep their own store over it).
+    pub db: Db,
+    /// Settings the server started with.
+    pub settings: Arc<Settings>,
+}
+
+impl Platform {
+    /// Names of the platform modules and products present in this build.
+    pub fn modules(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Settings were unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The database was unusable.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// host:port tried.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    server: Server,
+    port: u16,
+    host: String,
+}
+
+impl Application {
+    /// Connects, migrates when configured, and binds. Call from async code.
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let settings = Arc::new(settings);
+        let db = Db::new(
+            &settings.database_url()?,
+            settings.database.pool_size,
+            Duration::from_secs(settings.database.connect_timeout_secs),
+        )?;
+        if settings.database.migrate_on_start {
+            let applied = migrate_blocking(db.clone()).await?;
+            for name in applied {
+                log::info!("applied migration {name}");
+            }
+        }
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener =
+            TcpListener::bind(&address).map_err(|source| StartError::Bind { address, source })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let platform = web::Data::new(Platform {
+            db,
+            settings: settings.clone(),
+        });
+        let server = http_server(platform, &settings, listener)?;
+        Ok(Application {
+            server,
+            port,
+            host: settings.server.host.clone(),
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The portal's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}:{}/", self.host, self.port)
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM stop gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn migrate_blocking(db: Db) -> Result<Vec<String>, DbError> {
+    tokio::task::spawn_blocking(move || db.migrate())
+        .await
+        .map_err(|err| DbError::Aborted(err.to_string()))?
+}
+
+fn http_server(
+    platform: web::Data<Platform>,
+    settings: &Settings,
+    listener: TcpListener,
+) -> Result<Server, StartError> {
+    let limit = settings.server.max_body_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .into_utoipa_app()
+            .openapi(http::openapi::base())
+            .app_data(platform.clone())
+            .app_data(http::problem::json_config(limit))
+            .app_data(http::problem::payload_config(limit))
+            .service(http::health::healthz)
+            .service(http::health::readyz)
+            .openapi_service(http::openapi::service)
+            .into_app()
+            .configure(crate::portal::routes)
+            .default_service(web::to(http::problem::no_route))
+            .wrap(http::problem::error_handlers())
+            .wrap(from_fn(http::request_id::assign))
+            .wrap(Logger::new(
+                r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
+            ))
+    })
+    .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let server = server
+        .listen(listener)
+        .map_err(|source| StartError::Bind { address, source })?
+        .run();
+    Ok(server)
+}

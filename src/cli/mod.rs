@@ -1,0 +1,103 @@
+//! `aicloud <subcommand>`: parsing and dispatch. Each area's subcommands live in a file
+//! of their own; every command that prints data takes `--json`.
+
+mod check;
+mod migrate;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::config::{ConfigError, Settings};
+
+/// The aicloud server and its administration commands.
+#[derive(Debug, Parser)]
+#[command(name = "aicloud", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Directory holding default.toml and the optional local.toml.
+    #[arg(
+        long,
+        global = true,
+        env = "AICLOUD_CONFIG_DIR",
+        default_value = "config"
+    )]
+    pub config_dir: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP APIs and the portal (migrates first unless configured not to).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate(Output),
+    /// Check the configuration, that the database is reachable and migrations are current.
+    Check(Output),
+}
+
+/// Output format flags shared by commands that print data.
+#[derive(Debug, Args)]
+pub struct Output {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A command's failure: one line for the operator, and the exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    message: String,
+}
+
+impl CliError {
+    fn new(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(err: ConfigError) -> CliError {
+        CliError::new(err.to_string())
+    }
+}
+
+/// Runs the parsed command and maps its outcome to an exit code.
+pub fn dispatch(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Serve => serve::run(&cli.config_dir),
+        Command::Migrate(out) => migrate::run(&cli.config_dir, out),
+        Command::Check(out) => check::run(&cli.config_dir, out),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_settings(dir: &std::path::Path) -> Result<Settings, CliError> {
+    Ok(Settings::load(dir)?)
+}
+
+/// Prints `value` as pretty JSON, or `text` otherwise.
+fn print(out: &Output, value: &impl Serialize, text: &str) -> Result<(), CliError> {
+    if out.json {
+        let json = serde_json::to_string_pretty(value)
+            .map_err(|err| CliError::new(format!("cannot encode output: {err}")))?;
+        println!("{json}");
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Layered settings: `config/default.toml`, then optional `config/local.toml`, then
+//! `AICLOUD__SECTION__KEY` environment variables, then `DATABASE_URL` (later wins).
+//! Unknown keys and invalid values stop start-up with a message naming the key.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use config::{Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// Where the project-local cluster started by `make db` records its URL.
+pub const LOCAL_DATABASE_URL_FILE: &str = ".data/database.url";
+
+/// Every setting of the server. See `config/default.toml` for what each key means.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP server settings.
+    pub server: ServerSettings,
+    /// Database settings.
+    pub database: DatabaseSettings,
+    /// Logging settings.
+    pub log: LogSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Bind address.
+    pub host: String,
+    /// Bind port; 0 picks a free one.
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Grace period for in-flight requests on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Public base URL of the portal; empty derives it from host and port.
+    pub public_url: String,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// PostgreSQL URL; empty means the project-local cluster.
+    pub url: String,
+    /// Pool size, also the bound on concurrent blocking database work.
+    pub pool_size: u32,
+    /// Seconds to wait for a pooled connection.
+    pub connect_timeout_secs: u64,
+    /// Whether `serve` migrates before listening.
+    pub migrate_on_start: bool,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// Minimum level: error, warn, info, debug or trace.
+    pub level: String,
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file or variable could not be read or parsed, or a key is unknown.
+    #[error("configuration: {0}")]
+    Load(String),
+    /// A value parsed but is not acceptable.
+    #[error("configuration: invalid value for `{key}`: {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `server.port`.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Settings {
+    /// Loads `dir/default.toml`, `dir/local.toml` if present, and the process environment.
+    pub fn load(dir: &Path) -> Result<Settings, ConfigError> {
+        let local = dir.join("local.toml");
+        Settings::load_from(
+            &dir.join("default.toml"),
+            Some(&local),
+            std::env::vars().collect(),
+        )
+    }
+
+    /// Loads the given files and environment; tests use it so they never read a developer's
+    /// `local.toml` or mutate the process environment.
+    pub fn load_from(
+        defaults: &Path,
+        local: Option<&Path>,
+        env: HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let database_url = env.get("DATABASE_URL").cloned();
+        let app_env: HashMap<String, String> = env
+            .into_iter()
+            .filter(|(key, _)| key.starts_with("AICLOUD__"))
+            .collect();
+        let settings: Settings = config::Config::builder()
+            .add_source(File::from(defaults).format(FileFormat::Toml))
+            .add_source(
+                local
+                    .map(|path| File::from(path).format(FileFormat::Toml).required(false))
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+            )
+            .add_source(
+                Environment::with_prefix("AICLOUD")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(app_env)),
+            )
+            .set_override_option("database.url", database_url.filter(|url| !url.is_empty()))
+            .and_then(|builder| builder.build())
+            .and_then(|config| config.try_deserialize())
+            .map_err(|err| ConfigError::Load(err.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.server.host.trim().is_empty() {
+            return invalid("server.host", "must not be empty");
+        }
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size", "must be at least 1");
+        }
+        if self.database.connect_timeout_secs == 0 {
+            return invalid("database.connect_timeout_secs", "must be at least 1");
+        }
+        if self.log_level().is_none() {
+            return invalid(
+                "log.level",
+                "must be one of error, warn, info, debug, trace, off",
+            );
+        }
+        let public = self.server.public_url.as_str();
+        if !(public.is_empty() || public.starts_with("http://") || public.starts_with("https://")) {
+            return invalid(
+                "server.public_url",
+                "must be empty or start with http:// or https://",
+            );
+        }
+        Ok(())
+    }
+
+    /// The configured log level.
+    pub fn log_level(&self) -> Option<log::LevelFilter> {
+        self.log.level.parse().ok()
+    }
+
+    /// The database URL to use: the configured one, or the project-local cluster's.
+    pub fn database_url(&self) -> Result<String, ConfigError> {
+        if !self.database.url.is_empty() {
+            return Ok(self.database.url.clone());
+        }
+        let path = PathBuf::from(LOCAL_DATABASE_URL_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(url) if !url.trim().is_empty() => Ok(url.trim().to_owned()),
+            _ => Err(ConfigError::Invalid {
+                key: "database.url",
+                reason: format!(
+                    "is empty and no project-local cluster was found ({}); run `make db` or set DATABASE_URL",
+                    path.display()
+                ),
+            }),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! aicloud: the AI Cloud shared platform and its first product, Token Factory.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod portal;
+
+/// The server's version, from Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

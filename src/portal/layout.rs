@@ -1,0 +1,101 @@
+//! What every page's layout needs: title, navigation and asset links.
+
+/// A portal area and the module whose presence enables it.
+pub struct Area {
+    /// Label in the navigation.
+    pub title: &'static str,
+    /// Module that serves the area.
+    pub module: &'static str,
+    /// Where the area's pages start.
+    pub href: &'static str,
+}
+
+/// The areas of the portal, in navigation order. An area is a link once its module is
+/// present; until then it is shown, greyed, so operators see what is coming.
+pub const AREAS: &[Area] = &[
+    Area {
+        title: "Access",
+        module: "iam",
+        href: "/access",
+    },
+    Area {
+        title: "Billing",
+        module: "billing",
+        href: "/billing",
+    },
+    Area {
+        title: "Policy",
+        module: "policy",
+        href: "/policy",
+    },
+    Area {
+        title: "Products",
+        module: "registry",
+        href: "/products",
+    },
+    Area {
+        title: "Audit",
+        module: "audit",
+        href: "/audit",
+    },
+    Area {
+        title: "Evidence",
+        module: "evidence",
+        href: "/evidence",
+    },
+    Area {
+        title: "Status",
+        module: "status",
+        href: "/status",
+    },
+    Area {
+        title: "Token Factory",
+        module: "token_factory",
+        href: "/token-factory",
+    },
+];
+
+/// One navigation entry as rendered.
+pub struct NavItem {
+    /// Label.
+    pub title: &'static str,
+    /// Link, when the area's module is present.
+    pub href: Option<&'static str>,
+    /// Whether the current page belongs to this area.
+    pub current: bool,
+}
+
+/// Shared fields of every page.
+pub struct Layout {
+    /// Page title.
+    pub title: String,
+    /// Navigation entries.
+    pub nav: Vec<NavItem>,
+    /// Versioned stylesheet link.
+    pub css_href: String,
+    /// Versioned favicon link.
+    pub icon_href: String,
+    /// Server version for the footer.
+    pub version: &'static str,
+}
+
+impl Layout {
+    /// Layout for a page in area `current` (by module name), given the modules present.
+    pub fn new(title: &str, current: Option<&str>, modules: &[&str]) -> Layout {
+        let nav = AREAS
+            .iter()
+            .map(|area| NavItem {
+                title: area.title,
+                href: modules.contains(&area.module).then_some(area.href),
+                current: current == Some(area.module),
+            })
+            .collect();
+        Layout {
+            title: title.to_owned(),
+            nav,
+            css_href: super::assets::href("app.css"),
+            icon_href: super::assets::href("favicon.svg"),
+            version: crate::VERSION,
+        }
+    }
+}

@@ -1,0 +1,55 @@
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn healthz_answers_ok_with_the_version() {
+    let app = TestApp::spawn().await;
+
+    let res = app.get("/healthz").await;
+
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn readyz_is_ready_when_the_database_is_migrated() {
+    let app = TestApp::spawn().await;
+
+    let res = app.get("/readyz").await;
+
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["migrations"], "current");
+}
+
+#[tokio::test]
+async fn readyz_answers_503_with_a_reason_when_the_database_is_unreachable() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    app.db.drop_now();
+    let res = app.get("/readyz").await;
+
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["type"], "urn:aicloud:problem:unavailable");
+    assert_eq!(body["detail"], "service unavailable: database unreachable");
+}
+
+#[tokio::test]
+async fn openapi_document_lists_the_json_routes() {
+    let app = TestApp::spawn().await;
+
+    let res = app.get("/api/openapi.json").await;
+
+    assert_eq!(res.status(), 200);
+    let doc: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    for path in ["/healthz", "/readyz"] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}

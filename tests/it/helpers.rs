@@ -1,0 +1,244 @@
+//! Test harness: a migrated template database (built once per migration set, under an
+//! advisory lock so parallel test binaries cooperate), a fresh database per test cloned
+//! from it, and `TestApp`, the real server on port 0 against that database.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use aicloud::app::Application;
+use aicloud::config::Settings;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use sha2::{Digest, Sha256};
+
+/// Arbitrary but fixed: every test process takes this lock to build the template.
+const TEMPLATE_LOCK: i64 = 0x00a1_c10d;
+
+/// URL of the database the harness administers (creates and drops databases through).
+pub fn admin_url() -> String {
+    let defaults = Path::new("config/default.toml");
+    let env: HashMap<String, String> = std::env::vars()
+        .filter(|(key, _)| key == "DATABASE_URL")
+        .collect();
+    let settings = Settings::load_from(defaults, None, env).expect("config/default.toml loads");
+    settings
+        .database_url()
+        .expect("a database: run `make db` or set DATABASE_URL")
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let prefix = &base[..base.rfind('/').expect("URL has a database path")];
+    match query {
+        Some(query) => format!("{prefix}/{name}?{query}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
+/// The template's name changes whenever any migration file does.
+fn template_name() -> String {
+    let mut files: Vec<_> = walk(Path::new("migrations"));
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(file.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&file).expect("migration file readable"));
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("aicloud_tmpl_{hex}")
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .expect("migrations/ readable")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Builds the template once; later calls (and other processes) reuse it.
+pub fn template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let admin = admin_url();
+        let name = template_name();
+        let mut conn = PgConnection::establish(&admin).expect("admin connection");
+        diesel::sql_query("SELECT pg_advisory_lock($1)")
+            .bind::<BigInt, _>(TEMPLATE_LOCK)
+            .execute(&mut conn)
+            .expect("template lock");
+        if !database_exists(&mut conn, &name) {
+            build_template(&mut conn, &admin, &name);
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(TEMPLATE_LOCK)
+            .execute(&mut conn)
+            .expect("template unlock");
+        name
+    })
+}
+
+fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .get_result::<Count>(conn)
+        .expect("pg_database readable")
+        .n
+        > 0
+}
+
+/// Migrates under a scratch name and renames at the end, so a crash never leaves a
+/// half-migrated template behind under the real name.
+fn build_template(conn: &mut PgConnection, admin: &str, name: &str) {
+    let scratch = format!("{name}_build");
+    execute(
+        conn,
+        &format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"),
+    );
+    execute(conn, &format!("CREATE DATABASE {scratch}"));
+    {
+        let mut template =
+            PgConnection::establish(&with_database(admin, &scratch)).expect("template connection");
+        aicloud::db::apply_migrations(&mut template).expect("migrations apply");
+    }
+    execute(conn, &format!("ALTER DATABASE {scratch} RENAME TO {name}"));
+}
+
+fn execute(conn: &mut PgConnection, sql: &str) {
+    diesel::sql_query(sql)
+        .execute(conn)
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
+/// A database of one test's own, dropped when the value is.
+pub struct TestDb {
+    /// Database name.
+    pub name: String,
+    /// URL to connect to it.
+    pub url: String,
+    admin: String,
+}
+
+impl TestDb {
+    /// Clones the template into a fresh database.
+    pub fn create() -> TestDb {
+        let template = template();
+        let admin = admin_url();
+        let name = format!("aicloud_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = PgConnection::establish(&admin).expect("admin connection");
+        execute(
+            &mut conn,
+            &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        );
+        TestDb {
+            url: with_database(&admin, &name),
+            name,
+            admin,
+        }
+    }
+
+    /// A direct connection, for arranging and inspecting state.
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("test database connection")
+    }
+
+    /// Drops the database now, cutting off every connection to it.
+    pub fn drop_now(&self) {
+        let mut conn = PgConnection::establish(&self.admin).expect("admin connection");
+        execute(
+            &mut conn,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        self.drop_now();
+    }
+}
+
+/// Settings for a server on port 0 against `db`, ignoring any local.toml and the
+/// developer's environment.
+pub fn settings_for(db: &TestDb, extra: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("AICLOUD__SERVER__PORT".into(), "0".into()),
+        ("AICLOUD__SERVER__WORKERS".into(), "1".into()),
+        ("AICLOUD__DATABASE__POOL_SIZE".into(), "3".into()),
+    ]);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::load_from(Path::new("config/default.toml"), None, env).expect("test settings")
+}
+
+/// The real server, listening on a free port, with its own database.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    /// A client that keeps no cookies and follows no redirects.
+    pub client: reqwest::Client,
+    /// The app's database.
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// Starts the server with default test settings.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(&[]).await
+    }
+
+    /// Starts the server with extra `AICLOUD__...` settings.
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        let db = tokio::task::spawn_blocking(TestDb::create)
+            .await
+            .expect("database created");
+        let app = Application::build(settings_for(&db, extra))
+            .await
+            .expect("server builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        TestApp {
+            address,
+            client,
+            db,
+        }
+    }
+
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
