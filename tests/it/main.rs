@@ -1,7 +1,10 @@
 //! The one integration test binary: each module is a `mod` here so everything links once.
 //! Every test starts the real server against a fresh database of its own.
 
-#![expect(clippy::expect_used, reason = "a test should fail loudly at the step that broke")]
+#![expect(
+    clippy::expect_used,
+    reason = "a test should fail loudly at the step that broke"
+)]
 
 mod helpers;
 

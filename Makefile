@@ -1,0 +1,58 @@
+# aicloud developer tasks. `make` (or `make help`) lists them.
+#
+# The database: `make db` uses $DATABASE_URL when it is set, otherwise it runs a
+# project-local PostgreSQL cluster (see .ci/pg-local) whose URL it writes to
+# .data/database.url, where the server and the tests find it.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+CARGO ?= cargo
+PG_LOCAL := ./.ci/pg-local
+AICLOUD := ./target/release/aicloud
+
+.PHONY: help db db-url db-stop db-clean build run test fmt lint check
+
+help: ## Show this list of targets
+	@echo "Usage: make <target>"
+	@echo
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN { FS = ":.*## " } { printf "  %-10s %s\n", $$1, $$2 }'
+
+db: ## Ensure a database is running (DATABASE_URL, else a project-local cluster)
+	@$(PG_LOCAL) ensure
+
+db-url: ## Print the database URL (starting the local cluster if needed)
+	@$(PG_LOCAL) url
+
+db-stop: ## Stop the project-local PostgreSQL cluster
+	@$(PG_LOCAL) stop
+
+db-clean: ## Stop and delete the project-local cluster and .data/
+	@$(PG_LOCAL) clean
+
+build: ## Build the release binary
+	$(CARGO) build --release
+
+# `exec` replaces the recipe shell, so Ctrl-C reaches the server directly and it
+# shuts down gracefully (make waits for it before exiting).
+run: db build ## Migrate the database, then serve the portal and API
+	$(AICLOUD) migrate
+	@echo "Portal: http://127.0.0.1:$${AICLOUD__SERVER__PORT:-8080}/"
+	exec $(AICLOUD) serve
+
+test: db ## Check formatting, run clippy, run all tests
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --all-targets
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## Run clippy with warnings as errors
+	$(CARGO) clippy --all-targets -- -D warnings
+
+check: db ## Check configuration, database reachability and pending migrations
+	$(CARGO) run --quiet -- check
