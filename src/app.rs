@@ -9,9 +9,11 @@ use actix_web::middleware::{Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::db::{Db, DbError};
 use crate::http;
+use crate::platform::registry::{PgRegistry, Registry};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
 /// only through its trait.
@@ -20,12 +22,28 @@ pub struct Platform {
     pub db: Db,
     /// Settings the server started with.
     pub settings: Arc<Settings>,
+    /// Products and every product-specific name.
+    pub registry: Arc<dyn Registry>,
 }
 
 impl Platform {
+    /// Connects the modules to `db`. Call after migrations.
+    pub async fn start(db: Db, settings: Arc<Settings>) -> Result<Platform, StartError> {
+        let url = settings.database_url()?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let registry = PgRegistry::start(db.clone(), url, clock)
+            .await
+            .map_err(|err| StartError::Module(format!("registry: {err}")))?;
+        Ok(Platform {
+            db,
+            settings,
+            registry: Arc::new(registry),
+        })
+    }
+
     /// Names of the platform modules and products present in this build.
     pub fn modules(&self) -> &'static [&'static str] {
-        &[]
+        &["registry"]
     }
 }
 
@@ -38,6 +56,9 @@ pub enum StartError {
     /// The database was unusable.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A module could not start.
+    #[error("{0}")]
+    Module(String),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -74,10 +95,7 @@ impl Application {
         let listener =
             TcpListener::bind(&address).map_err(|source| StartError::Bind { address, source })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-        let platform = web::Data::new(Platform {
-            db,
-            settings: settings.clone(),
-        });
+        let platform = web::Data::new(Platform::start(db, settings.clone()).await?);
         let server = http_server(platform, &settings, listener)?;
         Ok(Application {
             server,
@@ -128,6 +146,7 @@ fn http_server(
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)
             .service(http::health::readyz)
+            .configure(crate::platform::registry::api::routes)
             .openapi_service(http::openapi::service)
             .into_app()
             .configure(crate::portal::routes)

@@ -13,6 +13,9 @@ pub enum ApiError {
     /// The resource does not exist (or the caller may not know it exists).
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -35,6 +38,22 @@ pub enum ApiError {
         field: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// Several things are wrong with the input; each says where.
+    #[error("{detail}")]
+    Rejected {
+        /// Summary.
+        detail: String,
+        /// Each problem, with its location.
+        errors: Vec<Issue>,
+    },
+    /// The request conflicts with the current state.
+    #[error("{detail}")]
+    Conflict {
+        /// Summary.
+        detail: String,
+        /// Each conflict, with its location.
+        errors: Vec<Issue>,
     },
     /// A dependency (the database) cannot serve the request right now.
     #[error("service unavailable: {0}")]
@@ -65,6 +84,24 @@ pub struct Problem {
     /// The request id (also in the `x-request-id` header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Each problem found, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Issue>,
+}
+
+/// One problem with the input, and where it is.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Issue {
+    /// Where: `file:line:column` or a field path such as `iam.roles[1].scopes`.
+    pub at: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
 }
 
 impl ApiError {
@@ -72,11 +109,15 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid { .. } | ApiError::Rejected { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -86,11 +127,14 @@ impl ApiError {
     pub fn slug(&self) -> &'static str {
         match self {
             ApiError::NotFound(_) => "not-found",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::MalformedBody(_) => "malformed-body",
             ApiError::Invalid { .. } => "invalid-value",
+            ApiError::Rejected { .. } => "rejected",
+            ApiError::Conflict { .. } => "conflict",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -127,7 +171,12 @@ impl ApiError {
             ApiError::Invalid { field, .. } => Some(field.clone()),
             _ => None,
         };
+        let errors = match self {
+            ApiError::Rejected { errors, .. } | ApiError::Conflict { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        };
         Problem {
+            errors,
             kind: format!("urn:aicloud:problem:{}", self.slug()),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),

@@ -2,10 +2,12 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod platform;
 pub mod portal;
 
 /// The server's version, from Cargo.toml.

@@ -3,6 +3,7 @@
 
 mod check;
 mod migrate;
+mod product;
 mod serve;
 
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ pub enum Command {
     Migrate(Output),
     /// Check the configuration, that the database is reachable and migrations are current.
     Check(Output),
+    /// Review and onboard product packets; list and show products.
+    #[command(subcommand)]
+    Product(crate::platform::registry::cli::ProductCommand),
 }
 
 /// Output format flags shared by commands that print data.
@@ -57,7 +61,8 @@ pub struct CliError {
 }
 
 impl CliError {
-    fn new(message: impl Into<String>) -> CliError {
+    /// A failure with this message.
+    pub fn new(message: impl Into<String>) -> CliError {
         CliError {
             message: message.into(),
         }
@@ -76,6 +81,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Serve => serve::run(&cli.config_dir),
         Command::Migrate(out) => migrate::run(&cli.config_dir, out),
         Command::Check(out) => check::run(&cli.config_dir, out),
+        Command::Product(command) => product::run(&cli.config_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,7 +97,7 @@ fn load_settings(dir: &std::path::Path) -> Result<Settings, CliError> {
 }
 
 /// Prints `value` as pretty JSON, or `text` otherwise.
-fn print(out: &Output, value: &impl Serialize, text: &str) -> Result<(), CliError> {
+pub fn print(out: &Output, value: &impl Serialize, text: &str) -> Result<(), CliError> {
     if out.json {
         let json = serde_json::to_string_pretty(value)
             .map_err(|err| CliError::new(format!("cannot encode output: {err}")))?;

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every module: request ids, problem responses, body limits,
 //! health probes and the OpenAPI document.
 
+pub mod guard;
 pub mod health;
 pub mod openapi;
 pub mod problem;

@@ -242,3 +242,40 @@ impl TestApp {
             .expect("request sent")
     }
 }
+
+impl TestApp {
+    /// POST `body` to `path` with `content_type`.
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// GET `path` and decode JSON, asserting 200.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.json().await.expect("JSON body")
+    }
+}
+
+/// The text of `config/products/<name>.toml`.
+pub fn packet(name: &str) -> String {
+    std::fs::read_to_string(format!("config/products/{name}.toml")).expect("packet file")
+}
+
+/// `text` (a TOML packet) after `edit` changed its table.
+pub fn edited(text: &str, edit: impl FnOnce(&mut toml::Table)) -> String {
+    let mut table: toml::Table = toml::from_str(text).expect("packet parses");
+    edit(&mut table);
+    toml::to_string(&table).expect("packet serializes")
+}

@@ -13,4 +13,5 @@ mod harness;
 mod health;
 mod portal;
 mod problems;
+mod registry;
 mod shutdown;

@@ -1,0 +1,17 @@
+//! Authorization seams for privileged routes, until IAM provides principals.
+
+use actix_web::HttpRequest;
+
+use crate::error::ApiError;
+
+/// Platform-admin writes. Until IAM lands this admits only callers on the server's own
+/// machine (the same trust as the `aicloud` CLI); IAM replaces the body with a scope check.
+pub fn platform_admin(req: &HttpRequest) -> Result<(), ApiError> {
+    let local = req.peer_addr().is_some_and(|peer| peer.ip().is_loopback());
+    match local {
+        true => Ok(()),
+        false => Err(ApiError::Forbidden(
+            "platform administration is only accepted from the server's own host until sign-in is available".into(),
+        )),
+    }
+}

@@ -1,0 +1,4 @@
+//! The shared services. Each module's public surface is its trait and the types in its
+//! signatures; its store and schema are private.
+
+pub mod registry;

@@ -1,0 +1,205 @@
+//! `/api/v1/registry`: products, revisions, reviews, family listings, packet review and
+//! onboarding.
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, get, post, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::{
+    EntryFilter, EntryView, FAMILY_ORDER, Format, OnboardOutcome, PacketSource, ProductDetail,
+    ProductSummary, Review, RevisionView,
+};
+use crate::app::Platform;
+use crate::error::{ApiError, Problem};
+use crate::http::guard;
+
+/// Registers the routes (products before the `{family}` catch-all).
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(
+        utoipa_actix_web::scope("/api/v1/registry")
+            .service(list_products)
+            .service(show_product)
+            .service(review_product)
+            .service(product_revisions)
+            .service(review_packet)
+            .service(onboard_packet)
+            .service(list_family),
+    );
+}
+
+/// Every registered product.
+#[utoipa::path(tag = "registry", responses((status = 200, body = Vec<ProductSummary>)))]
+#[get("/products")]
+async fn list_products(
+    platform: web::Data<Platform>,
+) -> Result<web::Json<Vec<ProductSummary>>, ApiError> {
+    Ok(web::Json(platform.registry.products().await?))
+}
+
+/// One product: identity, ownership and entry counts.
+#[utoipa::path(tag = "registry", responses((status = 200, body = ProductDetail), (status = 404, body = Problem)))]
+#[get("/products/{slug}")]
+async fn show_product(
+    platform: web::Data<Platform>,
+    slug: web::Path<String>,
+) -> Result<web::Json<ProductDetail>, ApiError> {
+    Ok(web::Json(platform.registry.product(&slug).await?))
+}
+
+/// The readiness review of the product's current packet revision, as of today.
+#[utoipa::path(tag = "registry", responses((status = 200, body = Review), (status = 404, body = Problem)))]
+#[get("/products/{slug}/review")]
+async fn review_product(
+    platform: web::Data<Platform>,
+    slug: web::Path<String>,
+) -> Result<web::Json<Review>, ApiError> {
+    Ok(web::Json(platform.registry.review_product(&slug).await?))
+}
+
+/// The product's packet revisions, newest first, each with its diff.
+#[utoipa::path(tag = "registry", responses((status = 200, body = Vec<RevisionView>), (status = 404, body = Problem)))]
+#[get("/products/{slug}/revisions")]
+async fn product_revisions(
+    platform: web::Data<Platform>,
+    slug: web::Path<String>,
+) -> Result<web::Json<Vec<RevisionView>>, ApiError> {
+    Ok(web::Json(platform.registry.revisions(&slug).await?))
+}
+
+/// Filters of a family listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct FamilyQuery {
+    /// Only entries of this product id.
+    product: Option<String>,
+    /// Only entries in this state: draft, active, not_applicable or retired.
+    state: Option<String>,
+}
+
+/// Entries of one family, e.g. `/api/v1/registry/scopes?product=token_factory&state=active`.
+#[utoipa::path(
+    tag = "registry",
+    params(("family" = String, Path, description = "family in the plural, e.g. scopes, usage_units, audit_actions"), FamilyQuery),
+    responses((status = 200, body = Vec<EntryView>), (status = 404, body = Problem))
+)]
+#[get("/{family}")]
+async fn list_family(
+    platform: web::Data<Platform>,
+    family: web::Path<String>,
+    query: web::Query<FamilyQuery>,
+) -> Result<web::Json<Vec<EntryView>>, ApiError> {
+    let family = singular(&family)?;
+    let query = query.into_inner();
+    if let Some(state) = &query.state
+        && !["draft", "active", "not_applicable", "retired"].contains(&state.as_str())
+    {
+        return Err(ApiError::Invalid {
+            field: "state".into(),
+            reason: format!("`{state}` is not one of draft, active, not_applicable, retired"),
+        });
+    }
+    let filter = EntryFilter {
+        product: query.product,
+        state: query.state,
+    };
+    Ok(web::Json(platform.registry.entries(family, filter).await?))
+}
+
+/// `scopes` -> `scope`, `retention_classes` -> `retention_class`.
+fn singular(plural: &str) -> Result<&'static str, ApiError> {
+    FAMILY_ORDER
+        .iter()
+        .find(|family| plural_of(family) == plural)
+        .copied()
+        .ok_or_else(|| {
+            let known: Vec<String> = FAMILY_ORDER.iter().map(|f| plural_of(f)).collect();
+            ApiError::NotFound(format!(
+                "no registry family `{plural}`; families are: {}",
+                known.join(", ")
+            ))
+        })
+}
+
+/// The family's name in URLs.
+pub fn plural_of(family: &str) -> String {
+    match family.ends_with("ss") {
+        true => format!("{family}es"),
+        false => format!("{family}s"),
+    }
+}
+
+/// The packet in the body, as TOML (`application/toml`) or JSON (`application/json`).
+fn packet_body(req: &HttpRequest, body: web::Bytes) -> Result<PacketSource, ApiError> {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let format = match essence.as_str() {
+        "application/json" => Format::Json,
+        "application/toml" | "text/toml" | "text/x-toml" => Format::Toml,
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "send the packet as application/toml or application/json, not `{content_type}`"
+            )));
+        }
+    };
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::MalformedBody("the packet is not UTF-8 text".into()))?;
+    Ok(PacketSource {
+        origin: "request body".into(),
+        text,
+        format,
+    })
+}
+
+/// Reviews a packet without changing anything. Invalid packets answer 200 with `errors`;
+/// unreadable ones 400.
+#[utoipa::path(
+    tag = "registry",
+    request_body(content = String, description = "the packet", content_type = "application/toml"),
+    responses((status = 200, body = Review), (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem))
+)]
+#[post("/packets/review")]
+async fn review_packet(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<Review>, ApiError> {
+    let source = packet_body(&req, body)?;
+    let mut reviews = platform.registry.review(vec![source]).await?;
+    reviews
+        .pop()
+        .map(web::Json)
+        .ok_or_else(|| ApiError::Internal("review returned nothing".into()))
+}
+
+/// Validates and activates a packet in one transaction; the same packet again is `unchanged`.
+#[utoipa::path(
+    tag = "registry",
+    request_body(content = String, description = "the packet", content_type = "application/toml"),
+    responses(
+        (status = 200, body = OnboardOutcome),
+        (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "incompatible change", body = Problem),
+        (status = 422, description = "invalid or not ready", body = Problem),
+    )
+)]
+#[post("/packets/onboard")]
+async fn onboard_packet(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<OnboardOutcome>, ApiError> {
+    guard::platform_admin(&req)?;
+    let source = packet_body(&req, body)?;
+    Ok(web::Json(platform.registry.onboard(source).await?))
+}

@@ -1,0 +1,202 @@
+//! `PgRegistry`: the registry over PostgreSQL schema `registry`. The only code that names
+//! the registry's tables (with its submodules).
+
+mod onboard;
+mod reads;
+mod rows;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use diesel::prelude::*;
+
+use super::packet::Packet;
+use super::records::Flattened;
+use super::schema::{entries, products};
+use super::snapshot::{self, Active, Snapshot};
+use super::validate::{self, Known};
+use super::{
+    EntryFilter, EntryView, OnboardOutcome, PacketSource, ProductDetail, ProductSummary, Registry,
+    RegistryError, Review, RevisionView, review,
+};
+use crate::clock::Clock;
+use crate::db::Db;
+
+/// The registry backed by PostgreSQL, with its in-memory snapshot of active entries.
+pub struct PgRegistry {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    snapshot: Arc<Snapshot>,
+}
+
+impl PgRegistry {
+    /// Loads the snapshot and starts keeping it fresh from `url`'s notifications.
+    pub async fn start(
+        db: Db,
+        url: String,
+        clock: Arc<dyn Clock>,
+    ) -> Result<PgRegistry, RegistryError> {
+        let snapshot = Arc::new(Snapshot::default());
+        let active = db
+            .run(|conn| load_active(conn).map_err(RegistryError::from))
+            .await?;
+        snapshot.replace(active);
+        snapshot::keep_fresh(Arc::downgrade(&snapshot), url, load_active);
+        Ok(PgRegistry {
+            db,
+            clock,
+            snapshot,
+        })
+    }
+}
+
+/// Active entries of products that are not retired.
+fn load_active(conn: &mut PgConnection) -> QueryResult<Active> {
+    let rows: Vec<(String, String)> = entries::table
+        .inner_join(products::table.on(products::id.eq(entries::product_id)))
+        .filter(entries::state.eq("active"))
+        .filter(products::lifecycle.ne("retired"))
+        .select((entries::family, entries::id))
+        .load(conn)?;
+    let mut active = Active::new();
+    for (family, id) in rows {
+        active.entry(family).or_default().insert(id);
+    }
+    Ok(active)
+}
+
+/// Active entries of every product but one: what a packet may refer to.
+pub(super) struct OtherEntries {
+    entries: Vec<(String, String, serde_json::Value)>,
+    ids: HashSet<(String, String)>,
+}
+
+impl Known for OtherEntries {
+    fn knows(&self, family: &str, id: &str) -> bool {
+        self.ids.contains(&(family.to_owned(), id.to_owned()))
+    }
+}
+
+fn other_products_entries(conn: &mut PgConnection, product_id: &str) -> QueryResult<OtherEntries> {
+    let entries: Vec<(String, String, serde_json::Value)> = entries::table
+        .filter(entries::product_id.ne(product_id))
+        .filter(entries::state.eq("active"))
+        .select((entries::family, entries::id, entries::attributes))
+        .load(conn)?;
+    let ids = entries
+        .iter()
+        .map(|(f, i, _)| (f.clone(), i.clone()))
+        .collect();
+    Ok(OtherEntries { entries, ids })
+}
+
+/// Parses and flattens a packet, or says where it is malformed.
+pub(super) fn parse(source: &PacketSource) -> Result<(Packet, Flattened), RegistryError> {
+    let packet = validate::parse(&source.origin, &source.text, source.format)
+        .map_err(RegistryError::Malformed)?;
+    let flat = packet.flatten();
+    Ok((packet, flat))
+}
+
+/// Reviews of a batch: each packet may refer to the registry and to the others.
+fn review_batch(
+    conn: &mut PgConnection,
+    parsed: Vec<(Packet, Flattened)>,
+    today: time::Date,
+) -> Result<Vec<Review>, RegistryError> {
+    let mut reviews = Vec::new();
+    for (index, (packet, flat)) in parsed.iter().enumerate() {
+        let mut known = other_products_entries(conn, &packet.product.id)?;
+        for (other_index, (_, other)) in parsed.iter().enumerate() {
+            if other_index != index {
+                known.ids.extend(
+                    other
+                        .records
+                        .iter()
+                        .map(|r| (r.family.to_owned(), r.id.clone())),
+                );
+            }
+        }
+        let issues = validate::check(packet, flat, &known);
+        reviews.push(review::review(packet, flat, issues, today));
+    }
+    Ok(reviews)
+}
+
+#[async_trait::async_trait]
+impl Registry for PgRegistry {
+    fn is_active(&self, family: &str, id: &str) -> bool {
+        self.snapshot.contains(family, id)
+    }
+
+    async fn review(&self, sources: Vec<PacketSource>) -> Result<Vec<Review>, RegistryError> {
+        let parsed = sources.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+        let today = self.clock.now().date();
+        self.db
+            .run(move |conn| review_batch(conn, parsed, today))
+            .await
+    }
+
+    async fn review_product(&self, slug: &str) -> Result<Review, RegistryError> {
+        let slug = slug.to_owned();
+        let source = self
+            .db
+            .run(move |conn| reads::current_source(conn, &slug))
+            .await?;
+        let mut reviews = self.review(vec![source]).await?;
+        reviews
+            .pop()
+            .ok_or_else(|| RegistryError::Invalid(Vec::new()))
+    }
+
+    async fn onboard(&self, source: PacketSource) -> Result<OnboardOutcome, RegistryError> {
+        let (packet, flat) = parse(&source)?;
+        let prepared = onboard::Prepared {
+            source,
+            packet,
+            flat,
+            now: self.clock.now(),
+        };
+        let outcome = self
+            .db
+            .run(move |conn| onboard::onboard(conn, prepared))
+            .await?;
+        if !outcome.unchanged {
+            // Our own lookups see the change at once; other processes via NOTIFY.
+            let active = self
+                .db
+                .run(|conn| load_active(conn).map_err(RegistryError::from))
+                .await?;
+            self.snapshot.replace(active);
+        }
+        Ok(outcome)
+    }
+
+    async fn products(&self) -> Result<Vec<ProductSummary>, RegistryError> {
+        self.db.run(reads::products).await
+    }
+
+    async fn product(&self, slug: &str) -> Result<ProductDetail, RegistryError> {
+        let slug = slug.to_owned();
+        self.db.run(move |conn| reads::product(conn, &slug)).await
+    }
+
+    async fn revisions(&self, slug: &str) -> Result<Vec<RevisionView>, RegistryError> {
+        let slug = slug.to_owned();
+        self.db.run(move |conn| reads::revisions(conn, &slug)).await
+    }
+
+    async fn entries(
+        &self,
+        family: &str,
+        filter: EntryFilter,
+    ) -> Result<Vec<EntryView>, RegistryError> {
+        if !super::FAMILY_ORDER.contains(&family) {
+            return Err(RegistryError::NoFamily(family.to_owned()));
+        }
+        let family = family.to_owned();
+        self.db
+            .run(move |conn| reads::entries(conn, &family, &filter))
+            .await
+    }
+}
