@@ -150,6 +150,7 @@ fn http_server(
             .openapi_service(http::openapi::service)
             .into_app()
             .configure(crate::portal::routes)
+            .configure(crate::platform::registry::pages::routes)
             .default_service(web::to(http::problem::no_route))
             .wrap(http::problem::error_handlers())
             .wrap(from_fn(http::request_id::assign))

@@ -53,3 +53,27 @@ async fn openapi_document_lists_the_json_routes() {
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
+
+#[tokio::test]
+async fn readyz_names_pending_migrations() {
+    use diesel_migrations::MigrationHarness;
+
+    let app = TestApp::spawn().await;
+    let mut conn = app.db.connect();
+    // A database one release behind: the newest migration not applied.
+    conn.revert_last_migration(aicloud::db::MIGRATIONS)
+        .expect("newest migration reverts");
+    let pending = conn
+        .pending_migrations(aicloud::db::MIGRATIONS)
+        .expect("pending listed")[0]
+        .name()
+        .to_string();
+
+    let res = app.get("/readyz").await;
+
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.expect("json");
+    let detail = body["detail"].as_str().expect("detail");
+    assert!(detail.contains("1 migration(s) pending"), "{detail}");
+    assert!(detail.contains(&pending), "{detail} should name {pending}");
+}

@@ -42,7 +42,7 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 /// The template's name changes whenever any migration file does.
 fn template_name() -> String {
-    let mut files: Vec<_> = walk(Path::new("migrations"));
+    let mut files: Vec<_> = files_under(Path::new("migrations"));
     files.sort();
     let mut hasher = Sha256::new();
     for file in files {
@@ -54,15 +54,16 @@ fn template_name() -> String {
     format!("aicloud_tmpl_{hex}")
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+/// Every file below `dir`.
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)
-        .expect("migrations/ readable")
+        .expect("directory readable")
         .flatten()
     {
         let path = entry.path();
         if path.is_dir() {
-            out.extend(walk(&path));
+            out.extend(files_under(&path));
         } else {
             out.push(path);
         }

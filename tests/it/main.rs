@@ -8,10 +8,14 @@
 
 mod helpers;
 
+mod boundaries;
 mod config;
 mod harness;
 mod health;
+mod migrations;
 mod portal;
 mod problems;
 mod registry;
+mod registry_cli;
+mod registry_pages;
 mod shutdown;

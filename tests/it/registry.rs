@@ -453,7 +453,7 @@ async fn review_of_a_stored_product_and_its_revision_history() {
         reviewed["questions"].as_array().expect("questions").len(),
         5
     );
-    assert_eq!(shown["lifecycle"], shown["declared_lifecycle"]);
+    assert_eq!(shown["revision"], 1);
     assert_eq!(
         app.get("/api/v1/registry/products/nope").await.status(),
         404
@@ -512,4 +512,169 @@ async fn an_unsupported_content_type_is_a_415_problem() {
     assert_eq!(res.status(), 415);
     let body: serde_json::Value = res.json().await.expect("json");
     assert_eq!(body["type"], "urn:aicloud:problem:unsupported-media-type");
+}
+
+#[tokio::test]
+async fn another_server_process_sees_onboarded_entries_through_notify() {
+    use std::sync::Arc;
+
+    use aicloud::clock::SystemClock;
+    use aicloud::db::Db;
+    use aicloud::platform::registry::{PgRegistry, Registry};
+
+    let app = TestApp::spawn().await;
+    let db = Db::new(&app.db.url, 2, std::time::Duration::from_secs(5)).expect("pool");
+    // A second registry with its own snapshot: only NOTIFY tells it about the onboard.
+    let observer = PgRegistry::start(db, app.db.url.clone(), Arc::new(SystemClock))
+        .await
+        .expect("registry starts");
+    assert!(!observer.is_active("scope", "token_factory.inference"));
+
+    onboard_platform(&app).await;
+    onboard_ok(&app, &packet("token-factory")).await;
+
+    let mut seen = false;
+    for _ in 0..50 {
+        if observer.is_active("scope", "token_factory.inference") {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the observer never saw the onboarded scope");
+    assert!(observer.is_active("usage_unit", "token_factory.output_tokens"));
+    assert!(
+        !observer.is_active("scope", "token_factory.unknown"),
+        "unknown entries fail closed"
+    );
+    assert!(
+        !observer.is_active("usage_unit", "token_factory.inference"),
+        "families do not mix"
+    );
+}
+
+/// Every entry of the packet declared active (no `state = "draft"` anywhere).
+fn without_drafts(t: &mut toml::Table) {
+    for section in t.iter_mut().filter_map(|(_, s)| s.as_table_mut()) {
+        let fields: Vec<String> = section.keys().cloned().collect();
+        for field in fields {
+            for entry in section[&field].as_array_mut().into_iter().flatten() {
+                if let Some(entry) = entry.as_table_mut() {
+                    entry.remove("state");
+                }
+            }
+        }
+    }
+}
+
+fn preview_scope(state: Option<&str>) -> toml::Table {
+    let mut scope = entry(&[
+        ("id", "token_factory.preview".into()),
+        ("description", "early access to preview models".into()),
+    ]);
+    if let Some(state) = state {
+        scope.insert("state".into(), state.into());
+    }
+    scope
+}
+
+#[tokio::test]
+async fn a_product_stays_onboarding_until_its_draft_entries_are_active() {
+    let app = TestApp::spawn().await;
+    onboard_platform(&app).await;
+    let with_draft = edited(&packet("token-factory"), |t| {
+        without_drafts(t);
+        push_entry(t, "iam", "scopes", preview_scope(Some("draft")));
+    });
+    let promoted = edited(&packet("token-factory"), |t| {
+        without_drafts(t);
+        push_entry(t, "iam", "scopes", preview_scope(None));
+    });
+
+    onboard_ok(&app, &with_draft).await;
+    let shown = app
+        .get_json("/api/v1/registry/products/token-factory")
+        .await;
+    assert_eq!(shown["lifecycle"], "onboarding");
+    assert_eq!(shown["declared_lifecycle"], "active");
+    let drafts = app.get_json("/api/v1/registry/scopes?state=draft").await;
+    assert!(drafts.to_string().contains("token_factory.preview"));
+
+    let outcome = onboard_ok(&app, &promoted).await;
+
+    assert_eq!(outcome["lifecycle"], "active");
+    assert_eq!(outcome["diff"]["changed"][0], "scope:token_factory.preview");
+}
+
+#[tokio::test]
+async fn an_empty_required_list_counts_as_missing() {
+    let app = TestApp::spawn().await;
+    onboard_platform(&app).await;
+    let text = edited(&packet("token-factory"), |t| {
+        let roles = t["iam"]["roles"].as_array_mut().expect("roles");
+        roles[0]
+            .as_table_mut()
+            .expect("role")
+            .insert("scopes".into(), toml::Value::Array(Vec::new()));
+    });
+
+    let reviewed = review(&app, &text).await;
+
+    let iam = category(&reviewed, "IAM");
+    assert_eq!(iam["status"], "missing");
+    assert!(
+        iam["missing"][0]
+            .as_str()
+            .expect("missing")
+            .starts_with("iam.roles[0].scopes"),
+        "{iam:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_section_both_not_applicable_and_declared_is_refused() {
+    let app = TestApp::spawn().await;
+    onboard_platform(&app).await;
+    let text = edited(&packet("token-factory"), |t| {
+        let mut na = toml::Table::new();
+        na.insert("owner".into(), "someone".into());
+        na.insert("reason".into(), "contradiction".into());
+        na.insert("review_date".into(), "2027-05-01".into());
+        t["secrets"]
+            .as_table_mut()
+            .expect("[secrets]")
+            .insert("not_applicable".into(), toml::Value::Table(na));
+    });
+
+    refused_with(
+        &app,
+        &text,
+        "secrets",
+        "is not_applicable but also declares `purposes`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn editing_a_persona_page_needs_no_version_bump() {
+    let app = TestApp::spawn().await;
+    onboard_platform(&app).await;
+    onboard_ok(&app, &packet("token-factory")).await;
+    let text = edited(&packet("token-factory"), |t| {
+        let pages = t["portal"]["pages"].as_array_mut().expect("pages");
+        pages[0]
+            .as_table_mut()
+            .expect("page")
+            .insert("body".into(), "Rewritten.".into());
+    });
+
+    let outcome = onboard_ok(&app, &text).await;
+
+    assert_eq!(outcome["revision"], 2);
+    assert!(
+        outcome["diff"]["changed"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{outcome:#}"))
+            .starts_with("portal_page:")
+    );
 }

@@ -78,7 +78,7 @@ struct FamilyQuery {
     state: Option<String>,
 }
 
-/// Entries of one family, e.g. `/api/v1/registry/scopes?product=token_factory&state=active`.
+/// Entries of one family, e.g. `/api/v1/registry/scopes?product=example&state=active`.
 #[utoipa::path(
     tag = "registry",
     params(("family" = String, Path, description = "family in the plural, e.g. scopes, usage_units, audit_actions"), FamilyQuery),

@@ -98,7 +98,13 @@ fn change(old: &Stored, new: &Record) -> Change {
             new.id
         ));
     }
-    let changed = changed_attributes(&old.attributes, &new.attributes);
+    let all_changed = changed_attributes(&old.attributes, &new.attributes);
+    let attributes_same = all_changed.is_empty();
+    let changed: Vec<String> = all_changed
+        .into_iter()
+        .filter(|(name, _)| !PRESENTATION.contains(&(new.family, name.as_str())))
+        .map(|(_, shown)| shown)
+        .collect();
     if version == old_version && !changed.is_empty() && old.state != "retired" {
         return Change::Incompatible(format!(
             "`{}` changes {} without bumping its version (registered: {old_version})",
@@ -111,7 +117,7 @@ fn change(old: &Stored, new: &Record) -> Change {
         .as_ref()
         .and_then(|na| serde_json::to_value(na).ok());
     let same = version == old_version
-        && changed.is_empty()
+        && attributes_same
         && old.state == new.state
         && old.description == new.description
         && old.not_applicable == na;
@@ -122,8 +128,15 @@ fn change(old: &Stored, new: &Record) -> Change {
     }
 }
 
-/// Attribute names whose values differ, e.g. `aggregation (sum -> max)`.
-fn changed_attributes(old: &Value, new: &Value) -> Vec<String> {
+/// Attributes that change wording, not contract: editable without a version bump.
+const PRESENTATION: &[(&str, &str)] = &[
+    ("portal_page", "title"),
+    ("portal_page", "body"),
+    ("portal_page", "file"),
+];
+
+/// Attributes whose values differ, with a readable form, e.g. `aggregation` (sum -> max).
+fn changed_attributes(old: &Value, new: &Value) -> Vec<(String, String)> {
     let empty = serde_json::Map::new();
     let old = old.as_object().unwrap_or(&empty);
     let new = new.as_object().unwrap_or(&empty);
@@ -135,11 +148,12 @@ fn changed_attributes(old: &Value, new: &Value) -> Vec<String> {
         .filter(|name| old.get(*name) != new.get(*name))
         .map(|name| {
             let show = |v: Option<&Value>| v.map_or("none".to_owned(), |v| v.to_string());
-            format!(
+            let shown = format!(
                 "`{name}` ({} -> {})",
                 show(old.get(name)),
                 show(new.get(name))
-            )
+            );
+            (name.clone(), shown)
         })
         .collect()
 }

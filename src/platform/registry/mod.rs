@@ -12,6 +12,7 @@ pub mod validate;
 pub mod api;
 pub mod cli;
 mod diff;
+pub mod pages;
 mod schema;
 mod snapshot;
 mod store;

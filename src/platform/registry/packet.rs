@@ -486,9 +486,9 @@ pub enum Lifecycle {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductSection {
-    /// Product id, the namespace of every entry id (`token_factory`).
+    /// Product id, the namespace of every entry id (`example`).
     pub id: String,
-    /// URL slug (`token-factory`).
+    /// URL slug (`example-product`).
     pub slug: Option<String>,
     /// Display name.
     pub name: Option<String>,
@@ -616,7 +616,7 @@ pub struct Schema {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrontendSurface {
-    /// Path prefix of the pages, e.g. `/token-factory`.
+    /// Path prefix of the pages, e.g. `/example`.
     pub page_family: String,
     /// Owner.
     pub owner: Owner,

@@ -162,8 +162,17 @@ fn record<T: Entry>(entry: &T, at: String) -> Record {
     }
 }
 
-/// Required-ness that depends on other fields.
+/// Required-ness that depends on other fields; an empty list or blank text counts as left out.
 fn family_rules_missing(family: &str, attributes: &Map<String, Value>) -> Vec<String> {
+    let blank: Vec<String> = attributes
+        .iter()
+        .filter(|(_, value)| match value {
+            Value::Array(items) => items.is_empty(),
+            Value::String(text) => text.trim().is_empty(),
+            _ => false,
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
     let has = |key: &str| attributes.contains_key(key);
     let kind = attributes.get("kind").and_then(Value::as_str);
     match family {
@@ -173,4 +182,7 @@ fn family_rules_missing(family: &str, attributes: &Map<String, Value>) -> Vec<St
         "portal_page" if !has("body") && !has("file") => vec!["body or file".to_owned()],
         _ => Vec::new(),
     }
+    .into_iter()
+    .chain(blank)
+    .collect()
 }

@@ -95,6 +95,12 @@ pub fn check(packet: &Packet, flat: &Flattened, known: &dyn Known) -> Vec<Issue>
                 ),
             ));
         }
+        if record.version == 0 {
+            issues.push(issue(
+                &format!("{}.version", record.at),
+                "versions start at 1".into(),
+            ));
+        }
         if record.conflicting {
             issues.push(issue(
                 &record.at,
@@ -103,8 +109,30 @@ pub fn check(packet: &Packet, flat: &Flattened, known: &dyn Known) -> Vec<Issue>
         }
         check_family_rules(record, &mut issues);
     }
+    check_sections(packet, flat, &mut issues);
     check_references(flat, known, &mut issues);
     issues
+}
+
+/// A section is either `not_applicable` or declared, never both.
+fn check_sections(packet: &Packet, flat: &Flattened, issues: &mut Vec<Issue>) {
+    let mut flagged: Vec<&str> = Vec::new();
+    for slot in &flat.slots {
+        let declared = !matches!(slot.slot, super::records::Slot::Missing);
+        if declared
+            && packet.section_not_applicable(slot.section).is_some()
+            && !flagged.contains(&slot.section)
+        {
+            flagged.push(slot.section);
+            issues.push(issue(
+                slot.section,
+                format!(
+                    "[{}] is not_applicable but also declares `{}`; give one or the other",
+                    slot.section, slot.field
+                ),
+            ));
+        }
+    }
 }
 
 fn issue(at: &str, message: String) -> Issue {

@@ -1,0 +1,238 @@
+//! Portal pages: products, a product's readiness checklist and revision history, its
+//! persona pages, and a browser per registry family.
+
+use actix_web::{HttpResponse, get, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::api::plural_of;
+use super::review::{CategoryStatus, Review};
+use super::{EntryFilter, EntryView, FAMILY_ORDER, ProductDetail, ProductSummary, RevisionView};
+use crate::app::Platform;
+use crate::error::ApiError;
+use crate::portal::{layout::Layout, render};
+
+/// Registers the pages.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(products_page)
+        .service(product_page)
+        .service(persona_page)
+        .service(family_page);
+}
+
+const AREA: Option<&str> = Some("registry");
+
+struct FamilyLink {
+    name: String,
+    href: String,
+}
+
+fn family_links() -> Vec<FamilyLink> {
+    FAMILY_ORDER
+        .iter()
+        .map(|f| FamilyLink {
+            name: f.replace('_', " "),
+            href: format!("/registry/{}", plural_of(f)),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "registry/products.html")]
+struct ProductsPage {
+    layout: Layout,
+    products: Vec<ProductSummary>,
+    families: Vec<FamilyLink>,
+}
+
+#[get("/products")]
+async fn products_page(platform: web::Data<Platform>) -> Result<HttpResponse, ApiError> {
+    let products = platform.registry.products().await?;
+    render(&ProductsPage {
+        layout: Layout::new("Products", AREA, platform.modules()),
+        products,
+        families: family_links(),
+    })
+}
+
+struct PersonaLink {
+    persona: String,
+    title: String,
+    href: String,
+}
+
+#[derive(Template)]
+#[template(path = "registry/product.html")]
+struct ProductPage {
+    layout: Layout,
+    product: ProductDetail,
+    review: Review,
+    revisions: Vec<RevisionView>,
+    pages: Vec<PersonaLink>,
+}
+
+impl ProductPage {
+    fn status_class(status: &CategoryStatus) -> &'static str {
+        match status {
+            CategoryStatus::Complete => "ok",
+            CategoryStatus::Missing => "bad",
+            CategoryStatus::NotApplicable => "",
+        }
+    }
+
+    fn status_label(status: &CategoryStatus) -> &'static str {
+        match status {
+            CategoryStatus::Complete => "complete",
+            CategoryStatus::Missing => "missing",
+            CategoryStatus::NotApplicable => "not applicable",
+        }
+    }
+}
+
+async fn persona_pages(
+    platform: &Platform,
+    product: &ProductDetail,
+) -> Result<Vec<EntryView>, ApiError> {
+    let filter = EntryFilter {
+        product: Some(product.summary.id.clone()),
+        state: Some("active".into()),
+    };
+    Ok(platform.registry.entries("portal_page", filter).await?)
+}
+
+#[get("/products/{slug}")]
+async fn product_page(
+    platform: web::Data<Platform>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let product = platform.registry.product(&slug).await?;
+    let review = platform.registry.review_product(&slug).await?;
+    let revisions = platform.registry.revisions(&slug).await?;
+    let pages = persona_pages(&platform, &product)
+        .await?
+        .into_iter()
+        .map(|page| PersonaLink {
+            persona: text(&page.attributes, "persona"),
+            title: text(&page.attributes, "title"),
+            href: format!("/products/{}/pages/{}", product.summary.slug, page.id),
+        })
+        .collect();
+    render(&ProductPage {
+        layout: Layout::new(&product.summary.name, AREA, platform.modules()),
+        product,
+        review,
+        revisions,
+        pages,
+    })
+}
+
+fn text(attributes: &serde_json::Value, key: &str) -> String {
+    attributes
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[derive(Template)]
+#[template(path = "registry/page.html")]
+struct PersonaPage {
+    layout: Layout,
+    product: ProductDetail,
+    persona: String,
+    html: String,
+}
+
+#[get("/products/{slug}/pages/{id}")]
+async fn persona_page(
+    platform: web::Data<Platform>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, id) = path.into_inner();
+    let product = platform.registry.product(&slug).await?;
+    let page = persona_pages(&platform, &product)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no page `{id}` for product `{slug}`")))?;
+    let markdown = match page.attributes.get("body").and_then(|b| b.as_str()) {
+        Some(body) => body.to_owned(),
+        None => format!(
+            "This page's content is kept in `{}` beside the packet.",
+            text(&page.attributes, "file")
+        ),
+    };
+    render(&PersonaPage {
+        layout: Layout::new(&text(&page.attributes, "title"), AREA, platform.modules()),
+        persona: text(&page.attributes, "persona"),
+        html: markdown_to_html(&markdown),
+        product,
+    })
+}
+
+/// Markdown to HTML with raw HTML dropped to text, so a packet cannot inject markup.
+fn markdown_to_html(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser, html};
+    let parser = Parser::new_ext(
+        markdown,
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
+    )
+    .map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        other => other,
+    });
+    let mut out = String::new();
+    html::push_html(&mut out, parser);
+    out
+}
+
+/// Filters of the family browser.
+#[derive(Debug, Deserialize)]
+struct FamilyQuery {
+    product: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "registry/family.html")]
+struct FamilyPage {
+    layout: Layout,
+    family: String,
+    plural: String,
+    entries: Vec<EntryView>,
+    product: String,
+    state: String,
+    states: [&'static str; 4],
+    families: Vec<FamilyLink>,
+}
+
+#[get("/registry/{family}")]
+async fn family_page(
+    platform: web::Data<Platform>,
+    family: web::Path<String>,
+    query: web::Query<FamilyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let plural = family.into_inner();
+    let family = FAMILY_ORDER
+        .iter()
+        .find(|f| plural_of(f) == plural)
+        .ok_or_else(|| ApiError::NotFound(format!("no registry family `{plural}`")))?;
+    let query = query.into_inner();
+    let product = query.product.filter(|p| !p.is_empty());
+    let state = query.state.filter(|s| !s.is_empty());
+    let filter = EntryFilter {
+        product: product.clone(),
+        state: state.clone(),
+    };
+    let entries = platform.registry.entries(family, filter).await?;
+    render(&FamilyPage {
+        layout: Layout::new(&family.replace('_', " "), AREA, platform.modules()),
+        family: family.replace('_', " "),
+        plural,
+        entries,
+        product: product.unwrap_or_default(),
+        state: state.unwrap_or_default(),
+        states: ["active", "draft", "not_applicable", "retired"],
+        families: family_links(),
+    })
+}
