@@ -13,7 +13,7 @@ CARGO ?= cargo
 PG_LOCAL := ./.ci/pg-local
 AICLOUD := ./target/release/aicloud
 
-.PHONY: help db db-url db-stop db-clean build run test fmt lint check
+.PHONY: help db db-url db-stop db-clean build run onboard test fmt lint check
 
 help: ## Show this list of targets
 	@echo "Usage: make <target>"
@@ -38,10 +38,18 @@ build: ## Build the release binary
 
 # `exec` replaces the recipe shell, so Ctrl-C reaches the server directly and it
 # shuts down gracefully (make waits for it before exiting).
-run: db build ## Migrate the database, then serve the portal and API
+run: db build ## Migrate, onboard config/products/*.toml, then serve the portal and API
 	$(AICLOUD) migrate
+	$(MAKE) onboard AICLOUD=$(AICLOUD)
 	@echo "Portal: http://127.0.0.1:$${AICLOUD__SERVER__PORT:-8080}/"
 	exec $(AICLOUD) serve
+
+# The platform's packet first: products refer to its scopes and retention classes.
+onboard: db build ## Onboard every packet in config/products (the platform's first); idempotent
+	$(AICLOUD) product onboard config/products/platform.toml
+	@for packet in config/products/*.toml; do \
+		[ "$$packet" = config/products/platform.toml ] || $(AICLOUD) product onboard "$$packet"; \
+	done
 
 test: db ## Check formatting, run clippy, run all tests
 	$(CARGO) fmt --all -- --check

@@ -48,8 +48,22 @@ async fn openapi_document_lists_the_json_routes() {
     assert_eq!(res.status(), 200);
     let doc: serde_json::Value = res.json().await.expect("json");
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
-    for path in ["/healthz", "/readyz"] {
-        assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
+    let routes = [
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/api/v1/registry/products"),
+        ("get", "/api/v1/registry/products/{slug}"),
+        ("get", "/api/v1/registry/products/{slug}/review"),
+        ("get", "/api/v1/registry/products/{slug}/revisions"),
+        ("get", "/api/v1/registry/{family}"),
+        ("post", "/api/v1/registry/packets/review"),
+        ("post", "/api/v1/registry/packets/onboard"),
+    ];
+    for (method, path) in routes {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }

@@ -130,3 +130,14 @@ async fn a_malformed_client_request_id_is_replaced() {
     let id = res.headers()["x-request-id"].to_str().expect("ascii");
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 }
+
+#[test]
+fn an_internal_error_never_shows_its_cause() {
+    let err = aicloud::error::ApiError::Internal("password=hunter2 at db.rs:42".into());
+
+    let problem = err.to_problem(Some("/x".into()), Some("req-1".into()));
+
+    assert_eq!(problem.status, 500);
+    assert!(!problem.detail.contains("hunter2"), "{}", problem.detail);
+    assert!(problem.detail.contains("request id"));
+}
