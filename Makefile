@@ -13,7 +13,7 @@ CARGO ?= cargo
 PG_LOCAL := ./.ci/pg-local
 AICLOUD := ./target/release/aicloud
 
-.PHONY: help db db-url db-stop db-clean build run onboard test fmt lint check
+.PHONY: help db db-url db-url-owner db-stop db-clean build run onboard test fmt lint check
 
 help: ## Show this list of targets
 	@echo "Usage: make <target>"
@@ -24,8 +24,11 @@ help: ## Show this list of targets
 db: ## Ensure a database is running (DATABASE_URL, else a project-local cluster)
 	@$(PG_LOCAL) ensure
 
-db-url: ## Print the database URL (starting the local cluster if needed)
+db-url: ## Print the server role's database URL (starting the local cluster if needed)
 	@$(PG_LOCAL) url
+
+db-url-owner: ## Print the owner role's URL (migrations; DATABASE_OWNER_URL, else DATABASE_URL)
+	@$(PG_LOCAL) url-owner
 
 db-stop: ## Stop the project-local PostgreSQL cluster
 	@$(PG_LOCAL) stop

@@ -86,7 +86,9 @@ impl Application {
             Duration::from_secs(settings.database.connect_timeout_secs),
         )?;
         if settings.database.migrate_on_start {
-            let applied = migrate_blocking(db.clone()).await?;
+            let owner = settings.owner_database_url()?;
+            let server = settings.database_url()?;
+            let applied = migrate_blocking(owner, server).await?;
             for name in applied {
                 log::info!("applied migration {name}");
             }
@@ -125,8 +127,8 @@ impl Application {
     }
 }
 
-async fn migrate_blocking(db: Db) -> Result<Vec<String>, DbError> {
-    tokio::task::spawn_blocking(move || db.migrate())
+async fn migrate_blocking(owner_url: String, server_url: String) -> Result<Vec<String>, DbError> {
+    tokio::task::spawn_blocking(move || crate::db::migrate(&owner_url, &server_url))
         .await
         .map_err(|err| DbError::Aborted(err.to_string()))?
 }

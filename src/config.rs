@@ -11,6 +11,9 @@ use serde::Deserialize;
 /// Where the project-local cluster started by `make db` records its URL.
 pub const LOCAL_DATABASE_URL_FILE: &str = ".data/database.url";
 
+/// Where it records the owner role's URL (migrations, test databases).
+pub const LOCAL_OWNER_URL_FILE: &str = ".data/database-owner.url";
+
 /// Every setting of the server. See `config/default.toml` for what each key means.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,8 +48,11 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// PostgreSQL URL; empty means the project-local cluster.
+    /// PostgreSQL URL the server connects with; empty means the project-local cluster.
     pub url: String,
+    /// URL of the role that owns the schemas and runs migrations; empty means `url`
+    /// (or the local cluster's owner role when `url` is empty too).
+    pub owner_url: String,
     /// Pool size, also the bound on concurrent blocking database work.
     pub pool_size: u32,
     /// Seconds to wait for a pooled connection.
@@ -98,6 +104,7 @@ impl Settings {
         env: HashMap<String, String>,
     ) -> Result<Settings, ConfigError> {
         let database_url = env.get("DATABASE_URL").cloned();
+        let owner_url = env.get("DATABASE_OWNER_URL").cloned();
         let app_env: HashMap<String, String> = env
             .into_iter()
             .filter(|(key, _)| key.starts_with("AICLOUD__"))
@@ -117,6 +124,12 @@ impl Settings {
                     .source(Some(app_env)),
             )
             .set_override_option("database.url", database_url.filter(|url| !url.is_empty()))
+            .and_then(|b| {
+                b.set_override_option(
+                    "database.owner_url",
+                    owner_url.filter(|url| !url.is_empty()),
+                )
+            })
             .and_then(|builder| builder.build())
             .and_then(|config| config.try_deserialize())
             .map_err(|err| ConfigError::Load(err.to_string()))?;
@@ -164,21 +177,38 @@ impl Settings {
         self.log.level.parse().ok()
     }
 
-    /// The database URL to use: the configured one, or the project-local cluster's.
+    /// The URL the server connects with: the configured one, or the project-local cluster's.
     pub fn database_url(&self) -> Result<String, ConfigError> {
         if !self.database.url.is_empty() {
             return Ok(self.database.url.clone());
         }
-        let path = PathBuf::from(LOCAL_DATABASE_URL_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(url) if !url.trim().is_empty() => Ok(url.trim().to_owned()),
-            _ => Err(ConfigError::Invalid {
-                key: "database.url",
-                reason: format!(
-                    "is empty and no project-local cluster was found ({}); run `make db` or set DATABASE_URL",
-                    path.display()
-                ),
-            }),
+        local_url(LOCAL_DATABASE_URL_FILE, "database.url")
+    }
+
+    /// The owner role's URL, for migrations. Given only `database.url`, that URL: the
+    /// server then owns the tables, and audit's append-only guarantee rests on its
+    /// triggers alone (an owner can disable them).
+    pub fn owner_database_url(&self) -> Result<String, ConfigError> {
+        if !self.database.owner_url.is_empty() {
+            return Ok(self.database.owner_url.clone());
         }
+        if !self.database.url.is_empty() {
+            return Ok(self.database.url.clone());
+        }
+        local_url(LOCAL_OWNER_URL_FILE, "database.owner_url")
+    }
+}
+
+fn local_url(file: &str, key: &'static str) -> Result<String, ConfigError> {
+    let path = PathBuf::from(file);
+    match std::fs::read_to_string(&path) {
+        Ok(url) if !url.trim().is_empty() => Ok(url.trim().to_owned()),
+        _ => Err(ConfigError::Invalid {
+            key,
+            reason: format!(
+                "is empty and no project-local cluster was found ({}); run `make db` or set DATABASE_URL",
+                path.display()
+            ),
+        }),
     }
 }

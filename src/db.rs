@@ -83,12 +83,6 @@ impl Db {
         checkout(&self.pool)
     }
 
-    /// Applies pending migrations; returns the versions applied.
-    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
-        let mut conn = self.get()?;
-        apply_migrations(&mut conn)
-    }
-
     /// Whether the database answers and every embedded migration is applied.
     pub async fn readiness(&self) -> Result<(), NotReady> {
         let pending = self
@@ -119,28 +113,80 @@ fn checkout(pool: &Pool<ConnectionManager<PgConnection>>) -> Result<PgPooled, Db
         .map_err(|err| DbError::Unavailable(one_line(&err.to_string())))
 }
 
-/// Versions of embedded migrations not yet applied to the connected database.
-pub fn pending_migrations(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
-    let pending = conn
-        .pending_migrations(MIGRATIONS)
-        .map_err(|err| DbError::Migration(err.to_string()))?;
-    Ok(pending.iter().map(|m| m.name().to_string()).collect())
+#[derive(diesel::QueryableByName)]
+struct AppliedVersion {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
 }
 
-/// Versions of migrations applied to the connected database.
+/// Versions recorded as applied. Reads diesel's table directly: the harness's own listing
+/// first tries to create it, which the server's role may not do.
 pub fn applied_migrations(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
-    let applied = conn
-        .applied_migrations()
-        .map_err(|err| DbError::Migration(err.to_string()))?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+    let exists: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "to_regclass('__diesel_schema_migrations') IS NOT NULL",
+    ))
+    .get_result(conn)?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<AppliedVersion> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
+            .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.version).collect())
 }
 
-/// Applies pending migrations on `conn`; returns the names applied.
-pub fn apply_migrations(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
-    let applied = conn
-        .run_pending_migrations(MIGRATIONS)
+/// Names of embedded migrations not yet applied to the connected database.
+pub fn pending_migrations(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
+    let applied = applied_migrations(conn)?;
+    let embedded = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
         .map_err(|err| DbError::Migration(err.to_string()))?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+    Ok(embedded
+        .iter()
+        .filter(|m| !applied.contains(&m.name().version().to_string()))
+        .map(|m| m.name().to_string())
+        .collect())
+}
+
+/// Applies pending migrations as the owner (`owner_url`); each migration grants the role
+/// behind `server_url` what its module allows. Returns the versions applied.
+pub fn migrate(owner_url: &str, server_url: &str) -> Result<Vec<String>, DbError> {
+    let server_role = role_of(server_url)?;
+    let mut conn = connect(owner_url)?;
+    apply_migrations(&mut conn, &server_role)
+}
+
+/// The role a URL connects as.
+pub fn role_of(url: &str) -> Result<String, DbError> {
+    let mut conn = connect(url)?;
+    Ok(
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("current_user"))
+            .get_result(&mut conn)?,
+    )
+}
+
+/// Applies pending migrations on `conn` (the owner's). Migrations read the server's role
+/// from the `aicloud.server_role` setting to grant it access to their schema.
+pub fn apply_migrations(
+    conn: &mut PgConnection,
+    server_role: &str,
+) -> Result<Vec<String>, DbError> {
+    diesel::sql_query("SELECT set_config('aicloud.server_role', $1, false)")
+        .bind::<diesel::sql_types::Text, _>(server_role)
+        .execute(conn)?;
+    let applied: Vec<String> = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|err| DbError::Migration(err.to_string()))?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    // diesel's bookkeeping table lives outside every module; readiness reads it.
+    diesel::sql_query(
+        "DO $$ BEGIN IF current_setting('aicloud.server_role') <> current_user THEN \
+         EXECUTE format('GRANT SELECT ON __diesel_schema_migrations TO %I', current_setting('aicloud.server_role')); \
+         END IF; END $$",
+    )
+    .execute(conn)?;
+    Ok(applied)
 }
 
 /// Opens one unpooled connection, for commands that need exactly one.

@@ -45,3 +45,13 @@ CREATE TABLE registry.entries (
 
 CREATE INDEX entries_product ON registry.entries (product_id);
 CREATE INDEX entries_state ON registry.entries (family, state);
+
+-- The server's role (see db::apply_migrations) reads and writes the registry.
+DO $$
+DECLARE server_role text := current_setting('aicloud.server_role', true);
+BEGIN
+    IF server_role IS NOT NULL AND server_role <> '' AND server_role <> current_user THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA registry TO %I', server_role);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA registry TO %I', server_role);
+    END IF;
+END $$;

@@ -15,10 +15,10 @@ struct Migrated {
 
 pub(super) fn run(config_dir: &Path, out: &Output) -> Result<(), CliError> {
     let settings = load_settings(config_dir)?;
-    let mut conn =
-        db::connect(&settings.database_url()?).map_err(|err| CliError::new(err.to_string()))?;
-    let applied_now =
-        db::apply_migrations(&mut conn).map_err(|err| CliError::new(err.to_string()))?;
+    let owner_url = settings.owner_database_url()?;
+    let applied_now = db::migrate(&owner_url, &settings.database_url()?)
+        .map_err(|err| CliError::new(err.to_string()))?;
+    let mut conn = db::connect(&owner_url).map_err(|err| CliError::new(err.to_string()))?;
     let applied_total = db::applied_migrations(&mut conn)
         .map_err(|err| CliError::new(err.to_string()))?
         .len();

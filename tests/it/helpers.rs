@@ -15,14 +15,24 @@ use sha2::{Digest, Sha256};
 /// Arbitrary but fixed: every test process takes this lock to build the template.
 const TEMPLATE_LOCK: i64 = 0x00a1_c10d;
 
-/// URL of the database the harness administers (creates and drops databases through).
-pub fn admin_url() -> String {
+fn base_settings() -> Settings {
     let defaults = Path::new("config/default.toml");
     let env: HashMap<String, String> = std::env::vars()
-        .filter(|(key, _)| key == "DATABASE_URL")
+        .filter(|(key, _)| key == "DATABASE_URL" || key == "DATABASE_OWNER_URL")
         .collect();
-    let settings = Settings::load_from(defaults, None, env).expect("config/default.toml loads");
-    settings
+    Settings::load_from(defaults, None, env).expect("config/default.toml loads")
+}
+
+/// URL of the owner role, through which the harness creates, migrates and drops databases.
+pub fn admin_url() -> String {
+    base_settings()
+        .owner_database_url()
+        .expect("a database: run `make db` or set DATABASE_URL")
+}
+
+/// URL of the role the server connects as.
+pub fn server_url() -> String {
+    base_settings()
         .database_url()
         .expect("a database: run `make db` or set DATABASE_URL")
 }
@@ -120,7 +130,8 @@ fn build_template(conn: &mut PgConnection, admin: &str, name: &str) {
     {
         let mut template =
             PgConnection::establish(&with_database(admin, &scratch)).expect("template connection");
-        aicloud::db::apply_migrations(&mut template).expect("migrations apply");
+        let server_role = aicloud::db::role_of(&server_url()).expect("server role");
+        aicloud::db::apply_migrations(&mut template, &server_role).expect("migrations apply");
     }
     execute(conn, &format!("ALTER DATABASE {scratch} RENAME TO {name}"));
 }
@@ -135,8 +146,10 @@ fn execute(conn: &mut PgConnection, sql: &str) {
 pub struct TestDb {
     /// Database name.
     pub name: String,
-    /// URL to connect to it.
+    /// URL to connect to it as the server's role.
     pub url: String,
+    /// URL to connect to it as the owner.
+    pub owner_url: String,
     admin: String,
 }
 
@@ -152,15 +165,21 @@ impl TestDb {
             &format!("CREATE DATABASE {name} TEMPLATE {template}"),
         );
         TestDb {
-            url: with_database(&admin, &name),
+            url: with_database(&server_url(), &name),
+            owner_url: with_database(&admin, &name),
             name,
             admin,
         }
     }
 
-    /// A direct connection, for arranging and inspecting state.
+    /// A direct connection as the owner, for arranging and inspecting state.
     pub fn connect(&self) -> PgConnection {
-        PgConnection::establish(&self.url).expect("test database connection")
+        PgConnection::establish(&self.owner_url).expect("test database connection")
+    }
+
+    /// A direct connection as the server's role.
+    pub fn connect_as_server(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("test database connection as the server")
     }
 
     /// Drops the database now, cutting off every connection to it.
@@ -184,6 +203,7 @@ impl Drop for TestDb {
 pub fn settings_for(db: &TestDb, extra: &[(&str, &str)]) -> Settings {
     let mut env: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), db.url.clone()),
+        ("DATABASE_OWNER_URL".into(), db.owner_url.clone()),
         ("AICLOUD__SERVER__PORT".into(), "0".into()),
         ("AICLOUD__SERVER__WORKERS".into(), "1".into()),
         ("AICLOUD__DATABASE__POOL_SIZE".into(), "3".into()),

@@ -10,6 +10,7 @@ fn aicloud(db: &TestDb, args: &[&str]) -> Output {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", &db.url)
+        .env("DATABASE_OWNER_URL", &db.owner_url)
         .output()
         .expect("aicloud runs")
 }

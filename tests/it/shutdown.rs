@@ -64,6 +64,7 @@ fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", &db.url)
+        .env("DATABASE_OWNER_URL", &db.owner_url)
         .env("AICLOUD__SERVER__PORT", "0")
         .env("AICLOUD__SERVER__WORKERS", "1")
         .stdout(Stdio::piped())
