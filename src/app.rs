@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::db::{Db, DbError};
 use crate::http;
+use crate::platform::audit::{Audit, PgAudit};
 use crate::platform::registry::{PgRegistry, Registry};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
@@ -24,6 +25,8 @@ pub struct Platform {
     pub settings: Arc<Settings>,
     /// Products and every product-specific name.
     pub registry: Arc<dyn Registry>,
+    /// Append-only, hash-chained custody of privileged actions.
+    pub audit: Arc<dyn Audit>,
 }
 
 impl Platform {
@@ -31,19 +34,33 @@ impl Platform {
     pub async fn start(db: Db, settings: Arc<Settings>) -> Result<Platform, StartError> {
         let url = settings.database_url()?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let registry = PgRegistry::start(db.clone(), url, clock)
-            .await
-            .map_err(|err| StartError::Module(format!("registry: {err}")))?;
+        let registry = Arc::new(
+            PgRegistry::start(db.clone(), url, Arc::clone(&clock))
+                .await
+                .map_err(|err| StartError::Module(format!("registry: {err}")))?,
+        );
+        let audit: Arc<dyn Audit> = Arc::new(
+            PgAudit::new(db.clone(), registry.clone(), clock, &settings.audit)
+                .map_err(|err| StartError::Module(format!("audit: {err}")))?,
+        );
+        registry.attach_audit(Arc::clone(&audit));
         Ok(Platform {
             db,
             settings,
-            registry: Arc::new(registry),
+            registry,
+            audit,
         })
+    }
+
+    /// Starts background work: periodic audit digests.
+    pub fn start_background(&self) {
+        let interval = std::time::Duration::from_secs(self.settings.audit.digest_interval_secs);
+        crate::platform::audit::sign_periodically(Arc::clone(&self.audit), interval);
     }
 
     /// Names of the platform modules and products present in this build.
     pub fn modules(&self) -> &'static [&'static str] {
-        &["registry"]
+        &["registry", "audit"]
     }
 }
 
@@ -98,6 +115,7 @@ impl Application {
             TcpListener::bind(&address).map_err(|source| StartError::Bind { address, source })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let platform = web::Data::new(Platform::start(db, settings.clone()).await?);
+        platform.start_background();
         let server = http_server(platform, &settings, listener)?;
         Ok(Application {
             server,
@@ -149,6 +167,7 @@ fn http_server(
             .service(http::health::healthz)
             .service(http::health::readyz)
             .configure(crate::platform::registry::api::routes)
+            .configure(crate::platform::audit::api::routes)
             .openapi_service(http::openapi::service)
             .into_app()
             .configure(crate::portal::routes)

@@ -24,6 +24,38 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Logging settings.
     pub log: LogSettings,
+    /// Audit custody settings.
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Ed25519 digest signing key, 64 hex digits; empty disables digests.
+    pub signing_key: String,
+    /// Seconds between periodic digests; 0 disables them.
+    pub digest_interval_secs: u64,
+    /// Largest `details` object, in bytes of canonical JSON.
+    pub max_details_bytes: usize,
+}
+
+// Hand-written so the signing key never reaches a log line.
+impl std::fmt::Debug for AuditSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditSettings")
+            .field(
+                "signing_key",
+                &if self.signing_key.is_empty() {
+                    "(none)"
+                } else {
+                    "(set)"
+                },
+            )
+            .field("digest_interval_secs", &self.digest_interval_secs)
+            .field("max_details_bytes", &self.max_details_bytes)
+            .finish()
+    }
 }
 
 /// `[server]`
@@ -161,6 +193,14 @@ impl Settings {
                 "log.level",
                 "must be one of error, warn, info, debug, trace, off",
             );
+        }
+        if !self.audit.signing_key.is_empty()
+            && let Err(reason) = crate::platform::audit::signing::parse(&self.audit.signing_key)
+        {
+            return invalid("audit.signing_key", reason.as_str());
+        }
+        if self.audit.max_details_bytes < 256 {
+            return invalid("audit.max_details_bytes", "must be at least 256");
         }
         let public = self.server.public_url.as_str();
         if !(public.is_empty() || public.starts_with("http://") || public.starts_with("https://")) {

@@ -1,6 +1,7 @@
 //! `aicloud <subcommand>`: parsing and dispatch. Each area's subcommands live in a file
 //! of their own; every command that prints data takes `--json`.
 
+mod audit;
 mod check;
 mod migrate;
 mod product;
@@ -40,6 +41,9 @@ pub enum Command {
     Migrate(Output),
     /// Check the configuration, that the database is reachable and migrations are current.
     Check(Output),
+    /// Audit custody: keygen, verify, tail, search, digest, export.
+    #[command(subcommand)]
+    Audit(crate::platform::audit::cli::AuditCommand),
     /// Review and onboard product packets; list and show products.
     #[command(subcommand)]
     Product(crate::platform::registry::cli::ProductCommand),
@@ -82,6 +86,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Migrate(out) => migrate::run(&cli.config_dir, out),
         Command::Check(out) => check::run(&cli.config_dir, out),
         Command::Product(command) => product::run(&cli.config_dir, command),
+        Command::Audit(command) => audit::run(&cli.config_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,6 +95,35 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The administrator running this command, for audit.
+pub fn actor() -> crate::platform::audit::Actor {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    crate::platform::audit::Actor::system(format!("cli:{user}"))
+}
+
+/// Runs `f` against the platform's modules, started without the HTTP server.
+fn with_platform<F, Fut>(config_dir: &std::path::Path, f: F) -> Result<(), CliError>
+where
+    F: FnOnce(std::sync::Arc<crate::app::Platform>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), CliError>>,
+{
+    let settings = std::sync::Arc::new(load_settings(config_dir)?);
+    let url = settings.database_url()?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|err| CliError::new(format!("cannot start the runtime: {err}")))?;
+    runtime.block_on(async move {
+        let timeout = std::time::Duration::from_secs(settings.database.connect_timeout_secs);
+        let db =
+            crate::db::Db::new(&url, 2, timeout).map_err(|err| CliError::new(err.to_string()))?;
+        let platform = crate::app::Platform::start(db, settings)
+            .await
+            .map_err(|err| CliError::new(err.to_string()))?;
+        f(std::sync::Arc::new(platform)).await
+    })
 }
 
 fn load_settings(dir: &std::path::Path) -> Result<Settings, CliError> {

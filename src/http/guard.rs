@@ -15,3 +15,12 @@ pub fn platform_admin(req: &HttpRequest) -> Result<(), ApiError> {
         )),
     }
 }
+
+/// Who is calling, for audit. Until IAM, a local administrator identified by address.
+pub fn actor(req: &HttpRequest) -> crate::platform::audit::Actor {
+    let peer = req
+        .peer_addr()
+        .map(|p| p.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    crate::platform::audit::Actor::system(format!("http-admin@{peer}"))
+}

@@ -300,3 +300,27 @@ pub fn edited(text: &str, edit: impl FnOnce(&mut toml::Table)) -> String {
     edit(&mut table);
     toml::to_string(&table).expect("packet serializes")
 }
+
+/// The platform's modules against `db`, without the HTTP server, with the platform
+/// packet onboarded (its audit actions are what audit accepts).
+pub async fn platform_for(
+    db: &TestDb,
+    extra: &[(&str, &str)],
+) -> std::sync::Arc<aicloud::app::Platform> {
+    let settings = std::sync::Arc::new(settings_for(db, extra));
+    let pool = aicloud::db::Db::new(&db.url, 20, std::time::Duration::from_secs(5)).expect("pool");
+    let platform = aicloud::app::Platform::start(pool, settings)
+        .await
+        .expect("platform starts");
+    let source = aicloud::platform::registry::PacketSource {
+        origin: "config/products/platform.toml".into(),
+        text: packet("platform"),
+        format: aicloud::platform::registry::Format::Toml,
+    };
+    platform
+        .registry
+        .onboard(source, aicloud::platform::audit::Actor::system("test"))
+        .await
+        .expect("platform packet onboards");
+    std::sync::Arc::new(platform)
+}

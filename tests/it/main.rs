@@ -8,6 +8,8 @@
 
 mod helpers;
 
+mod audit;
+mod audit_export;
 mod boundaries;
 mod config;
 mod harness;

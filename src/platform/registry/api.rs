@@ -201,5 +201,10 @@ async fn onboard_packet(
 ) -> Result<web::Json<OnboardOutcome>, ApiError> {
     guard::platform_admin(&req)?;
     let source = packet_body(&req, body)?;
-    Ok(web::Json(platform.registry.onboard(source).await?))
+    Ok(web::Json(
+        platform
+            .registry
+            .onboard(source, guard::actor(&req))
+            .await?,
+    ))
 }

@@ -95,7 +95,10 @@ pub async fn run(registry: &dyn Registry, command: &ProductCommand) -> Result<()
             }
         }
         ProductCommand::Onboard { file, out } => {
-            let outcome = registry.onboard(read_packet(file)?).await.map_err(failed)?;
+            let outcome = registry
+                .onboard(read_packet(file)?, crate::cli::actor())
+                .await
+                .map_err(failed)?;
             print(out, &outcome, &render_outcome(&outcome))
         }
         ProductCommand::List { out } => {

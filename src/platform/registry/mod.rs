@@ -27,6 +27,7 @@ pub use validate::{Format, Issue};
 
 use crate::db::DbError;
 use crate::error::ApiError;
+use crate::platform::audit::{Actor, AuditError};
 
 /// A packet as submitted: where it came from, its text and encoding.
 #[derive(Debug, Clone)]
@@ -146,6 +147,15 @@ pub struct EntryView {
     pub updated_at: OffsetDateTime,
 }
 
+/// An active entry as lookups see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveEntry {
+    /// Contract version.
+    pub version: i32,
+    /// Family-specific fields (e.g. an audit action's `target_type`).
+    pub attributes: serde_json::Value,
+}
+
 /// Filter for listing a family.
 #[derive(Debug, Clone, Default)]
 pub struct EntryFilter {
@@ -195,6 +205,9 @@ pub enum RegistryError {
     /// No such family.
     #[error("no registry family `{0}`; families are: {families}", families = FAMILY_ORDER.join(", "))]
     NoFamily(String),
+    /// The change could not be audited, so it was not made.
+    #[error("not onboarded: {0}")]
+    Audit(#[from] AuditError),
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -225,6 +238,14 @@ impl From<RegistryError> for ApiError {
             },
             RegistryError::NoProduct(slug) => ApiError::NotFound(format!("no product `{slug}`")),
             RegistryError::NoFamily(_) => ApiError::NotFound(err.to_string()),
+            RegistryError::Audit(AuditError::Rejected { field, reason }) => ApiError::Conflict {
+                detail: "the change cannot be audited, so it was not made".into(),
+                errors: vec![Issue {
+                    at: format!("audit.{field}"),
+                    message: reason,
+                }],
+            },
+            RegistryError::Audit(other) => other.into(),
             RegistryError::Db(db) => db.into(),
         }
     }
@@ -241,14 +262,30 @@ pub trait Registry: Send + Sync {
     /// Answered from memory; unknown, draft and retired entries are not active.
     fn is_active(&self, family: &str, id: &str) -> bool;
 
+    /// The active entry `id` of `family`, from memory.
+    fn active_entry(&self, family: &str, id: &str) -> Option<ActiveEntry>;
+
+    /// The active entry as `conn` sees it, inside the caller's transaction: for checks that
+    /// must see entries activated by that same, uncommitted transaction.
+    fn active_entry_in(
+        &self,
+        conn: &mut diesel::pg::PgConnection,
+        family: &str,
+        id: &str,
+    ) -> Result<Option<ActiveEntry>, RegistryError>;
+
     /// Reviews packets; references may point into the registry or into each other.
     async fn review(&self, sources: Vec<PacketSource>) -> Result<Vec<Review>, RegistryError>;
 
     /// Reviews the stored current revision of product `slug`.
     async fn review_product(&self, slug: &str) -> Result<Review, RegistryError>;
 
-    /// Validates and activates a packet in one transaction; idempotent.
-    async fn onboard(&self, source: PacketSource) -> Result<OnboardOutcome, RegistryError>;
+    /// Validates and activates a packet in one transaction, audited as `actor`; idempotent.
+    async fn onboard(
+        &self,
+        source: PacketSource,
+        actor: Actor,
+    ) -> Result<OnboardOutcome, RegistryError>;
 
     /// Every product.
     async fn products(&self) -> Result<Vec<ProductSummary>, RegistryError>;

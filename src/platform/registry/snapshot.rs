@@ -2,7 +2,7 @@
 //! Kept fresh by LISTEN/NOTIFY from any server process, with a periodic full reload as a
 //! safety net should a notification be missed while reconnecting.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,8 @@ const POLL: Duration = Duration::from_millis(200);
 const RESYNC: Duration = Duration::from_secs(30);
 const RECONNECT: Duration = Duration::from_secs(2);
 
-/// Active entry ids by family.
-pub type Active = HashMap<String, HashSet<String>>;
+/// Active entries by family, then id.
+pub type Active = HashMap<String, HashMap<String, super::ActiveEntry>>;
 
 /// Loads the active set from the database.
 pub type Loader = fn(&mut PgConnection) -> QueryResult<Active>;
@@ -29,13 +29,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Whether `id` is active in `family`.
-    pub fn contains(&self, family: &str, id: &str) -> bool {
+    /// The active entry `id` of `family`.
+    pub fn get(&self, family: &str, id: &str) -> Option<super::ActiveEntry> {
         let active = match self.active.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         };
-        active.get(family).is_some_and(|ids| ids.contains(id))
+        active.get(family).and_then(|ids| ids.get(id)).cloned()
     }
 
     /// Replaces the set.

@@ -6,7 +6,7 @@ mod reads;
 mod rows;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use diesel::prelude::*;
 
@@ -16,17 +16,20 @@ use super::schema::{entries, products};
 use super::snapshot::{self, Active, Snapshot};
 use super::validate::{self, Known};
 use super::{
-    EntryFilter, EntryView, OnboardOutcome, PacketSource, ProductDetail, ProductSummary, Registry,
-    RegistryError, Review, RevisionView, review,
+    ActiveEntry, EntryFilter, EntryView, OnboardOutcome, PacketSource, ProductDetail,
+    ProductSummary, Registry, RegistryError, Review, RevisionView, review,
 };
 use crate::clock::Clock;
 use crate::db::Db;
+use crate::platform::audit::{Actor, Audit};
 
 /// The registry backed by PostgreSQL, with its in-memory snapshot of active entries.
 pub struct PgRegistry {
     db: Db,
     clock: Arc<dyn Clock>,
     snapshot: Arc<Snapshot>,
+    // Set once after start: audit itself looks actions up in the registry.
+    audit: OnceLock<Arc<dyn Audit>>,
 }
 
 impl PgRegistry {
@@ -46,21 +49,49 @@ impl PgRegistry {
             db,
             clock,
             snapshot,
+            audit: OnceLock::new(),
         })
     }
+
+    /// Connects audit custody; onboarding refuses to run without it.
+    pub fn attach_audit(&self, audit: Arc<dyn Audit>) {
+        if self.audit.set(audit).is_err() {
+            log::warn!("registry: audit was already attached");
+        }
+    }
+}
+
+type ActiveRow = (String, String, i32, serde_json::Value);
+
+/// Active entries of products that are not retired: (family, id, version, attributes).
+#[diesel::dsl::auto_type(no_type_alias)]
+fn active_rows() -> _ {
+    let active: &'static str = "active";
+    let retired: &'static str = "retired";
+    entries::table
+        .inner_join(products::table.on(products::id.eq(entries::product_id)))
+        .filter(entries::state.eq(active))
+        .filter(products::lifecycle.ne(retired))
+        .select((
+            entries::family,
+            entries::id,
+            entries::version,
+            entries::attributes,
+        ))
 }
 
 /// Active entries of products that are not retired.
 fn load_active(conn: &mut PgConnection) -> QueryResult<Active> {
-    let rows: Vec<(String, String)> = entries::table
-        .inner_join(products::table.on(products::id.eq(entries::product_id)))
-        .filter(entries::state.eq("active"))
-        .filter(products::lifecycle.ne("retired"))
-        .select((entries::family, entries::id))
-        .load(conn)?;
+    let rows: Vec<ActiveRow> = active_rows().load(conn)?;
     let mut active = Active::new();
-    for (family, id) in rows {
-        active.entry(family).or_default().insert(id);
+    for (family, id, version, attributes) in rows {
+        active.entry(family).or_default().insert(
+            id,
+            ActiveEntry {
+                version,
+                attributes,
+            },
+        );
     }
     Ok(active)
 }
@@ -126,7 +157,28 @@ fn review_batch(
 #[async_trait::async_trait]
 impl Registry for PgRegistry {
     fn is_active(&self, family: &str, id: &str) -> bool {
-        self.snapshot.contains(family, id)
+        self.snapshot.get(family, id).is_some()
+    }
+
+    fn active_entry(&self, family: &str, id: &str) -> Option<ActiveEntry> {
+        self.snapshot.get(family, id)
+    }
+
+    fn active_entry_in(
+        &self,
+        conn: &mut PgConnection,
+        family: &str,
+        id: &str,
+    ) -> Result<Option<ActiveEntry>, RegistryError> {
+        let row: Option<ActiveRow> = active_rows()
+            .filter(entries::family.eq(family))
+            .filter(entries::id.eq(id))
+            .first(conn)
+            .optional()?;
+        Ok(row.map(|(_, _, version, attributes)| ActiveEntry {
+            version,
+            attributes,
+        }))
     }
 
     async fn review(&self, sources: Vec<PacketSource>) -> Result<Vec<Review>, RegistryError> {
@@ -149,13 +201,24 @@ impl Registry for PgRegistry {
             .ok_or_else(|| RegistryError::Invalid(Vec::new()))
     }
 
-    async fn onboard(&self, source: PacketSource) -> Result<OnboardOutcome, RegistryError> {
+    async fn onboard(
+        &self,
+        source: PacketSource,
+        actor: Actor,
+    ) -> Result<OnboardOutcome, RegistryError> {
         let (packet, flat) = parse(&source)?;
+        let audit = self.audit.get().cloned().ok_or_else(|| {
+            RegistryError::Db(crate::db::DbError::Aborted(
+                "audit custody is not attached to the registry".into(),
+            ))
+        })?;
         let prepared = onboard::Prepared {
             source,
             packet,
             flat,
             now: self.clock.now(),
+            audit,
+            actor,
         };
         let outcome = self
             .db

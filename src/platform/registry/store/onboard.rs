@@ -1,6 +1,7 @@
 //! `onboard`: validate, review and activate a packet in one transaction.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -19,6 +20,7 @@ use super::super::validate::{self, references_of};
 use super::super::{Diff, Format, Issue, OnboardOutcome, PacketSource, RegistryError, review};
 use super::rows::{EntryRow, ProductRow, RevisionRow};
 use super::{OtherEntries, other_products_entries};
+use crate::platform::audit::{Actor, Audit, NewEvent};
 
 /// Everything onboarding needs, computed before the transaction.
 pub struct Prepared {
@@ -26,6 +28,8 @@ pub struct Prepared {
     pub packet: Packet,
     pub flat: Flattened,
     pub now: OffsetDateTime,
+    pub audit: Arc<dyn Audit>,
+    pub actor: Actor,
 }
 
 pub fn onboard(
@@ -152,6 +156,7 @@ fn apply(
     insert_revision(conn, prepared, &product, number, normalized, &diff)?;
     upsert_product(conn, &product)?;
     write_entries(conn, prepared, &product, &diff)?;
+    audit_onboarding(conn, prepared, &product, number, &diff)?;
     diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
     Ok(OnboardOutcome {
         product_id: product.id.clone(),
@@ -163,6 +168,39 @@ fn apply(
         diff,
     })
 }
+
+/// The onboarding and each retirement, in this transaction: no change without its event.
+fn audit_onboarding(
+    conn: &mut PgConnection,
+    prepared: &Prepared,
+    product: &ProductRow,
+    number: i32,
+    diff: &Diff,
+) -> Result<(), RegistryError> {
+    let correlation = product.current_revision_id.to_string();
+    let mut event = NewEvent::new(prepared.actor.clone(), ONBOARDED, "product", &product.id);
+    event.correlation_id = Some(correlation.clone());
+    event.details = json!({
+        "revision": number,
+        "sha256": sha256(&prepared.source.text),
+        "lifecycle": product.lifecycle,
+        "added": diff.added.len(),
+        "changed": diff.changed.len(),
+        "retired": diff.retired.len(),
+    });
+    prepared.audit.append_in(conn, event)?;
+    for key in &diff.retired {
+        let mut event = NewEvent::new(prepared.actor.clone(), RETIRED, "registry_entry", key);
+        event.correlation_id = Some(correlation.clone());
+        event.details = json!({ "product": product.id, "revision": number });
+        prepared.audit.append_in(conn, event)?;
+    }
+    Ok(())
+}
+
+/// Audit actions the registry records, declared by the platform's packet.
+const ONBOARDED: &str = "platform.product.onboarded";
+const RETIRED: &str = "platform.registry_entry.retired";
 
 fn stored_entries(conn: &mut PgConnection, product_id: &str) -> QueryResult<Vec<Stored>> {
     let rows: Vec<EntryRow> = entries::table
