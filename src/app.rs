@@ -172,6 +172,7 @@ fn http_server(
             .into_app()
             .configure(crate::portal::routes)
             .configure(crate::platform::registry::pages::routes)
+            .configure(crate::platform::audit::pages::routes)
             .default_service(web::to(http::problem::no_route))
             .wrap(http::problem::error_handlers())
             .wrap(from_fn(http::request_id::assign))

@@ -10,6 +10,7 @@ mod helpers;
 
 mod audit;
 mod audit_export;
+mod audit_pages;
 mod boundaries;
 mod config;
 mod harness;
