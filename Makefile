@@ -13,7 +13,7 @@ CARGO ?= cargo
 PG_LOCAL := ./.ci/pg-local
 AICLOUD := ./target/release/aicloud
 
-.PHONY: help db db-url db-url-owner db-stop db-clean build run onboard test fmt lint check
+.PHONY: help db db-url db-url-owner db-stop db-clean build run onboard test bench fmt lint check
 
 help: ## Show this list of targets
 	@echo "Usage: make <target>"
@@ -58,6 +58,9 @@ test: db ## Check formatting, run clippy, run all tests
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets
+
+bench: db ## Benchmarks beside their baselines (BENCH_EVENTS sets the verify chain length)
+	$(CARGO) bench --bench audit
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

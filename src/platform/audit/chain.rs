@@ -79,7 +79,12 @@ pub fn encode(event: &AuditEvent) -> String {
 
 /// The hash `event` must carry.
 pub fn hash(event: &AuditEvent) -> String {
-    hex_sha256(format!("{EVENT_TAG}\n{}", encode(event)).as_bytes())
+    hash_encoded(&encode(event))
+}
+
+/// The hash of an already encoded event.
+pub fn hash_encoded(encoded: &str) -> String {
+    hex_sha256(format!("{EVENT_TAG}\n{encoded}").as_bytes())
 }
 
 /// The bytes a digest's signature covers.

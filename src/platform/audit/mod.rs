@@ -403,6 +403,13 @@ pub trait Audit: Send + Sync {
     fn append_in(&self, conn: &mut PgConnection, event: NewEvent)
     -> Result<AuditEvent, AuditError>;
 
+    /// Appends several events, in order, inside the caller's open transaction on `conn`.
+    fn append_batch_in(
+        &self,
+        conn: &mut PgConnection,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<AuditEvent>, AuditError>;
+
     /// Appends one event in a transaction of its own.
     async fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError>;
 

@@ -84,14 +84,20 @@ impl PgAudit {
         Ok(())
     }
 
-    /// Appends `event` on `conn`, inside a transaction (a savepoint when the caller has one).
+    /// Appends `events` on `conn` in order, inside a transaction (a savepoint when the
+    /// caller has one): every event is checked first, then one lock, one head read and
+    /// multi-row inserts.
     pub(super) fn append_on(
         &self,
         conn: &mut PgConnection,
-        event: NewEvent,
-    ) -> Result<AuditEvent, AuditError> {
-        let declared = self.declared(conn, &event.action)?;
-        self.check(&event, &declared)?;
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<AuditEvent>, AuditError> {
+        let mut checked = Vec::with_capacity(events.len());
+        for event in events {
+            let declared = self.declared(conn, &event.action)?;
+            self.check(&event, &declared)?;
+            checked.push((event, declared));
+        }
         conn.transaction(|conn| {
             diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
                 .bind::<BigInt, _>(CHAIN_LOCK)
@@ -101,13 +107,23 @@ impl PgAudit {
                 .order(events::seq.desc())
                 .first(conn)
                 .optional()?;
-            let (seq, prev_hash) = head.map_or((1, chain::GENESIS.to_owned()), |(seq, hash)| {
-                (seq + 1, hash)
-            });
-            let linked = self.link(event, declared, seq, prev_hash);
-            diesel::insert_into(events::table)
-                .values(EventRow::from_event(&linked))
-                .execute(conn)?;
+            let (mut seq, mut prev_hash): (i64, String) = head
+                .map_or((1, chain::GENESIS.to_owned()), |(seq, hash)| {
+                    (seq + 1, hash)
+                });
+            let mut linked = Vec::with_capacity(checked.len());
+            for (event, declared) in checked {
+                let event = self.link(event, declared, seq, std::mem::take(&mut prev_hash));
+                prev_hash.clone_from(&event.hash);
+                seq += 1;
+                linked.push(event);
+            }
+            let rows: Vec<EventRow> = linked.iter().map(EventRow::from_event).collect();
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(events::table)
+                    .values(chunk)
+                    .execute(conn)?;
+            }
             Ok(linked)
         })
     }

@@ -9,7 +9,6 @@ mod verify;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use diesel::Connection;
 use diesel::pg::PgConnection;
 use ed25519_dalek::SigningKey;
 use uuid::Uuid;
@@ -97,7 +96,18 @@ impl Audit for PgAudit {
         conn: &mut PgConnection,
         event: NewEvent,
     ) -> Result<AuditEvent, AuditError> {
-        self.append_on(conn, event)
+        let mut appended = self.append_on(conn, vec![event])?;
+        appended
+            .pop()
+            .ok_or_else(|| AuditError::NotFound("appended".into()))
+    }
+
+    fn append_batch_in(
+        &self,
+        conn: &mut PgConnection,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<AuditEvent>, AuditError> {
+        self.append_on(conn, events)
     }
 
     async fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
@@ -109,16 +119,7 @@ impl Audit for PgAudit {
 
     async fn append_batch(&self, events: Vec<NewEvent>) -> Result<Vec<AuditEvent>, AuditError> {
         let this = self.clone();
-        self.db
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    events
-                        .into_iter()
-                        .map(|e| this.append_on(conn, e))
-                        .collect()
-                })
-            })
-            .await
+        self.db.run(move |conn| this.append_on(conn, events)).await
     }
 
     async fn query(&self, filter: EventFilter) -> Result<Page, AuditError> {
