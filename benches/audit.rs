@@ -4,6 +4,11 @@
 //! Runs only under `cargo bench` (which passes `--bench`); `cargo test --all-targets` just
 //! builds it. BENCH_EVENTS sets the chain length for verify (default 1,000,000).
 
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark stops loudly at the step that broke"
+)]
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
