@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::db::{Db, DbError};
 use crate::http;
 use crate::platform::audit::{Audit, PgAudit};
+use crate::platform::events::{Events, PgEvents};
 use crate::platform::registry::{PgRegistry, Registry};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
@@ -27,6 +28,8 @@ pub struct Platform {
     pub registry: Arc<dyn Registry>,
     /// Append-only, hash-chained custody of privileged actions.
     pub audit: Arc<dyn Audit>,
+    /// The transactional outbox and its relay.
+    pub events: Arc<dyn Events>,
 }
 
 impl Platform {
@@ -40,27 +43,43 @@ impl Platform {
                 .map_err(|err| StartError::Module(format!("registry: {err}")))?,
         );
         let audit: Arc<dyn Audit> = Arc::new(
-            PgAudit::new(db.clone(), registry.clone(), clock, &settings.audit)
-                .map_err(|err| StartError::Module(format!("audit: {err}")))?,
+            PgAudit::new(
+                db.clone(),
+                registry.clone(),
+                Arc::clone(&clock),
+                &settings.audit,
+            )
+            .map_err(|err| StartError::Module(format!("audit: {err}")))?,
         );
         registry.attach_audit(Arc::clone(&audit));
+        let events: Arc<dyn Events> = Arc::new(PgEvents::new(
+            db.clone(),
+            settings.database_url()?,
+            registry.clone(),
+            Arc::clone(&audit),
+            Arc::clone(&clock),
+            settings.events.clone(),
+        ));
         Ok(Platform {
             db,
             settings,
             registry,
             audit,
+            events,
         })
     }
 
-    /// Starts background work: periodic audit digests.
+    /// Starts background work: the event relay and periodic audit digests. Consumers must
+    /// be subscribed before, so nothing is fanned out past them.
     pub fn start_background(&self) {
+        self.events.start_relay();
         let interval = std::time::Duration::from_secs(self.settings.audit.digest_interval_secs);
         crate::platform::audit::sign_periodically(Arc::clone(&self.audit), interval);
     }
 
     /// Names of the platform modules and products present in this build.
     pub fn modules(&self) -> &'static [&'static str] {
-        &["registry", "audit"]
+        &["registry", "audit", "events"]
     }
 }
 
@@ -168,11 +187,13 @@ fn http_server(
             .service(http::health::readyz)
             .configure(crate::platform::registry::api::routes)
             .configure(crate::platform::audit::api::routes)
+            .configure(crate::platform::events::api::routes)
             .openapi_service(http::openapi::service)
             .into_app()
             .configure(crate::portal::routes)
             .configure(crate::platform::registry::pages::routes)
             .configure(crate::platform::audit::pages::routes)
+            .configure(crate::platform::events::pages::routes)
             .default_service(web::to(http::problem::no_route))
             .wrap(http::problem::error_handlers())
             .wrap(from_fn(http::request_id::assign))

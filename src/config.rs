@@ -26,6 +26,24 @@ pub struct Settings {
     pub log: LogSettings,
     /// Audit custody settings.
     pub audit: AuditSettings,
+    /// Event outbox and relay settings.
+    pub events: EventsSettings,
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSettings {
+    /// Attempts before a delivery becomes a dead letter.
+    pub max_attempts: i32,
+    /// First retry delay; each further retry doubles it.
+    pub retry_base_ms: u64,
+    /// Longest retry delay.
+    pub retry_max_ms: u64,
+    /// How long a relay holds a delivery before another may take it over.
+    pub lease_secs: u64,
+    /// How often the relay looks for due retries when nothing wakes it.
+    pub poll_ms: u64,
 }
 
 /// `[audit]`
@@ -198,6 +216,21 @@ impl Settings {
             && let Err(reason) = crate::platform::audit::signing::parse(&self.audit.signing_key)
         {
             return invalid("audit.signing_key", reason.as_str());
+        }
+        if self.events.max_attempts < 1 {
+            return invalid("events.max_attempts", "must be at least 1");
+        }
+        if self.events.lease_secs == 0 || self.events.poll_ms == 0 {
+            return invalid(
+                "events.lease_secs",
+                "lease_secs and poll_ms must be at least 1",
+            );
+        }
+        if self.events.retry_max_ms < self.events.retry_base_ms {
+            return invalid(
+                "events.retry_max_ms",
+                "must be at least events.retry_base_ms",
+            );
         }
         if self.audit.max_details_bytes < 256 {
             return invalid("audit.max_details_bytes", "must be at least 256");

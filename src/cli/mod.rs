@@ -3,6 +3,7 @@
 
 mod audit;
 mod check;
+mod events;
 mod migrate;
 mod product;
 mod serve;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Audit custody: keygen, verify, tail, search, digest, export.
     #[command(subcommand)]
     Audit(crate::platform::audit::cli::AuditCommand),
+    /// The event outbox: dead letters and their replay.
+    #[command(subcommand)]
+    Events(crate::platform::events::cli::EventsCommand),
     /// Review and onboard product packets; list and show products.
     #[command(subcommand)]
     Product(crate::platform::registry::cli::ProductCommand),
@@ -87,6 +91,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Check(out) => check::run(&cli.config_dir, out),
         Command::Product(command) => product::run(&cli.config_dir, command),
         Command::Audit(command) => audit::run(&cli.config_dir, command),
+        Command::Events(command) => events::run(&cli.config_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,4 +2,5 @@
 //! signatures; its store and schema are private.
 
 pub mod audit;
+pub mod events;
 pub mod registry;

@@ -39,6 +39,11 @@ pub const AREAS: &[Area] = &[
         href: "/audit",
     },
     Area {
+        title: "Events",
+        module: "events",
+        href: "/events/dead-letters",
+    },
+    Area {
         title: "Evidence",
         module: "evidence",
         href: "/evidence",

@@ -50,11 +50,13 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// The template's name changes whenever any migration file does.
+/// The template's name changes whenever any migration file, or the server role the
+/// migrations grant to, does.
 fn template_name() -> String {
     let mut files: Vec<_> = files_under(Path::new("migrations"));
     files.sort();
     let mut hasher = Sha256::new();
+    hasher.update(server_url().as_bytes());
     for file in files {
         hasher.update(file.to_string_lossy().as_bytes());
         hasher.update(std::fs::read(&file).expect("migration file readable"));

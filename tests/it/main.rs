@@ -13,6 +13,7 @@ mod audit_export;
 mod audit_pages;
 mod boundaries;
 mod config;
+mod events;
 mod harness;
 mod health;
 mod migrations;

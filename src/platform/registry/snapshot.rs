@@ -6,15 +6,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use diesel::QueryResult;
 use diesel::pg::PgConnection;
-use diesel::{Connection, QueryResult, RunQueryDsl};
+
+use crate::db::listen::{self, Next};
 
 /// The channel onboarding notifies on commit.
 pub const CHANNEL: &str = "registry_changed";
 
 const POLL: Duration = Duration::from_millis(200);
 const RESYNC: Duration = Duration::from_secs(30);
-const RECONNECT: Duration = Duration::from_secs(2);
 
 /// Active entries by family, then id.
 pub type Active = HashMap<String, HashMap<String, super::ActiveEntry>>;
@@ -49,53 +50,21 @@ impl Snapshot {
 
 /// Starts the thread that keeps `snapshot` fresh; it ends when the snapshot is dropped.
 pub fn keep_fresh(snapshot: Weak<Snapshot>, url: String, load: Loader) {
-    let spawned = std::thread::Builder::new()
-        .name("registry-listener".into())
-        .spawn(move || {
-            while snapshot.strong_count() > 0 {
-                if let Err(err) = listen(&snapshot, &url, load) {
-                    log::warn!("registry listener: {err}; reconnecting");
-                }
-                std::thread::sleep(RECONNECT);
+    let mut last_load = Instant::now();
+    listen::spawn(
+        "registry-listener",
+        url,
+        CHANNEL,
+        POLL,
+        move |conn, notified| {
+            let Some(current) = snapshot.upgrade() else {
+                return Ok(Next::Stop);
+            };
+            if notified || last_load.elapsed() >= RESYNC {
+                current.replace(load(conn).map_err(|e| e.to_string())?);
+                last_load = Instant::now();
             }
-        });
-    if let Err(err) = spawned {
-        log::error!("registry listener could not start: {err}; lookups use the start-up snapshot");
-    }
-}
-
-/// Listens until the connection fails or the snapshot is dropped.
-fn listen(snapshot: &Weak<Snapshot>, url: &str, load: Loader) -> Result<(), String> {
-    let mut conn = PgConnection::establish(url).map_err(|e| e.to_string())?;
-    diesel::sql_query(format!("LISTEN {CHANNEL}"))
-        .execute(&mut conn)
-        .map_err(|e| e.to_string())?;
-    // Anything committed while we were not listening is picked up by this first load.
-    let mut last_load = reload(snapshot, &mut conn, load)?;
-    loop {
-        std::thread::sleep(POLL);
-        if snapshot.strong_count() == 0 {
-            return Ok(());
-        }
-        let mut notified = false;
-        for notification in conn.notifications_iter() {
-            notification.map_err(|e| e.to_string())?;
-            notified = true;
-        }
-        if notified || last_load.elapsed() >= RESYNC {
-            last_load = reload(snapshot, &mut conn, load)?;
-        }
-    }
-}
-
-fn reload(
-    snapshot: &Weak<Snapshot>,
-    conn: &mut PgConnection,
-    load: Loader,
-) -> Result<Instant, String> {
-    let active = load(conn).map_err(|e| e.to_string())?;
-    if let Some(snapshot) = snapshot.upgrade() {
-        snapshot.replace(active);
-    }
-    Ok(Instant::now())
+            Ok(Next::Continue)
+        },
+    );
 }

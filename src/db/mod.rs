@@ -13,6 +13,8 @@ use tokio::sync::Semaphore;
 /// Every migration of every module, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+pub mod listen;
+
 /// A pooled connection.
 pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
 

@@ -1,0 +1,52 @@
+//! Portal page: dead letters, with replay.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use uuid::Uuid;
+
+use super::DeadLetter;
+use crate::app::Platform;
+use crate::error::ApiError;
+use crate::http::guard;
+use crate::portal::{layout::Layout, render};
+
+/// Registers the pages.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(dead_letters_page).service(replay_form);
+}
+
+#[derive(Template)]
+#[template(path = "events/dead_letters.html")]
+struct DeadLettersPage {
+    layout: Layout,
+    letters: Vec<DeadLetter>,
+}
+
+#[get("/events/dead-letters")]
+async fn dead_letters_page(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    guard::platform_admin(&req)?;
+    let letters = platform.events.dead_letters(false).await?;
+    render(&DeadLettersPage {
+        layout: Layout::new("Dead letters", Some("events"), platform.modules()),
+        letters,
+    })
+}
+
+#[post("/events/dead-letters/{id}/replay")]
+async fn replay_form(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    guard::platform_admin(&req)?;
+    platform
+        .events
+        .replay(id.into_inner(), guard::actor(&req))
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("location", "/events/dead-letters"))
+        .finish())
+}
