@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Text};
 use uuid::Uuid;
 
-use super::super::schema::{consumers, dead_letters, deliveries, outbox};
+use super::super::schema::{consumers, dead_letters, outbox};
 use super::super::{Consumer, Envelope, EventsError, subjects};
 use super::rows::OutboxRow;
 use super::{CHANNEL, Inner};
@@ -92,23 +92,59 @@ impl Inner {
         let delivered = claimed.len();
         let seqs: Vec<i64> = claimed.iter().map(|c| c.event_seq).collect();
         let envelopes = self.db.run(move |conn| load(conn, &seqs)).await?;
+        let mut outcomes = Vec::with_capacity(claimed.len());
         for delivery in claimed {
-            self.deliver(delivery, &envelopes).await?;
+            let outcome = self.deliver(&delivery, &envelopes).await;
+            outcomes.push((delivery, outcome));
         }
+        let inner = Arc::clone(self);
+        self.db
+            .run(move |conn| inner.record_all(conn, outcomes))
+            .await?;
         Ok(fanned > 0 || delivered > 0)
     }
 
-    async fn deliver(
-        self: &Arc<Self>,
-        delivery: Claimed,
-        envelopes: &HashMap<i64, Envelope>,
+    /// Acknowledges the batch's successes in one statement, then records each failure.
+    fn record_all(
+        &self,
+        conn: &mut PgConnection,
+        outcomes: Vec<(Claimed, Result<(), String>)>,
     ) -> Result<(), EventsError> {
+        let (done, failed): (Vec<_>, Vec<_>) = outcomes
+            .into_iter()
+            .partition(|(_, outcome)| outcome.is_ok());
+        if !done.is_empty() {
+            let seqs: Vec<i64> = done.iter().map(|(d, _)| d.event_seq).collect();
+            let names: Vec<String> = done.iter().map(|(d, _)| d.consumer.clone()).collect();
+            diesel::sql_query(
+                "UPDATE events.deliveries d SET status = 'delivered', delivered_at = now(), leased_until = NULL \
+                 FROM unnest($1::bigint[], $2::text[]) AS done(event_seq, consumer) \
+                 WHERE d.event_seq = done.event_seq AND d.consumer = done.consumer",
+            )
+            .bind::<Array<BigInt>, _>(&seqs)
+            .bind::<Array<Text>, _>(&names)
+            .execute(conn)?;
+        }
+        for (delivery, outcome) in failed {
+            if let Err(error) = outcome {
+                self.record_failure(conn, &delivery, error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands one delivery to its consumer, bounded by the lease.
+    async fn deliver(
+        &self,
+        delivery: &Claimed,
+        envelopes: &HashMap<i64, Envelope>,
+    ) -> Result<(), String> {
         let consumer: Option<Arc<dyn Consumer>> = self
             .consumers
             .read()
             .ok()
             .and_then(|c| c.get(&delivery.consumer).cloned());
-        let outcome = match (consumer, envelopes.get(&delivery.event_seq)) {
+        match (consumer, envelopes.get(&delivery.event_seq)) {
             (Some(consumer), Some(envelope)) => {
                 let lease = Duration::from_secs(self.settings.lease_secs);
                 match tokio::time::timeout(lease, consumer.handle(envelope)).await {
@@ -117,11 +153,7 @@ impl Inner {
                 }
             }
             _ => Err("consumer or event vanished".into()),
-        };
-        let inner = Arc::clone(self);
-        self.db
-            .run(move |conn| inner.record(conn, &delivery, outcome))
-            .await
+        }
     }
 
     fn backoff_secs(&self, attempts: i32) -> f64 {
@@ -136,24 +168,14 @@ impl Inner {
         millis as f64 / 1000.0
     }
 
-    fn record(
+    /// Schedules a retry with backoff, or parks the delivery as a dead letter.
+    fn record_failure(
         &self,
         conn: &mut PgConnection,
         d: &Claimed,
-        outcome: Result<(), String>,
+        error: String,
     ) -> Result<(), EventsError> {
-        let key = deliveries::table.find((d.event_seq, &d.consumer));
         let now = self.clock.now();
-        let Err(error) = outcome else {
-            diesel::update(key)
-                .set((
-                    deliveries::status.eq("delivered"),
-                    deliveries::delivered_at.eq(now),
-                    deliveries::leased_until.eq(None::<time::OffsetDateTime>),
-                ))
-                .execute(conn)?;
-            return Ok(());
-        };
         let dead = d.attempts >= self.settings.max_attempts;
         conn.transaction(|conn| {
             diesel::sql_query(

@@ -1,5 +1,6 @@
-//! `make bench`: audit appends per second (single and batched) and verify events per second
-//! over a long chain, each beside a baseline measured in the same run on the same database.
+//! `make bench`: audit appends per second (single and batched), verify events per second
+//! over a long chain, and outbox events delivered per second, each beside a baseline
+//! measured in the same run on the same database.
 //!
 //! Runs only under `cargo bench` (which passes `--bench`); `cargo test --all-targets` just
 //! builds it. BENCH_EVENTS sets the chain length for verify (default 1,000,000).
@@ -27,7 +28,7 @@ const BATCHES: usize = 10;
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
-        println!("audit bench: run it with `make bench`");
+        println!("platform bench: run it with `make bench`");
         return;
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -72,7 +73,7 @@ async fn run() {
     println!("{:<44} {:>14}", "measurement", "per second");
     appends(&platform, &owner_db, &server_db);
     verify(&platform, &owner_db).await;
-    println!("{:<44} {:>14}", "outbox events delivered", "not built yet");
+    outbox(&platform, &server_db).await;
 
     drop(platform);
     sql(&mut admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
@@ -308,4 +309,61 @@ fn row_sql(e: &AuditEvent) -> String {
         e.prev_hash,
         e.hash
     )
+}
+
+/// Counts deliveries; does nothing else, so the relay's own cost is what is measured.
+struct Counter(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl aicloud::platform::events::Consumer for Counter {
+    async fn handle(&self, _: &aicloud::platform::events::Envelope) -> Result<(), String> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Publishes OUTBOX events in 500-event transactions with the relay stopped, then times the
+/// relay draining them to one consumer.
+async fn outbox(platform: &Arc<Platform>, server_db: &str) {
+    const OUTBOX: usize = 20_000;
+    let counter = Arc::new(Counter(std::sync::atomic::AtomicUsize::new(0)));
+    platform
+        .events
+        .subscribe(
+            "bench.counter",
+            &["platform.registry.changed"],
+            counter.clone(),
+        )
+        .await
+        .expect("subscribed");
+    let mut conn = PgConnection::establish(server_db).expect("server");
+    let started = Instant::now();
+    for _ in 0..OUTBOX / BATCH {
+        conn.transaction(|c| {
+            (0..BATCH).try_for_each(|n| {
+                let message = aicloud::platform::events::Message::new(
+                    "platform.registry.changed",
+                    serde_json::json!({ "n": n }),
+                );
+                platform.events.publish_in(c, message).map(|_| ())
+            })
+        })
+        .expect("published");
+    }
+    println!(
+        "{:<44} {:>14.0}",
+        "outbox publish, 500 per transaction",
+        rate(OUTBOX, started)
+    );
+
+    let started = Instant::now();
+    platform.events.start_relay();
+    while counter.0.load(std::sync::atomic::Ordering::Relaxed) < OUTBOX {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    println!(
+        "{:<44} {:>14.0}",
+        "outbox events delivered (fan-out + lease + ack)",
+        rate(OUTBOX, started)
+    );
 }
