@@ -58,6 +58,13 @@ async fn openapi_document_lists_the_json_routes() {
         ("get", "/api/v1/registry/{family}"),
         ("post", "/api/v1/registry/packets/review"),
         ("post", "/api/v1/registry/packets/onboard"),
+        ("get", "/api/v1/audit/events"),
+        ("get", "/api/v1/audit/events/{id}"),
+        ("get", "/api/v1/audit/verify"),
+        ("get", "/api/v1/audit/digests"),
+        ("get", "/api/v1/audit/public-key"),
+        ("get", "/api/v1/events/dead-letters"),
+        ("post", "/api/v1/events/dead-letters/{id}/replay"),
     ];
     for (method, path) in routes {
         assert!(

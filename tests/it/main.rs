@@ -14,6 +14,7 @@ mod audit_pages;
 mod boundaries;
 mod config;
 mod events;
+mod events_admin;
 mod harness;
 mod health;
 mod migrations;
