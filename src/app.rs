@@ -51,7 +51,6 @@ impl Platform {
             )
             .map_err(|err| StartError::Module(format!("audit: {err}")))?,
         );
-        registry.attach_audit(Arc::clone(&audit));
         let events: Arc<dyn Events> = Arc::new(PgEvents::new(
             db.clone(),
             settings.database_url()?,
@@ -60,6 +59,7 @@ impl Platform {
             Arc::clone(&clock),
             settings.events.clone(),
         ));
+        registry.attach(Arc::clone(&audit), Arc::clone(&events));
         Ok(Platform {
             db,
             settings,

@@ -77,7 +77,11 @@ async fn a_consumer_that_fails_twice_then_succeeds_processes_the_event_once() {
     });
     platform
         .events
-        .subscribe("test.flaky", &["platform.registry.*"], consumer.clone())
+        .subscribe(
+            "test.flaky",
+            &["platform.registry.changed"],
+            consumer.clone(),
+        )
         .await
         .expect("subscribed");
     platform.events.start_relay();
@@ -109,7 +113,7 @@ async fn a_consumer_that_always_fails_lands_in_the_dead_letters_and_replay_deliv
     consumer.broken.store(true, Ordering::SeqCst);
     platform
         .events
-        .subscribe("test.broken", &["platform.>"], consumer.clone())
+        .subscribe("test.broken", &["platform.*.changed"], consumer.clone())
         .await
         .expect("subscribed");
     platform.events.start_relay();
@@ -172,11 +176,14 @@ async fn a_consumer_that_always_fails_lands_in_the_dead_letters_and_replay_deliv
 #[tokio::test]
 async fn events_left_pending_or_failed_by_a_stopped_server_are_delivered_by_the_next() {
     let db = TestDb::create();
-    let first = platform_for(&db, FAST).await;
-    let failing = Arc::new(Flaky {
-        failures: 1,
-        ..Flaky::default()
-    });
+    // Slow retries: the failed delivery is still waiting for its retry when the server stops.
+    let slow = [
+        ("AICLOUD__EVENTS__RETRY_BASE_MS", "400"),
+        ("AICLOUD__EVENTS__POLL_MS", "50"),
+    ];
+    let first = platform_for(&db, &slow).await;
+    let failing = Arc::new(Flaky::default());
+    failing.broken.store(true, Ordering::SeqCst);
     first
         .events
         .subscribe(
@@ -194,7 +201,7 @@ async fn events_left_pending_or_failed_by_a_stopped_server_are_delivered_by_the_
     .await;
     drop(first);
     // Published while no relay runs: the server "died" before delivering.
-    let second_platform = platform_for(&db, FAST).await;
+    let second_platform = platform_for(&db, &slow).await;
     let pending: Vec<Uuid> = {
         let mut ids = Vec::new();
         for _ in 0..3 {
@@ -235,6 +242,16 @@ async fn events_left_pending_or_failed_by_a_stopped_server_are_delivered_by_the_
 async fn an_undeclared_subject_is_rejected_and_nothing_is_written() {
     let db = TestDb::create();
     let platform = platform_for(&db, FAST).await;
+    let outbox_rows = |db: &TestDb| -> i64 {
+        diesel::RunQueryDsl::get_result(
+            diesel::dsl::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM events.outbox)",
+            )),
+            &mut db.connect(),
+        )
+        .expect("count")
+    };
+    let before = outbox_rows(&db);
 
     let rejected = platform
         .events
@@ -252,13 +269,5 @@ async fn an_undeclared_subject_is_rejected_and_nothing_is_written() {
             .contains("not an event subject declared")
     );
     assert!(bad_pattern.is_err());
-    let mut conn = db.connect();
-    let rows: i64 = diesel::RunQueryDsl::get_result(
-        diesel::dsl::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-            "(SELECT count(*) FROM events.outbox)",
-        )),
-        &mut conn,
-    )
-    .expect("count");
-    assert_eq!(rows, 0);
+    assert_eq!(outbox_rows(&db), before);
 }

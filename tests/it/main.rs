@@ -15,6 +15,7 @@ mod boundaries;
 mod config;
 mod events;
 mod events_admin;
+mod events_restart;
 mod harness;
 mod health;
 mod migrations;

@@ -22,14 +22,22 @@ use super::{
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::platform::audit::{Actor, Audit};
+use crate::platform::events::Events;
 
 /// The registry backed by PostgreSQL, with its in-memory snapshot of active entries.
 pub struct PgRegistry {
     db: Db,
     clock: Arc<dyn Clock>,
     snapshot: Arc<Snapshot>,
-    // Set once after start: audit itself looks actions up in the registry.
-    audit: OnceLock<Arc<dyn Audit>>,
+    // Set once after start: audit and events themselves look names up in the registry.
+    collaborators: OnceLock<Collaborators>,
+}
+
+/// The modules onboarding writes through, in its own transaction.
+#[derive(Clone)]
+pub(super) struct Collaborators {
+    pub audit: Arc<dyn Audit>,
+    pub events: Arc<dyn Events>,
 }
 
 impl PgRegistry {
@@ -49,14 +57,18 @@ impl PgRegistry {
             db,
             clock,
             snapshot,
-            audit: OnceLock::new(),
+            collaborators: OnceLock::new(),
         })
     }
 
-    /// Connects audit custody; onboarding refuses to run without it.
-    pub fn attach_audit(&self, audit: Arc<dyn Audit>) {
-        if self.audit.set(audit).is_err() {
-            log::warn!("registry: audit was already attached");
+    /// Connects audit custody and the outbox; onboarding refuses to run without them.
+    pub fn attach(&self, audit: Arc<dyn Audit>, events: Arc<dyn Events>) {
+        if self
+            .collaborators
+            .set(Collaborators { audit, events })
+            .is_err()
+        {
+            log::warn!("registry: audit and events were already attached");
         }
     }
 }
@@ -207,9 +219,9 @@ impl Registry for PgRegistry {
         actor: Actor,
     ) -> Result<OnboardOutcome, RegistryError> {
         let (packet, flat) = parse(&source)?;
-        let audit = self.audit.get().cloned().ok_or_else(|| {
+        let collaborators = self.collaborators.get().cloned().ok_or_else(|| {
             RegistryError::Db(crate::db::DbError::Aborted(
-                "audit custody is not attached to the registry".into(),
+                "audit and events are not attached to the registry".into(),
             ))
         })?;
         let prepared = onboard::Prepared {
@@ -217,7 +229,7 @@ impl Registry for PgRegistry {
             packet,
             flat,
             now: self.clock.now(),
-            audit,
+            collaborators,
             actor,
         };
         let outcome = self

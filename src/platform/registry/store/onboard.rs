@@ -1,7 +1,6 @@
 //! `onboard`: validate, review and activate a packet in one transaction.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -19,8 +18,9 @@ use super::super::snapshot::CHANNEL;
 use super::super::validate::{self, references_of};
 use super::super::{Diff, Format, Issue, OnboardOutcome, PacketSource, RegistryError, review};
 use super::rows::{EntryRow, ProductRow, RevisionRow};
-use super::{OtherEntries, other_products_entries};
-use crate::platform::audit::{Actor, Audit, NewEvent};
+use super::{Collaborators, OtherEntries, other_products_entries};
+use crate::platform::audit::{Actor, NewEvent};
+use crate::platform::events::Message;
 
 /// Everything onboarding needs, computed before the transaction.
 pub struct Prepared {
@@ -28,7 +28,7 @@ pub struct Prepared {
     pub packet: Packet,
     pub flat: Flattened,
     pub now: OffsetDateTime,
-    pub audit: Arc<dyn Audit>,
+    pub collaborators: Collaborators,
     pub actor: Actor,
 }
 
@@ -157,6 +157,7 @@ fn apply(
     upsert_product(conn, &product)?;
     write_entries(conn, prepared, &product, &diff)?;
     audit_onboarding(conn, prepared, &product, number, &diff)?;
+    announce(conn, prepared, &product, number, &diff)?;
     diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
     Ok(OnboardOutcome {
         product_id: product.id.clone(),
@@ -188,15 +189,51 @@ fn audit_onboarding(
         "changed": diff.changed.len(),
         "retired": diff.retired.len(),
     });
-    prepared.audit.append_in(conn, event)?;
+    prepared.collaborators.audit.append_in(conn, event)?;
     for key in &diff.retired {
         let mut event = NewEvent::new(prepared.actor.clone(), RETIRED, "registry_entry", key);
         event.correlation_id = Some(correlation.clone());
         event.details = json!({ "product": product.id, "revision": number });
-        prepared.audit.append_in(conn, event)?;
+        prepared.collaborators.audit.append_in(conn, event)?;
     }
     Ok(())
 }
+
+/// Tells other modules a product's registration changed, in this transaction.
+fn announce(
+    conn: &mut PgConnection,
+    prepared: &Prepared,
+    product: &ProductRow,
+    number: i32,
+    diff: &Diff,
+) -> Result<(), RegistryError> {
+    let mut message = Message::new(
+        ANNOUNCED,
+        json!({
+            "product_id": product.id,
+            "slug": product.slug,
+            "revision": number,
+            "lifecycle": product.lifecycle,
+            "added": diff.added,
+            "changed": diff.changed,
+            "retired": diff.retired,
+        }),
+    );
+    message.correlation_id = Some(product.current_revision_id.to_string());
+    prepared
+        .collaborators
+        .events
+        .publish_in(conn, message)
+        .map_err(|err| {
+            RegistryError::Db(crate::db::DbError::Aborted(format!(
+                "announcing the onboarding: {err}"
+            )))
+        })?;
+    Ok(())
+}
+
+/// Event subject announcing an onboarding, declared by the platform's packet.
+const ANNOUNCED: &str = "platform.registry.product_onboarded";
 
 /// Audit actions the registry records, declared by the platform's packet.
 const ONBOARDED: &str = "platform.product.onboarded";
