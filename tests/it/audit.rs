@@ -351,3 +351,37 @@ async fn a_refused_onboard_writes_no_audit_event() {
     assert!(refused.is_err());
     assert_eq!(count_events(&mut db.connect()), before);
 }
+
+#[tokio::test]
+async fn the_server_signs_digests_periodically_and_serves_the_public_key() {
+    let key = aicloud::platform::audit::signing::generate().expect("key");
+    let app = TestApp::spawn_with(&[
+        ("AICLOUD__AUDIT__SIGNING_KEY", &key),
+        ("AICLOUD__AUDIT__DIGEST_INTERVAL_SECS", "1"),
+    ])
+    .await;
+    let res = app
+        .post(
+            "/api/v1/registry/packets/onboard",
+            "application/toml",
+            crate::helpers::packet("platform"),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    let mut digests = serde_json::Value::Null;
+    for _ in 0..40 {
+        digests = app.get_json("/api/v1/audit/digests").await;
+        if digests.as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let public = app.get_json("/api/v1/audit/public-key").await;
+
+    assert_eq!(digests[0]["seq_from"], 1, "{digests:#}");
+    assert_eq!(digests[0]["key_id"], public["key_id"]);
+    assert_eq!(public["algorithm"], "ed25519");
+    let verified = app.get_json("/api/v1/audit/verify").await;
+    assert_eq!(verified["digests_checked"], 1, "{verified:#}");
+}
