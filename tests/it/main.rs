@@ -12,6 +12,7 @@ mod audit;
 mod audit_export;
 mod audit_pages;
 mod boundaries;
+mod check_cli;
 mod config;
 mod events;
 mod events_admin;
