@@ -60,7 +60,7 @@ test: db ## Check formatting, run clippy, run all tests
 	$(CARGO) test --all-targets
 
 bench: db ## Benchmarks beside their baselines (BENCH_EVENTS sets the verify chain length)
-	$(CARGO) bench --bench audit
+	$(CARGO) bench --bench platform
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
