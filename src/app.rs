@@ -15,6 +15,7 @@ use crate::db::{Db, DbError};
 use crate::http;
 use crate::platform::audit::{Audit, PgAudit};
 use crate::platform::events::{Events, PgEvents};
+use crate::platform::iam::{PgIam, Tenancy};
 use crate::platform::registry::{PgRegistry, Registry};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
@@ -30,6 +31,8 @@ pub struct Platform {
     pub audit: Arc<dyn Audit>,
     /// The transactional outbox and its relay.
     pub events: Arc<dyn Events>,
+    /// Tenancy: organizations, departments, projects.
+    pub iam: Arc<dyn Tenancy>,
 }
 
 impl Platform {
@@ -60,12 +63,18 @@ impl Platform {
             settings.events.clone(),
         ));
         registry.attach(Arc::clone(&audit), Arc::clone(&events));
+        let iam: Arc<dyn Tenancy> = Arc::new(PgIam::new(
+            db.clone(),
+            Arc::clone(&audit),
+            Arc::clone(&clock),
+        ));
         Ok(Platform {
             db,
             settings,
             registry,
             audit,
             events,
+            iam,
         })
     }
 

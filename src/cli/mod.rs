@@ -4,6 +4,7 @@
 mod audit;
 mod check;
 mod events;
+mod iam;
 mod migrate;
 mod product;
 mod serve;
@@ -48,6 +49,12 @@ pub enum Command {
     /// The event outbox: dead letters and their replay.
     #[command(subcommand)]
     Events(crate::platform::events::cli::EventsCommand),
+    /// Organizations: create, list, suspend.
+    #[command(subcommand)]
+    Org(crate::platform::iam::cli::OrgCommand),
+    /// Projects: create, list.
+    #[command(subcommand)]
+    Project(crate::platform::iam::cli::ProjectCommand),
     /// Review and onboard product packets; list and show products.
     #[command(subcommand)]
     Product(crate::platform::registry::cli::ProductCommand),
@@ -92,6 +99,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Product(command) => product::run(&cli.config_dir, command),
         Command::Audit(command) => audit::run(&cli.config_dir, command),
         Command::Events(command) => events::run(&cli.config_dir, command),
+        Command::Org(command) => iam::org(&cli.config_dir, command),
+        Command::Project(command) => iam::project(&cli.config_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,4 +3,5 @@
 
 pub mod audit;
 pub mod events;
+pub mod iam;
 pub mod registry;

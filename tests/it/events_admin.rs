@@ -1,12 +1,11 @@
 //! Dead letters as an operator handles them: the CLI and the portal page.
 
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aicloud::platform::events::{Consumer, Envelope, Message};
 
-use crate::helpers::{TestApp, TestDb, platform_for};
+use crate::helpers::{TestApp, TestDb, aicloud, platform_for};
 
 struct AlwaysFails;
 
@@ -57,17 +56,6 @@ async fn dead_letter(db: &TestDb) -> (Arc<aicloud::app::Platform>, uuid::Uuid) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("no dead letter appeared");
-}
-
-fn aicloud(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aicloud"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("DATABASE_OWNER_URL", &db.owner_url)
-        .output()
-        .expect("aicloud runs")
 }
 
 #[tokio::test]

@@ -326,3 +326,15 @@ pub async fn platform_for(
         .expect("platform packet onboards");
     std::sync::Arc::new(platform)
 }
+
+/// Runs the `aicloud` binary with `args` against `db`, with nothing else in its environment.
+pub fn aicloud(db: &TestDb, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aicloud"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_OWNER_URL", &db.owner_url)
+        .output()
+        .expect("aicloud runs")
+}

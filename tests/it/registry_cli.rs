@@ -1,19 +1,8 @@
 //! `aicloud product ...` as an administrator runs it.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::helpers::{TestDb, edited, packet};
-
-fn aicloud(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aicloud"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("DATABASE_OWNER_URL", &db.owner_url)
-        .output()
-        .expect("aicloud runs")
-}
+use crate::helpers::{TestDb, aicloud, edited, packet};
 
 fn text(output: &Output) -> String {
     format!(

@@ -1,0 +1,162 @@
+//! `aicloud org create|list|suspend` and `aicloud project create|list`.
+
+use clap::Subcommand;
+
+use super::{OrgKind, Organization, Project, Tenancy};
+use crate::cli::{CliError, Output, print};
+
+/// Organizations.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization with its default department and default project.
+    Create {
+        /// Unique slug (lowercase letters, digits, -).
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// `team` or `personal`.
+        #[arg(long, default_value = "team")]
+        kind: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List organizations.
+    List {
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Suspend an organization.
+    Suspend {
+        /// Organization slug.
+        slug: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+/// Projects.
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project in an organization.
+    Create {
+        /// Organization slug.
+        organization: String,
+        /// Project slug, unique in the organization.
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Department slug (default: the organization's default department).
+        #[arg(long)]
+        department: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List an organization's projects.
+    List {
+        /// Organization slug.
+        organization: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+fn failed(err: impl std::fmt::Display) -> CliError {
+    CliError::new(err.to_string())
+}
+
+fn org_line(o: &Organization) -> String {
+    format!(
+        "{:<24} {:<32} {:<9} {:<10} {}",
+        o.slug, o.name, o.kind, o.state, o.id
+    )
+}
+
+fn project_line(p: &Project) -> String {
+    format!("{:<24} {:<32} {}", p.slug, p.name, p.id)
+}
+
+/// Runs an org subcommand.
+pub async fn run_org(iam: &dyn Tenancy, command: &OrgCommand) -> Result<(), CliError> {
+    match command {
+        OrgCommand::Create {
+            slug,
+            name,
+            kind,
+            out,
+        } => {
+            let kind = OrgKind::parse(kind)
+                .ok_or_else(|| CliError::new(format!("--kind `{kind}` is not team or personal")))?;
+            let created = iam
+                .create_organization(slug, name, kind, crate::cli::actor())
+                .await
+                .map_err(failed)?;
+            let text = format!(
+                "created organization {} ({}) with department `default` and project `default` ({})",
+                created.organization.slug, created.organization.id, created.project.id
+            );
+            print(out, &created, &text)
+        }
+        OrgCommand::List { out } => {
+            let orgs = iam.organizations().await.map_err(failed)?;
+            let text = match orgs.is_empty() {
+                true => "no organizations; create one with `aicloud org create SLUG --name NAME`"
+                    .to_owned(),
+                false => orgs.iter().map(org_line).collect::<Vec<_>>().join("\n"),
+            };
+            print(out, &orgs, &text)
+        }
+        OrgCommand::Suspend { slug, out } => {
+            let org = iam
+                .suspend_organization(slug, crate::cli::actor())
+                .await
+                .map_err(failed)?;
+            print(out, &org, &format!("suspended organization {}", org.slug))
+        }
+    }
+}
+
+/// Runs a project subcommand.
+pub async fn run_project(iam: &dyn Tenancy, command: &ProjectCommand) -> Result<(), CliError> {
+    match command {
+        ProjectCommand::Create {
+            organization,
+            slug,
+            name,
+            department,
+            out,
+        } => {
+            let project = iam
+                .create_project(
+                    organization,
+                    slug,
+                    name,
+                    department.as_deref(),
+                    crate::cli::actor(),
+                )
+                .await
+                .map_err(failed)?;
+            print(
+                out,
+                &project,
+                &format!(
+                    "created project {organization}/{} ({})",
+                    project.slug, project.id
+                ),
+            )
+        }
+        ProjectCommand::List { organization, out } => {
+            let projects = iam.projects(organization).await.map_err(failed)?;
+            print(
+                out,
+                &projects,
+                &projects
+                    .iter()
+                    .map(project_line)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! IAM: the tenancy every module shares (organization → department → project). This first
+//! slice holds tenancy only; people, memberships, roles, service accounts, API keys,
+//! decisions and sign-in arrive in later slices behind further capability traits.
+
+pub mod cli;
+mod schema;
+mod store;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use store::PgIam;
+
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::platform::audit::{Actor, AuditError};
+
+/// Kind of organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgKind {
+    /// Made for one person at sign-up.
+    Personal,
+    /// A team's.
+    Team,
+}
+
+impl OrgKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgKind::Personal => "personal",
+            OrgKind::Team => "team",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<OrgKind> {
+        [OrgKind::Personal, OrgKind::Team]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// An organization: the tenant, billing and ownership root.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Organization {
+    /// Id.
+    pub id: Uuid,
+    /// Unique slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// personal or team.
+    pub kind: String,
+    /// active or suspended.
+    pub state: String,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A department (cost center) of an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Department {
+    /// Id.
+    pub id: Uuid,
+    /// Organization.
+    pub organization_id: Uuid,
+    /// Slug, unique in the organization.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// The department every organization starts with.
+    pub is_default: bool,
+}
+
+/// A project: where keys, service accounts and usage live.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Project {
+    /// Id.
+    pub id: Uuid,
+    /// Organization.
+    pub organization_id: Uuid,
+    /// Department, in the same organization.
+    pub department_id: Uuid,
+    /// Slug, unique in the organization.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A new organization with what comes with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedOrganization {
+    /// The organization.
+    pub organization: Organization,
+    /// Its `default` department.
+    pub department: Department,
+    /// Its `default` project.
+    pub project: Project,
+}
+
+/// IAM failures.
+#[derive(Debug, thiserror::Error)]
+pub enum IamError {
+    /// A value is not acceptable; nothing was written.
+    #[error("invalid `{field}`: {reason}")]
+    Invalid {
+        /// Field at fault.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The slug is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// No such organization, department or project.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change could not be audited, so it was not made.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for IamError {
+    fn from(err: diesel::result::Error) -> IamError {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match err {
+            // A concurrent create won the race past the existence check.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                IamError::Conflict(format!("already exists ({})", info.message()))
+            }
+            other => IamError::Db(DbError::Query(other)),
+        }
+    }
+}
+
+impl From<IamError> for ApiError {
+    fn from(err: IamError) -> ApiError {
+        match err {
+            IamError::Invalid { field, reason } => ApiError::Invalid {
+                field: field.into(),
+                reason,
+            },
+            IamError::Conflict(detail) => ApiError::Conflict {
+                detail,
+                errors: Vec::new(),
+            },
+            IamError::NotFound(detail) => ApiError::NotFound(detail),
+            IamError::Audit(audit) => audit.into(),
+            IamError::Db(db) => db.into(),
+        }
+    }
+}
+
+/// Organizations, departments and projects.
+#[async_trait::async_trait]
+pub trait Tenancy: Send + Sync {
+    /// Creates an organization with its `default` department and `default` project, audited.
+    async fn create_organization(
+        &self,
+        slug: &str,
+        name: &str,
+        kind: OrgKind,
+        actor: Actor,
+    ) -> Result<CreatedOrganization, IamError>;
+
+    /// Every organization, by slug.
+    async fn organizations(&self) -> Result<Vec<Organization>, IamError>;
+
+    /// Suspends an organization (its keys will be denied), audited.
+    async fn suspend_organization(
+        &self,
+        slug: &str,
+        actor: Actor,
+    ) -> Result<Organization, IamError>;
+
+    /// Creates a project in an organization's department (its default when `None`), audited.
+    async fn create_project(
+        &self,
+        organization: &str,
+        slug: &str,
+        name: &str,
+        department: Option<&str>,
+        actor: Actor,
+    ) -> Result<Project, IamError>;
+
+    /// An organization's projects, by slug.
+    async fn projects(&self, organization: &str) -> Result<Vec<Project>, IamError>;
+}
