@@ -15,7 +15,7 @@ use crate::db::{Db, DbError};
 use crate::http;
 use crate::platform::audit::{Audit, PgAudit};
 use crate::platform::events::{Events, PgEvents};
-use crate::platform::iam::{PgIam, Tenancy};
+use crate::platform::iam::{Keys, PgIam, Tenancy};
 use crate::platform::registry::{PgRegistry, Registry};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
@@ -33,6 +33,8 @@ pub struct Platform {
     pub events: Arc<dyn Events>,
     /// Tenancy: organizations, departments, projects.
     pub iam: Arc<dyn Tenancy>,
+    /// Service accounts, API keys, authentication and decisions.
+    pub keys: Arc<dyn Keys>,
 }
 
 impl Platform {
@@ -63,18 +65,25 @@ impl Platform {
             settings.events.clone(),
         ));
         registry.attach(Arc::clone(&audit), Arc::clone(&events));
-        let iam: Arc<dyn Tenancy> = Arc::new(PgIam::new(
-            db.clone(),
-            Arc::clone(&audit),
-            Arc::clone(&clock),
-        ));
+        let iam = Arc::new(
+            PgIam::start(
+                db.clone(),
+                settings.database_url()?,
+                Arc::clone(&audit),
+                registry.clone(),
+                Arc::clone(&clock),
+            )
+            .await
+            .map_err(|err| StartError::Module(format!("iam: {err}")))?,
+        );
         Ok(Platform {
             db,
             settings,
             registry,
             audit,
             events,
-            iam,
+            iam: iam.clone(),
+            keys: iam,
         })
     }
 
@@ -197,6 +206,7 @@ fn http_server(
             .configure(crate::platform::registry::api::routes)
             .configure(crate::platform::audit::api::routes)
             .configure(crate::platform::events::api::routes)
+            .configure(crate::platform::iam::api::routes)
             .openapi_service(http::openapi::service)
             .into_app()
             .configure(crate::portal::routes)

@@ -13,6 +13,9 @@ pub enum ApiError {
     /// The resource does not exist (or the caller may not know it exists).
     #[error("{0}")]
     NotFound(String),
+    /// The caller is not authenticated.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -109,6 +112,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -127,6 +131,7 @@ impl ApiError {
     pub fn slug(&self) -> &'static str {
         match self {
             ApiError::NotFound(_) => "not-found",
+            ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",

@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use super::{CliError, with_platform};
-use crate::platform::iam::cli::{OrgCommand, ProjectCommand, run_org, run_project};
+use crate::platform::iam::cli::{
+    KeyCommand, OrgCommand, ProjectCommand, SaCommand, run_key, run_org, run_project, run_sa,
+};
 
 pub(super) fn org(config_dir: &Path, command: &OrgCommand) -> Result<(), CliError> {
     with_platform(config_dir, |platform| async move {
@@ -14,5 +16,17 @@ pub(super) fn org(config_dir: &Path, command: &OrgCommand) -> Result<(), CliErro
 pub(super) fn project(config_dir: &Path, command: &ProjectCommand) -> Result<(), CliError> {
     with_platform(config_dir, |platform| async move {
         run_project(platform.iam.as_ref(), command).await
+    })
+}
+
+pub(super) fn sa(config_dir: &Path, command: &SaCommand) -> Result<(), CliError> {
+    with_platform(config_dir, |platform| async move {
+        run_sa(platform.keys.as_ref(), command).await
+    })
+}
+
+pub(super) fn key(config_dir: &Path, command: &KeyCommand) -> Result<(), CliError> {
+    with_platform(config_dir, |platform| async move {
+        run_key(platform.keys.as_ref(), command).await
     })
 }

@@ -55,6 +55,12 @@ pub enum Command {
     /// Projects: create, list.
     #[command(subcommand)]
     Project(crate::platform::iam::cli::ProjectCommand),
+    /// Service accounts: create.
+    #[command(subcommand)]
+    Sa(crate::platform::iam::cli::SaCommand),
+    /// API keys: issue, list, revoke.
+    #[command(subcommand)]
+    Key(crate::platform::iam::cli::KeyCommand),
     /// Review and onboard product packets; list and show products.
     #[command(subcommand)]
     Product(crate::platform::registry::cli::ProductCommand),
@@ -101,6 +107,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Events(command) => events::run(&cli.config_dir, command),
         Command::Org(command) => iam::org(&cli.config_dir, command),
         Command::Project(command) => iam::project(&cli.config_dir, command),
+        Command::Sa(command) => iam::sa(&cli.config_dir, command),
+        Command::Key(command) => iam::key(&cli.config_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

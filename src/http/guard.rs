@@ -24,3 +24,12 @@ pub fn actor(req: &HttpRequest) -> crate::platform::audit::Actor {
         .unwrap_or_else(|| "unknown".into());
     crate::platform::audit::Actor::system(format!("http-admin@{peer}"))
 }
+
+/// The bearer token of `req`, if it carries one.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}

@@ -78,6 +78,9 @@ fn respond(req: &HttpRequest, problem: &Problem) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(problem.status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
+    if status == actix_web::http::StatusCode::UNAUTHORIZED {
+        builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
     if wants_html(req) {
         return builder
             .content_type("text/html; charset=utf-8")

@@ -65,6 +65,8 @@ async fn openapi_document_lists_the_json_routes() {
         ("get", "/api/v1/audit/public-key"),
         ("get", "/api/v1/events/dead-letters"),
         ("post", "/api/v1/events/dead-letters/{id}/replay"),
+        ("get", "/api/v1/iam/me"),
+        ("post", "/api/v1/iam/decisions"),
     ];
     for (method, path) in routes {
         assert!(

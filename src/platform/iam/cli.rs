@@ -160,3 +160,165 @@ pub async fn run_project(iam: &dyn Tenancy, command: &ProjectCommand) -> Result<
         }
     }
 }
+
+/// Service accounts.
+#[derive(Debug, Subcommand)]
+pub enum SaCommand {
+    /// Create a service account in a project.
+    Create {
+        /// Organization slug.
+        organization: String,
+        /// Project slug.
+        project: String,
+        /// Name, unique in the project (lowercase letters, digits, -).
+        name: String,
+        /// Who answers for it.
+        #[arg(long)]
+        owner: String,
+        /// Why it exists.
+        #[arg(long)]
+        purpose: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+/// API keys.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Issue a key for a service account; prints the secret once.
+    Issue {
+        /// Service account id.
+        #[arg(long)]
+        service_account: uuid::Uuid,
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes (active registry scopes).
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Comma-separated models the key may call (default: all).
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<String>>,
+        /// Expiry, RFC 3339.
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List a project's keys (never their secrets).
+    List {
+        /// Organization slug.
+        organization: String,
+        /// Project slug.
+        project: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Revoke a key by prefix; every server denies it within a second.
+    Revoke {
+        /// The key's prefix (the part after `aic_`).
+        prefix: String,
+    },
+}
+
+/// Runs a service-account subcommand.
+pub async fn run_sa(keys: &dyn super::Keys, command: &SaCommand) -> Result<(), CliError> {
+    let SaCommand::Create {
+        organization,
+        project,
+        name,
+        owner,
+        purpose,
+        out,
+    } = command;
+    let sa = keys
+        .create_service_account(
+            organization,
+            project,
+            name,
+            owner,
+            purpose,
+            crate::cli::actor(),
+        )
+        .await
+        .map_err(failed)?;
+    print(
+        out,
+        &sa,
+        &format!("created service account {} ({})", sa.name, sa.id),
+    )
+}
+
+/// Runs a key subcommand.
+pub async fn run_key(keys: &dyn super::Keys, command: &KeyCommand) -> Result<(), CliError> {
+    match command {
+        KeyCommand::Issue {
+            service_account,
+            name,
+            scopes,
+            models,
+            expires,
+            out,
+        } => {
+            let expires_at = expires
+                .as_deref()
+                .map(|e| {
+                    time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+                })
+                .transpose()
+                .map_err(|_| {
+                    CliError::new("--expires must be an RFC 3339 time like 2027-01-31T00:00:00Z")
+                })?;
+            let key = super::NewKey {
+                service_account_id: *service_account,
+                name: name.clone(),
+                scopes: scopes.clone(),
+                model_allowlist: models.clone(),
+                expires_at,
+            };
+            let issued = keys
+                .issue_key(key, crate::cli::actor())
+                .await
+                .map_err(failed)?;
+            let text = format!(
+                "issued key {} ({}); its secret, shown this once:\n{}",
+                issued.key.prefix, issued.key.name, issued.secret
+            );
+            print(out, &issued, &text)
+        }
+        KeyCommand::List {
+            organization,
+            project,
+            out,
+        } => {
+            let listed = keys.keys(organization, project).await.map_err(failed)?;
+            let lines: Vec<String> = listed
+                .iter()
+                .map(|k| {
+                    let state = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    format!(
+                        "{:<14} {:<24} {:<8} {}",
+                        k.prefix,
+                        k.name,
+                        state,
+                        k.scopes.join(",")
+                    )
+                })
+                .collect();
+            print(out, &listed, &lines.join("\n"))
+        }
+        KeyCommand::Revoke { prefix } => {
+            let key = keys
+                .revoke_key(prefix, crate::cli::actor())
+                .await
+                .map_err(failed)?;
+            println!("revoked key {}", key.prefix);
+            Ok(())
+        }
+    }
+}

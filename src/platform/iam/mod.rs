@@ -1,8 +1,10 @@
-//! IAM: the tenancy every module shares (organization → department → project). This first
-//! slice holds tenancy only; people, memberships, roles, service accounts, API keys,
-//! decisions and sign-in arrive in later slices behind further capability traits.
+//! IAM: the tenancy every module shares (organization → department → project), service
+//! accounts, API keys and their in-memory read model, and access decisions. People,
+//! memberships, roles, sessions and sign-in arrive in later slices.
 
+pub mod api;
 pub mod cli;
+mod keys;
 mod schema;
 mod store;
 
@@ -10,6 +12,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use keys::{ApiKeyView, Decision, IssuedKey, Keys, NewKey, Principal, ServiceAccount};
 pub use store::PgIam;
 
 use crate::db::DbError;
@@ -119,6 +122,9 @@ pub enum IamError {
     /// The slug is taken.
     #[error("{0}")]
     Conflict(String),
+    /// The caller is not authenticated (no, unknown, revoked or expired key).
+    #[error("{0}")]
+    Unauthenticated(String),
     /// No such organization, department or project.
     #[error("{0}")]
     NotFound(String),
@@ -155,6 +161,7 @@ impl From<IamError> for ApiError {
                 errors: Vec::new(),
             },
             IamError::NotFound(detail) => ApiError::NotFound(detail),
+            IamError::Unauthenticated(detail) => ApiError::Unauthorized(detail),
             IamError::Audit(audit) => audit.into(),
             IamError::Db(db) => db.into(),
         }

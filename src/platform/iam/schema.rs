@@ -34,6 +34,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    iam.service_accounts (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        project_id -> Uuid,
+        name -> Text,
+        owner -> Text,
+        purpose -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    iam.api_keys (id) {
+        id -> Uuid,
+        prefix -> Text,
+        secret_sha256 -> Text,
+        name -> Text,
+        organization_id -> Uuid,
+        department_id -> Uuid,
+        project_id -> Uuid,
+        service_account_id -> Uuid,
+        scopes -> Array<Text>,
+        model_allowlist -> Nullable<Array<Text>>,
+        expires_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(departments -> organizations (organization_id));
 diesel::joinable!(projects -> organizations (organization_id));
-diesel::allow_tables_to_appear_in_same_query!(organizations, departments, projects);
+diesel::joinable!(api_keys -> organizations (organization_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    departments,
+    projects,
+    service_accounts,
+    api_keys
+);

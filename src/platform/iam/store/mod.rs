@@ -1,5 +1,7 @@
 //! `PgIam`: IAM over PostgreSQL schema `iam`.
 
+mod keys;
+mod read_model;
 mod rows;
 mod tenancy;
 
@@ -7,23 +9,47 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{CreatedOrganization, IamError, OrgKind, Organization, Project, Tenancy};
+use super::{
+    ApiKeyView, CreatedOrganization, Decision, IamError, IssuedKey, Keys, NewKey, OrgKind,
+    Organization, Principal, Project, ServiceAccount, Tenancy,
+};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::platform::audit::{Actor, Audit};
+use crate::platform::registry::Registry;
 
-/// IAM backed by PostgreSQL.
+/// IAM backed by PostgreSQL, with the key read model in memory.
 #[derive(Clone)]
 pub struct PgIam {
     db: Db,
     audit: Arc<dyn Audit>,
+    registry: Arc<dyn Registry>,
     clock: Arc<dyn Clock>,
+    read_model: Arc<read_model::ReadModel>,
 }
 
 impl PgIam {
-    /// IAM over `db`, auditing through `audit`.
-    pub fn new(db: Db, audit: Arc<dyn Audit>, clock: Arc<dyn Clock>) -> PgIam {
-        PgIam { db, audit, clock }
+    /// IAM over `db`: loads the key read model and keeps it fresh from `url`'s notifications.
+    pub async fn start(
+        db: Db,
+        url: String,
+        audit: Arc<dyn Audit>,
+        registry: Arc<dyn Registry>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<PgIam, IamError> {
+        let model = Arc::new(read_model::ReadModel::default());
+        let keys = db
+            .run(|conn| read_model::load(conn).map_err(IamError::from))
+            .await?;
+        model.replace(keys);
+        read_model::keep_fresh(Arc::downgrade(&model), url);
+        Ok(PgIam {
+            db,
+            audit,
+            registry,
+            clock,
+            read_model: model,
+        })
     }
 }
 
@@ -128,4 +154,94 @@ impl Tenancy for PgIam {
 
 fn new_id() -> Uuid {
     Uuid::now_v7()
+}
+
+#[async_trait::async_trait]
+impl Keys for PgIam {
+    async fn create_service_account(
+        &self,
+        organization: &str,
+        project: &str,
+        name: &str,
+        owner: &str,
+        purpose: &str,
+        actor: Actor,
+    ) -> Result<ServiceAccount, IamError> {
+        check_slug("name", name)?;
+        for (field, value) in [("owner", owner), ("purpose", purpose)] {
+            if value.trim().is_empty() {
+                return Err(IamError::Invalid {
+                    field,
+                    reason: "must not be empty".into(),
+                });
+            }
+        }
+        let this = self.clone();
+        let args: [String; 5] = [organization, project, name, owner, purpose].map(str::to_owned);
+        self.db
+            .run(move |conn| {
+                let [o, p, n, w, u] = &args;
+                this.create_sa_on(conn, (o, p, n, w, u), actor)
+            })
+            .await
+    }
+
+    async fn issue_key(&self, key: NewKey, actor: Actor) -> Result<IssuedKey, IamError> {
+        if key.name.trim().is_empty() {
+            return Err(IamError::Invalid {
+                field: "name",
+                reason: "must not be empty".into(),
+            });
+        }
+        let this = self.clone();
+        let issued = self
+            .db
+            .run(move |conn| this.issue_on(conn, key, actor))
+            .await?;
+        self.reload().await?;
+        Ok(issued)
+    }
+
+    async fn keys(&self, organization: &str, project: &str) -> Result<Vec<ApiKeyView>, IamError> {
+        let (organization, project) = (organization.to_owned(), project.to_owned());
+        self.db
+            .run(move |conn| PgIam::keys_on(conn, &organization, &project))
+            .await
+    }
+
+    async fn revoke_key(&self, prefix: &str, actor: Actor) -> Result<ApiKeyView, IamError> {
+        let (this, prefix) = (self.clone(), prefix.to_owned());
+        let revoked = self
+            .db
+            .run(move |conn| this.revoke_on(conn, &prefix, actor))
+            .await?;
+        self.reload().await?;
+        Ok(revoked)
+    }
+
+    fn authenticate(&self, bearer: &str) -> Result<Principal, IamError> {
+        self.authenticate_in_memory(bearer)
+    }
+
+    fn decide(
+        &self,
+        principal: &Principal,
+        scope: &str,
+        organization: Uuid,
+        project: Option<Uuid>,
+    ) -> Decision {
+        self.decide_now(principal, scope, organization, project)
+    }
+}
+
+impl PgIam {
+    /// This process sees its own changes at once; others through NOTIFY.
+    async fn reload(&self) -> Result<(), IamError> {
+        let keys = self
+            .db
+            .run(|conn| read_model::load(conn).map_err(IamError::from))
+            .await?;
+        self.read_model.replace(keys);
+        Ok(())
+    }
 }

@@ -169,6 +169,8 @@ impl PgIam {
                 ("organization", org.id.to_string()),
                 [Some(org.id), None, None],
             )?;
+            // Its keys stop working on every server.
+            diesel::sql_query(format!("NOTIFY {}", super::read_model::CHANNEL)).execute(conn)?;
             Ok(updated.into())
         })
     }

@@ -1,0 +1,2 @@
+DROP TABLE iam.api_keys;
+DROP TABLE iam.service_accounts;

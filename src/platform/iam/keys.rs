@@ -1,0 +1,152 @@
+//! Service accounts, API keys and access decisions.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::IamError;
+use crate::platform::audit::Actor;
+
+/// A project-scoped non-human principal.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ServiceAccount {
+    /// Id.
+    pub id: Uuid,
+    /// Organization.
+    pub organization_id: Uuid,
+    /// Project.
+    pub project_id: Uuid,
+    /// Name, unique in the project.
+    pub name: String,
+    /// Who answers for it.
+    pub owner: String,
+    /// Why it exists.
+    pub purpose: String,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What to issue.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// The service account the key acts as.
+    pub service_account_id: Uuid,
+    /// A name to recognise it by.
+    pub name: String,
+    /// Scopes; each must be an active registry scope.
+    pub scopes: Vec<String>,
+    /// Models the key may call (all when `None`).
+    pub model_allowlist: Option<Vec<String>>,
+    /// When it stops working.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ApiKeyView {
+    /// Id.
+    pub id: Uuid,
+    /// Public prefix (the `aic_<prefix>_` part).
+    pub prefix: String,
+    /// Name.
+    pub name: String,
+    /// Organization.
+    pub organization_id: Uuid,
+    /// Department.
+    pub department_id: Uuid,
+    /// Project.
+    pub project_id: Uuid,
+    /// Service account it acts as.
+    pub service_account_id: Uuid,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Model allow-list.
+    pub model_allowlist: Option<Vec<String>>,
+    /// Expiry.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// Revocation time.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A freshly issued key: the secret is shown this once and stored only as a hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedKey {
+    /// The key.
+    pub key: ApiKeyView,
+    /// `aic_<prefix>_<secret>`, for the `Authorization: Bearer` header.
+    pub secret: String,
+}
+
+/// Who is calling, as the read model knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Principal {
+    /// `service_account` (users arrive with sign-in).
+    pub kind: &'static str,
+    /// The service account's id.
+    pub id: Uuid,
+    /// Organization.
+    pub organization_id: Uuid,
+    /// Department.
+    pub department_id: Uuid,
+    /// Project.
+    pub project_id: Uuid,
+    /// The key's public prefix.
+    pub key_prefix: String,
+    /// Scopes the key holds.
+    pub scopes: Vec<String>,
+    /// Models it may call (all when absent).
+    pub model_allowlist: Option<Vec<String>>,
+}
+
+/// The answer to "may this principal do this here?".
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Decision {
+    /// Allowed or not.
+    pub allow: bool,
+    /// Stable reason code: `allowed`, `scope_not_held`, `scope_inactive`, `other_tenant`.
+    pub reason: &'static str,
+    /// A message safe to show the caller.
+    pub message: String,
+}
+
+/// Service accounts, keys and decisions.
+#[async_trait::async_trait]
+pub trait Keys: Send + Sync {
+    /// Creates a service account in `organization`/`project`, audited.
+    async fn create_service_account(
+        &self,
+        organization: &str,
+        project: &str,
+        name: &str,
+        owner: &str,
+        purpose: &str,
+        actor: Actor,
+    ) -> Result<ServiceAccount, IamError>;
+
+    /// Issues a key; the returned secret is never shown again. Audited.
+    async fn issue_key(&self, key: NewKey, actor: Actor) -> Result<IssuedKey, IamError>;
+
+    /// Keys of `organization`/`project`, newest first, without secrets.
+    async fn keys(&self, organization: &str, project: &str) -> Result<Vec<ApiKeyView>, IamError>;
+
+    /// Revokes the key with `prefix`; every server denies it within a second. Audited.
+    async fn revoke_key(&self, prefix: &str, actor: Actor) -> Result<ApiKeyView, IamError>;
+
+    /// The principal behind a bearer secret, from memory; unknown keys are denied.
+    fn authenticate(&self, bearer: &str) -> Result<Principal, IamError>;
+
+    /// Whether `principal` may use `scope` in `organization` (and `project`, when given).
+    fn decide(
+        &self,
+        principal: &Principal,
+        scope: &str,
+        organization: Uuid,
+        project: Option<Uuid>,
+    ) -> Decision;
+}

@@ -1,0 +1,142 @@
+//! The key read model: every active key and its principal in memory, so authenticating a
+//! request touches no database. Reloaded on NOTIFY from any process (issue, revoke,
+//! suspend), with a periodic full resync as a safety net.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::super::Principal;
+use super::super::schema::{api_keys, organizations};
+use crate::db::listen::{self, Next};
+
+/// Channel notified on every change that affects authentication.
+pub const CHANNEL: &str = "iam_changed";
+const TICK: Duration = Duration::from_millis(100);
+const RESYNC: Duration = Duration::from_secs(30);
+
+/// What authentication needs to know about one key.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    pub secret_sha256: [u8; 32],
+    pub expires_at: Option<OffsetDateTime>,
+    pub principal: Principal,
+}
+
+/// Active keys (not revoked, organization active) by prefix.
+#[derive(Default)]
+pub struct ReadModel {
+    keys: RwLock<Arc<HashMap<String, KeyEntry>>>,
+}
+
+impl ReadModel {
+    pub fn get(&self, prefix: &str) -> Option<KeyEntry> {
+        let keys = match self.keys.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        };
+        keys.get(prefix).cloned()
+    }
+
+    pub fn replace(&self, keys: HashMap<String, KeyEntry>) {
+        match self.keys.write() {
+            Ok(mut guard) => *guard = Arc::new(keys),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+        }
+    }
+}
+
+/// SHA-256 of a key's secret part.
+pub fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Compares in time independent of where the first difference is.
+pub fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect();
+    bytes?.try_into().ok()
+}
+
+type Row = (
+    String,
+    String,
+    Uuid,
+    Uuid,
+    Uuid,
+    Uuid,
+    Vec<String>,
+    Option<Vec<String>>,
+    Option<OffsetDateTime>,
+);
+
+/// Every usable key: not revoked, in an active organization.
+pub fn load(conn: &mut PgConnection) -> QueryResult<HashMap<String, KeyEntry>> {
+    let rows: Vec<Row> = api_keys::table
+        .inner_join(organizations::table)
+        .filter(api_keys::revoked_at.is_null())
+        .filter(organizations::state.eq("active"))
+        .select((
+            api_keys::prefix,
+            api_keys::secret_sha256,
+            api_keys::service_account_id,
+            api_keys::organization_id,
+            api_keys::department_id,
+            api_keys::project_id,
+            api_keys::scopes,
+            api_keys::model_allowlist,
+            api_keys::expires_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(
+            |(prefix, hash, sa, org, dept, project, scopes, models, expires_at)| {
+                let principal = Principal {
+                    kind: "service_account",
+                    id: sa,
+                    organization_id: org,
+                    department_id: dept,
+                    project_id: project,
+                    key_prefix: prefix.clone(),
+                    scopes,
+                    model_allowlist: models,
+                };
+                Some((
+                    prefix,
+                    KeyEntry {
+                        secret_sha256: unhex(&hash)?,
+                        expires_at,
+                        principal,
+                    },
+                ))
+            },
+        )
+        .collect())
+}
+
+/// Keeps `model` fresh until it is dropped.
+pub fn keep_fresh(model: Weak<ReadModel>, url: String) {
+    let mut last = Instant::now();
+    listen::spawn("iam-listener", url, CHANNEL, TICK, move |conn, notified| {
+        let Some(current) = model.upgrade() else {
+            return Ok(Next::Stop);
+        };
+        if notified || last.elapsed() >= RESYNC {
+            current.replace(load(conn).map_err(|e| e.to_string())?);
+            last = Instant::now();
+        }
+        Ok(Next::Continue)
+    });
+}
