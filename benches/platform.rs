@@ -74,6 +74,7 @@ async fn run() {
     appends(&platform, &owner_db, &server_db);
     verify(&platform, &owner_db).await;
     outbox(&platform, &server_db).await;
+    authentication(&platform).await;
 
     drop(platform);
     sql(&mut admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
@@ -365,5 +366,83 @@ async fn outbox(platform: &Arc<Platform>, server_db: &str) {
         "{:<44} {:>14.0}",
         "outbox events delivered (fan-out + lease + ack)",
         rate(OUTBOX, started)
+    );
+}
+
+/// authenticate + decide from the read model on one thread, against hashing the secret alone.
+async fn authentication(platform: &Arc<Platform>) {
+    use aicloud::platform::iam::{NewKey, OrgKind};
+    let tf = PacketSource {
+        origin: "token-factory.toml".into(),
+        text: std::fs::read_to_string("config/products/token-factory.toml").expect("packet"),
+        format: Format::Toml,
+    };
+    platform
+        .registry
+        .onboard(tf, Actor::system("bench"))
+        .await
+        .expect("onboarded");
+    let org = platform
+        .iam
+        .create_organization("bench", "Bench", OrgKind::Team, Actor::system("bench"))
+        .await
+        .expect("org");
+    let sa = platform
+        .keys
+        .create_service_account(
+            "bench",
+            "default",
+            "client",
+            "bench",
+            "benchmark",
+            Actor::system("bench"),
+        )
+        .await
+        .expect("sa");
+    let key = NewKey {
+        service_account_id: sa.id,
+        name: "bench".into(),
+        scopes: vec!["token_factory.inference".into()],
+        model_allowlist: None,
+        expires_at: None,
+    };
+    let secret = platform
+        .keys
+        .issue_key(key, Actor::system("bench"))
+        .await
+        .expect("key")
+        .secret;
+    const N: usize = 1_000_000;
+
+    let started = Instant::now();
+    for _ in 0..N {
+        let principal = platform
+            .keys
+            .authenticate(std::hint::black_box(&secret))
+            .expect("authenticated");
+        let decision = platform.keys.decide(
+            &principal,
+            "token_factory.inference",
+            org.organization.id,
+            None,
+        );
+        assert!(std::hint::black_box(decision).allow);
+    }
+    println!(
+        "{:<44} {:>14.0}",
+        "authenticate + decide (read model, 1 thread)",
+        rate(N, started)
+    );
+
+    let started = Instant::now();
+    for _ in 0..N {
+        std::hint::black_box(<sha2::Sha256 as sha2::Digest>::digest(
+            std::hint::black_box(secret.as_bytes()),
+        ));
+    }
+    println!(
+        "{:<44} {:>14.0}",
+        "baseline: SHA-256 of the key alone",
+        rate(N, started)
     );
 }
