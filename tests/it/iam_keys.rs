@@ -343,3 +343,89 @@ async fn out_of_process_products_ask_for_decisions_with_a_key_holding_the_decisi
     assert_eq!(denied["reason"], "scope_not_held");
     assert_eq!(forbidden.status(), 403);
 }
+
+#[tokio::test]
+async fn rotation_issues_a_replacement_and_ends_the_old_key_after_its_grace() {
+    let db = crate::helpers::TestDb::create();
+    let platform = crate::helpers::platform_for(&db, &[]).await;
+    let tf = aicloud::platform::registry::PacketSource {
+        origin: "tf".into(),
+        text: packet("token-factory"),
+        format: aicloud::platform::registry::Format::Toml,
+    };
+    platform
+        .registry
+        .onboard(tf, Actor::system("test"))
+        .await
+        .expect("onboarded");
+    platform
+        .iam
+        .create_organization("acme", "Acme", OrgKind::Team, Actor::system("test"))
+        .await
+        .expect("org");
+    let sa = platform
+        .keys
+        .create_service_account(
+            "acme",
+            "default",
+            "client",
+            "ops",
+            "testing",
+            Actor::system("test"),
+        )
+        .await
+        .expect("sa");
+    let new_key = || NewKey {
+        service_account_id: sa.id,
+        name: "k".into(),
+        scopes: vec!["token_factory.inference".into()],
+        model_allowlist: Some(vec!["demo".into()]),
+        expires_at: None,
+    };
+    let graceful = platform
+        .keys
+        .issue_key(new_key(), Actor::system("test"))
+        .await
+        .expect("issued");
+    let abrupt = platform
+        .keys
+        .issue_key(new_key(), Actor::system("test"))
+        .await
+        .expect("issued");
+
+    let after_grace = platform
+        .keys
+        .rotate_key(
+            &graceful.key.prefix,
+            Duration::from_secs(3600),
+            Actor::system("test"),
+        )
+        .await
+        .expect("rotated");
+    let at_once = platform
+        .keys
+        .rotate_key(&abrupt.key.prefix, Duration::ZERO, Actor::system("test"))
+        .await
+        .expect("rotated");
+
+    assert!(
+        platform.keys.authenticate(&graceful.secret).is_ok(),
+        "still inside its grace period"
+    );
+    assert!(
+        platform.keys.authenticate(&abrupt.secret).is_err(),
+        "no grace: gone at once"
+    );
+    for replacement in [&after_grace, &at_once] {
+        let principal = platform
+            .keys
+            .authenticate(&replacement.secret)
+            .expect("replacement works");
+        assert_eq!(principal.model_allowlist, Some(vec!["demo".to_owned()]));
+    }
+    let again = platform
+        .keys
+        .rotate_key(&abrupt.key.prefix, Duration::ZERO, Actor::system("test"))
+        .await;
+    assert!(again.is_err(), "a revoked key cannot be rotated");
+}

@@ -215,6 +215,16 @@ pub enum KeyCommand {
         #[command(flatten)]
         out: Output,
     },
+    /// Issue a replacement key; the old one keeps working for the grace period.
+    Rotate {
+        /// The key's prefix.
+        prefix: String,
+        /// Seconds the old key keeps working (0: it stops now).
+        #[arg(long, default_value_t = 0)]
+        grace_secs: u64,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Revoke a key by prefix; every server denies it within a second.
     Revoke {
         /// The key's prefix (the part after `aic_`).
@@ -311,6 +321,22 @@ pub async fn run_key(keys: &dyn super::Keys, command: &KeyCommand) -> Result<(),
                 })
                 .collect();
             print(out, &listed, &lines.join("\n"))
+        }
+        KeyCommand::Rotate {
+            prefix,
+            grace_secs,
+            out,
+        } => {
+            let grace = std::time::Duration::from_secs(*grace_secs);
+            let issued = keys
+                .rotate_key(prefix, grace, crate::cli::actor())
+                .await
+                .map_err(failed)?;
+            let text = format!(
+                "rotated {prefix} to {}; the old key stops in {grace_secs}s. New secret, shown this once:\n{}",
+                issued.key.prefix, issued.secret
+            );
+            print(out, &issued, &text)
         }
         KeyCommand::Revoke { prefix } => {
             let key = keys

@@ -138,6 +138,15 @@ pub trait Keys: Send + Sync {
     /// Revokes the key with `prefix`; every server denies it within a second. Audited.
     async fn revoke_key(&self, prefix: &str, actor: Actor) -> Result<ApiKeyView, IamError>;
 
+    /// Issues a replacement for the key with `prefix` (same account, scopes, models and
+    /// expiry); the old key keeps working for `grace`, then stops. Audited.
+    async fn rotate_key(
+        &self,
+        prefix: &str,
+        grace: std::time::Duration,
+        actor: Actor,
+    ) -> Result<IssuedKey, IamError>;
+
     /// The principal behind a bearer secret, from memory; unknown keys are denied.
     fn authenticate(&self, bearer: &str) -> Result<Principal, IamError>;
 

@@ -12,6 +12,7 @@ use crate::platform::audit::{Actor, NewEvent};
 const SA_CREATED: &str = "platform.service_account.created";
 const KEY_ISSUED: &str = "platform.api_key.issued";
 const KEY_REVOKED: &str = "platform.api_key.revoked";
+const KEY_ROTATED: &str = "platform.api_key.rotated";
 
 type KeyRow = (
     Uuid,
@@ -271,6 +272,48 @@ impl PgIam {
             let mut row = row;
             row.10 = Some(now);
             Ok(view(row))
+        })
+    }
+
+    /// Ends the old key after `grace` (at once when zero) and issues its replacement, in one
+    /// transaction with the audit event.
+    pub(super) fn rotate_on(
+        &self,
+        conn: &mut PgConnection,
+        prefix: &str,
+        grace: std::time::Duration,
+        actor: Actor,
+    ) -> Result<IssuedKey, IamError> {
+        let now = self.clock.now();
+        conn.transaction(|conn| {
+            let old: KeyRow = api_keys::table
+                .filter(api_keys::prefix.eq(prefix))
+                .filter(api_keys::revoked_at.is_null())
+                .select(key_columns!())
+                .for_update()
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| IamError::NotFound(format!("no active key `{prefix}`")))?;
+            let ends = now + grace;
+            match grace.is_zero() {
+                true => diesel::update(api_keys::table.find(old.0)).set(api_keys::revoked_at.eq(now)).execute(conn)?,
+                false => diesel::update(api_keys::table.find(old.0))
+                    .set(api_keys::expires_at.eq(Some(old.9.map_or(ends, |e| e.min(ends)))))
+                    .execute(conn)?,
+            };
+            let replacement = NewKey {
+                service_account_id: old.6,
+                name: old.2.clone(),
+                scopes: old.7.clone(),
+                model_allowlist: old.8.clone(),
+                expires_at: old.9,
+            };
+            let issued = self.issue_on(conn, replacement, actor.clone())?;
+            let mut event = NewEvent::new(actor, KEY_ROTATED, "api_key", prefix);
+            (event.organization_id, event.department_id, event.project_id) = (Some(old.3), Some(old.4), Some(old.5));
+            event.details = serde_json::json!({ "replacement": issued.key.prefix, "grace_secs": grace.as_secs() });
+            self.audit.append_in(conn, event)?;
+            Ok(issued)
         })
     }
 

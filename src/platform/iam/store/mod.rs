@@ -219,6 +219,21 @@ impl Keys for PgIam {
         Ok(revoked)
     }
 
+    async fn rotate_key(
+        &self,
+        prefix: &str,
+        grace: std::time::Duration,
+        actor: Actor,
+    ) -> Result<IssuedKey, IamError> {
+        let (this, prefix) = (self.clone(), prefix.to_owned());
+        let issued = self
+            .db
+            .run(move |conn| this.rotate_on(conn, &prefix, grace, actor))
+            .await?;
+        self.reload().await?;
+        Ok(issued)
+    }
+
     fn authenticate(&self, bearer: &str) -> Result<Principal, IamError> {
         self.authenticate_in_memory(bearer)
     }
