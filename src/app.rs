@@ -15,7 +15,7 @@ use crate::db::{Db, DbError};
 use crate::http;
 use crate::platform::audit::{Audit, PgAudit};
 use crate::platform::events::{Events, PgEvents};
-use crate::platform::iam::{Keys, PgIam, Tenancy};
+use crate::platform::iam::{Keys, People, PgIam, Tenancy};
 use crate::platform::registry::{PgRegistry, Registry};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
@@ -35,6 +35,8 @@ pub struct Platform {
     pub iam: Arc<dyn Tenancy>,
     /// Service accounts, API keys, authentication and decisions.
     pub keys: Arc<dyn Keys>,
+    /// Users and portal sessions.
+    pub people: Arc<dyn People>,
 }
 
 impl Platform {
@@ -83,7 +85,8 @@ impl Platform {
             audit,
             events,
             iam: iam.clone(),
-            keys: iam,
+            keys: iam.clone(),
+            people: iam,
         })
     }
 

@@ -2,9 +2,11 @@
 
 use std::path::Path;
 
+use super::Output;
 use super::{CliError, with_platform};
 use crate::platform::iam::cli::{
-    KeyCommand, OrgCommand, ProjectCommand, SaCommand, run_key, run_org, run_project, run_sa,
+    KeyCommand, OrgCommand, ProjectCommand, SaCommand, UserCommand, run_bootstrap, run_key,
+    run_org, run_project, run_sa, run_user,
 };
 
 pub(super) fn org(config_dir: &Path, command: &OrgCommand) -> Result<(), CliError> {
@@ -28,5 +30,22 @@ pub(super) fn sa(config_dir: &Path, command: &SaCommand) -> Result<(), CliError>
 pub(super) fn key(config_dir: &Path, command: &KeyCommand) -> Result<(), CliError> {
     with_platform(config_dir, |platform| async move {
         run_key(platform.keys.as_ref(), command).await
+    })
+}
+
+pub(super) fn user(config_dir: &Path, command: &UserCommand) -> Result<(), CliError> {
+    with_platform(config_dir, |platform| async move {
+        run_user(platform.people.as_ref(), command).await
+    })
+}
+
+pub(super) fn bootstrap(
+    config_dir: &Path,
+    email: &str,
+    password_stdin: bool,
+    out: &Output,
+) -> Result<(), CliError> {
+    with_platform(config_dir, |platform| async move {
+        run_bootstrap(platform.people.as_ref(), email, password_stdin, out).await
     })
 }

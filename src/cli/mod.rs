@@ -61,6 +61,20 @@ pub enum Command {
     /// API keys: issue, list, revoke.
     #[command(subcommand)]
     Key(crate::platform::iam::cli::KeyCommand),
+    /// Create the first platform administrator and print a one-time password.
+    Bootstrap {
+        /// The administrator's email.
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// People: create, list, set-password.
+    #[command(subcommand)]
+    User(crate::platform::iam::cli::UserCommand),
     /// Review and onboard product packets; list and show products.
     #[command(subcommand)]
     Product(crate::platform::registry::cli::ProductCommand),
@@ -108,6 +122,12 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Org(command) => iam::org(&cli.config_dir, command),
         Command::Project(command) => iam::project(&cli.config_dir, command),
         Command::Sa(command) => iam::sa(&cli.config_dir, command),
+        Command::User(command) => iam::user(&cli.config_dir, command),
+        Command::Bootstrap {
+            email,
+            password_stdin,
+            out,
+        } => iam::bootstrap(&cli.config_dir, email, *password_stdin, out),
         Command::Key(command) => iam::key(&cli.config_dir, command),
     };
     match result {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cli;
 mod keys;
+pub mod people;
 mod schema;
 mod store;
 
@@ -13,6 +14,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use keys::{ApiKeyView, Decision, IssuedKey, Keys, NewKey, Principal, ServiceAccount};
+pub use people::{CurrentUser, People, SignedIn, User};
 pub use store::PgIam;
 
 use crate::db::DbError;
@@ -125,6 +127,9 @@ pub enum IamError {
     /// The caller is not authenticated (no, unknown, revoked or expired key).
     #[error("{0}")]
     Unauthenticated(String),
+    /// Too many failed sign-ins; try later.
+    #[error("{0}")]
+    Throttled(String),
     /// No such organization, department or project.
     #[error("{0}")]
     NotFound(String),
@@ -162,6 +167,7 @@ impl From<IamError> for ApiError {
             },
             IamError::NotFound(detail) => ApiError::NotFound(detail),
             IamError::Unauthenticated(detail) => ApiError::Unauthorized(detail),
+            IamError::Throttled(detail) => ApiError::TooManyRequests(detail),
             IamError::Audit(audit) => audit.into(),
             IamError::Db(db) => db.into(),
         }

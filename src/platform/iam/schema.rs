@@ -65,13 +65,58 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    iam.users (id) {
+        id -> Uuid,
+        email -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        state -> Text,
+        last_sign_in_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    iam.platform_roles (user_id, role) {
+        user_id -> Uuid,
+        role -> Text,
+        granted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    iam.sessions (token_sha256) {
+        token_sha256 -> Text,
+        user_id -> Uuid,
+        csrf_token -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    iam.sign_in_failures (id) {
+        id -> Int8,
+        email -> Text,
+        client_ip -> Text,
+        at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(departments -> organizations (organization_id));
 diesel::joinable!(projects -> organizations (organization_id));
 diesel::joinable!(api_keys -> organizations (organization_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(platform_roles -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     departments,
     projects,
     service_accounts,
-    api_keys
+    api_keys,
+    users,
+    platform_roles,
+    sessions,
+    sign_in_failures
 );

@@ -1,6 +1,7 @@
 //! `PgIam`: IAM over PostgreSQL schema `iam`.
 
 mod keys;
+mod people;
 mod read_model;
 mod rows;
 mod tenancy;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::people::{CurrentUser, People, SignedIn, User};
 use super::{
     ApiKeyView, CreatedOrganization, Decision, IamError, IssuedKey, Keys, NewKey, OrgKind,
     Organization, Principal, Project, ServiceAccount, Tenancy,
@@ -258,5 +260,86 @@ impl PgIam {
             .await?;
         self.read_model.replace(keys);
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl People for PgIam {
+    async fn bootstrap(
+        &self,
+        email: &str,
+        password: Option<String>,
+        actor: Actor,
+    ) -> Result<(User, String), IamError> {
+        let (this, email) = (self.clone(), email.to_owned());
+        self.db
+            .run(move |conn| this.bootstrap_on(conn, &email, password, actor))
+            .await
+    }
+
+    async fn users(&self) -> Result<Vec<User>, IamError> {
+        self.db.run(PgIam::users_on).await
+    }
+
+    async fn create_user(
+        &self,
+        email: &str,
+        display_name: &str,
+        password: &str,
+        actor: Actor,
+    ) -> Result<User, IamError> {
+        let _ = actor;
+        let (this, email, name, password) = (
+            self.clone(),
+            email.to_owned(),
+            display_name.to_owned(),
+            password.to_owned(),
+        );
+        self.db
+            .run(move |conn| this.create_user_on(conn, &email, &name, &password))
+            .await
+    }
+
+    async fn set_password(
+        &self,
+        email: &str,
+        password: &str,
+        actor: Actor,
+    ) -> Result<(), IamError> {
+        let (this, email, password) = (self.clone(), email.to_owned(), password.to_owned());
+        self.db
+            .run(move |conn| this.set_password_on(conn, &email, &password, actor))
+            .await
+    }
+
+    async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client_ip: &str,
+    ) -> Result<SignedIn, IamError> {
+        let (this, email, password, ip) = (
+            self.clone(),
+            email.to_owned(),
+            password.to_owned(),
+            client_ip.to_owned(),
+        );
+        self.db
+            .run(move |conn| this.sign_in_on(conn, &email, &password, &ip))
+            .await
+    }
+
+    async fn session(&self, token: &str) -> Result<Option<CurrentUser>, IamError> {
+        let (token, now) = (token.to_owned(), self.clock.now());
+        self.db
+            .run(move |conn| PgIam::session_on(conn, &token, now))
+            .await
+    }
+
+    async fn sign_out(&self, token: &str) -> Result<(), IamError> {
+        let token = token.to_owned();
+        self.db
+            .run(move |conn| PgIam::sign_out_on(conn, &token))
+            .await
     }
 }

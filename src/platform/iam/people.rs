@@ -1,0 +1,99 @@
+//! People: users, platform roles, password sign-in with throttling, and portal sessions.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::IamError;
+use crate::platform::audit::Actor;
+
+/// The platform role that administers everything, declared by the platform's packet.
+pub const PLATFORM_ADMIN: &str = "platform.platform_admin";
+
+/// A person.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct User {
+    /// Id.
+    pub id: Uuid,
+    /// Email, unique regardless of case.
+    pub email: String,
+    /// Name shown in the portal.
+    pub display_name: String,
+    /// active or disabled.
+    pub state: String,
+    /// Platform roles held (registry role ids).
+    pub platform_roles: Vec<String>,
+    /// Last successful sign-in.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_sign_in_at: Option<OffsetDateTime>,
+}
+
+impl User {
+    /// Whether the user administers the platform.
+    pub fn is_platform_admin(&self) -> bool {
+        self.platform_roles.iter().any(|r| r == PLATFORM_ADMIN)
+    }
+}
+
+/// A new portal session: the token goes in an HttpOnly cookie and is stored only hashed.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// Cookie value.
+    pub token: String,
+    /// The user.
+    pub user: User,
+    /// When it ends.
+    pub expires_at: OffsetDateTime,
+}
+
+/// The user behind a session, and the token its forms must carry.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// The user.
+    pub user: User,
+    /// CSRF token for this session's forms.
+    pub csrf: String,
+}
+
+/// Users and sessions.
+#[async_trait::async_trait]
+pub trait People: Send + Sync {
+    /// Creates the first platform administrator; refused once one exists. Returns the
+    /// password (generated unless given).
+    async fn bootstrap(
+        &self,
+        email: &str,
+        password: Option<String>,
+        actor: Actor,
+    ) -> Result<(User, String), IamError>;
+
+    /// Every user, by email.
+    async fn users(&self) -> Result<Vec<User>, IamError>;
+
+    /// Creates a user (no roles).
+    async fn create_user(
+        &self,
+        email: &str,
+        display_name: &str,
+        password: &str,
+        actor: Actor,
+    ) -> Result<User, IamError>;
+
+    /// Sets a password and ends every session of the user. Audited.
+    async fn set_password(&self, email: &str, password: &str, actor: Actor)
+    -> Result<(), IamError>;
+
+    /// Checks a password; throttled per account and per address.
+    async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client_ip: &str,
+    ) -> Result<SignedIn, IamError>;
+
+    /// The user behind a session token, if the session is live.
+    async fn session(&self, token: &str) -> Result<Option<CurrentUser>, IamError>;
+
+    /// Ends a session.
+    async fn sign_out(&self, token: &str) -> Result<(), IamError>;
+}
