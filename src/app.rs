@@ -217,6 +217,7 @@ fn http_server(
             .configure(crate::platform::audit::pages::routes)
             .configure(crate::platform::events::pages::routes)
             .default_service(web::to(http::problem::no_route))
+            .wrap(from_fn(crate::portal::session::gate))
             .wrap(http::problem::error_handlers())
             .wrap(from_fn(http::request_id::assign))
             .wrap(Logger::new(

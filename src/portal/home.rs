@@ -23,7 +23,10 @@ struct Landing {
 }
 
 #[get("/")]
-async fn landing(platform: web::Data<Platform>) -> Result<HttpResponse, crate::error::ApiError> {
+async fn landing(
+    platform: web::Data<Platform>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, crate::error::ApiError> {
     let (database_ok, database_status) = match platform.db.readiness().await {
         Ok(()) => (true, "connected, migrations current".to_owned()),
         Err(NotReady::Unreachable(cause)) => {
@@ -44,7 +47,7 @@ async fn landing(platform: web::Data<Platform>) -> Result<HttpResponse, crate::e
         })
         .collect();
     let page = Landing {
-        layout: Layout::new("Overview", None, present),
+        layout: Layout::new("Overview", None, present).signed_in(&req),
         database_ok,
         database_status,
         modules,

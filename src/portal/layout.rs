@@ -82,6 +82,10 @@ pub struct Layout {
     pub icon_href: String,
     /// Server version for the footer.
     pub version: &'static str,
+    /// Who is signed in, when someone is.
+    pub user: Option<String>,
+    /// The session's CSRF token, for forms.
+    pub csrf: String,
 }
 
 impl Layout {
@@ -101,6 +105,26 @@ impl Layout {
             css_href: super::assets::href("app.css"),
             icon_href: super::assets::href("favicon.svg"),
             version: crate::VERSION,
+            user: None,
+            csrf: String::new(),
         }
+    }
+
+    /// Fills in the signed-in user (set by the session middleware) and shows only the
+    /// areas their roles allow: every area is platform administration for now.
+    pub fn signed_in(mut self, req: &actix_web::HttpRequest) -> Layout {
+        use actix_web::HttpMessage;
+        let current = req
+            .extensions()
+            .get::<crate::platform::iam::CurrentUser>()
+            .cloned();
+        if let Some(current) = current {
+            if !current.user.is_platform_admin() {
+                self.nav.iter_mut().for_each(|item| item.href = None);
+            }
+            self.user = Some(current.user.display_name.clone());
+            self.csrf = current.csrf;
+        }
+        self
     }
 }

@@ -4,6 +4,7 @@
 pub mod assets;
 mod home;
 pub mod layout;
+pub mod session;
 
 use askama::Template;
 
@@ -14,6 +15,7 @@ use crate::error::{ApiError, Problem};
 /// Portal routes of the shell itself (modules add their own pages).
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.service(home::landing).service(assets::serve);
+    session::routes(cfg);
 }
 
 #[derive(Template)]

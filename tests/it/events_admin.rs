@@ -94,7 +94,7 @@ async fn the_cli_lists_and_replays_a_dead_letter() {
 async fn the_portal_page_lists_dead_letters_with_a_replay_button() {
     let app = TestApp::spawn().await;
     let empty = app
-        .get("/events/dead-letters")
+        .page("/events/dead-letters")
         .await
         .text()
         .await
@@ -103,23 +103,31 @@ async fn the_portal_page_lists_dead_letters_with_a_replay_button() {
 
     let (_platform, id) = dead_letter(&app.db).await;
     let html = app
-        .get("/events/dead-letters")
+        .page("/events/dead-letters")
         .await
         .text()
         .await
         .expect("html");
-    let replay = app
-        .client
-        .post(app.url(&format!("/events/dead-letters/{id}/replay")))
+    let action = app.url(&format!("/events/dead-letters/{id}/replay"));
+    let browser = app.browser().await;
+    let forged = browser
+        .post(&action)
+        .form(&[("csrf", "not-the-token")])
+        .send()
+        .await
+        .expect("sent");
+    let replay = browser
+        .post(&action)
+        .form(&[("csrf", crate::helpers::csrf_in(&html))])
         .send()
         .await
         .expect("sent");
 
     assert!(html.contains("test.always_fails"), "{html}");
-    assert!(html.contains(&format!("/events/dead-letters/{id}/replay")));
+    assert_eq!(forged.status(), 403, "a forged form is refused");
     assert_eq!(replay.status(), 303);
     let after = app
-        .get("/events/dead-letters")
+        .page("/events/dead-letters")
         .await
         .text()
         .await

@@ -222,6 +222,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The app's database.
     pub db: TestDb,
+    browser: tokio::sync::OnceCell<reqwest::Client>,
 }
 
 impl TestApp {
@@ -248,6 +249,7 @@ impl TestApp {
             address,
             client,
             db,
+            browser: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -337,4 +339,109 @@ pub fn aicloud(db: &TestDb, args: &[&str]) -> std::process::Output {
         .env("DATABASE_OWNER_URL", &db.owner_url)
         .output()
         .expect("aicloud runs")
+}
+
+/// Runs `aicloud` with `args` against `db`, writing `input` to its standard input.
+pub fn aicloud_with_stdin(db: &TestDb, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aicloud"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_OWNER_URL", &db.owner_url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("aicloud runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("written");
+    child.wait_with_output().expect("finished")
+}
+
+/// The platform administrator the portal tests sign in as.
+pub const ADMIN_EMAIL: &str = "admin@example.test";
+/// Their password.
+pub const ADMIN_PASSWORD: &str = "test admin passphrase";
+
+/// The `value` of the hidden `csrf` input in `html`.
+pub fn csrf_in(html: &str) -> String {
+    let start =
+        html.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
+    html[start..start + html[start..].find('"').expect("closing quote")].to_owned()
+}
+
+impl TestApp {
+    /// A browser-like client (cookies, no redirects followed) signed in as `email`.
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Client {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let form = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .expect("html");
+        let res = client
+            .post(self.url("/login"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf", &csrf_in(&form)),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .expect("signed in");
+        assert_eq!(res.status(), 303, "sign-in as {email}");
+        client
+    }
+
+    /// GET `path` as the signed-in platform administrator (signing in on first use).
+    pub async fn page(&self, path: &str) -> reqwest::Response {
+        let browser = self.browser.get_or_init(|| self.admin()).await;
+        browser
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The administrator's browser (signing in on first use).
+    pub async fn browser(&self) -> &reqwest::Client {
+        self.browser.get_or_init(|| self.admin()).await
+    }
+
+    /// Onboards the platform packet, bootstraps the administrator, and signs in as them.
+    pub async fn admin(&self) -> reqwest::Client {
+        let res = self
+            .post(
+                "/api/v1/registry/packets/onboard",
+                "application/toml",
+                packet("platform"),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "platform packet onboards");
+        let out = aicloud_with_stdin(
+            &self.db,
+            &["bootstrap", "--email", ADMIN_EMAIL, "--password-stdin"],
+            &format!("{ADMIN_PASSWORD}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
 }

@@ -24,6 +24,7 @@ mod iam_people;
 mod iam_tenancy;
 mod migrations;
 mod portal;
+mod portal_signin;
 mod problems;
 mod registry;
 mod registry_cli;

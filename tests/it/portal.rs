@@ -4,7 +4,7 @@ use crate::helpers::TestApp;
 async fn landing_page_shows_version_database_status_and_modules() {
     let app = TestApp::spawn().await;
 
-    let res = app.get("/").await;
+    let res = app.page("/").await;
 
     assert_eq!(res.status(), 200);
     let html = res.text().await.expect("html");
@@ -25,22 +25,32 @@ async fn landing_page_shows_version_database_status_and_modules() {
 }
 
 #[tokio::test]
-async fn landing_page_reports_an_unreachable_database() {
+async fn the_portal_fails_closed_and_says_why_when_the_database_is_unreachable() {
     let app = TestApp::spawn().await;
+    assert_eq!(app.page("/").await.status(), 200);
     app.db.drop_now();
 
-    let html = app.get("/").await.text().await.expect("html");
+    let res = app.page("/").await;
 
-    assert!(
-        html.contains(r#"id="database-status">unreachable"#),
-        "{html}"
-    );
+    assert_eq!(res.status(), 503);
+    let html = res.text().await.expect("html");
+    assert!(html.contains("the database is unavailable"), "{html}");
+}
+
+#[tokio::test]
+async fn portal_pages_send_anonymous_visitors_to_sign_in() {
+    let app = TestApp::spawn().await;
+
+    let res = app.get("/products?x=1").await;
+
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/login?next=/products");
 }
 
 #[tokio::test]
 async fn stylesheet_is_served_with_long_lived_caching_and_etag() {
     let app = TestApp::spawn().await;
-    let html = app.get("/").await.text().await.expect("html");
+    let html = app.page("/").await.text().await.expect("html");
     let start = html.find("/static/app.css?v=").expect("versioned css link");
     let href = &html[start
         ..html[start..]

@@ -10,7 +10,7 @@ async fn onboard(app: &TestApp, text: String) {
 }
 
 async fn page(app: &TestApp, path: &str) -> String {
-    let res = app.get(path).await;
+    let res = app.page(path).await;
     assert_eq!(res.status(), 200, "GET {path}");
     res.text().await.expect("html")
 }
@@ -93,5 +93,5 @@ async fn family_browser_filters_by_product_and_state() {
     );
     assert!(tf.contains("token_factory.inference"));
     assert!(!tf.contains("<code>platform."), "filtered to one product");
-    assert_eq!(app.get("/registry/wizards").await.status(), 404);
+    assert_eq!(app.page("/registry/wizards").await.status(), 404);
 }

@@ -122,7 +122,7 @@ async fn log_page(
         Err(err) => (Vec::new(), None, Some(err.to_string())),
     };
     render(&LogPage {
-        layout: Layout::new("Audit log", AREA, platform.modules()),
+        layout: Layout::new("Audit log", AREA, platform.modules()).signed_in(&req),
         badge: badge(platform.audit.last_verification()),
         rows,
         query,
@@ -165,7 +165,8 @@ async fn event_page(
             &format!("Audit event {}", event.seq),
             AREA,
             platform.modules(),
-        ),
+        )
+        .signed_in(&req),
         at: chain::timestamp(event.occurred_at),
         details: serde_json::to_string_pretty(&event.details).unwrap_or_default(),
         event,

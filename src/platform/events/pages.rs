@@ -30,7 +30,7 @@ async fn dead_letters_page(
     guard::platform_admin(&req)?;
     let letters = platform.events.dead_letters(false).await?;
     render(&DeadLettersPage {
-        layout: Layout::new("Dead letters", Some("events"), platform.modules()),
+        layout: Layout::new("Dead letters", Some("events"), platform.modules()).signed_in(&req),
         letters,
     })
 }
@@ -40,11 +40,12 @@ async fn replay_form(
     platform: web::Data<Platform>,
     req: HttpRequest,
     id: web::Path<Uuid>,
+    form: web::Form<crate::portal::session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    guard::platform_admin(&req)?;
+    crate::portal::session::check_csrf(&req, &form.csrf)?;
     platform
         .events
-        .replay(id.into_inner(), guard::actor(&req))
+        .replay(id.into_inner(), crate::portal::session::actor(&req))
         .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("location", "/events/dead-letters"))

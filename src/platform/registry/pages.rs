@@ -1,7 +1,7 @@
 //! Portal pages: products, a product's readiness checklist and revision history, its
 //! persona pages, and a browser per registry family.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -46,10 +46,13 @@ struct ProductsPage {
 }
 
 #[get("/products")]
-async fn products_page(platform: web::Data<Platform>) -> Result<HttpResponse, ApiError> {
+async fn products_page(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let products = platform.registry.products().await?;
     render(&ProductsPage {
-        layout: Layout::new("Products", AREA, platform.modules()),
+        layout: Layout::new("Products", AREA, platform.modules()).signed_in(&req),
         products,
         families: family_links(),
     })
@@ -103,6 +106,7 @@ async fn persona_pages(
 #[get("/products/{slug}")]
 async fn product_page(
     platform: web::Data<Platform>,
+    req: HttpRequest,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let product = platform.registry.product(&slug).await?;
@@ -118,7 +122,7 @@ async fn product_page(
         })
         .collect();
     render(&ProductPage {
-        layout: Layout::new(&product.summary.name, AREA, platform.modules()),
+        layout: Layout::new(&product.summary.name, AREA, platform.modules()).signed_in(&req),
         product,
         review,
         revisions,
@@ -146,6 +150,7 @@ struct PersonaPage {
 #[get("/products/{slug}/pages/{id}")]
 async fn persona_page(
     platform: web::Data<Platform>,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, id) = path.into_inner();
@@ -163,7 +168,8 @@ async fn persona_page(
         ),
     };
     render(&PersonaPage {
-        layout: Layout::new(&text(&page.attributes, "title"), AREA, platform.modules()),
+        layout: Layout::new(&text(&page.attributes, "title"), AREA, platform.modules())
+            .signed_in(&req),
         persona: text(&page.attributes, "persona"),
         html: markdown_to_html(&markdown),
         product,
@@ -209,6 +215,7 @@ struct FamilyPage {
 #[get("/registry/{family}")]
 async fn family_page(
     platform: web::Data<Platform>,
+    req: HttpRequest,
     family: web::Path<String>,
     query: web::Query<FamilyQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -226,7 +233,7 @@ async fn family_page(
     };
     let entries = platform.registry.entries(family, filter).await?;
     render(&FamilyPage {
-        layout: Layout::new(&family.replace('_', " "), AREA, platform.modules()),
+        layout: Layout::new(&family.replace('_', " "), AREA, platform.modules()).signed_in(&req),
         family: family.replace('_', " "),
         plural,
         entries,

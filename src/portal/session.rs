@@ -1,0 +1,307 @@
+//! Portal sign-in: the session gate in front of every portal page, the login and logout
+//! forms, and CSRF tokens. Sessions live in IAM; this is the browser side of them.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::layout::Layout;
+use crate::app::Platform;
+use crate::error::ApiError;
+use crate::platform::iam::{CurrentUser, IamError};
+
+/// Cookie holding the session token.
+pub const SESSION_COOKIE: &str = "aicloud_session";
+/// Cookie holding the login form's CSRF token (double submit: there is no session yet).
+const LOGIN_CSRF_COOKIE: &str = "aicloud_login_csrf";
+
+/// Registers the login and logout routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(login_form).service(login).service(logout);
+}
+
+/// Served without a session: sign-in itself, assets, probes, and the APIs (which
+/// authenticate with keys).
+fn is_public(path: &str) -> bool {
+    path == "/login"
+        || path == "/healthz"
+        || path == "/readyz"
+        || ["/static/", "/api/", "/v1/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("location", to))
+        .finish()
+}
+
+/// Middleware: a page needs a live session; every area but the overview needs a platform
+/// administrator. Unknown paths pass through to their 404.
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let path = req.path().to_owned();
+    if is_public(&path) || !req.request().resource_map().has_resource(&path) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
+    let current = match current_user(&req).await {
+        Ok(current) => current,
+        // Fail closed, and say why: the session store is the database.
+        Err(unavailable) => return Ok(req.error_response(unavailable)),
+    };
+    let Some(current) = current else {
+        let target = format!("/login?next={}", encode(&path));
+        return Ok(req.into_response(redirect(&target)));
+    };
+    if !current.user.is_platform_admin() && path != "/" && path != "/logout" {
+        let denied = ApiError::Forbidden("this area is for platform administrators".into());
+        return Ok(req.error_response(denied));
+    }
+    req.extensions_mut().insert(current);
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// The session's user; `Ok(None)` without a live session, `Err` when none can be checked.
+async fn current_user(req: &ServiceRequest) -> Result<Option<CurrentUser>, ApiError> {
+    let (Some(platform), Some(token)) = (
+        req.app_data::<web::Data<Platform>>().cloned(),
+        req.cookie(SESSION_COOKIE),
+    ) else {
+        return Ok(None);
+    };
+    platform.people.session(token.value()).await.map_err(|err| {
+        log::warn!("session lookup failed: {err}");
+        ApiError::Unavailable("sessions cannot be checked: the database is unavailable".into())
+    })
+}
+
+/// Refuses a form whose CSRF token is not the session's.
+pub fn check_csrf(req: &HttpRequest, submitted: &str) -> Result<(), ApiError> {
+    let expected = req
+        .extensions()
+        .get::<CurrentUser>()
+        .map(|c| c.csrf.clone());
+    match expected {
+        Some(expected) if !submitted.is_empty() && same(&expected, submitted) => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "the form's security token is missing or stale; reload the page and try again".into(),
+        )),
+    }
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Percent-encodes a path for the `next` parameter.
+fn encode(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Only local paths: never an absolute or protocol-relative URL (no open redirect).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".into(),
+    }
+}
+
+fn secure(req: &HttpRequest) -> bool {
+    req.connection_info().scheme() == "https"
+}
+
+fn cookie<'a>(
+    req: &HttpRequest,
+    name: &'a str,
+    value: String,
+    max_age: CookieDuration,
+) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure(req))
+        .max_age(max_age)
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+struct LoginPage {
+    layout: Layout,
+    csrf: String,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+fn login_page(
+    req: &HttpRequest,
+    status: actix_web::http::StatusCode,
+    next: String,
+    email: String,
+    error: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut token = [0u8; 16];
+    getrandom::fill(&mut token).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let csrf: String = token.iter().map(|b| format!("{b:02x}")).collect();
+    let page = LoginPage {
+        layout: Layout::new("Sign in", None, &[]),
+        csrf: csrf.clone(),
+        next,
+        email,
+        error,
+    };
+    let html = page
+        .render()
+        .map_err(|e| ApiError::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .cookie(cookie(
+            req,
+            LOGIN_CSRF_COOKIE,
+            csrf,
+            CookieDuration::hours(1),
+        ))
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+#[get("/login")]
+async fn login_form(
+    req: HttpRequest,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, ApiError> {
+    login_page(
+        &req,
+        actix_web::http::StatusCode::OK,
+        safe_next(query.next.as_deref()),
+        String::new(),
+        None,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+#[post("/login")]
+async fn login(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    let expected = req
+        .cookie(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    if expected.is_empty() || !same(&expected, &form.csrf) {
+        return Err(ApiError::Forbidden(
+            "the sign-in form's security token is missing or stale; reload the page".into(),
+        ));
+    }
+    let next = safe_next(form.next.as_deref());
+    let ip = req
+        .peer_addr()
+        .map(|p| p.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    match platform
+        .people
+        .sign_in(&form.email, &form.password, &ip)
+        .await
+    {
+        Ok(signed) => {
+            let max_age = CookieDuration::seconds(
+                (signed.expires_at - time::OffsetDateTime::now_utc())
+                    .whole_seconds()
+                    .max(0),
+            );
+            let mut clear = cookie(&req, LOGIN_CSRF_COOKIE, String::new(), CookieDuration::ZERO);
+            clear.make_removal();
+            Ok(HttpResponse::SeeOther()
+                .insert_header(("location", next))
+                .cookie(cookie(&req, SESSION_COOKIE, signed.token, max_age))
+                .cookie(clear)
+                .finish())
+        }
+        Err(err @ (IamError::Unauthenticated(_) | IamError::Throttled(_))) => {
+            let status = match err {
+                IamError::Throttled(_) => actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                _ => actix_web::http::StatusCode::UNAUTHORIZED,
+            };
+            login_page(&req, status, next, form.email, Some(err.to_string()))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A form carrying only its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    /// The session's token.
+    pub csrf: String,
+}
+
+#[post("/logout")]
+async fn logout(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&req, &form.csrf)?;
+    if let Some(token) = req.cookie(SESSION_COOKIE) {
+        platform.people.sign_out(token.value()).await?;
+    }
+    let mut clear = cookie(&req, SESSION_COOKIE, String::new(), CookieDuration::ZERO);
+    clear.make_removal();
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("location", "/login"))
+        .cookie(clear)
+        .finish())
+}
+
+/// Who is acting, for audit: the signed-in user.
+pub fn actor(req: &HttpRequest) -> crate::platform::audit::Actor {
+    let current = req.extensions().get::<CurrentUser>().cloned();
+    match current {
+        Some(current) => crate::platform::audit::Actor {
+            kind: crate::platform::audit::ActorKind::User,
+            id: current.user.id.to_string(),
+            role: current.user.platform_roles.first().cloned(),
+            on_behalf_of: None,
+        },
+        None => crate::http::guard::actor(req),
+    }
+}
