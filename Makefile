@@ -41,9 +41,10 @@ build: ## Build the release binary
 
 # `exec` replaces the recipe shell, so Ctrl-C reaches the server directly and it
 # shuts down gracefully (make waits for it before exiting).
-run: db build ## Migrate, onboard config/products/*.toml, then serve the portal and API
+run: db build ## Migrate, onboard config/products/*.toml, create the first admin, serve
 	$(AICLOUD) migrate
 	$(MAKE) onboard AICLOUD=$(AICLOUD)
+	$(AICLOUD) bootstrap --if-absent --email $${AICLOUD_ADMIN_EMAIL:-admin@example.com}
 	@echo "Portal: http://127.0.0.1:$${AICLOUD__SERVER__PORT:-8080}/"
 	exec $(AICLOUD) serve
 

@@ -43,9 +43,17 @@ pub(super) fn bootstrap(
     config_dir: &Path,
     email: &str,
     password_stdin: bool,
+    if_absent: bool,
     out: &Output,
 ) -> Result<(), CliError> {
     with_platform(config_dir, |platform| async move {
-        run_bootstrap(platform.people.as_ref(), email, password_stdin, out).await
+        run_bootstrap(
+            platform.people.as_ref(),
+            email,
+            password_stdin,
+            if_absent,
+            out,
+        )
+        .await
     })
 }

@@ -69,6 +69,9 @@ pub enum Command {
         /// Read the password from standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+        /// Succeed without doing anything when an administrator exists already.
+        #[arg(long)]
+        if_absent: bool,
         #[command(flatten)]
         out: Output,
     },
@@ -126,8 +129,9 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Bootstrap {
             email,
             password_stdin,
+            if_absent,
             out,
-        } => iam::bootstrap(&cli.config_dir, email, *password_stdin, out),
+        } => iam::bootstrap(&cli.config_dir, email, *password_stdin, *if_absent, out),
         Command::Key(command) => iam::key(&cli.config_dir, command),
     };
     match result {

@@ -194,3 +194,27 @@ async fn a_password_change_ends_other_sessions_and_short_passwords_are_refused()
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn bootstrap_if_absent_is_a_no_op_once_an_administrator_exists() {
+    let db = TestDb::create();
+    let _platform = platform_for(&db, &[]).await;
+
+    let first = crate::helpers::aicloud(
+        &db,
+        &["bootstrap", "--if-absent", "--email", "admin@example.com"],
+    );
+    let again = crate::helpers::aicloud(
+        &db,
+        &["bootstrap", "--if-absent", "--email", "admin@example.com"],
+    );
+
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).contains("one-time password"));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("exists already"));
+}

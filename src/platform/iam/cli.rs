@@ -389,6 +389,7 @@ pub async fn run_bootstrap(
     people: &dyn super::People,
     email: &str,
     password_stdin: bool,
+    if_absent: bool,
     out: &Output,
 ) -> Result<(), CliError> {
     let password = if password_stdin {
@@ -397,10 +398,16 @@ pub async fn run_bootstrap(
         None
     };
     let generated = password.is_none();
-    let (user, password) = people
-        .bootstrap(email, password, crate::cli::actor())
-        .await
-        .map_err(failed)?;
+    let (user, password) = match people.bootstrap(email, password, crate::cli::actor()).await {
+        Ok(created) => created,
+        Err(super::IamError::Conflict(_)) if if_absent => {
+            println!(
+                "a platform administrator exists already; sign in as them (aicloud user set-password resets a password)"
+            );
+            return Ok(());
+        }
+        Err(err) => return Err(failed(err)),
+    };
     let text = match generated {
         true => format!(
             "created platform administrator {}; one-time password (change it after signing in):\n{password}",
