@@ -29,4 +29,5 @@ mod problems;
 mod registry;
 mod registry_cli;
 mod registry_pages;
+mod secrets_scan;
 mod shutdown;

@@ -1,0 +1,202 @@
+//! After a full flow against a real server process logging at debug level, no key secret,
+//! password or session token appears in its logs or in any database column.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use diesel::prelude::*;
+
+use crate::helpers::{TestDb, aicloud, aicloud_with_stdin, csrf_in, packet};
+
+#[derive(QueryableByName)]
+struct Dump {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    text: String,
+}
+
+/// Every row of every table of the module schemas, as text.
+fn dump(db: &TestDb) -> String {
+    let mut conn = db.connect();
+    let tables: Vec<Dump> = diesel::sql_query(
+        "SELECT format('%I.%I', table_schema, table_name) AS text FROM information_schema.tables \
+         WHERE table_schema IN ('registry', 'audit', 'events', 'iam') AND table_type = 'BASE TABLE'",
+    )
+    .load(&mut conn)
+    .expect("tables");
+    tables
+        .iter()
+        .map(|t| {
+            diesel::sql_query(format!(
+                "SELECT coalesce(string_agg(t::text, E'\\n'), '') AS text FROM {} t",
+                t.text
+            ))
+            .get_result::<Dump>(&mut conn)
+            .expect("rows")
+            .text
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_logs_or_the_database() {
+    let db = TestDb::create();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_aicloud"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_OWNER_URL", &db.owner_url)
+        .env("AICLOUD__SERVER__PORT", "0")
+        .env("AICLOUD__SERVER__WORKERS", "1")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let mut stdout = server.stdout.take().expect("stdout");
+    let mut banner = Vec::new();
+    let mut byte = [0u8; 1];
+    while stdout.read(&mut byte).expect("read") == 1 && byte[0] != b'\n' {
+        banner.push(byte[0]);
+    }
+    let banner = String::from_utf8_lossy(&banner).into_owned();
+    let url = banner
+        .split("portal at ")
+        .nth(1)
+        .expect("url")
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let onboard = |name: &str| {
+        http.post(format!("{url}api/v1/registry/packets/onboard"))
+            .header("content-type", "application/toml")
+            .body(packet(name))
+            .send()
+    };
+    assert_eq!(onboard("platform").await.expect("sent").status(), 200);
+    assert_eq!(onboard("token-factory").await.expect("sent").status(), 200);
+
+    let password = "a long admin passphrase";
+    assert!(
+        aicloud_with_stdin(
+            &db,
+            &[
+                "bootstrap",
+                "--email",
+                "admin@example.test",
+                "--password-stdin"
+            ],
+            &format!("{password}\n")
+        )
+        .status
+        .success()
+    );
+    assert!(
+        aicloud(&db, &["org", "create", "acme", "--name", "Acme"])
+            .status
+            .success()
+    );
+    let sa: serde_json::Value = serde_json::from_slice(
+        &aicloud(
+            &db,
+            &[
+                "sa",
+                "create",
+                "acme",
+                "default",
+                "client",
+                "--owner",
+                "o",
+                "--purpose",
+                "p",
+                "--json",
+            ],
+        )
+        .stdout,
+    )
+    .expect("json");
+    let issued: serde_json::Value = serde_json::from_slice(
+        &aicloud(
+            &db,
+            &[
+                "key",
+                "issue",
+                "--service-account",
+                sa["id"].as_str().expect("id"),
+                "--name",
+                "k",
+                "--scopes",
+                "token_factory.inference",
+                "--json",
+            ],
+        )
+        .stdout,
+    )
+    .expect("json");
+    let secret = issued["secret"].as_str().expect("secret").to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let me = http
+        .get(format!("{url}api/v1/iam/me"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(me.status(), 200);
+    let login_page = http
+        .get(format!("{url}login"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("html");
+    let login = http
+        .post(format!("{url}login"))
+        .form(&[
+            ("email", "admin@example.test"),
+            ("password", password),
+            ("csrf", &csrf_in(&login_page)),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(login.status(), 303);
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("aicloud_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_owned();
+
+    server.kill().expect("stopped");
+    let mut logs = String::new();
+    server
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut logs)
+        .expect("logs");
+    let stored = dump(&db);
+    let secret_part = secret.rsplit('_').next().expect("secret part").to_owned();
+    assert!(
+        logs.contains("/api/v1/iam/me"),
+        "the flow is in the debug log"
+    );
+    for (what, value) in [
+        ("key secret", secret_part.as_str()),
+        ("password", password),
+        ("session token", session.as_str()),
+    ] {
+        assert!(!logs.contains(value), "the {what} is in the logs");
+        assert!(!stored.contains(value), "the {what} is in the database");
+    }
+}
