@@ -178,6 +178,7 @@ async fn no_secret_reaches_the_logs_or_the_database() {
         .to_owned();
 
     server.kill().expect("stopped");
+    server.wait().expect("reaped");
     let mut logs = String::new();
     server
         .stderr
