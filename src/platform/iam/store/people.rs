@@ -25,6 +25,23 @@ const FAILURES_REPEATED: &str = "platform.sign_in.failures_repeated";
 
 type UserRow = (Uuid, String, String, String, String, Option<OffsetDateTime>);
 
+/// The columns behind a `UserRow`, in its order.
+const USER_COLUMNS: (
+    users::id,
+    users::email,
+    users::display_name,
+    users::state,
+    users::password_hash,
+    users::last_sign_in_at,
+) = (
+    users::id,
+    users::email,
+    users::display_name,
+    users::state,
+    users::password_hash,
+    users::last_sign_in_at,
+);
+
 fn random_hex(bytes: usize) -> Result<String, IamError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| IamError::Invalid {
@@ -94,17 +111,7 @@ fn user_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option<(Us
                 .bind::<diesel::sql_types::Text, _>(email)
                 .sql(")"),
         )
-        .select((
-            (
-                users::id,
-                users::email,
-                users::display_name,
-                users::state,
-                users::password_hash,
-                users::last_sign_in_at,
-            ),
-            users::password_hash,
-        ))
+        .select((USER_COLUMNS, users::password_hash))
         .first(conn)
         .optional()
 }
@@ -178,17 +185,7 @@ impl PgIam {
             event.details =
                 serde_json::json!({ "user": id, "role": PLATFORM_ADMIN, "scope": "platform" });
             self.audit.append_in(conn, event)?;
-            let row = users::table
-                .find(id)
-                .select((
-                    users::id,
-                    users::email,
-                    users::display_name,
-                    users::state,
-                    users::password_hash,
-                    users::last_sign_in_at,
-                ))
-                .first(conn)?;
+            let row = users::table.find(id).select(USER_COLUMNS).first(conn)?;
             Ok((to_user(conn, row)?, password))
         })
     }
@@ -231,31 +228,14 @@ impl PgIam {
         }
         let hash = hash_password(password)?;
         let id = self.insert_user(conn, &email, name.trim(), &hash, self.clock.now())?;
-        let row = users::table
-            .find(id)
-            .select((
-                users::id,
-                users::email,
-                users::display_name,
-                users::state,
-                users::password_hash,
-                users::last_sign_in_at,
-            ))
-            .first(conn)?;
+        let row = users::table.find(id).select(USER_COLUMNS).first(conn)?;
         Ok(to_user(conn, row)?)
     }
 
     pub(super) fn users_on(conn: &mut PgConnection) -> Result<Vec<User>, IamError> {
         let rows: Vec<UserRow> = users::table
             .order(users::email)
-            .select((
-                users::id,
-                users::email,
-                users::display_name,
-                users::state,
-                users::password_hash,
-                users::last_sign_in_at,
-            ))
+            .select(USER_COLUMNS)
             .load(conn)?;
         rows.into_iter()
             .map(|r| to_user(conn, r).map_err(IamError::from))
@@ -400,17 +380,7 @@ impl PgIam {
             .filter(sessions::token_sha256.eq(hex(&digest(token))))
             .filter(sessions::expires_at.gt(now))
             .filter(users::state.eq("active"))
-            .select((
-                sessions::csrf_token,
-                (
-                    users::id,
-                    users::email,
-                    users::display_name,
-                    users::state,
-                    users::password_hash,
-                    users::last_sign_in_at,
-                ),
-            ))
+            .select((sessions::csrf_token, USER_COLUMNS))
             .first(conn)
             .optional()?;
         match found {
