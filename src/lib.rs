@@ -5,6 +5,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod encoding;
 pub mod error;
 pub mod http;
 pub mod platform;

@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 
 use actix_web::http::header::{self, ETag, EntityTag};
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use sha2::{Digest, Sha256};
 
 struct Asset {
     name: &'static str,
@@ -34,10 +33,7 @@ fn hashes() -> &'static [String] {
     HASHES.get_or_init(|| {
         ASSETS
             .iter()
-            .map(|asset| {
-                let digest = Sha256::digest(asset.body);
-                digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-            })
+            .map(|asset| crate::encoding::sha256_hex(asset.body)[..16].to_owned())
             .collect()
     })
 }

@@ -170,9 +170,7 @@ fn login_page(
     email: String,
     error: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut token = [0u8; 16];
-    getrandom::fill(&mut token).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let csrf: String = token.iter().map(|b| format!("{b:02x}")).collect();
+    let csrf = crate::encoding::random_hex(16).map_err(|e| ApiError::Internal(e.to_string()))?;
     let page = LoginPage {
         layout: Layout::new("Sign in", None, &[]),
         csrf: csrf.clone(),

@@ -14,7 +14,6 @@
 //! prev_signature, key_id, created_at}`. README.md shows how to check an export by hand.
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::{AuditEvent, DigestRecord};
 
@@ -40,13 +39,6 @@ pub fn timestamp(at: time::OffsetDateTime) -> String {
 pub fn truncate_to_micros(at: time::OffsetDateTime) -> time::OffsetDateTime {
     let micros = at.microsecond();
     at.replace_nanosecond(micros * 1000).unwrap_or(at)
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The encoded fields of `event` (everything but its own hash).
@@ -84,7 +76,7 @@ pub fn hash(event: &AuditEvent) -> String {
 
 /// The hash of an already encoded event.
 pub fn hash_encoded(encoded: &str) -> String {
-    hex_sha256(format!("{EVENT_TAG}\n{encoded}").as_bytes())
+    crate::encoding::sha256_hex(format!("{EVENT_TAG}\n{encoded}").as_bytes())
 }
 
 /// The bytes a digest's signature covers.
@@ -103,5 +95,5 @@ pub fn digest_message(d: &DigestRecord) -> String {
 
 /// Identifies a public key: the first 16 hex digits of its SHA-256.
 pub fn key_id(public_key: &[u8]) -> String {
-    hex_sha256(public_key)[..16].to_owned()
+    crate::encoding::sha256_hex(public_key)[..16].to_owned()
 }

@@ -16,9 +16,7 @@ pub fn parse(hex_key: &str) -> Result<SigningKey, String> {
 
 /// A fresh random key, as hex.
 pub fn generate() -> Result<String, String> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|err| format!("no randomness available: {err}"))?;
-    Ok(to_hex(&seed))
+    crate::encoding::random_hex(32).map_err(|err| format!("no randomness available: {err}"))
 }
 
 /// The public half, as served for verification.
@@ -27,13 +25,13 @@ pub fn public_key(key: &SigningKey) -> PublicKey {
     PublicKey {
         algorithm: "ed25519",
         key_id: chain::key_id(&public),
-        public_key: to_hex(&public),
+        public_key: hex::encode(public),
     }
 }
 
 /// Signs `message`; hex signature.
 pub fn sign(key: &SigningKey, message: &str) -> String {
-    to_hex(&key.sign(message.as_bytes()).to_bytes())
+    hex::encode(key.sign(message.as_bytes()).to_bytes())
 }
 
 /// Whether `signature` (hex) is `public_key`'s (hex) over `message`.
@@ -52,17 +50,6 @@ pub fn verify(public_key: &str, message: &str, signature: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Lowercase hex.
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    hex::decode(text).ok()
 }

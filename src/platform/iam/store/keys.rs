@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::super::schema::{api_keys, organizations, projects, service_accounts};
 use super::super::{ApiKeyView, Decision, IamError, IssuedKey, NewKey, Principal, ServiceAccount};
-use super::PgIam;
 use super::read_model::{self, CHANNEL};
+use super::{PgIam, random_hex};
 use crate::platform::audit::{Actor, NewEvent};
 
 const SA_CREATED: &str = "platform.service_account.created";
@@ -63,15 +63,6 @@ macro_rules! key_columns {
             api_keys::created_at,
         )
     };
-}
-
-fn random_hex(bytes: usize) -> Result<String, IamError> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| IamError::Invalid {
-        field: "secret",
-        reason: format!("no randomness: {e}"),
-    })?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// (organization id, department id, project id) of `org`/`project`.
@@ -167,10 +158,7 @@ impl PgIam {
             });
         }
         let (prefix, secret) = (random_hex(6)?, random_hex(32)?);
-        let hash: String = read_model::digest(&secret)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = hex::encode(read_model::digest(&secret));
         let now = self.clock.now();
         conn.transaction(|conn| {
             let sa: (Uuid, Uuid) = service_accounts::table

@@ -154,6 +154,14 @@ impl Tenancy for PgIam {
     }
 }
 
+/// Random bytes as hex, for key prefixes, secrets and session tokens.
+fn random_hex(bytes: usize) -> Result<String, IamError> {
+    crate::encoding::random_hex(bytes).map_err(|e| IamError::Invalid {
+        field: "secret",
+        reason: format!("no randomness available: {e}"),
+    })
+}
+
 fn new_id() -> Uuid {
     Uuid::now_v7()
 }

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::super::IamError;
 use super::super::people::{CurrentUser, PLATFORM_ADMIN, SignedIn, User};
 use super::super::schema::{platform_roles, sessions, sign_in_failures, users};
-use super::PgIam;
 use super::read_model::digest;
+use super::{PgIam, random_hex};
 use crate::platform::audit::{Actor, NewEvent};
 
 const SESSION_HOURS: i64 = 12;
@@ -41,19 +41,6 @@ const USER_COLUMNS: (
     users::password_hash,
     users::last_sign_in_at,
 );
-
-fn random_hex(bytes: usize) -> Result<String, IamError> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| IamError::Invalid {
-        field: "random",
-        reason: e.to_string(),
-    })?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// argon2id with a random salt.
 pub fn hash_password(password: &str) -> Result<String, IamError> {
@@ -321,7 +308,7 @@ impl PgIam {
         let expires_at = now + Duration::hours(SESSION_HOURS);
         diesel::insert_into(sessions::table)
             .values((
-                sessions::token_sha256.eq(hex(&digest(&token))),
+                sessions::token_sha256.eq(hex::encode(digest(&token))),
                 sessions::user_id.eq(row.0),
                 sessions::csrf_token.eq(random_hex(16)?),
                 sessions::created_at.eq(now),
@@ -377,7 +364,7 @@ impl PgIam {
     ) -> Result<Option<CurrentUser>, IamError> {
         let found: Option<(String, UserRow)> = sessions::table
             .inner_join(users::table)
-            .filter(sessions::token_sha256.eq(hex(&digest(token))))
+            .filter(sessions::token_sha256.eq(hex::encode(digest(token))))
             .filter(sessions::expires_at.gt(now))
             .filter(users::state.eq("active"))
             .select((sessions::csrf_token, USER_COLUMNS))
@@ -393,7 +380,7 @@ impl PgIam {
     }
 
     pub(super) fn sign_out_on(conn: &mut PgConnection, token: &str) -> Result<(), IamError> {
-        diesel::delete(sessions::table.find(hex(&digest(token)))).execute(conn)?;
+        diesel::delete(sessions::table.find(hex::encode(digest(token)))).execute(conn)?;
         Ok(())
     }
 }

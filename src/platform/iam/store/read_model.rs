@@ -62,11 +62,7 @@ pub fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 fn unhex(text: &str) -> Option<[u8; 32]> {
-    let bytes: Option<Vec<u8>> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect();
-    bytes?.try_into().ok()
+    hex::decode(text).ok()?.try_into().ok()
 }
 
 type Row = (

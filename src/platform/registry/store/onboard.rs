@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::upsert::excluded;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -19,6 +18,7 @@ use super::super::validate::{self, references_of};
 use super::super::{Diff, Format, Issue, OnboardOutcome, PacketSource, RegistryError, review};
 use super::rows::{EntryRow, ProductRow, RevisionRow};
 use super::{Collaborators, OtherEntries, other_products_entries};
+use crate::encoding::sha256_hex;
 use crate::platform::audit::{Actor, NewEvent};
 use crate::platform::events::Message;
 
@@ -79,13 +79,6 @@ fn checked(prepared: &Prepared, others: &OtherEntries) -> Result<(), RegistryErr
     Ok(())
 }
 
-fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn format_name(format: Format) -> &'static str {
     match format {
         Format::Toml => "toml",
@@ -112,7 +105,7 @@ fn unchanged(
         slug: current.slug.clone(),
         unchanged: true,
         revision: revision.number,
-        sha256: sha256(&prepared.source.text),
+        sha256: sha256_hex(prepared.source.text.as_bytes()),
         lifecycle: current.lifecycle.clone(),
         diff: Diff::default(),
     }))
@@ -164,7 +157,7 @@ fn apply(
         slug: product.slug.clone(),
         unchanged: false,
         revision: number,
-        sha256: sha256(&prepared.source.text),
+        sha256: sha256_hex(prepared.source.text.as_bytes()),
         lifecycle: product.lifecycle.clone(),
         diff,
     })
@@ -183,7 +176,7 @@ fn audit_onboarding(
     event.correlation_id = Some(correlation.clone());
     event.details = json!({
         "revision": number,
-        "sha256": sha256(&prepared.source.text),
+        "sha256": sha256_hex(prepared.source.text.as_bytes()),
         "lifecycle": product.lifecycle,
         "added": diff.added.len(),
         "changed": diff.changed.len(),
@@ -342,7 +335,7 @@ fn insert_revision(
         id: product.current_revision_id,
         product_id: product.id.clone(),
         number,
-        sha256: sha256(&prepared.source.text),
+        sha256: sha256_hex(prepared.source.text.as_bytes()),
         format: format_name(prepared.source.format).into(),
         source: prepared.source.text.clone(),
         normalized,
