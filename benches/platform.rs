@@ -270,7 +270,7 @@ fn chain_event(seq: i64, prev_hash: String) -> AuditEvent {
     AuditEvent {
         seq,
         id: uuid::Uuid::now_v7(),
-        occurred_at: chain::truncate_to_micros(time::OffsetDateTime::now_utc()),
+        occurred_at: aicloud::clock::truncate_to_micros(time::OffsetDateTime::now_utc()),
         actor: Actor {
             kind: ActorKind::System,
             id: "bench".into(),

@@ -17,3 +17,9 @@ impl Clock for SystemClock {
         OffsetDateTime::now_utc()
     }
 }
+
+/// `at` truncated to what PostgreSQL stores (microseconds), so a value read back equals
+/// the one written (audit hashes it; events hand it to consumers).
+pub fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(at.microsecond() * 1000).unwrap_or(at)
+}

@@ -35,12 +35,6 @@ pub fn timestamp(at: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Truncates to what PostgreSQL stores (microseconds), so a re-read hashes the same.
-pub fn truncate_to_micros(at: time::OffsetDateTime) -> time::OffsetDateTime {
-    let micros = at.microsecond();
-    at.replace_nanosecond(micros * 1000).unwrap_or(at)
-}
-
 /// The encoded fields of `event` (everything but its own hash).
 pub fn encode(event: &AuditEvent) -> String {
     let fields = json!([
