@@ -108,7 +108,8 @@ async fn list_family(
 }
 
 /// `scopes` -> `scope`, `retention_classes` -> `retention_class`.
-fn singular(plural: &str) -> Result<&'static str, ApiError> {
+/// The family named by `plural` in a URL, or a 404 listing the families.
+pub(super) fn singular(plural: &str) -> Result<&'static str, ApiError> {
     FAMILY_ORDER
         .iter()
         .find(|family| plural_of(family) == plural)

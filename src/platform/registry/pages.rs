@@ -220,10 +220,7 @@ async fn family_page(
     query: web::Query<FamilyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let plural = family.into_inner();
-    let family = FAMILY_ORDER
-        .iter()
-        .find(|f| plural_of(f) == plural)
-        .ok_or_else(|| ApiError::NotFound(format!("no registry family `{plural}`")))?;
+    let family = super::api::singular(&plural)?;
     let query = query.into_inner();
     let product = query.product.filter(|p| !p.is_empty());
     let state = query.state.filter(|s| !s.is_empty());

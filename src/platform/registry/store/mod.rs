@@ -133,6 +133,15 @@ fn other_products_entries(conn: &mut PgConnection, product_id: &str) -> QueryRes
     Ok(OtherEntries { entries, ids })
 }
 
+/// Entries a reviewed packet may refer to: other products' active ones and the batch's.
+struct KnownIds(HashSet<(String, String)>);
+
+impl Known for KnownIds {
+    fn knows(&self, family: &str, id: &str) -> bool {
+        self.0.contains(&(family.to_owned(), id.to_owned()))
+    }
+}
+
 /// Parses and flattens a packet, or says where it is malformed.
 pub(super) fn parse(source: &PacketSource) -> Result<(Packet, Flattened), RegistryError> {
     let packet = validate::parse(&source.origin, &source.text, source.format)
@@ -147,19 +156,28 @@ fn review_batch(
     parsed: Vec<(Packet, Flattened)>,
     today: time::Date,
 ) -> Result<Vec<Review>, RegistryError> {
+    // One read for the whole batch: every active entry, with its product.
+    let active: Vec<(String, String, String)> = entries::table
+        .filter(entries::state.eq("active"))
+        .select((entries::product_id, entries::family, entries::id))
+        .load(conn)?;
     let mut reviews = Vec::new();
     for (index, (packet, flat)) in parsed.iter().enumerate() {
-        let mut known = other_products_entries(conn, &packet.product.id)?;
-        for (other_index, (_, other)) in parsed.iter().enumerate() {
-            if other_index != index {
-                known.ids.extend(
-                    other
-                        .records
-                        .iter()
-                        .map(|r| (r.family.to_owned(), r.id.clone())),
-                );
-            }
-        }
+        let registered = active
+            .iter()
+            .filter(|(product, _, _)| *product != packet.product.id)
+            .map(|(_, family, id)| (family.clone(), id.clone()));
+        let batch = parsed
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .flat_map(|(_, (_, other))| {
+                other
+                    .records
+                    .iter()
+                    .map(|r| (r.family.to_owned(), r.id.clone()))
+            });
+        let known = KnownIds(registered.chain(batch).collect());
         let issues = validate::check(packet, flat, &known);
         reviews.push(review::review(packet, flat, issues, today));
     }
