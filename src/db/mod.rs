@@ -16,7 +16,7 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 pub mod listen;
 
 /// A pooled connection.
-pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
 
 /// Database failures below the domain level.
 #[derive(Debug, thiserror::Error)]
@@ -78,11 +78,6 @@ impl Db {
         });
         task.await
             .map_err(|err| DbError::Aborted(err.to_string()))?
-    }
-
-    /// A connection for synchronous callers (CLI, start-up). Never call from async code.
-    pub fn get(&self) -> Result<PgPooled, DbError> {
-        checkout(&self.pool)
     }
 
     /// Whether the database answers and every embedded migration is applied.

@@ -55,8 +55,6 @@ pub struct FamilySlot {
     pub section: &'static str,
     /// Field, e.g. `scopes`.
     pub field: &'static str,
-    /// Registry family (`None` for ownership declarations).
-    pub family: Option<&'static str>,
     /// Declaration.
     pub slot: Slot,
 }
@@ -100,7 +98,6 @@ impl FamilyVisitor for Flattened {
         self.slots.push(FamilySlot {
             section,
             field,
-            family: Some(T::FAMILY),
             slot: slot_of(family),
         });
         if let Some(Family::Entries(entries)) = family {
@@ -120,7 +117,6 @@ impl FamilyVisitor for Flattened {
         self.slots.push(FamilySlot {
             section,
             field,
-            family: None,
             slot: slot_of(family),
         });
         if let Some(family) = family {
