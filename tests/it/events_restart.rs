@@ -2,7 +2,7 @@
 //! outbox; the next process's relay delivers it.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use aicloud::platform::events::{Consumer, Envelope};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::helpers::{TestDb, packet, platform_for};
+use crate::helpers::{TestDb, packet, platform_for, portal_url, server_command};
 
 #[derive(Default)]
 struct Seen(Mutex<Vec<serde_json::Value>>);
@@ -54,14 +54,7 @@ async fn an_announcement_from_a_killed_server_is_delivered_after_restart() {
         .await
         .expect("subscribed");
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_aicloud"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("DATABASE_OWNER_URL", &db.owner_url)
-        .env("AICLOUD__SERVER__PORT", "0")
-        .env("AICLOUD__SERVER__WORKERS", "1")
+    let mut server = server_command(&db)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -70,12 +63,7 @@ async fn an_announcement_from_a_killed_server_is_delivered_after_restart() {
     BufReader::new(server.stdout.take().expect("stdout"))
         .read_line(&mut banner)
         .expect("banner");
-    let url = banner
-        .split("portal at ")
-        .nth(1)
-        .expect("url")
-        .trim()
-        .to_owned();
+    let url = portal_url(&banner);
     let onboarded = reqwest::Client::new()
         .post(format!("{url}api/v1/registry/packets/onboard"))
         .header("content-type", "application/toml")

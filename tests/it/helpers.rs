@@ -329,14 +329,41 @@ pub async fn platform_for(
     std::sync::Arc::new(platform)
 }
 
-/// Runs the `aicloud` binary with `args` against `db`, with nothing else in its environment.
-pub fn aicloud(db: &TestDb, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_aicloud"))
-        .args(args)
+/// The `aicloud` binary with nothing in its environment but `PATH` and `db`'s URLs.
+pub fn aicloud_command(db: &TestDb) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aicloud"));
+    command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", &db.url)
-        .env("DATABASE_OWNER_URL", &db.owner_url)
+        .env("DATABASE_OWNER_URL", &db.owner_url);
+    command
+}
+
+/// `aicloud serve` against `db` on a free port with one worker; stdio is the caller's.
+pub fn server_command(db: &TestDb) -> std::process::Command {
+    let mut command = aicloud_command(db);
+    command
+        .arg("serve")
+        .env("AICLOUD__SERVER__PORT", "0")
+        .env("AICLOUD__SERVER__WORKERS", "1");
+    command
+}
+
+/// The portal URL in the server's first line of output (`... portal at URL`).
+pub fn portal_url(banner: &str) -> String {
+    banner
+        .split("portal at ")
+        .nth(1)
+        .expect("a portal URL")
+        .trim()
+        .to_owned()
+}
+
+/// Runs the `aicloud` binary with `args` against `db`, with nothing else in its environment.
+pub fn aicloud(db: &TestDb, args: &[&str]) -> std::process::Output {
+    aicloud_command(db)
+        .args(args)
         .output()
         .expect("aicloud runs")
 }
@@ -344,12 +371,8 @@ pub fn aicloud(db: &TestDb, args: &[&str]) -> std::process::Output {
 /// Runs `aicloud` with `args` against `db`, writing `input` to its standard input.
 pub fn aicloud_with_stdin(db: &TestDb, args: &[&str], input: &str) -> std::process::Output {
     use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aicloud"))
+    let mut child = aicloud_command(db)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("DATABASE_OWNER_URL", &db.owner_url)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -203,39 +203,12 @@ async fn keys_of_a_suspended_organization_are_denied() {
 #[tokio::test]
 async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_tenant() {
     let db = crate::helpers::TestDb::create();
-    let platform = crate::helpers::platform_for(&db, &[]).await;
-    let tf = aicloud::platform::registry::PacketSource {
-        origin: "tf".into(),
-        text: packet("token-factory"),
-        format: aicloud::platform::registry::Format::Toml,
-    };
-    platform
-        .registry
-        .onboard(tf, Actor::system("test"))
-        .await
-        .expect("onboarded");
-    let acme = platform
-        .iam
-        .create_organization("acme", "Acme", OrgKind::Team, Actor::system("test"))
-        .await
-        .expect("org");
+    let (platform, acme, sa) = in_process_tenant(&db).await;
     let other = platform
         .iam
         .create_organization("other", "Other", OrgKind::Team, Actor::system("test"))
         .await
         .expect("org");
-    let sa = platform
-        .keys
-        .create_service_account(
-            "acme",
-            "default",
-            "client",
-            "ops",
-            "testing",
-            Actor::system("test"),
-        )
-        .await
-        .expect("sa");
     let key = |scopes: &[&str]| NewKey {
         service_account_id: sa.id,
         name: "k".into(),
@@ -347,34 +320,7 @@ async fn out_of_process_products_ask_for_decisions_with_a_key_holding_the_decisi
 #[tokio::test]
 async fn rotation_issues_a_replacement_and_ends_the_old_key_after_its_grace() {
     let db = crate::helpers::TestDb::create();
-    let platform = crate::helpers::platform_for(&db, &[]).await;
-    let tf = aicloud::platform::registry::PacketSource {
-        origin: "tf".into(),
-        text: packet("token-factory"),
-        format: aicloud::platform::registry::Format::Toml,
-    };
-    platform
-        .registry
-        .onboard(tf, Actor::system("test"))
-        .await
-        .expect("onboarded");
-    platform
-        .iam
-        .create_organization("acme", "Acme", OrgKind::Team, Actor::system("test"))
-        .await
-        .expect("org");
-    let sa = platform
-        .keys
-        .create_service_account(
-            "acme",
-            "default",
-            "client",
-            "ops",
-            "testing",
-            Actor::system("test"),
-        )
-        .await
-        .expect("sa");
+    let (platform, _, sa) = in_process_tenant(&db).await;
     let new_key = || NewKey {
         service_account_id: sa.id,
         name: "k".into(),
@@ -428,4 +374,44 @@ async fn rotation_issues_a_replacement_and_ends_the_old_key_after_its_grace() {
         .rotate_key(&abrupt.key.prefix, Duration::ZERO, Actor::system("test"))
         .await;
     assert!(again.is_err(), "a revoked key cannot be rotated");
+}
+
+/// In process: Token Factory onboarded, organization `acme` and a service account in its
+/// default project.
+async fn in_process_tenant(
+    db: &crate::helpers::TestDb,
+) -> (
+    std::sync::Arc<aicloud::app::Platform>,
+    aicloud::platform::iam::CreatedOrganization,
+    aicloud::platform::iam::ServiceAccount,
+) {
+    let platform = crate::helpers::platform_for(db, &[]).await;
+    let tf = aicloud::platform::registry::PacketSource {
+        origin: "tf".into(),
+        text: packet("token-factory"),
+        format: aicloud::platform::registry::Format::Toml,
+    };
+    platform
+        .registry
+        .onboard(tf, Actor::system("test"))
+        .await
+        .expect("onboarded");
+    let acme = platform
+        .iam
+        .create_organization("acme", "Acme", OrgKind::Team, Actor::system("test"))
+        .await
+        .expect("org");
+    let sa = platform
+        .keys
+        .create_service_account(
+            "acme",
+            "default",
+            "client",
+            "ops",
+            "testing",
+            Actor::system("test"),
+        )
+        .await
+        .expect("sa");
+    (platform, acme, sa)
 }

@@ -1,34 +1,10 @@
 //! People: bootstrap once, argon2 passwords, throttled sign-in, sessions that a password
 //! change ends.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use aicloud::platform::audit::{Actor, EventFilter};
 use diesel::prelude::*;
 
 use crate::helpers::{TestDb, platform_for};
-
-fn with_stdin(db: &TestDb, args: &[&str], input: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aicloud"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("DATABASE_OWNER_URL", &db.owner_url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("aicloud runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("written");
-    child.wait_with_output().expect("finished")
-}
 
 #[tokio::test]
 async fn bootstrap_makes_one_platform_admin_whose_password_signs_in() {
@@ -159,12 +135,12 @@ async fn a_password_change_ends_other_sessions_and_short_passwords_are_refused()
         .await
         .expect("signed in");
 
-    let changed = with_stdin(
+    let changed = crate::helpers::aicloud_with_stdin(
         &db,
         &["user", "set-password", "dev@example.test"],
         "a brand new passphrase\n",
     );
-    let short = with_stdin(
+    let short = crate::helpers::aicloud_with_stdin(
         &db,
         &["user", "set-password", "dev@example.test"],
         "short\n",

@@ -2,11 +2,13 @@
 //! password or session token appears in its logs or in any database column.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use diesel::prelude::*;
 
-use crate::helpers::{TestDb, aicloud, aicloud_with_stdin, csrf_in, packet};
+use crate::helpers::{
+    TestDb, aicloud, aicloud_with_stdin, csrf_in, packet, portal_url, server_command,
+};
 
 #[derive(QueryableByName)]
 struct Dump {
@@ -41,14 +43,7 @@ fn dump(db: &TestDb) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_logs_or_the_database() {
     let db = TestDb::create();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_aicloud"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("DATABASE_OWNER_URL", &db.owner_url)
-        .env("AICLOUD__SERVER__PORT", "0")
-        .env("AICLOUD__SERVER__WORKERS", "1")
+    let mut server = server_command(&db)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -61,12 +56,7 @@ async fn no_secret_reaches_the_logs_or_the_database() {
         banner.push(byte[0]);
     }
     let banner = String::from_utf8_lossy(&banner).into_owned();
-    let url = banner
-        .split("portal at ")
-        .nth(1)
-        .expect("url")
-        .trim()
-        .to_owned();
+    let url = portal_url(&banner);
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

@@ -9,7 +9,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, portal_url, server_command};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -59,14 +59,7 @@ fn wait_until_a_query_is_blocked(conn: &mut PgConnection) {
 #[test]
 fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
     let db = TestDb::create();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aicloud"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("DATABASE_OWNER_URL", &db.owner_url)
-        .env("AICLOUD__SERVER__PORT", "0")
-        .env("AICLOUD__SERVER__WORKERS", "1")
+    let mut child = server_command(&db)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -74,12 +67,7 @@ fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
     let stdout = lines(child.stdout.take().expect("stdout"));
     let stderr = lines(child.stderr.take().expect("stderr"));
     let banner = wait_for(&stdout, "portal at ");
-    let url = banner
-        .split("portal at ")
-        .nth(1)
-        .expect("url")
-        .trim()
-        .to_owned();
+    let url = portal_url(&banner);
 
     // Park a readiness request: it needs diesel's migrations table, which we lock.
     let mut locker = db.connect();
