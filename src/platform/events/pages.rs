@@ -7,7 +7,6 @@ use uuid::Uuid;
 use super::DeadLetter;
 use crate::app::Platform;
 use crate::error::ApiError;
-use crate::http::guard;
 use crate::portal::{layout::Layout, render};
 
 /// Registers the pages.
@@ -27,7 +26,6 @@ async fn dead_letters_page(
     platform: web::Data<Platform>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    guard::platform_admin(&req)?;
     let letters = platform.events.dead_letters(false).await?;
     render(&DeadLettersPage {
         layout: Layout::new("Dead letters", Some("events"), platform.modules()).signed_in(&req),
