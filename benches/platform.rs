@@ -371,7 +371,8 @@ async fn outbox(platform: &Arc<Platform>, server_db: &str) {
 
 /// authenticate + decide from the read model on one thread, against hashing the secret alone.
 async fn authentication(platform: &Arc<Platform>) {
-    use aicloud::platform::iam::{NewKey, OrgKind};
+    use aicloud::platform::iam::{Caller, KeyHolder, NewKey, OrgKind};
+    let console = || Caller::Console("bench".into());
     let tf = PacketSource {
         origin: "token-factory.toml".into(),
         text: std::fs::read_to_string("config/products/token-factory.toml").expect("packet"),
@@ -390,17 +391,17 @@ async fn authentication(platform: &Arc<Platform>) {
     let sa = platform
         .keys
         .create_service_account(
+            &console(),
             "bench",
             "default",
             "client",
             "bench",
             "benchmark",
-            Actor::system("bench"),
         )
         .await
         .expect("sa");
     let key = NewKey {
-        service_account_id: sa.id,
+        holder: KeyHolder::ServiceAccount(sa.id),
         name: "bench".into(),
         scopes: vec!["token_factory.inference".into()],
         model_allowlist: None,
@@ -408,7 +409,7 @@ async fn authentication(platform: &Arc<Platform>) {
     };
     let secret = platform
         .keys
-        .issue_key(key, Actor::system("bench"))
+        .issue_key(&console(), key)
         .await
         .expect("key")
         .secret;

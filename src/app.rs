@@ -15,7 +15,7 @@ use crate::db::{Db, DbError};
 use crate::http;
 use crate::platform::audit::{Audit, PgAudit};
 use crate::platform::events::{Events, PgEvents};
-use crate::platform::iam::{Keys, People, PgIam, Tenancy};
+use crate::platform::iam::{Access, Keys, Members, People, PgIam, Tenancy};
 use crate::platform::registry::{PgRegistry, Registry};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
@@ -37,6 +37,10 @@ pub struct Platform {
     pub keys: Arc<dyn Keys>,
     /// Users and portal sessions.
     pub people: Arc<dyn People>,
+    /// Memberships, role bindings and invitations.
+    pub members: Arc<dyn Members>,
+    /// Who may do what where.
+    pub access: Arc<dyn Access>,
 }
 
 impl Platform {
@@ -86,7 +90,9 @@ impl Platform {
             events,
             iam: iam.clone(),
             keys: iam.clone(),
-            people: iam,
+            people: iam.clone(),
+            members: iam.clone(),
+            access: iam,
         })
     }
 

@@ -23,13 +23,13 @@ pub(super) fn project(config_dir: &Path, command: &ProjectCommand) -> Result<(),
 
 pub(super) fn sa(config_dir: &Path, command: &SaCommand) -> Result<(), CliError> {
     with_platform(config_dir, |platform| async move {
-        run_sa(platform.keys.as_ref(), command).await
+        run_sa(&platform, command).await
     })
 }
 
 pub(super) fn key(config_dir: &Path, command: &KeyCommand) -> Result<(), CliError> {
     with_platform(config_dir, |platform| async move {
-        run_key(platform.keys.as_ref(), command).await
+        run_key(&platform, command).await
     })
 }
 

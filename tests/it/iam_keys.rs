@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aicloud::platform::audit::Actor;
-use aicloud::platform::iam::{NewKey, OrgKind};
+use aicloud::platform::iam::{Caller, KeyHolder, NewKey, OrgKind};
 use diesel::prelude::*;
 
 use crate::helpers::{TestApp, aicloud, packet};
@@ -210,7 +210,7 @@ async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_t
         .await
         .expect("org");
     let key = |scopes: &[&str]| NewKey {
-        service_account_id: sa.id,
+        holder: KeyHolder::ServiceAccount(sa.id),
         name: "k".into(),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         model_allowlist: None,
@@ -219,11 +219,11 @@ async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_t
 
     let unknown = platform
         .keys
-        .issue_key(key(&["token_factory.teleport"]), Actor::system("test"))
+        .issue_key(&console(), key(&["token_factory.teleport"]))
         .await;
     let issued = platform
         .keys
-        .issue_key(key(&["token_factory.inference"]), Actor::system("test"))
+        .issue_key(&console(), key(&["token_factory.inference"]))
         .await
         .expect("issued");
     let principal = platform
@@ -322,7 +322,7 @@ async fn rotation_issues_a_replacement_and_ends_the_old_key_after_its_grace() {
     let db = crate::helpers::TestDb::create();
     let (platform, _, sa) = in_process_tenant(&db).await;
     let new_key = || NewKey {
-        service_account_id: sa.id,
+        holder: KeyHolder::ServiceAccount(sa.id),
         name: "k".into(),
         scopes: vec!["token_factory.inference".into()],
         model_allowlist: Some(vec!["demo".into()]),
@@ -330,27 +330,27 @@ async fn rotation_issues_a_replacement_and_ends_the_old_key_after_its_grace() {
     };
     let graceful = platform
         .keys
-        .issue_key(new_key(), Actor::system("test"))
+        .issue_key(&console(), new_key())
         .await
         .expect("issued");
     let abrupt = platform
         .keys
-        .issue_key(new_key(), Actor::system("test"))
+        .issue_key(&console(), new_key())
         .await
         .expect("issued");
 
     let after_grace = platform
         .keys
         .rotate_key(
+            &console(),
             &graceful.key.prefix,
             Duration::from_secs(3600),
-            Actor::system("test"),
         )
         .await
         .expect("rotated");
     let at_once = platform
         .keys
-        .rotate_key(&abrupt.key.prefix, Duration::ZERO, Actor::system("test"))
+        .rotate_key(&console(), &abrupt.key.prefix, Duration::ZERO)
         .await
         .expect("rotated");
 
@@ -371,7 +371,7 @@ async fn rotation_issues_a_replacement_and_ends_the_old_key_after_its_grace() {
     }
     let again = platform
         .keys
-        .rotate_key(&abrupt.key.prefix, Duration::ZERO, Actor::system("test"))
+        .rotate_key(&console(), &abrupt.key.prefix, Duration::ZERO)
         .await;
     assert!(again.is_err(), "a revoked key cannot be rotated");
 }
@@ -404,14 +404,18 @@ async fn in_process_tenant(
     let sa = platform
         .keys
         .create_service_account(
+            &console(),
             "acme",
             "default",
             "client",
             "ops",
             "testing",
-            Actor::system("test"),
         )
         .await
         .expect("sa");
     (platform, acme, sa)
+}
+
+fn console() -> Caller {
+    Caller::Console("test".into())
 }

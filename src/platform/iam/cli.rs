@@ -1,8 +1,9 @@
-//! `aicloud org create|list|suspend` and `aicloud project create|list`.
+//! `aicloud org|project|sa|key|user|bootstrap ...`: IAM at the administrator's command line.
 
 use clap::Subcommand;
 
-use super::{OrgKind, Organization, Project, Tenancy};
+use super::{Caller, OrgKind, Organization, Project, Target, Tenancy};
+use crate::app::Platform;
 use crate::cli::{CliError, Output, print};
 
 /// Organizations.
@@ -181,6 +182,15 @@ pub enum SaCommand {
         #[command(flatten)]
         out: Output,
     },
+    /// List a project's service accounts.
+    List {
+        /// Organization slug.
+        organization: String,
+        /// Project slug.
+        project: String,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 /// API keys.
@@ -232,36 +242,71 @@ pub enum KeyCommand {
     },
 }
 
+/// The administrator at this command line: trusted like a platform administrator.
+pub fn console() -> Caller {
+    Caller::Console(crate::cli::actor().id)
+}
+
+/// The project `organization/project`, as the console sees it.
+pub async fn project_of(
+    platform: &Platform,
+    organization: &str,
+    project: &str,
+) -> Result<Project, CliError> {
+    let target = Target::project(organization, project);
+    let place = platform
+        .access
+        .authorize(&console(), "platform.iam.read", target)
+        .await
+        .map_err(failed)?;
+    place.project().cloned().map_err(failed)
+}
+
 /// Runs a service-account subcommand.
-pub async fn run_sa(keys: &dyn super::Keys, command: &SaCommand) -> Result<(), CliError> {
-    let SaCommand::Create {
-        organization,
-        project,
-        name,
-        owner,
-        purpose,
-        out,
-    } = command;
-    let sa = keys
-        .create_service_account(
+pub async fn run_sa(platform: &Platform, command: &SaCommand) -> Result<(), CliError> {
+    match command {
+        SaCommand::Create {
             organization,
             project,
             name,
             owner,
             purpose,
-            crate::cli::actor(),
-        )
-        .await
-        .map_err(failed)?;
-    print(
-        out,
-        &sa,
-        &format!("created service account {} ({})", sa.name, sa.id),
-    )
+            out,
+        } => {
+            let sa = platform
+                .keys
+                .create_service_account(&console(), organization, project, name, owner, purpose)
+                .await
+                .map_err(failed)?;
+            print(
+                out,
+                &sa,
+                &format!("created service account {} ({})", sa.name, sa.id),
+            )
+        }
+        SaCommand::List {
+            organization,
+            project,
+            out,
+        } => {
+            let project = project_of(platform, organization, project).await?;
+            let listed = platform
+                .keys
+                .service_accounts(&project)
+                .await
+                .map_err(failed)?;
+            let lines: Vec<String> = listed
+                .iter()
+                .map(|sa| format!("{:<24} {:<24} {:<36} {}", sa.name, sa.owner, sa.id, sa.purpose))
+                .collect();
+            print(out, &listed, &lines.join("\n"))
+        }
+    }
 }
 
 /// Runs a key subcommand.
-pub async fn run_key(keys: &dyn super::Keys, command: &KeyCommand) -> Result<(), CliError> {
+pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), CliError> {
+    let keys = platform.keys.as_ref();
     match command {
         KeyCommand::Issue {
             service_account,
@@ -281,14 +326,14 @@ pub async fn run_key(keys: &dyn super::Keys, command: &KeyCommand) -> Result<(),
                     CliError::new("--expires must be an RFC 3339 time like 2027-01-31T00:00:00Z")
                 })?;
             let key = super::NewKey {
-                service_account_id: *service_account,
+                holder: super::KeyHolder::ServiceAccount(*service_account),
                 name: name.clone(),
                 scopes: scopes.clone(),
                 model_allowlist: models.clone(),
                 expires_at,
             };
             let issued = keys
-                .issue_key(key, crate::cli::actor())
+                .issue_key(&console(), key)
                 .await
                 .map_err(failed)?;
             let text = format!(
@@ -302,7 +347,8 @@ pub async fn run_key(keys: &dyn super::Keys, command: &KeyCommand) -> Result<(),
             project,
             out,
         } => {
-            let listed = keys.keys(organization, project).await.map_err(failed)?;
+            let project = project_of(platform, organization, project).await?;
+            let listed = keys.keys(&project).await.map_err(failed)?;
             let lines: Vec<String> = listed
                 .iter()
                 .map(|k| {
@@ -329,7 +375,7 @@ pub async fn run_key(keys: &dyn super::Keys, command: &KeyCommand) -> Result<(),
         } => {
             let grace = std::time::Duration::from_secs(*grace_secs);
             let issued = keys
-                .rotate_key(prefix, grace, crate::cli::actor())
+                .rotate_key(&console(), prefix, grace)
                 .await
                 .map_err(failed)?;
             let text = format!(
@@ -340,7 +386,7 @@ pub async fn run_key(keys: &dyn super::Keys, command: &KeyCommand) -> Result<(),
         }
         KeyCommand::Revoke { prefix } => {
             let key = keys
-                .revoke_key(prefix, crate::cli::actor())
+                .revoke_key(&console(), prefix)
                 .await
                 .map_err(failed)?;
             println!("revoked key {}", key.prefix);

@@ -4,8 +4,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::IamError;
-use crate::platform::audit::Actor;
+use super::{Caller, IamError, Project};
 
 /// A project-scoped non-human principal.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -27,11 +26,20 @@ pub struct ServiceAccount {
     pub created_at: OffsetDateTime,
 }
 
+/// Whom a key acts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHolder {
+    /// A service account (by id).
+    ServiceAccount(Uuid),
+    /// A user (first id) in a project (second id) of an organization they belong to.
+    User(Uuid, Uuid),
+}
+
 /// What to issue.
 #[derive(Debug, Clone)]
 pub struct NewKey {
-    /// The service account the key acts as.
-    pub service_account_id: Uuid,
+    /// Whom the key acts as.
+    pub holder: KeyHolder,
     /// A name to recognise it by.
     pub name: String,
     /// Scopes; each must be an active registry scope.
@@ -57,8 +65,10 @@ pub struct ApiKeyView {
     pub department_id: Uuid,
     /// Project.
     pub project_id: Uuid,
-    /// Service account it acts as.
-    pub service_account_id: Uuid,
+    /// Service account it acts as (keys act as a service account or a user).
+    pub service_account_id: Option<Uuid>,
+    /// User it acts as.
+    pub user_id: Option<Uuid>,
     /// Scopes.
     pub scopes: Vec<String>,
     /// Model allow-list.
@@ -86,9 +96,9 @@ pub struct IssuedKey {
 /// Who is calling, as the read model knows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Principal {
-    /// `service_account` (users arrive with sign-in).
+    /// `service_account` or `user`.
     pub kind: &'static str,
-    /// The service account's id.
+    /// The service account's or user's id.
     pub id: Uuid,
     /// Organization.
     pub organization_id: Uuid,
@@ -118,33 +128,41 @@ pub struct Decision {
 /// Service accounts, keys and decisions.
 #[async_trait::async_trait]
 pub trait Keys: Send + Sync {
-    /// Creates a service account in `organization`/`project`, audited.
+    /// Creates a service account in `organization`/`project`, audited; the caller needs
+    /// `platform.iam.write` there.
     async fn create_service_account(
         &self,
+        caller: &Caller,
         organization: &str,
         project: &str,
         name: &str,
         owner: &str,
         purpose: &str,
-        actor: Actor,
     ) -> Result<ServiceAccount, IamError>;
 
-    /// Issues a key; the returned secret is never shown again. Audited.
-    async fn issue_key(&self, key: NewKey, actor: Actor) -> Result<IssuedKey, IamError>;
+    /// Issues a key; the returned secret is never shown again. Audited. Each scope must be
+    /// one `caller` holds in the key's project (no escalation).
+    async fn issue_key(&self, caller: &Caller, key: NewKey) -> Result<IssuedKey, IamError>;
 
-    /// Keys of `organization`/`project`, newest first, without secrets.
-    async fn keys(&self, organization: &str, project: &str) -> Result<Vec<ApiKeyView>, IamError>;
+    /// Service accounts of a project, by name.
+    async fn service_accounts(&self, project: &Project) -> Result<Vec<ServiceAccount>, IamError>;
+
+    /// The key with `prefix`, revoked or not.
+    async fn key(&self, prefix: &str) -> Result<ApiKeyView, IamError>;
+
+    /// Keys of a project, newest first, without secrets.
+    async fn keys(&self, project: &Project) -> Result<Vec<ApiKeyView>, IamError>;
 
     /// Revokes the key with `prefix`; every server denies it within a second. Audited.
-    async fn revoke_key(&self, prefix: &str, actor: Actor) -> Result<ApiKeyView, IamError>;
+    async fn revoke_key(&self, caller: &Caller, prefix: &str) -> Result<ApiKeyView, IamError>;
 
     /// Issues a replacement for the key with `prefix` (same account, scopes, models and
     /// expiry); the old key keeps working for `grace`, then stops. Audited.
     async fn rotate_key(
         &self,
+        caller: &Caller,
         prefix: &str,
         grace: std::time::Duration,
-        actor: Actor,
     ) -> Result<IssuedKey, IamError>;
 
     /// The principal behind a bearer secret, from memory; unknown keys are denied.

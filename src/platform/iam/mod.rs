@@ -1,10 +1,12 @@
 //! IAM: the tenancy every module shares (organization → department → project), service
-//! accounts, API keys and their in-memory read model, and access decisions. People,
-//! memberships, roles, sessions and sign-in arrive in later slices.
+//! accounts, API keys and their in-memory read model, people and their memberships, roles
+//! from the registry, access decisions, and portal sessions.
 
+mod access;
 pub mod api;
 pub mod cli;
 mod keys;
+mod members;
 pub mod people;
 mod schema;
 mod store;
@@ -13,7 +15,14 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use keys::{ApiKeyView, Decision, IssuedKey, Keys, NewKey, Principal, ServiceAccount};
+pub use access::{Access, Caller, Holdings, PLATFORM_SCOPE_MARKER, Place, Target};
+pub use keys::{
+    ApiKeyView, Decision, IssuedKey, KeyHolder, Keys, NewKey, Principal, ServiceAccount,
+};
+pub use members::{
+    Invitation, IssuedInvitation, Member, Members, ORG_ROLES, PROJECT_ROLES, RoleBinding,
+    org_role_id, project_role_id,
+};
 pub use people::{CurrentUser, People, SignedIn, User};
 pub use store::PgIam;
 
@@ -127,6 +136,9 @@ pub enum IamError {
     /// The caller is not authenticated (no, unknown, revoked or expired key).
     #[error("{0}")]
     Unauthenticated(String),
+    /// The caller may see the target but lacks what the action needs.
+    #[error("{0}")]
+    Forbidden(String),
     /// Too many failed sign-ins; try later.
     #[error("{0}")]
     Throttled(String),
@@ -168,6 +180,7 @@ impl From<IamError> for ApiError {
             IamError::NotFound(detail) => ApiError::NotFound(detail),
             IamError::Unauthenticated(detail) => ApiError::Unauthorized(detail),
             IamError::Throttled(detail) => ApiError::TooManyRequests(detail),
+            IamError::Forbidden(detail) => ApiError::Forbidden(detail),
             IamError::Audit(audit) => audit.into(),
             IamError::Db(db) => db.into(),
         }

@@ -55,7 +55,8 @@ diesel::table! {
         organization_id -> Uuid,
         department_id -> Uuid,
         project_id -> Uuid,
-        service_account_id -> Uuid,
+        service_account_id -> Nullable<Uuid>,
+        user_id -> Nullable<Uuid>,
         scopes -> Array<Text>,
         model_allowlist -> Nullable<Array<Text>>,
         expires_at -> Nullable<Timestamptz>,
@@ -104,11 +105,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    iam.org_memberships (organization_id, user_id) {
+        organization_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    iam.project_memberships (project_id, user_id) {
+        project_id -> Uuid,
+        organization_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    iam.role_bindings (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        project_id -> Nullable<Uuid>,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    iam.invitations (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        email -> Text,
+        role -> Text,
+        token_sha256 -> Text,
+        invited_by -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        accepted_by -> Nullable<Uuid>,
+    }
+}
+
 diesel::joinable!(departments -> organizations (organization_id));
 diesel::joinable!(projects -> organizations (organization_id));
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(platform_roles -> users (user_id));
+diesel::joinable!(org_memberships -> users (user_id));
+diesel::joinable!(org_memberships -> organizations (organization_id));
+diesel::joinable!(project_memberships -> users (user_id));
+diesel::joinable!(project_memberships -> projects (project_id));
+diesel::joinable!(role_bindings -> users (user_id));
+diesel::joinable!(invitations -> organizations (organization_id));
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     departments,
@@ -118,5 +170,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     platform_roles,
     sessions,
-    sign_in_failures
+    sign_in_failures,
+    org_memberships,
+    project_memberships,
+    role_bindings,
+    invitations
 );

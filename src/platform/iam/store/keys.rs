@@ -3,16 +3,22 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::super::schema::{api_keys, organizations, projects, service_accounts};
-use super::super::{ApiKeyView, Decision, IamError, IssuedKey, NewKey, Principal, ServiceAccount};
+use super::super::schema::{api_keys, org_memberships, organizations, projects, service_accounts};
+use super::super::{
+    ApiKeyView, Caller, Decision, IamError, IssuedKey, KeyHolder, NewKey, Organization, Place,
+    Principal, Project, ServiceAccount, Target,
+};
 use super::read_model::{self, CHANNEL};
+use super::rows::{OrganizationRow, ProjectRow};
 use super::{PgIam, random_hex};
-use crate::platform::audit::{Actor, NewEvent};
+use crate::platform::audit::NewEvent;
 
 const SA_CREATED: &str = "platform.service_account.created";
 const KEY_ISSUED: &str = "platform.api_key.issued";
 const KEY_REVOKED: &str = "platform.api_key.revoked";
 const KEY_ROTATED: &str = "platform.api_key.rotated";
+const KEYS_MANAGE: &str = "platform.keys.manage";
+const IAM_WRITE: &str = "platform.iam.write";
 
 type KeyRow = (
     Uuid,
@@ -21,7 +27,8 @@ type KeyRow = (
     Uuid,
     Uuid,
     Uuid,
-    Uuid,
+    Option<Uuid>,
+    Option<Uuid>,
     Vec<String>,
     Option<Vec<String>>,
     Option<time::OffsetDateTime>,
@@ -38,11 +45,12 @@ fn view(r: KeyRow) -> ApiKeyView {
         department_id: r.4,
         project_id: r.5,
         service_account_id: r.6,
-        scopes: r.7,
-        model_allowlist: r.8,
-        expires_at: r.9,
-        revoked_at: r.10,
-        created_at: r.11,
+        user_id: r.7,
+        scopes: r.8,
+        model_allowlist: r.9,
+        expires_at: r.10,
+        revoked_at: r.11,
+        created_at: r.12,
     }
 }
 
@@ -56,6 +64,7 @@ macro_rules! key_columns {
             api_keys::department_id,
             api_keys::project_id,
             api_keys::service_account_id,
+            api_keys::user_id,
             api_keys::scopes,
             api_keys::model_allowlist,
             api_keys::expires_at,
@@ -65,51 +74,39 @@ macro_rules! key_columns {
     };
 }
 
-/// (organization id, department id, project id) of `org`/`project`.
-fn locate(
-    conn: &mut PgConnection,
-    org: &str,
-    project: &str,
-) -> Result<(Uuid, Uuid, Uuid), IamError> {
-    projects::table
-        .inner_join(organizations::table)
-        .filter(organizations::slug.eq(org))
-        .filter(projects::slug.eq(project))
-        .select((organizations::id, projects::department_id, projects::id))
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| IamError::NotFound(format!("no project `{org}/{project}`")))
-}
-
 impl PgIam {
+    /// Audits a key change and tells every read model to reload.
     fn audit_key(
         &self,
         conn: &mut PgConnection,
-        actor: &Actor,
+        caller: &Caller,
         action: &str,
-        target: (&str, &str),
-        scope: (Uuid, Uuid, Uuid),
+        key: &ApiKeyView,
+        details: serde_json::Value,
     ) -> Result<(), IamError> {
-        let mut event = NewEvent::new(actor.clone(), action, target.0, target.1);
+        let mut event = NewEvent::new(caller.actor(), action, "api_key", &key.prefix);
         (event.organization_id, event.department_id, event.project_id) =
-            (Some(scope.0), Some(scope.1), Some(scope.2));
+            (Some(key.organization_id), Some(key.department_id), Some(key.project_id));
+        event.details = details;
         self.audit.append_in(conn, event)?;
+        diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
         Ok(())
     }
 
     pub(super) fn create_sa_on(
         &self,
         conn: &mut PgConnection,
+        caller: &Caller,
         (org, project, name, owner, purpose): (&str, &str, &str, &str, &str),
-        actor: Actor,
     ) -> Result<ServiceAccount, IamError> {
         let now = self.clock.now();
         conn.transaction(|conn| {
-            let (org_id, dept_id, project_id) = locate(conn, org, project)?;
+            let place = self.authorize_on(conn, caller, IAM_WRITE, &Target::project(org, project))?;
+            let project = place.project()?;
             let sa = ServiceAccount {
                 id: Uuid::now_v7(),
-                organization_id: org_id,
-                project_id,
+                organization_id: project.organization_id,
+                project_id: project.id,
                 name: name.into(),
                 owner: owner.into(),
                 purpose: purpose.into(),
@@ -118,31 +115,113 @@ impl PgIam {
             diesel::insert_into(service_accounts::table)
                 .values((
                     service_accounts::id.eq(sa.id),
-                    service_accounts::organization_id.eq(org_id),
-                    service_accounts::project_id.eq(project_id),
+                    service_accounts::organization_id.eq(sa.organization_id),
+                    service_accounts::project_id.eq(sa.project_id),
                     service_accounts::name.eq(name),
                     service_accounts::owner.eq(owner),
                     service_accounts::purpose.eq(purpose),
                     service_accounts::created_at.eq(now),
                 ))
                 .execute(conn)?;
-            self.audit_key(
-                conn,
-                &actor,
-                SA_CREATED,
-                ("service_account", &sa.id.to_string()),
-                (org_id, dept_id, project_id),
-            )?;
+            let mut event = NewEvent::new(caller.actor(), SA_CREATED, "service_account", &sa.id.to_string());
+            (event.organization_id, event.department_id, event.project_id) =
+                (Some(project.organization_id), Some(project.department_id), Some(project.id));
+            self.audit.append_in(conn, event)?;
             Ok(sa)
         })
+    }
+
+    /// The organization and project a new key lands in, from whom it acts as.
+    fn holder_place(conn: &mut PgConnection, holder: KeyHolder) -> Result<Place, IamError> {
+        let project_id = match holder {
+            KeyHolder::ServiceAccount(id) => service_accounts::table
+                .find(id)
+                .select(service_accounts::project_id)
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| IamError::NotFound(format!("no service account {id}")))?,
+            KeyHolder::User(_, project) => project,
+        };
+        let project: Project = projects::table
+            .find(project_id)
+            .select(ProjectRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| IamError::NotFound(format!("no project {project_id}")))?
+            .into();
+        let org: Organization = organizations::table
+            .find(project.organization_id)
+            .select(OrganizationRow::as_select())
+            .first(conn)?
+            .into();
+        if let KeyHolder::User(user, _) = holder {
+            let member: i64 = org_memberships::table
+                .filter(org_memberships::organization_id.eq(org.id))
+                .filter(org_memberships::user_id.eq(user))
+                .count()
+                .get_result(conn)?;
+            if member == 0 {
+                return Err(IamError::Invalid {
+                    field: "user",
+                    reason: format!("the user is not a member of organization `{}`", org.slug),
+                });
+            }
+        }
+        Ok(Place {
+            organization: Some(org),
+            project: Some(project),
+        })
+    }
+
+    /// No escalation: the caller manages keys in the project and holds every scope it hands
+    /// out; a user key is only ever issued by that user (or the platform).
+    fn may_issue(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        place: &Place,
+        key: &NewKey,
+    ) -> Result<(), IamError> {
+        let holdings = self.holdings_on(conn, caller, place)?;
+        let (org, project) = (place.org()?, place.project()?);
+        let here = format!("`{}/{}`", org.slug, project.slug);
+        if !holdings.visible {
+            return Err(IamError::NotFound(format!("no project {here}")));
+        }
+        if !holdings.holds(KEYS_MANAGE) {
+            return Err(IamError::Forbidden(format!(
+                "you lack the `{KEYS_MANAGE}` scope in project {here}"
+            )));
+        }
+        if let Some(scope) = key.scopes.iter().find(|s| !holdings.holds(s)) {
+            return Err(IamError::Forbidden(format!(
+                "you cannot give a key `{scope}`: you do not hold it in project {here}"
+            )));
+        }
+        match key.holder {
+            KeyHolder::User(user, _)
+                if caller.user_id() != Some(user) && !holdings.platform_wide =>
+            {
+                Err(IamError::Forbidden(
+                    "a user key can only be issued by that user".into(),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn issue_on(
         &self,
         conn: &mut PgConnection,
+        caller: &Caller,
         key: NewKey,
-        actor: Actor,
     ) -> Result<IssuedKey, IamError> {
+        if key.scopes.is_empty() {
+            return Err(IamError::Invalid {
+                field: "scopes",
+                reason: "a key needs at least one scope".into(),
+            });
+        }
         for scope in &key.scopes {
             if !self.registry.is_active("scope", scope) {
                 return Err(IamError::Invalid {
@@ -151,31 +230,17 @@ impl PgIam {
                 });
             }
         }
-        if key.scopes.is_empty() {
-            return Err(IamError::Invalid {
-                field: "scopes",
-                reason: "a key needs at least one scope".into(),
-            });
-        }
         let (prefix, secret) = (random_hex(6)?, random_hex(32)?);
         let hash = hex::encode(read_model::digest(&secret));
         let now = self.clock.now();
         conn.transaction(|conn| {
-            let sa: (Uuid, Uuid) = service_accounts::table
-                .find(key.service_account_id)
-                .select((
-                    service_accounts::organization_id,
-                    service_accounts::project_id,
-                ))
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| {
-                    IamError::NotFound(format!("no service account {}", key.service_account_id))
-                })?;
-            let dept: Uuid = projects::table
-                .find(sa.1)
-                .select(projects::department_id)
-                .first(conn)?;
+            let place = PgIam::holder_place(conn, key.holder)?;
+            self.may_issue(conn, caller, &place, &key)?;
+            let project = place.project()?;
+            let (sa, user) = match key.holder {
+                KeyHolder::ServiceAccount(id) => (Some(id), None),
+                KeyHolder::User(id, _) => (None, Some(id)),
+            };
             let id = Uuid::now_v7();
             diesel::insert_into(api_keys::table)
                 .values((
@@ -183,30 +248,21 @@ impl PgIam {
                     api_keys::prefix.eq(&prefix),
                     api_keys::secret_sha256.eq(&hash),
                     api_keys::name.eq(&key.name),
-                    api_keys::organization_id.eq(sa.0),
-                    api_keys::department_id.eq(dept),
-                    api_keys::project_id.eq(sa.1),
-                    api_keys::service_account_id.eq(key.service_account_id),
+                    api_keys::organization_id.eq(project.organization_id),
+                    api_keys::department_id.eq(project.department_id),
+                    api_keys::project_id.eq(project.id),
+                    api_keys::service_account_id.eq(sa),
+                    api_keys::user_id.eq(user),
                     api_keys::scopes.eq(&key.scopes),
                     api_keys::model_allowlist.eq(&key.model_allowlist),
                     api_keys::expires_at.eq(key.expires_at),
                     api_keys::created_at.eq(now),
                 ))
                 .execute(conn)?;
-            self.audit_key(
-                conn,
-                &actor,
-                KEY_ISSUED,
-                ("api_key", &prefix),
-                (sa.0, dept, sa.1),
-            )?;
-            diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
-            let row: KeyRow = api_keys::table
-                .find(id)
-                .select(key_columns!())
-                .first(conn)?;
+            let issued = view(api_keys::table.find(id).select(key_columns!()).first(conn)?);
+            self.audit_key(conn, caller, KEY_ISSUED, &issued, serde_json::json!({ "scopes": key.scopes }))?;
             Ok(IssuedKey {
-                key: view(row),
+                key: issued,
                 secret: format!("aic_{prefix}_{secret}"),
             })
         })
@@ -214,10 +270,8 @@ impl PgIam {
 
     pub(super) fn keys_on(
         conn: &mut PgConnection,
-        org: &str,
-        project: &str,
+        project_id: Uuid,
     ) -> Result<Vec<ApiKeyView>, IamError> {
-        let (_, _, project_id) = locate(conn, org, project)?;
         let rows: Vec<KeyRow> = api_keys::table
             .filter(api_keys::project_id.eq(project_id))
             .order(api_keys::created_at.desc())
@@ -226,81 +280,122 @@ impl PgIam {
         Ok(rows.into_iter().map(view).collect())
     }
 
+    pub(super) fn key_on(conn: &mut PgConnection, prefix: &str) -> Result<ApiKeyView, IamError> {
+        api_keys::table
+            .filter(api_keys::prefix.eq(prefix))
+            .select(key_columns!())
+            .first(conn)
+            .optional()?
+            .map(view)
+            .ok_or_else(|| IamError::NotFound(format!("no key `{prefix}`")))
+    }
+
+    pub(super) fn service_accounts_on(
+        conn: &mut PgConnection,
+        project_id: Uuid,
+    ) -> Result<Vec<ServiceAccount>, IamError> {
+        let rows: Vec<(Uuid, Uuid, Uuid, String, String, String, time::OffsetDateTime)> =
+            service_accounts::table
+                .filter(service_accounts::project_id.eq(project_id))
+                .order(service_accounts::name)
+                .select((
+                    service_accounts::id,
+                    service_accounts::organization_id,
+                    service_accounts::project_id,
+                    service_accounts::name,
+                    service_accounts::owner,
+                    service_accounts::purpose,
+                    service_accounts::created_at,
+                ))
+                .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ServiceAccount {
+                id: r.0,
+                organization_id: r.1,
+                project_id: r.2,
+                name: r.3,
+                owner: r.4,
+                purpose: r.5,
+                created_at: r.6,
+            })
+            .collect())
+    }
+
+    fn locked_key(conn: &mut PgConnection, prefix: &str) -> Result<ApiKeyView, IamError> {
+        api_keys::table
+            .filter(api_keys::prefix.eq(prefix))
+            .select(key_columns!())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .map(view)
+            .ok_or_else(|| IamError::NotFound(format!("no key `{prefix}`")))
+    }
+
     pub(super) fn revoke_on(
         &self,
         conn: &mut PgConnection,
+        caller: &Caller,
         prefix: &str,
-        actor: Actor,
     ) -> Result<ApiKeyView, IamError> {
         let now = self.clock.now();
         conn.transaction(|conn| {
-            let row: KeyRow = api_keys::table
-                .filter(api_keys::prefix.eq(prefix))
-                .select(key_columns!())
-                .for_update()
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| IamError::NotFound(format!("no key `{prefix}`")))?;
-            if row.10.is_some() {
+            let mut key = PgIam::locked_key(conn, prefix)?;
+            if key.revoked_at.is_some() {
                 return Err(IamError::Conflict(format!(
                     "key `{prefix}` is already revoked"
                 )));
             }
-            diesel::update(api_keys::table.find(row.0))
+            diesel::update(api_keys::table.find(key.id))
                 .set(api_keys::revoked_at.eq(now))
                 .execute(conn)?;
-            self.audit_key(
-                conn,
-                &actor,
-                KEY_REVOKED,
-                ("api_key", prefix),
-                (row.3, row.4, row.5),
-            )?;
-            diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
-            let mut row = row;
-            row.10 = Some(now);
-            Ok(view(row))
+            key.revoked_at = Some(now);
+            self.audit_key(conn, caller, KEY_REVOKED, &key, serde_json::Value::Null)?;
+            Ok(key)
         })
     }
 
     /// Ends the old key after `grace` (at once when zero) and issues its replacement, in one
-    /// transaction with the audit event.
+    /// transaction with the audit event. The caller must be able to issue the replacement.
     pub(super) fn rotate_on(
         &self,
         conn: &mut PgConnection,
+        caller: &Caller,
         prefix: &str,
         grace: std::time::Duration,
-        actor: Actor,
     ) -> Result<IssuedKey, IamError> {
         let now = self.clock.now();
         conn.transaction(|conn| {
-            let old: KeyRow = api_keys::table
-                .filter(api_keys::prefix.eq(prefix))
-                .filter(api_keys::revoked_at.is_null())
-                .select(key_columns!())
-                .for_update()
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| IamError::NotFound(format!("no active key `{prefix}`")))?;
+            let old = PgIam::locked_key(conn, prefix)?;
+            if old.revoked_at.is_some() {
+                return Err(IamError::NotFound(format!("no active key `{prefix}`")));
+            }
             let ends = now + grace;
+            let old_key = api_keys::table.find(old.id);
             match grace.is_zero() {
-                true => diesel::update(api_keys::table.find(old.0)).set(api_keys::revoked_at.eq(now)).execute(conn)?,
-                false => diesel::update(api_keys::table.find(old.0))
-                    .set(api_keys::expires_at.eq(Some(old.9.map_or(ends, |e| e.min(ends)))))
+                true => diesel::update(old_key)
+                    .set(api_keys::revoked_at.eq(now))
+                    .execute(conn)?,
+                false => diesel::update(old_key)
+                    .set(api_keys::expires_at.eq(Some(old.expires_at.map_or(ends, |e| e.min(ends)))))
                     .execute(conn)?,
             };
-            let replacement = NewKey {
-                service_account_id: old.6,
-                name: old.2.clone(),
-                scopes: old.7.clone(),
-                model_allowlist: old.8.clone(),
-                expires_at: old.9,
+            let holder = match (old.service_account_id, old.user_id) {
+                (Some(sa), _) => KeyHolder::ServiceAccount(sa),
+                (None, Some(user)) => KeyHolder::User(user, old.project_id),
+                (None, None) => return Err(IamError::NotFound(format!("no active key `{prefix}`"))),
             };
-            let issued = self.issue_on(conn, replacement, actor.clone())?;
-            let mut event = NewEvent::new(actor, KEY_ROTATED, "api_key", prefix);
-            (event.organization_id, event.department_id, event.project_id) = (Some(old.3), Some(old.4), Some(old.5));
-            event.details = serde_json::json!({ "replacement": issued.key.prefix, "grace_secs": grace.as_secs() });
-            self.audit.append_in(conn, event)?;
+            let replacement = NewKey {
+                holder,
+                name: old.name.clone(),
+                scopes: old.scopes.clone(),
+                model_allowlist: old.model_allowlist.clone(),
+                expires_at: old.expires_at,
+            };
+            let issued = self.issue_on(conn, caller, replacement)?;
+            let details = serde_json::json!({ "replacement": issued.key.prefix, "grace_secs": grace.as_secs() });
+            self.audit_key(conn, caller, KEY_ROTATED, &old, details)?;
             Ok(issued)
         })
     }

@@ -1,6 +1,8 @@
 //! `PgIam`: IAM over PostgreSQL schema `iam`.
 
+mod access;
 mod keys;
+mod members;
 mod people;
 mod read_model;
 mod rows;
@@ -12,8 +14,9 @@ use uuid::Uuid;
 
 use super::people::{CurrentUser, People, SignedIn, User};
 use super::{
-    ApiKeyView, CreatedOrganization, Decision, IamError, IssuedKey, Keys, NewKey, OrgKind,
-    Organization, Principal, Project, ServiceAccount, Tenancy,
+    Access, ApiKeyView, Caller, CreatedOrganization, Decision, Holdings, IamError, Invitation,
+    IssuedInvitation, IssuedKey, Keys, Member, Members, NewKey, OrgKind, Organization, Place,
+    Principal, Project, RoleBinding, ServiceAccount, Target, Tenancy,
 };
 use crate::clock::Clock;
 use crate::db::Db;
@@ -170,12 +173,12 @@ fn new_id() -> Uuid {
 impl Keys for PgIam {
     async fn create_service_account(
         &self,
+        caller: &Caller,
         organization: &str,
         project: &str,
         name: &str,
         owner: &str,
         purpose: &str,
-        actor: Actor,
     ) -> Result<ServiceAccount, IamError> {
         check_slug("name", name)?;
         for (field, value) in [("owner", owner), ("purpose", purpose)] {
@@ -186,44 +189,54 @@ impl Keys for PgIam {
                 });
             }
         }
-        let this = self.clone();
+        let (this, caller) = (self.clone(), caller.clone());
         let args: [String; 5] = [organization, project, name, owner, purpose].map(str::to_owned);
         self.db
             .run(move |conn| {
                 let [o, p, n, w, u] = &args;
-                this.create_sa_on(conn, (o, p, n, w, u), actor)
+                this.create_sa_on(conn, &caller, (o, p, n, w, u))
             })
             .await
     }
 
-    async fn issue_key(&self, key: NewKey, actor: Actor) -> Result<IssuedKey, IamError> {
+    async fn issue_key(&self, caller: &Caller, key: NewKey) -> Result<IssuedKey, IamError> {
         if key.name.trim().is_empty() {
             return Err(IamError::Invalid {
                 field: "name",
                 reason: "must not be empty".into(),
             });
         }
-        let this = self.clone();
+        let (this, caller) = (self.clone(), caller.clone());
         let issued = self
             .db
-            .run(move |conn| this.issue_on(conn, key, actor))
+            .run(move |conn| this.issue_on(conn, &caller, key))
             .await?;
         self.reload().await?;
         Ok(issued)
     }
 
-    async fn keys(&self, organization: &str, project: &str) -> Result<Vec<ApiKeyView>, IamError> {
-        let (organization, project) = (organization.to_owned(), project.to_owned());
+    async fn service_accounts(&self, project: &Project) -> Result<Vec<ServiceAccount>, IamError> {
+        let project = project.id;
         self.db
-            .run(move |conn| PgIam::keys_on(conn, &organization, &project))
+            .run(move |conn| PgIam::service_accounts_on(conn, project))
             .await
     }
 
-    async fn revoke_key(&self, prefix: &str, actor: Actor) -> Result<ApiKeyView, IamError> {
-        let (this, prefix) = (self.clone(), prefix.to_owned());
+    async fn key(&self, prefix: &str) -> Result<ApiKeyView, IamError> {
+        let prefix = prefix.to_owned();
+        self.db.run(move |conn| PgIam::key_on(conn, &prefix)).await
+    }
+
+    async fn keys(&self, project: &Project) -> Result<Vec<ApiKeyView>, IamError> {
+        let project = project.id;
+        self.db.run(move |conn| PgIam::keys_on(conn, project)).await
+    }
+
+    async fn revoke_key(&self, caller: &Caller, prefix: &str) -> Result<ApiKeyView, IamError> {
+        let (this, caller, prefix) = (self.clone(), caller.clone(), prefix.to_owned());
         let revoked = self
             .db
-            .run(move |conn| this.revoke_on(conn, &prefix, actor))
+            .run(move |conn| this.revoke_on(conn, &caller, &prefix))
             .await?;
         self.reload().await?;
         Ok(revoked)
@@ -231,14 +244,14 @@ impl Keys for PgIam {
 
     async fn rotate_key(
         &self,
+        caller: &Caller,
         prefix: &str,
         grace: std::time::Duration,
-        actor: Actor,
     ) -> Result<IssuedKey, IamError> {
-        let (this, prefix) = (self.clone(), prefix.to_owned());
+        let (this, caller, prefix) = (self.clone(), caller.clone(), prefix.to_owned());
         let issued = self
             .db
-            .run(move |conn| this.rotate_on(conn, &prefix, grace, actor))
+            .run(move |conn| this.rotate_on(conn, &caller, &prefix, grace))
             .await?;
         self.reload().await?;
         Ok(issued)
@@ -349,5 +362,165 @@ impl People for PgIam {
         self.db
             .run(move |conn| PgIam::sign_out_on(conn, &token))
             .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Access for PgIam {
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        scope: &str,
+        target: Target,
+    ) -> Result<Place, IamError> {
+        let (this, caller, scope) = (self.clone(), caller.clone(), scope.to_owned());
+        self.db
+            .run(move |conn| this.authorize_on(conn, &caller, &scope, &target))
+            .await
+    }
+
+    async fn holdings(
+        &self,
+        caller: &Caller,
+        target: Target,
+    ) -> Result<(Place, Holdings), IamError> {
+        let (this, caller) = (self.clone(), caller.clone());
+        self.db
+            .run(move |conn| this.place_on(conn, &caller, &target))
+            .await
+    }
+
+    async fn visible_organizations(&self, caller: &Caller) -> Result<Vec<Organization>, IamError> {
+        let (this, caller) = (self.clone(), caller.clone());
+        self.db
+            .run(move |conn| this.visible_organizations_on(conn, &caller))
+            .await
+    }
+}
+
+/// Runs a membership change on the pool with owned copies of its arguments.
+macro_rules! on_pool {
+    ($self:ident, |$this:ident, $conn:ident| $body:expr) => {{
+        let $this = $self.clone();
+        $self.db.run(move |$conn| $body).await
+    }};
+}
+
+#[async_trait::async_trait]
+impl Members for PgIam {
+    async fn org_members(&self, org: &Organization) -> Result<Vec<Member>, IamError> {
+        let org = org.id;
+        self.db.run(move |conn| PgIam::org_members_on(conn, org)).await
+    }
+
+    async fn set_org_member(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        email: &str,
+        role: &str,
+    ) -> Result<Member, IamError> {
+        let (caller, org, email, role) = (caller.clone(), org.clone(), email.to_owned(), role.to_owned());
+        on_pool!(self, |this, conn| this.set_org_member_on(conn, &caller, &org, &email, &role))
+    }
+
+    async fn remove_org_member(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        email: &str,
+    ) -> Result<(), IamError> {
+        let (caller, org, email) = (caller.clone(), org.clone(), email.to_owned());
+        on_pool!(self, |this, conn| this.remove_org_member_on(conn, &caller, &org, &email))?;
+        self.reload().await
+    }
+
+    async fn project_members(&self, project: &Project) -> Result<Vec<Member>, IamError> {
+        let project = project.id;
+        self.db
+            .run(move |conn| PgIam::project_members_on(conn, project))
+            .await
+    }
+
+    async fn set_project_member(
+        &self,
+        caller: &Caller,
+        project: &Project,
+        email: &str,
+        role: &str,
+    ) -> Result<Member, IamError> {
+        let (caller, project, email, role) = (caller.clone(), project.clone(), email.to_owned(), role.to_owned());
+        on_pool!(self, |this, conn| {
+            let org = tenancy::organization_by_id(conn, project.organization_id)?;
+            this.set_project_member_on(conn, &caller, &org, &project, &email, &role)
+        })
+    }
+
+    async fn remove_project_member(
+        &self,
+        caller: &Caller,
+        project: &Project,
+        email: &str,
+    ) -> Result<(), IamError> {
+        let (caller, project, email) = (caller.clone(), project.clone(), email.to_owned());
+        on_pool!(self, |this, conn| {
+            let org = tenancy::organization_by_id(conn, project.organization_id)?;
+            this.remove_project_member_on(conn, &caller, &org, &project, &email)
+        })
+    }
+
+    async fn role_bindings(&self, org: &Organization) -> Result<Vec<RoleBinding>, IamError> {
+        let org = org.id;
+        self.db.run(move |conn| PgIam::role_bindings_on(conn, org)).await
+    }
+
+    async fn grant_role(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        project: Option<&Project>,
+        email: &str,
+        role: &str,
+    ) -> Result<RoleBinding, IamError> {
+        let (caller, org, project) = (caller.clone(), org.clone(), project.cloned());
+        let (email, role) = (email.to_owned(), role.to_owned());
+        on_pool!(self, |this, conn| this.grant_role_on(conn, &caller, &org, project.as_ref(), &email, &role))
+    }
+
+    async fn revoke_role(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        binding: Uuid,
+    ) -> Result<(), IamError> {
+        let (caller, org) = (caller.clone(), org.clone());
+        on_pool!(self, |this, conn| this.revoke_role_on(conn, &caller, &org, binding))
+    }
+
+    async fn invite(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        email: &str,
+        role: &str,
+        valid_for: time::Duration,
+    ) -> Result<IssuedInvitation, IamError> {
+        let (caller, org, email, role) = (caller.clone(), org.clone(), email.to_owned(), role.to_owned());
+        on_pool!(self, |this, conn| this.invite_on(conn, &caller, &org, &email, &role, valid_for))
+    }
+
+    async fn invitations(&self, org: &Organization) -> Result<Vec<Invitation>, IamError> {
+        let org = org.clone();
+        self.db.run(move |conn| PgIam::invitations_on(conn, &org)).await
+    }
+
+    async fn invitation(&self, token: &str) -> Result<Invitation, IamError> {
+        let token = token.to_owned();
+        on_pool!(self, |this, conn| this.open_invitation_on(conn, &token).map(|(_, i)| i))
+    }
+
+    async fn accept_invitation(&self, token: &str, user: &User) -> Result<Member, IamError> {
+        let (token, user) = (token.to_owned(), user.clone());
+        on_pool!(self, |this, conn| this.accept_on(conn, &token, &user))
     }
 }

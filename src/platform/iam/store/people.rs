@@ -23,7 +23,7 @@ const ROLE_GRANTED: &str = "platform.role.granted";
 const PASSWORD_CHANGED: &str = "platform.password.changed";
 const FAILURES_REPEATED: &str = "platform.sign_in.failures_repeated";
 
-type UserRow = (Uuid, String, String, String, String, Option<OffsetDateTime>);
+pub(super) type UserRow = (Uuid, String, String, String, String, Option<OffsetDateTime>);
 
 /// The columns behind a `UserRow`, in its order.
 const USER_COLUMNS: (
@@ -76,7 +76,7 @@ fn password_matches(password: &str, stored: &str) -> bool {
     })
 }
 
-fn check_email(email: &str) -> Result<String, IamError> {
+pub(super) fn check_email(email: &str) -> Result<String, IamError> {
     let email = email.trim();
     let ok = email.len() <= 254
         && email
@@ -91,7 +91,7 @@ fn check_email(email: &str) -> Result<String, IamError> {
     }
 }
 
-fn user_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option<(UserRow, String)>> {
+pub(super) fn user_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option<(UserRow, String)>> {
     users::table
         .filter(
             diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = lower(")
@@ -111,7 +111,7 @@ fn roles_of(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<String>> {
         .load(conn)
 }
 
-fn to_user(conn: &mut PgConnection, r: UserRow) -> QueryResult<User> {
+pub(super) fn to_user(conn: &mut PgConnection, r: UserRow) -> QueryResult<User> {
     Ok(User {
         platform_roles: roles_of(conn, r.0)?,
         id: r.0,

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::Principal;
-use super::super::schema::{api_keys, organizations};
+use super::super::schema::{api_keys, org_memberships, organizations};
 use crate::db::listen::{self, Next};
 
 /// Channel notified on every change that affects authentication.
@@ -68,7 +68,8 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
 type Row = (
     String,
     String,
-    Uuid,
+    Option<Uuid>,
+    Option<Uuid>,
     Uuid,
     Uuid,
     Uuid,
@@ -77,16 +78,22 @@ type Row = (
     Option<OffsetDateTime>,
 );
 
-/// Every usable key: not revoked, in an active organization.
+/// Every usable key: not revoked, in an active organization, and for a user's key, of a
+/// user who is still a member of that organization.
 pub fn load(conn: &mut PgConnection) -> QueryResult<HashMap<String, KeyEntry>> {
+    let member = org_memberships::table
+        .filter(org_memberships::organization_id.eq(api_keys::organization_id))
+        .filter(org_memberships::user_id.nullable().eq(api_keys::user_id));
     let rows: Vec<Row> = api_keys::table
         .inner_join(organizations::table)
         .filter(api_keys::revoked_at.is_null())
         .filter(organizations::state.eq("active"))
+        .filter(api_keys::user_id.is_null().or(diesel::dsl::exists(member)))
         .select((
             api_keys::prefix,
             api_keys::secret_sha256,
             api_keys::service_account_id,
+            api_keys::user_id,
             api_keys::organization_id,
             api_keys::department_id,
             api_keys::project_id,
@@ -98,10 +105,14 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<HashMap<String, KeyEntry>> {
     Ok(rows
         .into_iter()
         .filter_map(
-            |(prefix, hash, sa, org, dept, project, scopes, models, expires_at)| {
+            |(prefix, hash, sa, user, org, dept, project, scopes, models, expires_at)| {
+                let (kind, id) = match (sa, user) {
+                    (Some(sa), _) => ("service_account", sa),
+                    (None, user) => ("user", user?),
+                };
                 let principal = Principal {
-                    kind: "service_account",
-                    id: sa,
+                    kind,
+                    id,
                     organization_id: org,
                     department_id: dept,
                     project_id: project,

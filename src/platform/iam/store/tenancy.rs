@@ -23,6 +23,17 @@ fn organization(conn: &mut PgConnection, slug: &str) -> Result<OrganizationRow, 
         .ok_or_else(|| IamError::NotFound(format!("no organization `{slug}`")))
 }
 
+pub fn organization_by_id(
+    conn: &mut PgConnection,
+    id: uuid::Uuid,
+) -> Result<Organization, IamError> {
+    Ok(organizations::table
+        .find(id)
+        .select(OrganizationRow::as_select())
+        .first(conn)?
+        .into())
+}
+
 pub fn organizations(conn: &mut PgConnection) -> Result<Vec<Organization>, IamError> {
     let rows: Vec<OrganizationRow> = organizations::table
         .order(organizations::slug)

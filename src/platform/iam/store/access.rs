@@ -1,0 +1,290 @@
+//! Resolving targets and the scopes a caller holds there, from memberships and registry roles.
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::super::members::{org_role_id, project_role_id};
+use super::super::schema::{
+    org_memberships, organizations, platform_roles, project_memberships, projects, role_bindings,
+};
+use super::super::{
+    Caller, Holdings, IamError, Organization, PLATFORM_SCOPE_MARKER, Place, Project, Target,
+};
+use super::PgIam;
+use super::rows::{OrganizationRow, ProjectRow};
+
+/// Resolves a target to rows; missing ones are reported as the caller would see them.
+pub fn resolve(conn: &mut PgConnection, target: &Target) -> Result<Place, IamError> {
+    let (org_slug, project_slug) = match target {
+        Target::Platform => return Ok(Place::default()),
+        Target::Organization(org) => (org, None),
+        Target::Project(org, project) => (org, Some(project)),
+    };
+    let org: Organization = organizations::table
+        .filter(organizations::slug.eq(org_slug))
+        .select(OrganizationRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| not_found(&Target::org(org_slug)))?
+        .into();
+    let project = match project_slug {
+        None => None,
+        Some(slug) => Some(Project::from(
+            projects::table
+                .filter(projects::organization_id.eq(org.id))
+                .filter(projects::slug.eq(slug))
+                .select(ProjectRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| not_found(target))?,
+        )),
+    };
+    Ok(Place {
+        organization: Some(org),
+        project,
+    })
+}
+
+/// The same answer for "does not exist" and "exists but not for you".
+pub fn not_found(target: &Target) -> IamError {
+    IamError::NotFound(match target {
+        Target::Platform => "not found".into(),
+        Target::Organization(org) => format!("no organization `{org}`"),
+        Target::Project(org, project) => format!("no project `{org}/{project}`"),
+    })
+}
+
+/// Registry roles a user holds at a place, with their membership roles.
+struct Grants {
+    platform: Vec<String>,
+    org_role: Option<String>,
+    project_role: Option<String>,
+    bound: Vec<String>,
+}
+
+fn grants(conn: &mut PgConnection, user: Uuid, place: &Place) -> QueryResult<Grants> {
+    let platform = platform_roles::table
+        .filter(platform_roles::user_id.eq(user))
+        .select(platform_roles::role)
+        .load(conn)?;
+    let mut grants = Grants {
+        platform,
+        org_role: None,
+        project_role: None,
+        bound: Vec::new(),
+    };
+    let Some(org) = &place.organization else {
+        return Ok(grants);
+    };
+    grants.org_role = org_memberships::table
+        .find((org.id, user))
+        .select(org_memberships::role)
+        .first(conn)
+        .optional()?;
+    let project = place.project.as_ref().map(|p| p.id);
+    if let Some(project) = project {
+        grants.project_role = project_memberships::table
+            .find((project, user))
+            .select(project_memberships::role)
+            .first(conn)
+            .optional()?;
+    }
+    grants.bound = role_bindings::table
+        .filter(role_bindings::organization_id.eq(org.id))
+        .filter(role_bindings::user_id.eq(user))
+        .filter(
+            role_bindings::project_id
+                .is_null()
+                .or(role_bindings::project_id.nullable().eq(project)),
+        )
+        .select(role_bindings::role)
+        .load(conn)?;
+    Ok(grants)
+}
+
+impl PgIam {
+    /// Active scopes of an active registry role; an unknown or inactive role grants nothing.
+    pub(super) fn role_scopes(&self, role: &str) -> Vec<String> {
+        let Some(entry) = self.registry.active_entry("role", role) else {
+            return Vec::new();
+        };
+        entry.attributes["scopes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str())
+            .filter(|s| self.registry.is_active("scope", s))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn with_roles(&self, mut holdings: Holdings, roles: impl IntoIterator<Item = String>) -> Holdings {
+        for role in roles {
+            holdings.scopes.extend(self.role_scopes(&role));
+            holdings.roles.insert(role);
+        }
+        holdings
+    }
+
+    /// What `caller` holds at `place`.
+    pub(super) fn holdings_on(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        place: &Place,
+    ) -> Result<Holdings, IamError> {
+        match caller {
+            Caller::Console(_) => Ok(Holdings {
+                visible: true,
+                platform_wide: true,
+                everything: true,
+                ..Holdings::default()
+            }),
+            Caller::Key(principal) => Ok(self.key_holdings(principal, place)),
+            Caller::User(user) => {
+                let grants = grants(conn, user.id, place)?;
+                Ok(self.user_holdings(grants, place))
+            }
+        }
+    }
+
+    fn key_holdings(&self, principal: &super::super::Principal, place: &Place) -> Holdings {
+        let platform_wide = principal.scopes.iter().any(|s| s == PLATFORM_SCOPE_MARKER);
+        let inside = match (&place.organization, &place.project) {
+            (None, _) => platform_wide,
+            (Some(org), None) => org.id == principal.organization_id,
+            (Some(org), Some(project)) => {
+                org.id == principal.organization_id && project.id == principal.project_id
+            }
+        };
+        let scopes: BTreeSet<String> = principal
+            .scopes
+            .iter()
+            .filter(|s| self.registry.is_active("scope", s))
+            .cloned()
+            .collect();
+        Holdings {
+            visible: inside,
+            platform_wide,
+            scopes: if inside { scopes } else { BTreeSet::new() },
+            ..Holdings::default()
+        }
+    }
+
+    fn user_holdings(&self, grants: Grants, place: &Place) -> Holdings {
+        let platform_wide = !grants.platform.is_empty();
+        let suspended = place
+            .organization
+            .as_ref()
+            .is_some_and(|o| o.state != "active");
+        let mut holdings = Holdings {
+            visible: platform_wide || grants.org_role.is_some(),
+            platform_wide,
+            org_role: grants.org_role.clone(),
+            project_role: grants.project_role.clone(),
+            ..Holdings::default()
+        };
+        holdings = self.with_roles(holdings, grants.platform);
+        // A suspended organization's members keep sight of it but can do nothing in it.
+        if suspended {
+            return holdings;
+        }
+        let membership_roles = grants
+            .org_role
+            .iter()
+            .map(|r| org_role_id(r))
+            .chain(grants.project_role.iter().map(|r| project_role_id(r)));
+        let roles: Vec<String> = membership_roles.chain(grants.bound).collect();
+        self.with_roles(holdings, roles)
+    }
+
+    /// Resolves `target` and what `caller` holds there; invisible targets are not found.
+    pub(super) fn place_on(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        target: &Target,
+    ) -> Result<(Place, Holdings), IamError> {
+        let place = resolve(conn, target)?;
+        let holdings = self.holdings_on(conn, caller, &place)?;
+        if !holdings.visible {
+            // Report the outermost thing the caller cannot see, as if it did not exist.
+            let outer = match (target, &place.organization) {
+                (Target::Project(org, _), Some(o)) if !self.org_visible(conn, caller, o)? => {
+                    Target::org(org)
+                }
+                _ => target.clone(),
+            };
+            return Err(not_found(&outer));
+        }
+        Ok((place, holdings))
+    }
+
+    fn org_visible(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        org: &Organization,
+    ) -> Result<bool, IamError> {
+        let place = Place {
+            organization: Some(org.clone()),
+            project: None,
+        };
+        Ok(self.holdings_on(conn, caller, &place)?.visible)
+    }
+
+    pub(super) fn authorize_on(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        scope: &str,
+        target: &Target,
+    ) -> Result<Place, IamError> {
+        let (place, holdings) = self.place_on(conn, caller, target)?;
+        match holdings.holds(scope) {
+            true => Ok(place),
+            false => Err(IamError::Forbidden(format!(
+                "you lack the `{scope}` scope {}",
+                where_(target)
+            ))),
+        }
+    }
+
+    pub(super) fn visible_organizations_on(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+    ) -> Result<Vec<Organization>, IamError> {
+        let platform = self.holdings_on(conn, caller, &Place::default())?;
+        let all: Vec<OrganizationRow> = match (caller, platform.holds("platform.iam.read")) {
+            (_, true) => organizations::table
+                .order(organizations::slug)
+                .select(OrganizationRow::as_select())
+                .load(conn)?,
+            (Caller::Key(p), false) => organizations::table
+                .filter(organizations::id.eq(p.organization_id))
+                .select(OrganizationRow::as_select())
+                .load(conn)?,
+            (_, false) => {
+                let user = caller.user_id().unwrap_or_else(Uuid::nil);
+                organizations::table
+                    .inner_join(org_memberships::table)
+                    .filter(org_memberships::user_id.eq(user))
+                    .order(organizations::slug)
+                    .select(OrganizationRow::as_select())
+                    .load(conn)?
+            }
+        };
+        Ok(all.into_iter().map(Organization::from).collect())
+    }
+}
+
+fn where_(target: &Target) -> String {
+    match target {
+        Target::Platform => "at platform scope".into(),
+        Target::Organization(org) => format!("in organization `{org}`"),
+        Target::Project(org, project) => format!("in project `{org}/{project}`"),
+    }
+}
