@@ -385,7 +385,13 @@ async fn authentication(platform: &Arc<Platform>) {
         .expect("onboarded");
     let org = platform
         .iam
-        .create_organization("bench", "Bench", OrgKind::Team, Actor::system("bench"))
+        .create_organization(
+            "bench",
+            "Bench",
+            OrgKind::Team,
+            None,
+            Actor::system("bench"),
+        )
         .await
         .expect("org");
     let sa = platform

@@ -1,4 +1,4 @@
-//! `aicloud org ...` and `aicloud project ...`.
+//! `aicloud org|project|member|sa|key|user|bootstrap ...`.
 
 use std::path::Path;
 
@@ -55,5 +55,14 @@ pub(super) fn bootstrap(
             out,
         )
         .await
+    })
+}
+
+pub(super) fn member(
+    config_dir: &Path,
+    command: &crate::platform::iam::cli_members::MemberCommand,
+) -> Result<(), CliError> {
+    with_platform(config_dir, |platform| async move {
+        crate::platform::iam::cli_members::run_member(&platform, command).await
     })
 }

@@ -55,10 +55,13 @@ pub enum Command {
     /// Projects: create, list.
     #[command(subcommand)]
     Project(crate::platform::iam::cli::ProjectCommand),
-    /// Service accounts: create.
+    /// Memberships: add, remove, list.
+    #[command(subcommand)]
+    Member(crate::platform::iam::cli_members::MemberCommand),
+    /// Service accounts: create, list.
     #[command(subcommand)]
     Sa(crate::platform::iam::cli::SaCommand),
-    /// API keys: issue, list, revoke.
+    /// API keys: issue, list, rotate, revoke.
     #[command(subcommand)]
     Key(crate::platform::iam::cli::KeyCommand),
     /// Create the first platform administrator and print a one-time password.
@@ -125,6 +128,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Org(command) => iam::org(&cli.config_dir, command),
         Command::Project(command) => iam::project(&cli.config_dir, command),
         Command::Sa(command) => iam::sa(&cli.config_dir, command),
+        Command::Member(command) => iam::member(&cli.config_dir, command),
         Command::User(command) => iam::user(&cli.config_dir, command),
         Command::Bootstrap {
             email,

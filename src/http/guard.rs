@@ -1,28 +1,58 @@
-//! Authorization seams for privileged routes, until IAM provides principals.
+//! Who is calling an API route, and whether they may: every route but the probes, the
+//! OpenAPI document and the public catalogue reads goes through here.
+//!
+//! A caller is an API key (`Authorization: Bearer aic_...`) or a portal session cookie; a
+//! session may change things only with its CSRF token in `x-csrf-token`, so another site
+//! cannot borrow a signed-in browser.
 
 use actix_web::HttpRequest;
+use actix_web::http::Method;
 
+use crate::app::Platform;
 use crate::error::ApiError;
+use crate::platform::iam::{Caller, IamError, Place, Target};
+use crate::portal::session::{SESSION_COOKIE, same_token};
 
-/// Platform-admin writes. Until IAM lands this admits only callers on the server's own
-/// machine (the same trust as the `aicloud` CLI); IAM replaces the body with a scope check.
-pub fn platform_admin(req: &HttpRequest) -> Result<(), ApiError> {
-    let local = req.peer_addr().is_some_and(|peer| peer.ip().is_loopback());
-    match local {
-        true => Ok(()),
-        false => Err(ApiError::Forbidden(
-            "platform administration is only accepted from the server's own host until sign-in is available".into(),
-        )),
+/// Header carrying a session's CSRF token on API writes.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The authenticated caller of `req`.
+pub async fn caller(platform: &Platform, req: &HttpRequest) -> Result<Caller, ApiError> {
+    if let Some(bearer) = bearer(req) {
+        return Ok(Caller::Key(platform.keys.authenticate(bearer)?));
     }
+    if let Some(cookie) = req.cookie(SESSION_COOKIE)
+        && let Some(current) = platform.people.session(cookie.value()).await?
+    {
+        let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+        let token = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !reads && !same_token(&current.csrf, token) {
+            return Err(ApiError::Forbidden(format!(
+                "a signed-in browser must send its CSRF token in `{CSRF_HEADER}` to change anything"
+            )));
+        }
+        return Ok(Caller::User(current.user));
+    }
+    Err(IamError::Unauthenticated(
+        "send an API key (Authorization: Bearer aic_...) or sign in".into(),
+    )
+    .into())
 }
 
-/// Who is calling, for audit. Until IAM, a local administrator identified by address.
-pub fn actor(req: &HttpRequest) -> crate::platform::audit::Actor {
-    let peer = req
-        .peer_addr()
-        .map(|p| p.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    crate::platform::audit::Actor::system(format!("http-admin@{peer}"))
+/// The caller, once it holds `scope` at `target` (404 when it cannot see the target).
+pub async fn authorize(
+    platform: &Platform,
+    req: &HttpRequest,
+    scope: &str,
+    target: Target,
+) -> Result<(Caller, Place), ApiError> {
+    let caller = caller(platform, req).await?;
+    let place = platform.access.authorize(&caller, scope, target).await?;
+    Ok((caller, place))
 }
 
 /// The bearer token of `req`, if it carries one.
@@ -32,4 +62,35 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
+}
+
+/// Whether `caller` holds `scope` across the whole platform.
+pub async fn holds_platform_wide(
+    platform: &Platform,
+    caller: &Caller,
+    scope: &str,
+) -> Result<bool, ApiError> {
+    match platform.access.holdings(caller, Target::Platform).await {
+        Ok((_, holdings)) => Ok(holdings.holds(scope)),
+        Err(IamError::NotFound(_)) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The organization with `id`, once `caller` holds `scope` in it; not found otherwise.
+pub async fn organization_by_id(
+    platform: &Platform,
+    caller: &Caller,
+    scope: &str,
+    id: uuid::Uuid,
+) -> Result<Place, ApiError> {
+    let visible = platform.access.visible_organizations(caller).await?;
+    let org = visible
+        .into_iter()
+        .find(|o| o.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no organization {id}")))?;
+    Ok(platform
+        .access
+        .authorize(caller, scope, Target::org(&org.slug))
+        .await?)
 }

@@ -94,14 +94,15 @@ pub fn check_csrf(req: &HttpRequest, submitted: &str) -> Result<(), ApiError> {
         .get::<CurrentUser>()
         .map(|c| c.csrf.clone());
     match expected {
-        Some(expected) if !submitted.is_empty() && same(&expected, submitted) => Ok(()),
+        Some(expected) if !submitted.is_empty() && same_token(&expected, submitted) => Ok(()),
         _ => Err(ApiError::Forbidden(
             "the form's security token is missing or stale; reload the page and try again".into(),
         )),
     }
 }
 
-fn same(a: &str, b: &str) -> bool {
+/// Compares two tokens in time independent of where they differ.
+pub fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -225,7 +226,7 @@ async fn login(
         .cookie(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
-    if expected.is_empty() || !same(&expected, &form.csrf) {
+    if expected.is_empty() || !same_token(&expected, &form.csrf) {
         return Err(ApiError::Forbidden(
             "the sign-in form's security token is missing or stale; reload the page".into(),
         ));
@@ -290,16 +291,15 @@ async fn logout(
         .finish())
 }
 
+/// The signed-in user behind a portal request (the gate has admitted it).
+pub fn caller(req: &HttpRequest) -> Result<crate::platform::iam::Caller, ApiError> {
+    req.extensions()
+        .get::<CurrentUser>()
+        .map(|current| crate::platform::iam::Caller::User(current.user.clone()))
+        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))
+}
+
 /// Who is acting, for audit: the signed-in user.
-pub fn actor(req: &HttpRequest) -> crate::platform::audit::Actor {
-    let current = req.extensions().get::<CurrentUser>().cloned();
-    match current {
-        Some(current) => crate::platform::audit::Actor {
-            kind: crate::platform::audit::ActorKind::User,
-            id: current.user.id.to_string(),
-            role: current.user.platform_roles.first().cloned(),
-            on_behalf_of: None,
-        },
-        None => crate::http::guard::actor(req),
-    }
+pub fn actor(req: &HttpRequest) -> Result<crate::platform::audit::Actor, ApiError> {
+    caller(req).map(|c| c.actor())
 }

@@ -206,7 +206,7 @@ async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_t
     let (platform, acme, sa) = in_process_tenant(&db).await;
     let other = platform
         .iam
-        .create_organization("other", "Other", OrgKind::Team, Actor::system("test"))
+        .create_organization("other", "Other", OrgKind::Team, None, Actor::system("test"))
         .await
         .expect("org");
     let key = |scopes: &[&str]| NewKey {
@@ -341,11 +341,7 @@ async fn rotation_issues_a_replacement_and_ends_the_old_key_after_its_grace() {
 
     let after_grace = platform
         .keys
-        .rotate_key(
-            &console(),
-            &graceful.key.prefix,
-            Duration::from_secs(3600),
-        )
+        .rotate_key(&console(), &graceful.key.prefix, Duration::from_secs(3600))
         .await
         .expect("rotated");
     let at_once = platform
@@ -398,19 +394,12 @@ async fn in_process_tenant(
         .expect("onboarded");
     let acme = platform
         .iam
-        .create_organization("acme", "Acme", OrgKind::Team, Actor::system("test"))
+        .create_organization("acme", "Acme", OrgKind::Team, None, Actor::system("test"))
         .await
         .expect("org");
     let sa = platform
         .keys
-        .create_service_account(
-            &console(),
-            "acme",
-            "default",
-            "client",
-            "ops",
-            "testing",
-        )
+        .create_service_account(&console(), "acme", "default", "client", "ops", "testing")
         .await
         .expect("sa");
     (platform, acme, sa)

@@ -18,7 +18,7 @@ async fn an_organization_comes_with_a_default_department_and_project_all_audited
 
     let created = platform
         .iam
-        .create_organization("acme", "Acme Corp", OrgKind::Team, actor())
+        .create_organization("acme", "Acme Corp", OrgKind::Team, None, actor())
         .await
         .expect("created");
 
@@ -53,17 +53,17 @@ async fn slugs_are_validated_and_unique() {
     let platform = platform_for(&db, &[]).await;
     platform
         .iam
-        .create_organization("acme", "Acme", OrgKind::Team, actor())
+        .create_organization("acme", "Acme", OrgKind::Team, None, actor())
         .await
         .expect("created");
 
     let again = platform
         .iam
-        .create_organization("acme", "Acme again", OrgKind::Team, actor())
+        .create_organization("acme", "Acme again", OrgKind::Team, None, actor())
         .await;
     let bad = platform
         .iam
-        .create_organization("Acme Corp!", "Acme", OrgKind::Team, actor())
+        .create_organization("Acme Corp!", "Acme", OrgKind::Team, None, actor())
         .await;
     let project_again = platform
         .iam
@@ -96,12 +96,12 @@ async fn a_project_cannot_sit_in_another_organizations_department() {
     let platform = platform_for(&db, &[]).await;
     let a = platform
         .iam
-        .create_organization("org-a", "A", OrgKind::Team, actor())
+        .create_organization("org-a", "A", OrgKind::Team, None, actor())
         .await
         .expect("a");
     let b = platform
         .iam
-        .create_organization("org-b", "B", OrgKind::Team, actor())
+        .create_organization("org-b", "B", OrgKind::Team, None, actor())
         .await
         .expect("b");
 
@@ -140,7 +140,7 @@ async fn suspending_is_audited_and_happens_once() {
     let platform = platform_for(&db, &[]).await;
     platform
         .iam
-        .create_organization("acme", "Acme", OrgKind::Team, actor())
+        .create_organization("acme", "Acme", OrgKind::Team, None, actor())
         .await
         .expect("created");
 

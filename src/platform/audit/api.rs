@@ -12,6 +12,10 @@ use super::{AuditEvent, AuditResult, DigestRecord, EventFilter, Page, PublicKey,
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::platform::iam::{Caller, Target};
+
+/// Scope of the platform's packet for reading audit events.
+const AUDIT_READ: &str = "platform.audit.read";
 
 /// Registers the routes.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -108,7 +112,8 @@ impl EventQuery {
     }
 }
 
-/// Audit events, newest first.
+/// Audit events, newest first. Tenants see only events of an organization where they
+/// hold `platform.audit.read`; platform-wide readers see everything.
 #[utoipa::path(tag = "audit", params(EventQuery), responses((status = 200, body = Page), (status = 422, body = Problem), (status = 403, body = Problem)))]
 #[get("/events")]
 async fn list_events(
@@ -116,8 +121,21 @@ async fn list_events(
     req: HttpRequest,
     query: web::Query<EventQuery>,
 ) -> Result<web::Json<Page>, ApiError> {
-    guard::platform_admin(&req)?;
-    Ok(web::Json(platform.audit.query(query.filter()?).await?))
+    let caller = guard::caller(&platform, &req).await?;
+    let mut filter = query.filter()?;
+    if !guard::holds_platform_wide(&platform, &caller, AUDIT_READ).await? {
+        let own = match &caller {
+            Caller::Key(principal) => Some(principal.organization_id),
+            _ => None,
+        };
+        let org = filter.organization_id.or(own).ok_or_else(|| ApiError::Invalid {
+            field: "organization_id".into(),
+            reason: "give the organization whose events you want: you may read your own organizations' events only".into(),
+        })?;
+        guard::organization_by_id(&platform, &caller, AUDIT_READ, org).await?;
+        filter.organization_id = Some(org);
+    }
+    Ok(web::Json(platform.audit.query(filter).await?))
 }
 
 /// One event.
@@ -128,8 +146,17 @@ async fn show_event(
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<AuditEvent>, ApiError> {
-    guard::platform_admin(&req)?;
-    Ok(web::Json(platform.audit.event(id.into_inner()).await?))
+    let caller = guard::caller(&platform, &req).await?;
+    let id = id.into_inner();
+    let event = platform.audit.event(id).await?;
+    if !guard::holds_platform_wide(&platform, &caller, AUDIT_READ).await? {
+        let hidden = || ApiError::NotFound(format!("no audit event {id}"));
+        let org = event.organization_id.ok_or_else(hidden)?;
+        guard::organization_by_id(&platform, &caller, AUDIT_READ, org)
+            .await
+            .map_err(|_| hidden())?;
+    }
+    Ok(web::Json(event))
 }
 
 /// Where verification starts.
@@ -148,7 +175,7 @@ async fn verify(
     req: HttpRequest,
     query: web::Query<VerifyQuery>,
 ) -> Result<web::Json<VerifyReport>, ApiError> {
-    guard::platform_admin(&req)?;
+    guard::authorize(&platform, &req, AUDIT_READ, Target::Platform).await?;
     Ok(web::Json(platform.audit.verify(query.from).await?))
 }
 
@@ -159,7 +186,7 @@ async fn list_digests(
     platform: web::Data<Platform>,
     req: HttpRequest,
 ) -> Result<web::Json<Vec<DigestRecord>>, ApiError> {
-    guard::platform_admin(&req)?;
+    guard::authorize(&platform, &req, AUDIT_READ, Target::Platform).await?;
     Ok(web::Json(platform.audit.digests().await?))
 }
 

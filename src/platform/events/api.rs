@@ -10,6 +10,7 @@ use super::DeadLetter;
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::platform::iam::Target;
 
 /// Registers the routes.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -36,7 +37,7 @@ async fn list_dead_letters(
     req: HttpRequest,
     query: web::Query<DeadLetterQuery>,
 ) -> Result<web::Json<Vec<DeadLetter>>, ApiError> {
-    guard::platform_admin(&req)?;
+    guard::authorize(&platform, &req, "platform.events.read", Target::Platform).await?;
     let open_only = !query.all.unwrap_or(false);
     Ok(web::Json(platform.events.dead_letters(open_only).await?))
 }
@@ -49,10 +50,11 @@ async fn replay(
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    guard::platform_admin(&req)?;
+    let (caller, _) =
+        guard::authorize(&platform, &req, "platform.events.replay", Target::Platform).await?;
     platform
         .events
-        .replay(id.into_inner(), guard::actor(&req))
+        .replay(id.into_inner(), caller.actor())
         .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
 }

@@ -43,7 +43,7 @@ async fn replay_form(
     crate::portal::session::check_csrf(&req, &form.csrf)?;
     platform
         .events
-        .replay(id.into_inner(), crate::portal::session::actor(&req))
+        .replay(id.into_inner(), crate::portal::session::actor(&req)?)
         .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("location", "/events/dead-letters"))

@@ -149,8 +149,11 @@ pub trait Access: Send + Sync {
     ) -> Result<Place, IamError>;
 
     /// What `caller` holds at `target` (not found when it cannot see it).
-    async fn holdings(&self, caller: &Caller, target: Target)
-    -> Result<(Place, Holdings), IamError>;
+    async fn holdings(
+        &self,
+        caller: &Caller,
+        target: Target,
+    ) -> Result<(Place, Holdings), IamError>;
 
     /// Organizations the caller can see: all of them with platform-wide `platform.iam.read`.
     async fn visible_organizations(&self, caller: &Caller) -> Result<Vec<Organization>, IamError>;

@@ -19,6 +19,9 @@ pub enum OrgCommand {
         /// `team` or `personal`.
         #[arg(long, default_value = "team")]
         kind: String,
+        /// Email of an existing user who becomes its owner.
+        #[arg(long)]
+        owner: Option<String>,
         #[command(flatten)]
         out: Output,
     },
@@ -85,12 +88,13 @@ pub async fn run_org(iam: &dyn Tenancy, command: &OrgCommand) -> Result<(), CliE
             slug,
             name,
             kind,
+            owner,
             out,
         } => {
             let kind = OrgKind::parse(kind)
                 .ok_or_else(|| CliError::new(format!("--kind `{kind}` is not team or personal")))?;
             let created = iam
-                .create_organization(slug, name, kind, crate::cli::actor())
+                .create_organization(slug, name, kind, owner.as_deref(), crate::cli::actor())
                 .await
                 .map_err(failed)?;
             let text = format!(
@@ -297,7 +301,12 @@ pub async fn run_sa(platform: &Platform, command: &SaCommand) -> Result<(), CliE
                 .map_err(failed)?;
             let lines: Vec<String> = listed
                 .iter()
-                .map(|sa| format!("{:<24} {:<24} {:<36} {}", sa.name, sa.owner, sa.id, sa.purpose))
+                .map(|sa| {
+                    format!(
+                        "{:<24} {:<24} {:<36} {}",
+                        sa.name, sa.owner, sa.id, sa.purpose
+                    )
+                })
                 .collect();
             print(out, &listed, &lines.join("\n"))
         }
@@ -332,10 +341,7 @@ pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), Cl
                 model_allowlist: models.clone(),
                 expires_at,
             };
-            let issued = keys
-                .issue_key(&console(), key)
-                .await
-                .map_err(failed)?;
+            let issued = keys.issue_key(&console(), key).await.map_err(failed)?;
             let text = format!(
                 "issued key {} ({}); its secret, shown this once:\n{}",
                 issued.key.prefix, issued.key.name, issued.secret
@@ -385,10 +391,7 @@ pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), Cl
             print(out, &issued, &text)
         }
         KeyCommand::Revoke { prefix } => {
-            let key = keys
-                .revoke_key(&console(), prefix)
-                .await
-                .map_err(failed)?;
+            let key = keys.revoke_key(&console(), prefix).await.map_err(failed)?;
             println!("revoked key {}", key.prefix);
             Ok(())
         }

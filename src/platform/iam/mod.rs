@@ -5,6 +5,7 @@
 mod access;
 pub mod api;
 pub mod cli;
+pub mod cli_members;
 mod keys;
 mod members;
 pub mod people;
@@ -190,12 +191,14 @@ impl From<IamError> for ApiError {
 /// Organizations, departments and projects.
 #[async_trait::async_trait]
 pub trait Tenancy: Send + Sync {
-    /// Creates an organization with its `default` department and `default` project, audited.
+    /// Creates an organization with its `default` department and `default` project, and
+    /// makes `owner` (an existing user's email) its owner, all in one audited transaction.
     async fn create_organization(
         &self,
         slug: &str,
         name: &str,
         kind: OrgKind,
+        owner: Option<&str>,
         actor: Actor,
     ) -> Result<CreatedOrganization, IamError>;
 

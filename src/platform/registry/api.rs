@@ -14,6 +14,11 @@ use super::{
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::platform::iam::Target;
+
+/// Scopes of the platform's packet guarding registry routes.
+const REGISTRY_READ: &str = "platform.registry.read";
+const REGISTRY_WRITE: &str = "platform.registry.write";
 
 /// Registers the routes (products before the `{family}` catch-all).
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -34,7 +39,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
 #[get("/products")]
 async fn list_products(
     platform: web::Data<Platform>,
+    req: HttpRequest,
 ) -> Result<web::Json<Vec<ProductSummary>>, ApiError> {
+    guard::caller(&platform, &req).await?;
     Ok(web::Json(platform.registry.products().await?))
 }
 
@@ -43,8 +50,10 @@ async fn list_products(
 #[get("/products/{slug}")]
 async fn show_product(
     platform: web::Data<Platform>,
+    req: HttpRequest,
     slug: web::Path<String>,
 ) -> Result<web::Json<ProductDetail>, ApiError> {
+    guard::caller(&platform, &req).await?;
     Ok(web::Json(platform.registry.product(&slug).await?))
 }
 
@@ -53,8 +62,10 @@ async fn show_product(
 #[get("/products/{slug}/review")]
 async fn review_product(
     platform: web::Data<Platform>,
+    req: HttpRequest,
     slug: web::Path<String>,
 ) -> Result<web::Json<Review>, ApiError> {
+    guard::caller(&platform, &req).await?;
     Ok(web::Json(platform.registry.review_product(&slug).await?))
 }
 
@@ -63,8 +74,10 @@ async fn review_product(
 #[get("/products/{slug}/revisions")]
 async fn product_revisions(
     platform: web::Data<Platform>,
+    req: HttpRequest,
     slug: web::Path<String>,
 ) -> Result<web::Json<Vec<RevisionView>>, ApiError> {
+    guard::caller(&platform, &req).await?;
     Ok(web::Json(platform.registry.revisions(&slug).await?))
 }
 
@@ -87,9 +100,11 @@ struct FamilyQuery {
 #[get("/{family}")]
 async fn list_family(
     platform: web::Data<Platform>,
+    req: HttpRequest,
     family: web::Path<String>,
     query: web::Query<FamilyQuery>,
 ) -> Result<web::Json<Vec<EntryView>>, ApiError> {
+    guard::caller(&platform, &req).await?;
     let family = singular(&family)?;
     let query = query.into_inner();
     if let Some(state) = &query.state
@@ -175,6 +190,7 @@ async fn review_packet(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<web::Json<Review>, ApiError> {
+    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
     let source = packet_body(&req, body)?;
     let mut reviews = platform.registry.review(vec![source]).await?;
     reviews
@@ -200,12 +216,9 @@ async fn onboard_packet(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<web::Json<OnboardOutcome>, ApiError> {
-    guard::platform_admin(&req)?;
+    let (caller, _) = guard::authorize(&platform, &req, REGISTRY_WRITE, Target::Platform).await?;
     let source = packet_body(&req, body)?;
     Ok(web::Json(
-        platform
-            .registry
-            .onboard(source, guard::actor(&req))
-            .await?,
+        platform.registry.onboard(source, caller.actor()).await?,
     ))
 }

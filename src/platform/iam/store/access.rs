@@ -120,7 +120,11 @@ impl PgIam {
             .collect()
     }
 
-    fn with_roles(&self, mut holdings: Holdings, roles: impl IntoIterator<Item = String>) -> Holdings {
+    fn with_roles(
+        &self,
+        mut holdings: Holdings,
+        roles: impl IntoIterator<Item = String>,
+    ) -> Holdings {
         for role in roles {
             holdings.scopes.extend(self.role_scopes(&role));
             holdings.roles.insert(role);

@@ -85,8 +85,11 @@ impl PgIam {
         details: serde_json::Value,
     ) -> Result<(), IamError> {
         let mut event = NewEvent::new(caller.actor(), action, "api_key", &key.prefix);
-        (event.organization_id, event.department_id, event.project_id) =
-            (Some(key.organization_id), Some(key.department_id), Some(key.project_id));
+        (event.organization_id, event.department_id, event.project_id) = (
+            Some(key.organization_id),
+            Some(key.department_id),
+            Some(key.project_id),
+        );
         event.details = details;
         self.audit.append_in(conn, event)?;
         diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
@@ -101,7 +104,8 @@ impl PgIam {
     ) -> Result<ServiceAccount, IamError> {
         let now = self.clock.now();
         conn.transaction(|conn| {
-            let place = self.authorize_on(conn, caller, IAM_WRITE, &Target::project(org, project))?;
+            let place =
+                self.authorize_on(conn, caller, IAM_WRITE, &Target::project(org, project))?;
             let project = place.project()?;
             let sa = ServiceAccount {
                 id: Uuid::now_v7(),
@@ -123,9 +127,17 @@ impl PgIam {
                     service_accounts::created_at.eq(now),
                 ))
                 .execute(conn)?;
-            let mut event = NewEvent::new(caller.actor(), SA_CREATED, "service_account", &sa.id.to_string());
-            (event.organization_id, event.department_id, event.project_id) =
-                (Some(project.organization_id), Some(project.department_id), Some(project.id));
+            let mut event = NewEvent::new(
+                caller.actor(),
+                SA_CREATED,
+                "service_account",
+                &sa.id.to_string(),
+            );
+            (event.organization_id, event.department_id, event.project_id) = (
+                Some(project.organization_id),
+                Some(project.department_id),
+                Some(project.id),
+            );
             self.audit.append_in(conn, event)?;
             Ok(sa)
         })
@@ -259,8 +271,19 @@ impl PgIam {
                     api_keys::created_at.eq(now),
                 ))
                 .execute(conn)?;
-            let issued = view(api_keys::table.find(id).select(key_columns!()).first(conn)?);
-            self.audit_key(conn, caller, KEY_ISSUED, &issued, serde_json::json!({ "scopes": key.scopes }))?;
+            let issued = view(
+                api_keys::table
+                    .find(id)
+                    .select(key_columns!())
+                    .first(conn)?,
+            );
+            self.audit_key(
+                conn,
+                caller,
+                KEY_ISSUED,
+                &issued,
+                serde_json::json!({ "scopes": key.scopes }),
+            )?;
             Ok(IssuedKey {
                 key: issued,
                 secret: format!("aic_{prefix}_{secret}"),
@@ -294,20 +317,27 @@ impl PgIam {
         conn: &mut PgConnection,
         project_id: Uuid,
     ) -> Result<Vec<ServiceAccount>, IamError> {
-        let rows: Vec<(Uuid, Uuid, Uuid, String, String, String, time::OffsetDateTime)> =
-            service_accounts::table
-                .filter(service_accounts::project_id.eq(project_id))
-                .order(service_accounts::name)
-                .select((
-                    service_accounts::id,
-                    service_accounts::organization_id,
-                    service_accounts::project_id,
-                    service_accounts::name,
-                    service_accounts::owner,
-                    service_accounts::purpose,
-                    service_accounts::created_at,
-                ))
-                .load(conn)?;
+        let rows: Vec<(
+            Uuid,
+            Uuid,
+            Uuid,
+            String,
+            String,
+            String,
+            time::OffsetDateTime,
+        )> = service_accounts::table
+            .filter(service_accounts::project_id.eq(project_id))
+            .order(service_accounts::name)
+            .select((
+                service_accounts::id,
+                service_accounts::organization_id,
+                service_accounts::project_id,
+                service_accounts::name,
+                service_accounts::owner,
+                service_accounts::purpose,
+                service_accounts::created_at,
+            ))
+            .load(conn)?;
         Ok(rows
             .into_iter()
             .map(|r| ServiceAccount {

@@ -12,8 +12,8 @@ use super::super::schema::{
     users,
 };
 use super::super::{
-    Caller, Holdings, IamError, Invitation, IssuedInvitation, Member, Organization, Place,
-    Project, RoleBinding, User,
+    Caller, Holdings, IamError, Invitation, IssuedInvitation, Member, Organization, Place, Project,
+    RoleBinding, User,
 };
 use super::PgIam;
 use super::people::{check_email, user_by_email};
@@ -68,7 +68,11 @@ fn owners(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<Uuid>> {
         .load(conn)
 }
 
-fn keep_an_owner(conn: &mut PgConnection, org: &Organization, leaving: Uuid) -> Result<(), IamError> {
+fn keep_an_owner(
+    conn: &mut PgConnection,
+    org: &Organization,
+    leaving: Uuid,
+) -> Result<(), IamError> {
     let owners = owners(conn, org.id)?;
     match owners.as_slice() {
         [only] if *only == leaving => Err(IamError::Conflict(format!(
@@ -316,7 +320,10 @@ impl PgIam {
                     project_memberships::role.eq(role),
                     project_memberships::created_at.eq(now),
                 ))
-                .on_conflict((project_memberships::project_id, project_memberships::user_id))
+                .on_conflict((
+                    project_memberships::project_id,
+                    project_memberships::user_id,
+                ))
                 .do_update()
                 .set(project_memberships::role.eq(role))
                 .execute(conn)?;
@@ -355,8 +362,7 @@ impl PgIam {
                         org.slug, project.slug
                     ))
                 })?;
-            diesel::delete(project_memberships::table.find((project.id, user.id)))
-                .execute(conn)?;
+            diesel::delete(project_memberships::table.find((project.id, user.id))).execute(conn)?;
             self.audit_member(
                 conn,
                 caller,
@@ -372,19 +378,18 @@ impl PgIam {
         conn: &mut PgConnection,
         org: Uuid,
     ) -> Result<Vec<RoleBinding>, IamError> {
-        let rows: Vec<(Uuid, String, String, Option<Uuid>, OffsetDateTime)> =
-            role_bindings::table
-                .inner_join(users::table)
-                .filter(role_bindings::organization_id.eq(org))
-                .order((users::email, role_bindings::role))
-                .select((
-                    role_bindings::id,
-                    users::email,
-                    role_bindings::role,
-                    role_bindings::project_id,
-                    role_bindings::created_at,
-                ))
-                .load(conn)?;
+        let rows: Vec<(Uuid, String, String, Option<Uuid>, OffsetDateTime)> = role_bindings::table
+            .inner_join(users::table)
+            .filter(role_bindings::organization_id.eq(org))
+            .order((users::email, role_bindings::role))
+            .select((
+                role_bindings::id,
+                users::email,
+                role_bindings::role,
+                role_bindings::project_id,
+                role_bindings::created_at,
+            ))
+            .load(conn)?;
         let mut bindings = Vec::with_capacity(rows.len());
         for (id, email, role, project, created_at) in rows {
             let project = match project {
@@ -663,7 +668,14 @@ impl PgIam {
     }
 }
 
-type InvitationRow = (Uuid, String, String, String, OffsetDateTime, Option<OffsetDateTime>);
+type InvitationRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+);
 
 const INVITATION_COLUMNS: (
     invitations::id,

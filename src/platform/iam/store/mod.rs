@@ -93,13 +93,17 @@ impl Tenancy for PgIam {
         slug: &str,
         name: &str,
         kind: OrgKind,
+        owner: Option<&str>,
         actor: Actor,
     ) -> Result<CreatedOrganization, IamError> {
         check_slug("slug", slug)?;
         check_name(name)?;
         let (this, slug, name) = (self.clone(), slug.to_owned(), name.trim().to_owned());
+        let owner = owner.map(str::to_owned);
         self.db
-            .run(move |conn| this.create_organization_on(conn, &slug, &name, kind, actor))
+            .run(move |conn| {
+                this.create_organization_on(conn, &slug, &name, kind, owner.as_deref(), actor)
+            })
             .await
     }
 
@@ -410,7 +414,9 @@ macro_rules! on_pool {
 impl Members for PgIam {
     async fn org_members(&self, org: &Organization) -> Result<Vec<Member>, IamError> {
         let org = org.id;
-        self.db.run(move |conn| PgIam::org_members_on(conn, org)).await
+        self.db
+            .run(move |conn| PgIam::org_members_on(conn, org))
+            .await
     }
 
     async fn set_org_member(
@@ -420,8 +426,14 @@ impl Members for PgIam {
         email: &str,
         role: &str,
     ) -> Result<Member, IamError> {
-        let (caller, org, email, role) = (caller.clone(), org.clone(), email.to_owned(), role.to_owned());
-        on_pool!(self, |this, conn| this.set_org_member_on(conn, &caller, &org, &email, &role))
+        let (caller, org, email, role) = (
+            caller.clone(),
+            org.clone(),
+            email.to_owned(),
+            role.to_owned(),
+        );
+        on_pool!(self, |this, conn| this
+            .set_org_member_on(conn, &caller, &org, &email, &role))
     }
 
     async fn remove_org_member(
@@ -431,7 +443,8 @@ impl Members for PgIam {
         email: &str,
     ) -> Result<(), IamError> {
         let (caller, org, email) = (caller.clone(), org.clone(), email.to_owned());
-        on_pool!(self, |this, conn| this.remove_org_member_on(conn, &caller, &org, &email))?;
+        on_pool!(self, |this, conn| this
+            .remove_org_member_on(conn, &caller, &org, &email))?;
         self.reload().await
     }
 
@@ -449,7 +462,12 @@ impl Members for PgIam {
         email: &str,
         role: &str,
     ) -> Result<Member, IamError> {
-        let (caller, project, email, role) = (caller.clone(), project.clone(), email.to_owned(), role.to_owned());
+        let (caller, project, email, role) = (
+            caller.clone(),
+            project.clone(),
+            email.to_owned(),
+            role.to_owned(),
+        );
         on_pool!(self, |this, conn| {
             let org = tenancy::organization_by_id(conn, project.organization_id)?;
             this.set_project_member_on(conn, &caller, &org, &project, &email, &role)
@@ -471,7 +489,9 @@ impl Members for PgIam {
 
     async fn role_bindings(&self, org: &Organization) -> Result<Vec<RoleBinding>, IamError> {
         let org = org.id;
-        self.db.run(move |conn| PgIam::role_bindings_on(conn, org)).await
+        self.db
+            .run(move |conn| PgIam::role_bindings_on(conn, org))
+            .await
     }
 
     async fn grant_role(
@@ -484,7 +504,14 @@ impl Members for PgIam {
     ) -> Result<RoleBinding, IamError> {
         let (caller, org, project) = (caller.clone(), org.clone(), project.cloned());
         let (email, role) = (email.to_owned(), role.to_owned());
-        on_pool!(self, |this, conn| this.grant_role_on(conn, &caller, &org, project.as_ref(), &email, &role))
+        on_pool!(self, |this, conn| this.grant_role_on(
+            conn,
+            &caller,
+            &org,
+            project.as_ref(),
+            &email,
+            &role
+        ))
     }
 
     async fn revoke_role(
@@ -494,7 +521,8 @@ impl Members for PgIam {
         binding: Uuid,
     ) -> Result<(), IamError> {
         let (caller, org) = (caller.clone(), org.clone());
-        on_pool!(self, |this, conn| this.revoke_role_on(conn, &caller, &org, binding))
+        on_pool!(self, |this, conn| this
+            .revoke_role_on(conn, &caller, &org, binding))
     }
 
     async fn invite(
@@ -505,18 +533,28 @@ impl Members for PgIam {
         role: &str,
         valid_for: time::Duration,
     ) -> Result<IssuedInvitation, IamError> {
-        let (caller, org, email, role) = (caller.clone(), org.clone(), email.to_owned(), role.to_owned());
-        on_pool!(self, |this, conn| this.invite_on(conn, &caller, &org, &email, &role, valid_for))
+        let (caller, org, email, role) = (
+            caller.clone(),
+            org.clone(),
+            email.to_owned(),
+            role.to_owned(),
+        );
+        on_pool!(self, |this, conn| this
+            .invite_on(conn, &caller, &org, &email, &role, valid_for))
     }
 
     async fn invitations(&self, org: &Organization) -> Result<Vec<Invitation>, IamError> {
         let org = org.clone();
-        self.db.run(move |conn| PgIam::invitations_on(conn, &org)).await
+        self.db
+            .run(move |conn| PgIam::invitations_on(conn, &org))
+            .await
     }
 
     async fn invitation(&self, token: &str) -> Result<Invitation, IamError> {
         let token = token.to_owned();
-        on_pool!(self, |this, conn| this.open_invitation_on(conn, &token).map(|(_, i)| i))
+        on_pool!(self, |this, conn| this
+            .open_invitation_on(conn, &token)
+            .map(|(_, i)| i))
     }
 
     async fn accept_invitation(&self, token: &str, user: &User) -> Result<Member, IamError> {

@@ -91,7 +91,10 @@ pub(super) fn check_email(email: &str) -> Result<String, IamError> {
     }
 }
 
-pub(super) fn user_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option<(UserRow, String)>> {
+pub(super) fn user_by_email(
+    conn: &mut PgConnection,
+    email: &str,
+) -> QueryResult<Option<(UserRow, String)>> {
     users::table
         .filter(
             diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = lower(")

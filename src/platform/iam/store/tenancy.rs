@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::super::schema::{departments, organizations, projects};
+use super::super::schema::{departments, org_memberships, organizations, projects};
 use super::super::{CreatedOrganization, IamError, OrgKind, Organization, Project};
 use super::rows::{DepartmentRow, OrganizationRow, ProjectRow};
 use super::{PgIam, new_id};
@@ -13,6 +13,7 @@ const ORG_SUSPENDED: &str = "platform.organization.suspended";
 const DEPARTMENT_CREATED: &str = "platform.department.created";
 const PROJECT_CREATED: &str = "platform.project.created";
 const DEFAULT: &str = "default";
+const MEMBERSHIP_GRANTED: &str = "platform.membership.granted";
 
 fn organization(conn: &mut PgConnection, slug: &str) -> Result<OrganizationRow, IamError> {
     organizations::table
@@ -76,10 +77,22 @@ impl PgIam {
         slug: &str,
         name: &str,
         kind: OrgKind,
+        owner: Option<&str>,
         actor: Actor,
     ) -> Result<CreatedOrganization, IamError> {
         let now = self.clock.now();
         conn.transaction(|conn| {
+            let owner = match owner {
+                None => None,
+                Some(email) => Some(
+                    super::people::user_by_email(conn, email)?
+                        .ok_or_else(|| IamError::Invalid {
+                            field: "owner",
+                            reason: format!("no user `{email}`; create the user first"),
+                        })?
+                        .0,
+                ),
+            };
             let taken: i64 = organizations::table
                 .filter(organizations::slug.eq(slug))
                 .count()
@@ -144,6 +157,25 @@ impl PgIam {
                 ("project", project.id.to_string()),
                 [Some(org.id), Some(department.id), Some(project.id)],
             )?;
+            if let Some(owner) = owner {
+                diesel::insert_into(org_memberships::table)
+                    .values((
+                        org_memberships::organization_id.eq(org.id),
+                        org_memberships::user_id.eq(owner.0),
+                        org_memberships::role.eq("owner"),
+                        org_memberships::created_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                let mut event = NewEvent::new(
+                    actor.clone(),
+                    MEMBERSHIP_GRANTED,
+                    "membership",
+                    &owner.0.to_string(),
+                );
+                event.organization_id = Some(org.id);
+                event.details = serde_json::json!({ "level": "organization", "role": "owner" });
+                self.audit.append_in(conn, event)?;
+            }
             Ok(CreatedOrganization {
                 organization: org.into(),
                 department: department.into(),
