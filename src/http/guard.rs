@@ -72,7 +72,7 @@ pub async fn holds_platform_wide(
 ) -> Result<bool, ApiError> {
     match platform.access.holdings(caller, Target::Platform).await {
         Ok((_, holdings)) => Ok(holdings.holds(scope)),
-        Err(IamError::NotFound(_)) => Ok(false),
+        Err(IamError::NotFound(_) | IamError::Forbidden(_)) => Ok(false),
         Err(other) => Err(other.into()),
     }
 }

@@ -10,7 +10,9 @@ use aicloud::platform::events::{Consumer, Envelope};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::helpers::{TestDb, packet, platform_for, portal_url, server_command};
+use crate::helpers::{
+    TestDb, admin_key_for, onboard_over_http, packet, platform_for, portal_url, server_command,
+};
 
 #[derive(Default)]
 struct Seen(Mutex<Vec<serde_json::Value>>);
@@ -64,13 +66,9 @@ async fn an_announcement_from_a_killed_server_is_delivered_after_restart() {
         .read_line(&mut banner)
         .expect("banner");
     let url = portal_url(&banner);
-    let onboarded = reqwest::Client::new()
-        .post(format!("{url}api/v1/registry/packets/onboard"))
-        .header("content-type", "application/toml")
-        .body(packet("token-factory"))
-        .send()
-        .await
-        .expect("sent");
+    let key = admin_key_for(&next_process).await;
+    let onboarded =
+        onboard_over_http(&reqwest::Client::new(), &url, &key, packet("token-factory")).await;
     assert_eq!(onboarded.status(), 200);
     let mut conn = db.connect();
     for _ in 0..200 {

@@ -92,7 +92,12 @@ async fn readyz_names_pending_migrations() {
         .name()
         .to_string();
 
-    let res = app.get("/readyz").await;
+    let res = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
 
     assert_eq!(res.status(), 503);
     let body: serde_json::Value = res.json().await.expect("json");

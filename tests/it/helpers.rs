@@ -223,6 +223,7 @@ pub struct TestApp {
     /// The app's database.
     pub db: TestDb,
     browser: tokio::sync::OnceCell<reqwest::Client>,
+    admin_key: tokio::sync::OnceCell<String>,
 }
 
 impl TestApp {
@@ -250,6 +251,7 @@ impl TestApp {
             client,
             db,
             browser: tokio::sync::OnceCell::new(),
+            admin_key: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -258,10 +260,11 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    /// GET `path`.
+    /// GET `path` as the platform administrator's key.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
+            .bearer_auth(self.admin_key().await)
             .send()
             .await
             .expect("request sent")
@@ -278,6 +281,7 @@ impl TestApp {
     ) -> reqwest::Response {
         self.client
             .post(self.url(path))
+            .bearer_auth(self.admin_key().await)
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -291,6 +295,122 @@ impl TestApp {
         assert_eq!(res.status(), 200, "GET {path}");
         res.json().await.expect("JSON body")
     }
+}
+
+impl TestApp {
+    /// A key holding every scope of `platform.platform_admin` (with `platform.admin`, so it
+    /// acts at platform scope), set up on first use: the platform packet is onboarded
+    /// in-process (no caller can be authorized before it) and the key issued from the console.
+    pub async fn admin_key(&self) -> &str {
+        self.admin_key
+            .get_or_init(|| async {
+                let platform = platform_for(&self.db, &[]).await;
+                let key = admin_key_for(&platform).await;
+                // Ready once the server's registry snapshot, too, has the platform's scopes.
+                self.wait_until_ok(&key, "/api/v1/audit/digests").await;
+                key
+            })
+            .await
+    }
+
+    /// Waits until the server's read model knows `key` (it learns of it by NOTIFY).
+    pub async fn wait_for_key(&self, key: &str) {
+        self.wait_until_ok(key, "/api/v1/iam/me").await
+    }
+
+    /// Waits until GET `path` with `key` answers 200.
+    pub async fn wait_until_ok(&self, key: &str, path: &str) {
+        for _ in 0..100 {
+            let res = self
+                .client
+                .get(self.url(path))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("me");
+            if res.status() == 200 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("GET {path} with the key never answered 200");
+    }
+}
+
+/// Issues, from the console, a key with every scope of `platform.platform_admin`.
+pub async fn admin_key_for(platform: &aicloud::app::Platform) -> String {
+    use aicloud::platform::iam::{Caller, KeyHolder, NewKey, OrgKind};
+    let console = Caller::Console("test".into());
+    let role = platform
+        .registry
+        .active_entry("role", "platform.platform_admin")
+        .expect("platform admin role");
+    let scopes: Vec<String> =
+        serde_json::from_value(role.attributes["scopes"].clone()).expect("scopes");
+    let actor = aicloud::platform::audit::Actor::system("test");
+    let ops = platform
+        .iam
+        .create_organization(
+            "platform-ops",
+            "Platform operations",
+            OrgKind::Team,
+            None,
+            actor,
+        )
+        .await
+        .expect("ops organization");
+    let sa = platform
+        .keys
+        .create_service_account(
+            &console,
+            "platform-ops",
+            "default",
+            "admin",
+            "tests",
+            "administration",
+        )
+        .await
+        .expect("admin service account");
+    let key = NewKey {
+        holder: KeyHolder::ServiceAccount(sa.id),
+        name: "admin".into(),
+        scopes,
+        model_allowlist: None,
+        expires_at: None,
+    };
+    let _ = ops;
+    platform
+        .keys
+        .issue_key(&console, key)
+        .await
+        .expect("admin key")
+        .secret
+}
+
+/// POSTs a packet to `{base}api/v1/registry/packets/onboard` of a server process with `key`,
+/// retrying while that process has not yet learnt of the key (401) or the platform's scopes
+/// (403) through NOTIFY.
+pub async fn onboard_over_http(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    packet_text: String,
+) -> reqwest::Response {
+    for _ in 0..100 {
+        let res = http
+            .post(format!("{base}api/v1/registry/packets/onboard"))
+            .bearer_auth(key)
+            .header("content-type", "application/toml")
+            .body(packet_text.clone())
+            .send()
+            .await
+            .expect("sent");
+        if res.status() != 401 && res.status() != 403 {
+            return res;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the server never accepted the administrator's key");
 }
 
 /// The text of `config/products/<name>.toml`.
@@ -447,14 +567,7 @@ impl TestApp {
 
     /// Onboards the platform packet, bootstraps the administrator, and signs in as them.
     pub async fn admin(&self) -> reqwest::Client {
-        let res = self
-            .post(
-                "/api/v1/registry/packets/onboard",
-                "application/toml",
-                packet("platform"),
-            )
-            .await;
-        assert_eq!(res.status(), 200, "platform packet onboards");
+        self.admin_key().await;
         let out = aicloud_with_stdin(
             &self.db,
             &["bootstrap", "--email", ADMIN_EMAIL, "--password-stdin"],

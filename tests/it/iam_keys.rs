@@ -134,7 +134,12 @@ async fn an_issued_key_authenticates_and_its_secret_is_stored_nowhere() {
 async fn missing_malformed_and_unknown_keys_are_401_problems() {
     let app = TestApp::spawn().await;
 
-    let none = app.get("/api/v1/iam/me").await;
+    let none = app
+        .client
+        .get(app.url("/api/v1/iam/me"))
+        .send()
+        .await
+        .expect("sent");
     let malformed = me(&app, "not-a-key").await;
     let unknown = me(&app, "aic_0123456789ab_deadbeef").await;
 

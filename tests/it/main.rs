@@ -19,6 +19,7 @@ mod events_admin;
 mod events_restart;
 mod harness;
 mod health;
+mod iam_access;
 mod iam_keys;
 mod iam_people;
 mod iam_tenancy;

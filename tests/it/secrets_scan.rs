@@ -7,7 +7,8 @@ use std::process::Stdio;
 use diesel::prelude::*;
 
 use crate::helpers::{
-    TestDb, aicloud, aicloud_with_stdin, csrf_in, packet, portal_url, server_command,
+    TestDb, admin_key_for, aicloud, aicloud_with_stdin, csrf_in, onboard_over_http, packet,
+    platform_for, portal_url, server_command,
 };
 
 #[derive(QueryableByName)]
@@ -62,14 +63,10 @@ async fn no_secret_reaches_the_logs_or_the_database() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let onboard = |name: &str| {
-        http.post(format!("{url}api/v1/registry/packets/onboard"))
-            .header("content-type", "application/toml")
-            .body(packet(name))
-            .send()
-    };
-    assert_eq!(onboard("platform").await.expect("sent").status(), 200);
-    assert_eq!(onboard("token-factory").await.expect("sent").status(), 200);
+    let admin_key = admin_key_for(&*platform_for(&db, &[]).await).await;
+    let onboard = |name: &str| onboard_over_http(&http, &url, &admin_key, packet(name));
+    assert_eq!(onboard("platform").await.status(), 200);
+    assert_eq!(onboard("token-factory").await.status(), 200);
 
     let password = "a long admin passphrase";
     assert!(

@@ -213,6 +213,11 @@ impl PgIam {
     ) -> Result<(Place, Holdings), IamError> {
         let place = resolve(conn, target)?;
         let holdings = self.holdings_on(conn, caller, &place)?;
+        if !holdings.visible && *target == Target::Platform {
+            return Err(IamError::Forbidden(
+                "this needs platform-wide authority, which you do not have".into(),
+            ));
+        }
         if !holdings.visible {
             // Report the outermost thing the caller cannot see, as if it did not exist.
             let outer = match (target, &place.organization) {

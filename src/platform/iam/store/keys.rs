@@ -381,7 +381,7 @@ impl PgIam {
                 .set(api_keys::revoked_at.eq(now))
                 .execute(conn)?;
             key.revoked_at = Some(now);
-            self.audit_key(conn, caller, KEY_REVOKED, &key, serde_json::Value::Null)?;
+            self.audit_key(conn, caller, KEY_REVOKED, &key, serde_json::json!({}))?;
             Ok(key)
         })
     }

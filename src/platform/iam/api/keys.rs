@@ -1,0 +1,215 @@
+//! Service accounts and API keys of a project.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::{IAM_READ, KEYS_MANAGE};
+use crate::app::Platform;
+use crate::error::{ApiError, Problem};
+use crate::http::guard;
+use crate::platform::iam::{
+    ApiKeyView, Caller, IssuedKey, KeyHolder, NewKey, Place, ServiceAccount, Target,
+};
+
+fn project_target(path: &(String, String)) -> Target {
+    Target::project(&path.0, &path.1)
+}
+
+/// Service accounts of a project.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<ServiceAccount>), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/projects/{project}/service-accounts")]
+pub async fn list_service_accounts(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<Vec<ServiceAccount>>, ApiError> {
+    let (_, place) = guard::authorize(&platform, &req, IAM_READ, project_target(&path)).await?;
+    Ok(web::Json(
+        platform.keys.service_accounts(place.project()?).await?,
+    ))
+}
+
+/// A new service account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewServiceAccount {
+    /// Name, unique in the project (lowercase letters, digits, -).
+    name: String,
+    /// Who answers for it.
+    owner: String,
+    /// Why it exists.
+    purpose: String,
+}
+
+/// Creates a service account (`platform.iam.write` in the project).
+#[utoipa::path(tag = "iam", request_body = NewServiceAccount, responses(
+    (status = 201, body = ServiceAccount), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
+))]
+#[post("/orgs/{org}/projects/{project}/service-accounts")]
+pub async fn create_service_account(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<NewServiceAccount>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, _) = guard::authorize(&platform, &req, IAM_READ, project_target(&path)).await?;
+    let sa = platform
+        .keys
+        .create_service_account(
+            &caller,
+            &path.0,
+            &path.1,
+            &body.name,
+            &body.owner,
+            &body.purpose,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(sa))
+}
+
+/// Keys of a project, newest first, never their secrets.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<ApiKeyView>), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/projects/{project}/keys")]
+pub async fn list_keys(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<Vec<ApiKeyView>>, ApiError> {
+    let (_, place) = guard::authorize(&platform, &req, IAM_READ, project_target(&path)).await?;
+    Ok(web::Json(platform.keys.keys(place.project()?).await?))
+}
+
+/// A key to issue.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    /// A name to recognise it by.
+    name: String,
+    /// Scopes; each must be active and held by the caller in this project.
+    scopes: Vec<String>,
+    /// Service account (name) the key acts as; without one the key acts as the calling user.
+    service_account: Option<String>,
+    /// Models it may call (all when absent).
+    models: Option<Vec<String>>,
+    /// Expiry (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+async fn holder(
+    platform: &Platform,
+    caller: &Caller,
+    place: &Place,
+    service_account: Option<&str>,
+) -> Result<KeyHolder, ApiError> {
+    let project = place.project()?;
+    match service_account {
+        Some(name) => {
+            let accounts = platform.keys.service_accounts(project).await?;
+            let sa = accounts.iter().find(|sa| sa.name == name).ok_or_else(|| {
+                ApiError::NotFound(format!("no service account `{name}` in this project"))
+            })?;
+            Ok(KeyHolder::ServiceAccount(sa.id))
+        }
+        None => caller
+            .user_id()
+            .map(|user| KeyHolder::User(user, project.id))
+            .ok_or_else(|| ApiError::Invalid {
+                field: "service_account".into(),
+                reason: "a key calling as a key must name the service account the new key acts as"
+                    .into(),
+            }),
+    }
+}
+
+/// Issues a key; the secret is in this response only.
+#[utoipa::path(tag = "iam", request_body = KeyRequest, responses(
+    (status = 201, body = Object), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
+))]
+#[post("/orgs/{org}/projects/{project}/keys")]
+pub async fn issue_key(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<KeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, place) =
+        guard::authorize(&platform, &req, KEYS_MANAGE, project_target(&path)).await?;
+    let body = body.into_inner();
+    let key = NewKey {
+        holder: holder(&platform, &caller, &place, body.service_account.as_deref()).await?,
+        name: body.name,
+        scopes: body.scopes,
+        model_allowlist: body.models,
+        expires_at: body.expires_at,
+    };
+    let issued: IssuedKey = platform.keys.issue_key(&caller, key).await?;
+    Ok(HttpResponse::Created().json(issued))
+}
+
+/// The key `prefix`, if it belongs to the project the caller manages keys in.
+async fn project_key(
+    platform: &Platform,
+    req: &HttpRequest,
+    path: &(String, String, String),
+) -> Result<(Caller, ApiKeyView), ApiError> {
+    let target = Target::project(&path.0, &path.1);
+    let (caller, place) = guard::authorize(platform, req, KEYS_MANAGE, target).await?;
+    let missing = || ApiError::NotFound(format!("no key `{}` in this project", path.2));
+    let key = platform.keys.key(&path.2).await.map_err(|_| missing())?;
+    match key.project_id == place.project()?.id {
+        true => Ok((caller, key)),
+        false => Err(missing()),
+    }
+}
+
+/// Revokes a key; every server denies it within a second.
+#[utoipa::path(tag = "iam", responses((status = 200, body = ApiKeyView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[post("/orgs/{org}/projects/{project}/keys/{prefix}/revoke")]
+pub async fn revoke_key(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<web::Json<ApiKeyView>, ApiError> {
+    let (caller, key) = project_key(&platform, &req, &path).await?;
+    Ok(web::Json(
+        platform.keys.revoke_key(&caller, &key.prefix).await?,
+    ))
+}
+
+/// How long the old key keeps working.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// Seconds, up to 30 days (default 0: it stops now).
+    grace_secs: Option<u64>,
+}
+
+/// Issues a replacement key; the old one works for the grace period. The new secret is in
+/// this response only.
+#[utoipa::path(tag = "iam", request_body = Rotation, responses(
+    (status = 201, body = Object), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
+))]
+#[post("/orgs/{org}/projects/{project}/keys/{prefix}/rotate")]
+pub async fn rotate_key(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<Rotation>,
+) -> Result<HttpResponse, ApiError> {
+    let grace = body.grace_secs.unwrap_or(0);
+    if grace > 30 * 24 * 3600 {
+        return Err(ApiError::Invalid {
+            field: "grace_secs".into(),
+            reason: "must be at most 2592000 (30 days)".into(),
+        });
+    }
+    let (caller, key) = project_key(&platform, &req, &path).await?;
+    let issued = platform
+        .keys
+        .rotate_key(&caller, &key.prefix, std::time::Duration::from_secs(grace))
+        .await?;
+    Ok(HttpResponse::Created().json(issued))
+}

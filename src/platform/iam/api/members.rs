@@ -1,0 +1,293 @@
+//! Memberships, role bindings and invitations.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{IAM_READ, IAM_WRITE};
+use crate::app::Platform;
+use crate::error::{ApiError, Problem};
+use crate::http::guard;
+use crate::platform::iam::{
+    Caller, Invitation, IssuedInvitation, Member, RoleBinding, Target, User,
+};
+
+/// A role to hold.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    /// owner|admin|member|viewer in an organization; admin|developer|viewer in a project.
+    role: String,
+}
+
+/// Members of an organization.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Member>), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/members")]
+pub async fn list_org_members(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<web::Json<Vec<Member>>, ApiError> {
+    let (_, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    Ok(web::Json(platform.members.org_members(place.org()?).await?))
+}
+
+/// Adds an existing user to the organization, or changes their role. Only owners make
+/// owners; nobody grants a role carrying scopes they lack; the last owner stays.
+#[utoipa::path(tag = "iam", request_body = RoleBody, responses(
+    (status = 200, body = Member), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
+))]
+#[put("/orgs/{org}/members/{email}")]
+pub async fn set_org_member(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<RoleBody>,
+) -> Result<web::Json<Member>, ApiError> {
+    let (org, email) = path.into_inner();
+    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    let member = platform
+        .members
+        .set_org_member(&caller, place.org()?, &email, &body.role)
+        .await?;
+    Ok(web::Json(member))
+}
+
+/// Removes a member from the organization and all its projects.
+#[utoipa::path(tag = "iam", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[delete("/orgs/{org}/members/{email}")]
+pub async fn remove_org_member(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, email) = path.into_inner();
+    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    platform
+        .members
+        .remove_org_member(&caller, place.org()?, &email)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Members of a project.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Member>), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/projects/{project}/members")]
+pub async fn list_project_members(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<Vec<Member>>, ApiError> {
+    let (org, project) = path.into_inner();
+    let target = Target::project(&org, &project);
+    let (_, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
+    Ok(web::Json(
+        platform.members.project_members(place.project()?).await?,
+    ))
+}
+
+/// Adds an organization member to the project, or changes their project role.
+#[utoipa::path(tag = "iam", request_body = RoleBody, responses(
+    (status = 200, body = Member), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
+))]
+#[put("/orgs/{org}/projects/{project}/members/{email}")]
+pub async fn set_project_member(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<RoleBody>,
+) -> Result<web::Json<Member>, ApiError> {
+    let (org, project, email) = path.into_inner();
+    let target = Target::project(&org, &project);
+    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
+    let member = platform
+        .members
+        .set_project_member(&caller, place.project()?, &email, &body.role)
+        .await?;
+    Ok(web::Json(member))
+}
+
+/// Removes a project member.
+#[utoipa::path(tag = "iam", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[delete("/orgs/{org}/projects/{project}/members/{email}")]
+pub async fn remove_project_member(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, project, email) = path.into_inner();
+    let target = Target::project(&org, &project);
+    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
+    platform
+        .members
+        .remove_project_member(&caller, place.project()?, &email)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Product roles bound in the organization.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<RoleBinding>), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/role-bindings")]
+pub async fn list_role_bindings(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<web::Json<Vec<RoleBinding>>, ApiError> {
+    let (_, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    Ok(web::Json(
+        platform.members.role_bindings(place.org()?).await?,
+    ))
+}
+
+/// A product role for a member.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBinding {
+    /// The member's email.
+    email: String,
+    /// An active registry role of a product, e.g. `<product>.developer`.
+    role: String,
+    /// Project slug; organization-wide when absent.
+    project: Option<String>,
+}
+
+/// Binds a product role to a member.
+#[utoipa::path(tag = "iam", request_body = NewBinding, responses(
+    (status = 201, body = RoleBinding), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
+))]
+#[post("/orgs/{org}/role-bindings")]
+pub async fn grant_role(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Json<NewBinding>,
+) -> Result<HttpResponse, ApiError> {
+    let target = match &body.project {
+        Some(project) => Target::project(&org, project),
+        None => Target::org(&org),
+    };
+    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
+    let binding = platform
+        .members
+        .grant_role(
+            &caller,
+            place.org()?,
+            place.project.as_ref(),
+            &body.email,
+            &body.role,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(binding))
+}
+
+/// Removes a role binding.
+#[utoipa::path(tag = "iam", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[delete("/orgs/{org}/role-bindings/{id}")]
+pub async fn revoke_role(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = path.into_inner();
+    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    platform
+        .members
+        .revoke_role(&caller, place.org()?, id)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Invitations of the organization (never their links).
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Invitation>), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/invitations")]
+pub async fn list_invitations(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<web::Json<Vec<Invitation>>, ApiError> {
+    let (_, place) = guard::authorize(&platform, &req, IAM_WRITE, Target::org(&org)).await?;
+    Ok(web::Json(platform.members.invitations(place.org()?).await?))
+}
+
+/// An invitation to send.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    /// Whom to invite.
+    email: String,
+    /// Organization role on acceptance.
+    role: String,
+    /// Days the link works, 1 to 30 (default 7).
+    valid_days: Option<i64>,
+}
+
+/// Invites someone; the response carries the single-use token, shown this once.
+#[utoipa::path(tag = "iam", request_body = NewInvitation, responses(
+    (status = 201, body = IssuedInvitation), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
+))]
+#[post("/orgs/{org}/invitations")]
+pub async fn invite(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Json<NewInvitation>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    let days = body.valid_days.unwrap_or(7);
+    let issued = platform
+        .members
+        .invite(
+            &caller,
+            place.org()?,
+            &body.email,
+            &body.role,
+            time::Duration::days(days),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(issued))
+}
+
+/// An invitation token to use.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acceptance {
+    /// The token from the invitation link.
+    token: String,
+}
+
+/// Accepts an invitation as the signed-in user (or the user behind a user key).
+#[utoipa::path(tag = "iam", request_body = Acceptance, responses(
+    (status = 200, body = Member), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
+))]
+#[post("/invitations/accept")]
+pub async fn accept_invitation(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    body: web::Json<Acceptance>,
+) -> Result<web::Json<Member>, ApiError> {
+    let caller = guard::caller(&platform, &req).await?;
+    let user = user_of(&platform, &caller).await?;
+    Ok(web::Json(
+        platform
+            .members
+            .accept_invitation(&body.token, &user)
+            .await?,
+    ))
+}
+
+async fn user_of(platform: &Platform, caller: &Caller) -> Result<User, ApiError> {
+    let id = caller
+        .user_id()
+        .ok_or_else(|| ApiError::Forbidden("only a person can accept an invitation".into()))?;
+    match caller {
+        Caller::User(user) => Ok(user.clone()),
+        _ => platform
+            .people
+            .users()
+            .await?
+            .into_iter()
+            .find(|u| u.id == id)
+            .ok_or_else(|| ApiError::Forbidden("only a person can accept an invitation".into())),
+    }
+}

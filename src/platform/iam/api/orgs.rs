@@ -1,0 +1,167 @@
+//! Organizations and projects.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{IAM_READ, IAM_WRITE, ORG_MANAGE};
+use crate::app::Platform;
+use crate::error::{ApiError, Problem};
+use crate::http::guard;
+use crate::platform::iam::{CreatedOrganization, OrgKind, Organization, Project, Target};
+
+/// Organizations the caller can see.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Organization>), (status = 401, body = Problem)))]
+#[get("/orgs")]
+pub async fn list_orgs(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+) -> Result<web::Json<Vec<Organization>>, ApiError> {
+    let caller = guard::caller(&platform, &req).await?;
+    Ok(web::Json(
+        platform.access.visible_organizations(&caller).await?,
+    ))
+}
+
+/// A new organization.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    /// Unique slug.
+    slug: String,
+    /// Display name.
+    name: String,
+    /// `team` (default) or `personal`.
+    kind: Option<String>,
+    /// Email of an existing user who becomes its owner.
+    owner: Option<String>,
+}
+
+/// Creates an organization (platform scope `platform.org.manage`).
+#[utoipa::path(tag = "iam", request_body = NewOrganization, responses(
+    (status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)
+))]
+#[post("/orgs")]
+pub async fn create_org(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    body: web::Json<NewOrganization>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, _) = guard::authorize(&platform, &req, ORG_MANAGE, Target::Platform).await?;
+    let kind = body.kind.as_deref().unwrap_or("team");
+    let kind = OrgKind::parse(kind).ok_or_else(|| ApiError::Invalid {
+        field: "kind".into(),
+        reason: format!("`{kind}` is not team or personal"),
+    })?;
+    let created: CreatedOrganization = platform
+        .iam
+        .create_organization(
+            &body.slug,
+            &body.name,
+            kind,
+            body.owner.as_deref(),
+            caller.actor(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// One organization.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Organization), (status = 404, body = Problem)))]
+#[get("/orgs/{org}")]
+pub async fn show_org(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<web::Json<Organization>, ApiError> {
+    let (_, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    Ok(web::Json(place.org()?.clone()))
+}
+
+/// Suspends an organization: its keys are denied at once (platform scope `platform.org.manage`).
+#[utoipa::path(tag = "iam", responses((status = 200, body = Organization), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[post("/orgs/{org}/suspend")]
+pub async fn suspend_org(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<web::Json<Organization>, ApiError> {
+    // Seeing the organization comes first, so other tenants get a 404, not a 403.
+    let (caller, _) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    platform
+        .access
+        .authorize(&caller, ORG_MANAGE, Target::Platform)
+        .await
+        .map_err(|_| {
+            ApiError::Forbidden(format!("suspending needs `{ORG_MANAGE}` at platform scope"))
+        })?;
+    Ok(web::Json(
+        platform
+            .iam
+            .suspend_organization(&org, caller.actor())
+            .await?,
+    ))
+}
+
+/// The organization's projects.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Project>), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/projects")]
+pub async fn list_projects(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<web::Json<Vec<Project>>, ApiError> {
+    guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    Ok(web::Json(platform.iam.projects(&org).await?))
+}
+
+/// A new project.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    /// Slug, unique in the organization.
+    slug: String,
+    /// Display name.
+    name: String,
+    /// Department slug (default: the organization's default department).
+    department: Option<String>,
+}
+
+/// Creates a project (`platform.iam.write` in the organization).
+#[utoipa::path(tag = "iam", request_body = NewProject, responses(
+    (status = 201, body = Project), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
+))]
+#[post("/orgs/{org}/projects")]
+pub async fn create_project(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Json<NewProject>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::org(&org)).await?;
+    let project = platform
+        .iam
+        .create_project(
+            &org,
+            &body.slug,
+            &body.name,
+            body.department.as_deref(),
+            caller.actor(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(project))
+}
+
+/// One project.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Project), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/projects/{project}")]
+pub async fn show_project(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<Project>, ApiError> {
+    let (org, project) = path.into_inner();
+    let target = Target::project(&org, &project);
+    let (_, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
+    Ok(web::Json(place.project()?.clone()))
+}
