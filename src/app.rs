@@ -106,7 +106,7 @@ impl Platform {
 
     /// Names of the platform modules and products present in this build.
     pub fn modules(&self) -> &'static [&'static str] {
-        &["registry", "audit", "events"]
+        &["registry", "audit", "events", "iam"]
     }
 }
 
@@ -222,6 +222,7 @@ fn http_server(
             .configure(crate::platform::registry::pages::routes)
             .configure(crate::platform::audit::pages::routes)
             .configure(crate::platform::events::pages::routes)
+            .configure(crate::platform::iam::pages::routes)
             .default_service(web::to(http::problem::no_route))
             .wrap(from_fn(crate::portal::session::gate))
             .wrap(http::problem::error_handlers())

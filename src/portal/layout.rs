@@ -60,6 +60,9 @@ pub const AREAS: &[Area] = &[
     },
 ];
 
+/// The area every signed-in person may use.
+const TENANT_AREA: &str = "Access";
+
 /// One navigation entry as rendered.
 pub struct NavItem {
     /// Label.
@@ -80,6 +83,8 @@ pub struct Layout {
     pub css_href: String,
     /// Versioned favicon link.
     pub icon_href: String,
+    /// Versioned script link (copy buttons).
+    pub script_href: String,
     /// Server version for the footer.
     pub version: &'static str,
     /// Who is signed in, when someone is.
@@ -104,6 +109,7 @@ impl Layout {
             nav,
             css_href: super::assets::href("app.css"),
             icon_href: super::assets::href("favicon.svg"),
+            script_href: super::assets::href("copy.js"),
             version: crate::VERSION,
             user: None,
             csrf: String::new(),
@@ -111,7 +117,7 @@ impl Layout {
     }
 
     /// Fills in the signed-in user (set by the session middleware) and shows only the
-    /// areas their roles allow: every area is platform administration for now.
+    /// areas their roles allow: Access is everyone's; the rest is platform administration.
     pub fn signed_in(mut self, req: &actix_web::HttpRequest) -> Layout {
         use actix_web::HttpMessage;
         let current = req
@@ -120,7 +126,10 @@ impl Layout {
             .cloned();
         if let Some(current) = current {
             if !current.user.is_platform_admin() {
-                self.nav.iter_mut().for_each(|item| item.href = None);
+                self.nav
+                    .iter_mut()
+                    .filter(|item| item.title != TENANT_AREA)
+                    .for_each(|item| item.href = None);
             }
             self.user = Some(current.user.display_name.clone());
             self.csrf = current.csrf;

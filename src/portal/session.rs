@@ -63,7 +63,9 @@ pub async fn gate(
         let target = format!("/login?next={}", encode(&path));
         return Ok(req.into_response(redirect(&target)));
     };
-    if !current.user.is_platform_admin() && path != "/" && path != "/logout" {
+    let everyones =
+        path == "/" || path == "/logout" || crate::platform::iam::pages::is_tenant_page(&path);
+    if !current.user.is_platform_admin() && !everyones {
         let denied = ApiError::Forbidden("this area is for platform administrators".into());
         return Ok(req.error_response(denied));
     }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cli_members;
 mod keys;
 mod members;
+pub mod pages;
 pub mod people;
 mod schema;
 mod store;

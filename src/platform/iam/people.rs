@@ -83,6 +83,17 @@ pub trait People: Send + Sync {
     async fn set_password(&self, email: &str, password: &str, actor: Actor)
     -> Result<(), IamError>;
 
+    /// Changes `user`'s own password once `current` checks out, keeping the session
+    /// `keep_session` and ending every other one. Audited.
+    async fn change_password(
+        &self,
+        user: &User,
+        current: &str,
+        new: &str,
+        keep_session: &str,
+        client_ip: &str,
+    ) -> Result<(), IamError>;
+
     /// Checks a password; throttled per account and per address.
     async fn sign_in(
         &self,

@@ -337,6 +337,21 @@ impl People for PgIam {
             .await
     }
 
+    async fn change_password(
+        &self,
+        user: &User,
+        current: &str,
+        new: &str,
+        keep_session: &str,
+        client_ip: &str,
+    ) -> Result<(), IamError> {
+        let (this, user) = (self.clone(), user.clone());
+        let [current, new, keep, ip] = [current, new, keep_session, client_ip].map(str::to_owned);
+        self.db
+            .run(move |conn| this.change_password_on(conn, &user, (&current, &new), &keep, &ip))
+            .await
+    }
+
     async fn sign_in(
         &self,
         email: &str,

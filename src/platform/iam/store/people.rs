@@ -255,6 +255,58 @@ impl PgIam {
         })
     }
 
+    /// Changes the signed-in user's own password after checking the current one (wrong
+    /// guesses count towards the sign-in throttle); ends every other session.
+    pub(super) fn change_password_on(
+        &self,
+        conn: &mut PgConnection,
+        user: &User,
+        (current, new): (&str, &str),
+        keep_session: &str,
+        ip: &str,
+    ) -> Result<(), IamError> {
+        let now = self.clock.now();
+        let since = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
+        let (by_account, by_address) = Self::recent_failures(conn, &user.email, ip, since)?;
+        if by_account >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
+            return Err(IamError::Throttled(format!(
+                "too many wrong passwords; try again in {FAILURE_WINDOW_MINUTES} minutes"
+            )));
+        }
+        let (_, stored) = user_by_email(conn, &user.email)?
+            .ok_or_else(|| IamError::NotFound(format!("no user `{}`", user.email)))?;
+        if !password_matches(current, &stored) {
+            return Err(
+                match self.failed_sign_in(conn, &user.email, ip, now, by_account + 1, Some(user.id))
+                {
+                    IamError::Unauthenticated(_) => {
+                        IamError::Forbidden("the current password is not right".into())
+                    }
+                    not_recorded => not_recorded,
+                },
+            );
+        }
+        let hash = hash_password(new)?;
+        let kept = hex::encode(digest(keep_session));
+        conn.transaction(|conn| {
+            diesel::update(users::table.find(user.id))
+                .set(users::password_hash.eq(&hash))
+                .execute(conn)?;
+            diesel::delete(
+                sessions::table
+                    .filter(sessions::user_id.eq(user.id))
+                    .filter(sessions::token_sha256.ne(&kept)),
+            )
+            .execute(conn)?;
+            let actor = super::super::Caller::User(user.clone()).actor();
+            self.audit.append_in(
+                conn,
+                NewEvent::new(actor, PASSWORD_CHANGED, "user", &user.id.to_string()),
+            )?;
+            Ok(())
+        })
+    }
+
     fn recent_failures(
         conn: &mut PgConnection,
         email: &str,

@@ -1,0 +1,91 @@
+//! `/account`: who you are, where you are a member, and your password.
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::see_other;
+use crate::app::Platform;
+use crate::error::ApiError;
+use crate::platform::iam::{CurrentUser, Organization, User};
+use crate::portal::session::{self, SESSION_COOKIE};
+use crate::portal::{layout::Layout, render};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(account_page).service(change_password);
+}
+
+#[derive(Template)]
+#[template(path = "iam/account.html")]
+struct AccountPage {
+    layout: Layout,
+    user: User,
+    organizations: Vec<Organization>,
+    changed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountQuery {
+    changed: Option<String>,
+}
+
+#[get("/account")]
+async fn account_page(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    query: web::Query<AccountQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = session::caller(&req)?;
+    let user = req
+        .extensions()
+        .get::<CurrentUser>()
+        .map(|c| c.user.clone())
+        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+    render(&AccountPage {
+        layout: Layout::new("Your account", Some("iam"), platform.modules()).signed_in(&req),
+        organizations: platform.access.visible_organizations(&caller).await?,
+        changed: query.changed.is_some(),
+        user,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+    repeat: String,
+}
+
+#[post("/account/password")]
+async fn change_password(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, ApiError> {
+    session::check_csrf(&req, &form.csrf)?;
+    if form.new != form.repeat {
+        return Err(ApiError::Invalid {
+            field: "repeat".into(),
+            reason: "the new password and its repetition differ".into(),
+        });
+    }
+    let current = req
+        .extensions()
+        .get::<CurrentUser>()
+        .cloned()
+        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+    let token = req
+        .cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    let ip = req
+        .peer_addr()
+        .map(|p| p.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    platform
+        .people
+        .change_password(&current.user, &form.current, &form.new, &token, &ip)
+        .await?;
+    Ok(see_other("/account?changed=1"))
+}

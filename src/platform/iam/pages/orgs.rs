@@ -1,0 +1,283 @@
+//! `/access`: the organizations a person can see, and one organization's projects,
+//! members, invitations and role bindings.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use uuid::Uuid;
+
+use super::{at, field, form_caller, form_fields, see_other};
+use crate::app::Platform;
+use crate::error::ApiError;
+use crate::platform::iam::{
+    Invitation, IssuedInvitation, Member, ORG_ROLES, OrgKind, Organization, Project, RoleBinding,
+    Target,
+};
+use crate::platform::registry::EntryFilter;
+use crate::portal::{layout::Layout, render, session};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(access_page)
+        .service(create_org)
+        .service(org_page)
+        .service(create_project)
+        .service(set_member)
+        .service(remove_member)
+        .service(invite)
+        .service(grant_role)
+        .service(revoke_role);
+}
+
+const IAM_WRITE: &str = "platform.iam.write";
+const ORG_MANAGE: &str = "platform.org.manage";
+
+fn layout(platform: &Platform, req: &HttpRequest, title: &str) -> Layout {
+    Layout::new(title, Some("iam"), platform.modules()).signed_in(req)
+}
+
+#[derive(Template)]
+#[template(path = "iam/access.html")]
+struct AccessPage {
+    layout: Layout,
+    organizations: Vec<Organization>,
+    can_create: bool,
+}
+
+#[get("/access")]
+async fn access_page(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let caller = session::caller(&req)?;
+    let organizations = platform.access.visible_organizations(&caller).await?;
+    let can_create =
+        crate::http::guard::holds_platform_wide(&platform, &caller, ORG_MANAGE).await?;
+    render(&AccessPage {
+        layout: layout(&platform, &req, "Access"),
+        organizations,
+        can_create,
+    })
+}
+
+#[post("/access")]
+async fn create_org(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    platform
+        .access
+        .authorize(&caller, ORG_MANAGE, Target::Platform)
+        .await?;
+    let slug = field(&fields, "slug");
+    let owner = Some(field(&fields, "owner")).filter(|o| !o.trim().is_empty());
+    platform
+        .iam
+        .create_organization(
+            slug,
+            field(&fields, "name"),
+            OrgKind::Team,
+            owner,
+            caller.actor(),
+        )
+        .await?;
+    Ok(see_other(&format!("/access/{slug}")))
+}
+
+#[derive(Template)]
+#[template(path = "iam/org.html")]
+struct OrgPage {
+    layout: Layout,
+    org: Organization,
+    your_role: String,
+    can_write: bool,
+    projects: Vec<Project>,
+    members: Vec<Member>,
+    invitations: Vec<Invitation>,
+    bindings: Vec<RoleBinding>,
+    org_roles: &'static [&'static str],
+    product_roles: Vec<String>,
+    issued: Option<IssuedInvitation>,
+}
+
+async fn org_page_for(
+    platform: &Platform,
+    req: &HttpRequest,
+    slug: &str,
+    issued: Option<IssuedInvitation>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, place, holdings) = at(platform, req, Target::org(slug)).await?;
+    let org = place.org()?.clone();
+    let can_write = holdings.holds(IAM_WRITE);
+    let invitations = match can_write {
+        true => platform.members.invitations(&org).await?,
+        false => Vec::new(),
+    };
+    let filter = EntryFilter {
+        state: Some("active".into()),
+        ..EntryFilter::default()
+    };
+    // The platform's own roles come with memberships; only product roles are bound.
+    let product_roles = platform
+        .registry
+        .entries("role", filter)
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .filter(|id| !id.starts_with("platform."))
+        .collect();
+    render(&OrgPage {
+        layout: layout(platform, req, &org.name),
+        your_role: holdings
+            .org_role
+            .clone()
+            .unwrap_or_else(|| "platform".into()),
+        can_write,
+        projects: platform.iam.projects(&org.slug).await?,
+        members: platform.members.org_members(&org).await?,
+        invitations,
+        bindings: platform.members.role_bindings(&org).await?,
+        org_roles: &ORG_ROLES,
+        product_roles,
+        issued,
+        org,
+    })
+}
+
+#[get("/access/{org}")]
+async fn org_page(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    org_page_for(&platform, &req, &org, None).await
+}
+
+#[post("/access/{org}/projects")]
+async fn create_project(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    platform
+        .access
+        .authorize(&caller, IAM_WRITE, Target::org(&org))
+        .await?;
+    let slug = field(&fields, "slug");
+    platform
+        .iam
+        .create_project(&org, slug, field(&fields, "name"), None, caller.actor())
+        .await?;
+    Ok(see_other(&format!("/access/{org}/{slug}")))
+}
+
+#[post("/access/{org}/members")]
+async fn set_member(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
+    platform
+        .members
+        .set_org_member(
+            &caller,
+            place.org()?,
+            field(&fields, "email"),
+            field(&fields, "role"),
+        )
+        .await?;
+    Ok(see_other(&format!("/access/{org}")))
+}
+
+#[post("/access/{org}/members/remove")]
+async fn remove_member(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
+    platform
+        .members
+        .remove_org_member(&caller, place.org()?, field(&fields, "email"))
+        .await?;
+    Ok(see_other(&format!("/access/{org}")))
+}
+
+/// Sends an invitation and shows its link this once.
+#[post("/access/{org}/invitations")]
+async fn invite(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
+    let issued = platform
+        .members
+        .invite(
+            &caller,
+            place.org()?,
+            field(&fields, "email"),
+            field(&fields, "role"),
+            time::Duration::days(7),
+        )
+        .await?;
+    org_page_for(&platform, &req, &org, Some(issued)).await
+}
+
+#[post("/access/{org}/role-bindings")]
+async fn grant_role(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let target = match field(&fields, "project") {
+        "" => Target::org(&org),
+        project => Target::project(&org, project),
+    };
+    let (_, place, _) = at(&platform, &req, target).await?;
+    platform
+        .members
+        .grant_role(
+            &caller,
+            place.org()?,
+            place.project.as_ref(),
+            field(&fields, "email"),
+            field(&fields, "role"),
+        )
+        .await?;
+    Ok(see_other(&format!("/access/{org}")))
+}
+
+#[post("/access/{org}/role-bindings/{id}/remove")]
+async fn revoke_role(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, Uuid)>,
+    form: web::Form<session::CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = path.into_inner();
+    let caller = form_caller(&req, &form.csrf)?;
+    let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
+    platform
+        .members
+        .revoke_role(&caller, place.org()?, id)
+        .await?;
+    Ok(see_other(&format!("/access/{org}")))
+}

@@ -1,0 +1,288 @@
+//! `/access/{org}/{project}`: a project's members, service accounts and API keys, with key
+//! creation that shows the secret once.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+
+use super::{at, field, form_caller, form_fields, see_other};
+use crate::app::Platform;
+use crate::error::ApiError;
+use crate::platform::iam::{
+    ApiKeyView, Caller, IssuedKey, KeyHolder, Member, NewKey, Organization, PROJECT_ROLES, Place,
+    Project, ServiceAccount, Target,
+};
+use crate::portal::{layout::Layout, render, session};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(project_page)
+        .service(set_member)
+        .service(remove_member)
+        .service(create_service_account)
+        .service(create_key)
+        .service(revoke_key)
+        .service(rotate_key);
+}
+
+const IAM_WRITE: &str = "platform.iam.write";
+const KEYS_MANAGE: &str = "platform.keys.manage";
+
+/// A key as the page lists it.
+struct KeyRow {
+    key: ApiKeyView,
+    acts_as: String,
+}
+
+#[derive(Template)]
+#[template(path = "iam/project.html")]
+struct ProjectPage {
+    layout: Layout,
+    org: Organization,
+    project: Project,
+    can_write: bool,
+    can_manage_keys: bool,
+    members: Vec<Member>,
+    service_accounts: Vec<ServiceAccount>,
+    keys: Vec<KeyRow>,
+    /// Scopes the person holds here: the ones a new key may carry.
+    scopes: Vec<String>,
+    project_roles: &'static [&'static str],
+    issued: Option<IssuedKey>,
+}
+
+fn path_of(org: &str, project: &str) -> String {
+    format!("/access/{org}/{project}")
+}
+
+async fn project_page_for(
+    platform: &Platform,
+    req: &HttpRequest,
+    (org, project): (&str, &str),
+    issued: Option<IssuedKey>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, place, holdings) = at(platform, req, Target::project(org, project)).await?;
+    let (org, project) = (place.org()?.clone(), place.project()?.clone());
+    let members = platform.members.project_members(&project).await?;
+    let service_accounts = platform.keys.service_accounts(&project).await?;
+    // Keys act as any member of the organization, not only project members.
+    let people = platform.members.org_members(&org).await?;
+    let keys = platform
+        .keys
+        .keys(&project)
+        .await?
+        .into_iter()
+        .map(|key| KeyRow {
+            acts_as: acts_as(&key, &service_accounts, &people),
+            key,
+        })
+        .collect();
+    render(&ProjectPage {
+        layout: Layout::new(&project.name, Some("iam"), platform.modules()).signed_in(req),
+        can_write: holdings.holds(IAM_WRITE),
+        can_manage_keys: holdings.holds(KEYS_MANAGE),
+        scopes: holdings.scopes.iter().cloned().collect(),
+        project_roles: &PROJECT_ROLES,
+        members,
+        service_accounts,
+        keys,
+        issued,
+        org,
+        project,
+    })
+}
+
+fn acts_as(key: &ApiKeyView, accounts: &[ServiceAccount], people: &[Member]) -> String {
+    match (key.service_account_id, key.user_id) {
+        (Some(id), _) => accounts.iter().find(|sa| sa.id == id).map_or_else(
+            || id.to_string(),
+            |sa| format!("service account {}", sa.name),
+        ),
+        (None, Some(id)) => people
+            .iter()
+            .find(|m| m.user_id == id)
+            .map_or_else(|| format!("user {id}"), |m| m.email.clone()),
+        (None, None) => "nobody".into(),
+    }
+}
+
+#[get("/access/{org}/{project}")]
+async fn project_page(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    project_page_for(&platform, &req, (&path.0, &path.1), None).await
+}
+
+/// The form's caller and the project it targets.
+async fn project_form(
+    platform: &Platform,
+    req: &HttpRequest,
+    path: &(String, String),
+    csrf: &str,
+) -> Result<(Caller, Place), ApiError> {
+    let caller = form_caller(req, csrf)?;
+    let (_, place, _) = at(platform, req, Target::project(&path.0, &path.1)).await?;
+    Ok((caller, place))
+}
+
+#[post("/access/{org}/{project}/members")]
+async fn set_member(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let (caller, place) = project_form(&platform, &req, &path, field(&fields, "csrf")).await?;
+    platform
+        .members
+        .set_project_member(
+            &caller,
+            place.project()?,
+            field(&fields, "email"),
+            field(&fields, "role"),
+        )
+        .await?;
+    Ok(see_other(&path_of(&path.0, &path.1)))
+}
+
+#[post("/access/{org}/{project}/members/remove")]
+async fn remove_member(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let (caller, place) = project_form(&platform, &req, &path, field(&fields, "csrf")).await?;
+    platform
+        .members
+        .remove_project_member(&caller, place.project()?, field(&fields, "email"))
+        .await?;
+    Ok(see_other(&path_of(&path.0, &path.1)))
+}
+
+#[post("/access/{org}/{project}/service-accounts")]
+async fn create_service_account(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let (caller, _) = project_form(&platform, &req, &path, field(&fields, "csrf")).await?;
+    platform
+        .keys
+        .create_service_account(
+            &caller,
+            &path.0,
+            &path.1,
+            field(&fields, "name"),
+            field(&fields, "owner"),
+            field(&fields, "purpose"),
+        )
+        .await?;
+    Ok(see_other(&path_of(&path.0, &path.1)))
+}
+
+/// Issues a key and shows its secret on this response only.
+#[post("/access/{org}/{project}/keys")]
+async fn create_key(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let (caller, place) = project_form(&platform, &req, &path, field(&fields, "csrf")).await?;
+    let project = place.project()?;
+    let holder =
+        match field(&fields, "acts_as") {
+            "" | "me" => {
+                let user = caller
+                    .user_id()
+                    .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+                KeyHolder::User(user, project.id)
+            }
+            name => {
+                let accounts = platform.keys.service_accounts(project).await?;
+                let sa = accounts.iter().find(|sa| sa.name == name).ok_or_else(|| {
+                    ApiError::Invalid {
+                        field: "acts_as".into(),
+                        reason: format!("no service account `{name}` in this project"),
+                    }
+                })?;
+                KeyHolder::ServiceAccount(sa.id)
+            }
+        };
+    let scopes: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k == "scopes")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let models: Vec<String> = field(&fields, "models")
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let key = NewKey {
+        holder,
+        name: field(&fields, "name").to_owned(),
+        scopes,
+        model_allowlist: (!models.is_empty()).then_some(models),
+        expires_at: None,
+    };
+    let issued = platform.keys.issue_key(&caller, key).await?;
+    project_page_for(&platform, &req, (&path.0, &path.1), Some(issued)).await
+}
+
+/// The key `prefix` of the project in the form's path; 404 when it is another project's.
+async fn key_form(
+    platform: &Platform,
+    req: &HttpRequest,
+    path: &(String, String, String),
+    csrf: &str,
+) -> Result<Caller, ApiError> {
+    let caller = form_caller(req, csrf)?;
+    let place = platform
+        .access
+        .authorize(&caller, KEYS_MANAGE, Target::project(&path.0, &path.1))
+        .await?;
+    let key = platform.keys.key(&path.2).await?;
+    match key.project_id == place.project()?.id {
+        true => Ok(caller),
+        false => Err(ApiError::NotFound(format!(
+            "no key `{}` in this project",
+            path.2
+        ))),
+    }
+}
+
+#[post("/access/{org}/{project}/keys/{prefix}/revoke")]
+async fn revoke_key(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    form: web::Form<session::CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = key_form(&platform, &req, &path, &form.csrf).await?;
+    platform.keys.revoke_key(&caller, &path.2).await?;
+    Ok(see_other(&path_of(&path.0, &path.1)))
+}
+
+/// Rotates at once (the old key stops now) and shows the new secret once.
+#[post("/access/{org}/{project}/keys/{prefix}/rotate")]
+async fn rotate_key(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    form: web::Form<session::CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = key_form(&platform, &req, &path, &form.csrf).await?;
+    let issued = platform
+        .keys
+        .rotate_key(&caller, &path.2, std::time::Duration::ZERO)
+        .await?;
+    project_page_for(&platform, &req, (&path.0, &path.1), Some(issued)).await
+}
