@@ -13,7 +13,7 @@ CARGO ?= cargo
 PG_LOCAL := ./.ci/pg-local
 AICLOUD := ./target/release/aicloud
 
-.PHONY: help db db-url db-url-owner db-stop db-clean build run onboard test bench fmt lint check
+.PHONY: browser help db db-url db-url-owner db-stop db-clean build run onboard test bench fmt lint check
 
 help: ## Show this list of targets
 	@echo "Usage: make <target>"
@@ -55,7 +55,12 @@ onboard: db build ## Onboard every packet in config/products (the platform's fir
 		[ "$$packet" = config/products/platform.toml ] || $(AICLOUD) product onboard "$$packet"; \
 	done
 
-test: db ## Check formatting, run clippy, run all tests
+browser: ## Ensure Debian's chromium is installed (the key-creation test drives it)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install chromium (sudo apt-get install chromium) to run the browser test" >&2; exit 1; fi; }
+
+test: db browser ## Check formatting, run clippy, run all tests
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets

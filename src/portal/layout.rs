@@ -126,10 +126,7 @@ impl Layout {
             .cloned();
         if let Some(current) = current {
             if !current.user.is_platform_admin() {
-                self.nav
-                    .iter_mut()
-                    .filter(|item| item.title != TENANT_AREA)
-                    .for_each(|item| item.href = None);
+                self.nav.retain(|item| item.title == TENANT_AREA);
             }
             self.user = Some(current.user.display_name.clone());
             self.csrf = current.csrf;

@@ -22,6 +22,7 @@ mod health;
 mod iam_access;
 mod iam_browser;
 mod iam_keys;
+mod iam_pages;
 mod iam_people;
 mod iam_tenancy;
 mod migrations;

@@ -137,7 +137,7 @@ async fn signing_out_ends_the_session() {
 }
 
 #[tokio::test]
-async fn a_user_without_a_platform_role_sees_the_overview_only() {
+async fn a_user_without_a_platform_role_sees_only_the_overview_and_access() {
     let app = TestApp::spawn().await;
     app.browser().await; // the administrator exists
     let created = aicloud_with_stdin(
@@ -162,6 +162,10 @@ async fn a_user_without_a_platform_role_sees_the_overview_only() {
     assert!(
         !html.contains(r#"href="/products""#),
         "no link to an area they cannot use"
+    );
+    assert!(
+        html.contains(r#"href="/access""#),
+        "everyone manages their access"
     );
     assert_eq!(products.status(), 403);
 }

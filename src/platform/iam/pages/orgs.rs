@@ -40,6 +40,33 @@ struct AccessPage {
     layout: Layout,
     organizations: Vec<Organization>,
     can_create: bool,
+    roles: Vec<RoleRow>,
+}
+
+/// A registry role and the scopes it grants.
+struct RoleRow {
+    id: String,
+    description: String,
+    scopes: Vec<String>,
+}
+
+/// Every active role: what memberships and bindings can grant.
+async fn roles(platform: &Platform) -> Result<Vec<RoleRow>, ApiError> {
+    let filter = EntryFilter {
+        state: Some("active".into()),
+        ..EntryFilter::default()
+    };
+    Ok(platform
+        .registry
+        .entries("role", filter)
+        .await?
+        .into_iter()
+        .map(|e| RoleRow {
+            scopes: serde_json::from_value(e.attributes["scopes"].clone()).unwrap_or_default(),
+            id: e.id,
+            description: e.description,
+        })
+        .collect())
 }
 
 #[get("/access")]
@@ -55,6 +82,7 @@ async fn access_page(
         layout: layout(&platform, &req, "Access"),
         organizations,
         can_create,
+        roles: roles(&platform).await?,
     })
 }
 
@@ -114,17 +142,11 @@ async fn org_page_for(
         true => platform.members.invitations(&org).await?,
         false => Vec::new(),
     };
-    let filter = EntryFilter {
-        state: Some("active".into()),
-        ..EntryFilter::default()
-    };
     // The platform's own roles come with memberships; only product roles are bound.
-    let product_roles = platform
-        .registry
-        .entries("role", filter)
+    let product_roles = roles(platform)
         .await?
         .into_iter()
-        .map(|e| e.id)
+        .map(|r| r.id)
         .filter(|id| !id.starts_with("platform."))
         .collect();
     render(&OrgPage {

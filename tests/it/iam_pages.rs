@@ -1,0 +1,147 @@
+//! The access pages over HTTP: what members see and may do, and the account page.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, csrf_in, platform_for};
+
+const PASSWORD: &str = "a long pages passphrase";
+
+/// `org-a` owned by olive, with mia as a plain member; `org-b` owned by someone else.
+async fn setup() -> TestApp {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key().await.to_owned();
+    let platform = platform_for(&app.db, &[]).await;
+    for email in ["olive@a.example", "mia@a.example", "zed@b.example"] {
+        let actor = aicloud::platform::audit::Actor::system("test");
+        platform
+            .people
+            .create_user(email, email, PASSWORD, actor)
+            .await
+            .expect("user");
+    }
+    for (slug, owner) in [("org-a", "olive@a.example"), ("org-b", "zed@b.example")] {
+        let res = app
+            .client
+            .post(app.url("/api/v1/iam/orgs"))
+            .bearer_auth(&admin)
+            .json(&json!({ "slug": slug, "name": format!("Org {slug}"), "owner": owner }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 201);
+    }
+    app
+}
+
+async fn page(browser: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
+    let res = browser.get(app.url(path)).send().await.expect("sent");
+    (res.status().as_u16(), res.text().await.expect("html"))
+}
+
+#[tokio::test]
+async fn owners_manage_members_from_the_organization_page_and_members_only_look() {
+    let app = setup().await;
+    let olive = app.sign_in("olive@a.example", PASSWORD).await;
+    let (status, html) = page(&olive, &app, "/access/org-a").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="your-role">owner"#), "{html}");
+    let added = olive
+        .post(app.url("/access/org-a/members"))
+        .form(&[
+            ("csrf", csrf_in(&html).as_str()),
+            ("email", "mia@a.example"),
+            ("role", "member"),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(added.status(), 303);
+    let invited = olive
+        .post(app.url("/access/org-a/invitations"))
+        .form(&[
+            ("csrf", csrf_in(&html).as_str()),
+            ("email", "new@a.example"),
+            ("role", "viewer"),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(invited.status(), 200);
+    let shown = invited.text().await.expect("html");
+    assert!(shown.contains(r#"id="invitation-link""#) && shown.contains("/invitations/"));
+
+    let mia = app.sign_in("mia@a.example", PASSWORD).await;
+    let (status, html) = page(&mia, &app, "/access/org-a").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("olive@a.example"), "members are listed");
+    assert!(
+        !html.contains("/access/org-a/members\""),
+        "no member form for a plain member"
+    );
+    assert!(
+        !html.contains("new@a.example"),
+        "invitations are for those who manage members"
+    );
+    let forged = mia
+        .post(app.url("/access/org-a/members"))
+        .form(&[
+            ("csrf", csrf_in(&html).as_str()),
+            ("email", "mia@a.example"),
+            ("role", "owner"),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(forged.status(), 403);
+    let (status, _) = page(&mia, &app, "/access/org-b").await;
+    assert_eq!(
+        status, 404,
+        "another tenant's organization does not exist for mia"
+    );
+    let (status, _) = page(&mia, &app, "/access/org-b/default").await;
+    assert_eq!(status, 404);
+    let (_, access) = page(&mia, &app, "/access").await;
+    assert!(access.contains("/access/org-a") && !access.contains("/access/org-b"));
+    assert!(
+        access.contains("platform.org_owner"),
+        "the roles table lists registry roles"
+    );
+}
+
+#[tokio::test]
+async fn changing_your_password_keeps_this_session_and_ends_the_others() {
+    let app = setup().await;
+    let here = app.sign_in("mia@a.example", PASSWORD).await;
+    let elsewhere = app.sign_in("mia@a.example", PASSWORD).await;
+    let (_, html) = page(&here, &app, "/account").await;
+    assert!(html.contains(r#"id="email">mia@a.example"#));
+    let change = |current: &'static str, new: &'static str| {
+        here.post(app.url("/account/password"))
+            .form(&[
+                ("csrf", csrf_in(&html)),
+                ("current", current.into()),
+                ("new", new.into()),
+                ("repeat", new.into()),
+            ])
+            .send()
+    };
+    let wrong = change("not the password", "another long passphrase")
+        .await
+        .expect("sent");
+    assert_eq!(wrong.status(), 403);
+    let changed = change(PASSWORD, "another long passphrase")
+        .await
+        .expect("sent");
+    assert_eq!(changed.status(), 303);
+    let (status, html) = page(&here, &app, "/account?changed=1").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="password-changed""#));
+    let other = elsewhere
+        .get(app.url("/account"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(other.status(), 303, "the other session was signed out");
+    app.sign_in("mia@a.example", "another long passphrase")
+        .await;
+}
