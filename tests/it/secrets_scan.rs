@@ -164,6 +164,18 @@ async fn no_secret_reaches_the_logs_or_the_database() {
         .expect("session cookie")
         .to_owned();
 
+    let invited: serde_json::Value = http
+        .post(format!("{url}api/v1/iam/orgs/acme/invitations"))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({ "email": "new@acme.example", "role": "member" }))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("invitation");
+    let invitation = invited["token"].as_str().expect("token").to_owned();
+
     server.kill().expect("stopped");
     server.wait().expect("reaped");
     let mut logs = String::new();
@@ -183,6 +195,11 @@ async fn no_secret_reaches_the_logs_or_the_database() {
         ("key secret", secret_part.as_str()),
         ("password", password),
         ("session token", session.as_str()),
+        ("invitation token", invitation.as_str()),
+        (
+            "administrator's key secret",
+            admin_key.rsplit('_').next().expect("secret part"),
+        ),
     ] {
         assert!(!logs.contains(value), "the {what} is in the logs");
         assert!(!stored.contains(value), "the {what} is in the database");

@@ -156,8 +156,11 @@ impl PgIam {
 
     fn key_holdings(&self, principal: &super::super::Principal, place: &Place) -> Holdings {
         let platform_wide = principal.scopes.iter().any(|s| s == PLATFORM_SCOPE_MARKER);
+        // A platform-wide key (one an administrator minted with `platform.admin`) reaches
+        // every tenant; any other key only its own organization and project.
         let inside = match (&place.organization, &place.project) {
-            (None, _) => platform_wide,
+            _ if platform_wide => true,
+            (None, _) => false,
             (Some(org), None) => org.id == principal.organization_id,
             (Some(org), Some(project)) => {
                 org.id == principal.organization_id && project.id == principal.project_id
