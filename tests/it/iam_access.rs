@@ -763,3 +763,40 @@ async fn members_and_service_accounts_from_the_command_line() {
     assert_eq!(accounts[0]["name"], "batch");
     assert_eq!(accounts[0]["purpose"], "nightly jobs");
 }
+
+#[tokio::test]
+async fn a_users_keys_shrink_when_the_user_loses_a_role() {
+    let t = tenants().await;
+    let app = &t.app;
+    assert_eq!(
+        mint(app, &t.dave_key, json!(["platform.iam.read"]))
+            .await
+            .status(),
+        201
+    );
+    // dave leaves the project: his organization membership still lets him read, but his
+    // key no longer manages keys (it had that scope through the project role only).
+    let path = "/api/v1/iam/orgs/org-a/projects/default/members/dave@a.example";
+    assert_eq!(
+        api(app, &t.alice_key, "DELETE", path, None).await.status(),
+        204
+    );
+    let mut status = 0;
+    for _ in 0..50 {
+        status = mint(app, &t.dave_key, json!(["platform.iam.read"]))
+            .await
+            .status()
+            .as_u16();
+        if status == 403 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 403);
+    let me: Value = api(app, &t.dave_key, "GET", "/api/v1/iam/me", None)
+        .await
+        .json()
+        .await
+        .expect("me");
+    assert_eq!(me["scopes"], json!(["platform.iam.read"]));
+}

@@ -1,6 +1,6 @@
 //! Resolving targets and the scopes a caller holds there, from memberships and registry roles.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -13,7 +13,9 @@ use super::super::{
     Caller, Holdings, IamError, Organization, PLATFORM_SCOPE_MARKER, Place, Project, Target,
 };
 use super::PgIam;
+use super::read_model::KeyEntry;
 use super::rows::{OrganizationRow, ProjectRow};
+use crate::platform::registry::Registry;
 
 /// Resolves a target to rows; missing ones are reported as the caller would see them.
 pub fn resolve(conn: &mut PgConnection, target: &Target) -> Result<Place, IamError> {
@@ -65,6 +67,17 @@ struct Grants {
 }
 
 fn grants(conn: &mut PgConnection, user: Uuid, place: &Place) -> QueryResult<Grants> {
+    let org = place.organization.as_ref().map(|o| o.id);
+    let project = place.project.as_ref().map(|p| p.id);
+    grants_at(conn, user, org, project)
+}
+
+fn grants_at(
+    conn: &mut PgConnection,
+    user: Uuid,
+    org: Option<Uuid>,
+    project: Option<Uuid>,
+) -> QueryResult<Grants> {
     let platform = platform_roles::table
         .filter(platform_roles::user_id.eq(user))
         .select(platform_roles::role)
@@ -75,15 +88,14 @@ fn grants(conn: &mut PgConnection, user: Uuid, place: &Place) -> QueryResult<Gra
         project_role: None,
         bound: Vec::new(),
     };
-    let Some(org) = &place.organization else {
+    let Some(org) = org else {
         return Ok(grants);
     };
     grants.org_role = org_memberships::table
-        .find((org.id, user))
+        .find((org, user))
         .select(org_memberships::role)
         .first(conn)
         .optional()?;
-    let project = place.project.as_ref().map(|p| p.id);
     if let Some(project) = project {
         grants.project_role = project_memberships::table
             .find((project, user))
@@ -92,7 +104,7 @@ fn grants(conn: &mut PgConnection, user: Uuid, place: &Place) -> QueryResult<Gra
             .optional()?;
     }
     grants.bound = role_bindings::table
-        .filter(role_bindings::organization_id.eq(org.id))
+        .filter(role_bindings::organization_id.eq(org))
         .filter(role_bindings::user_id.eq(user))
         .filter(
             role_bindings::project_id
@@ -104,20 +116,65 @@ fn grants(conn: &mut PgConnection, user: Uuid, place: &Place) -> QueryResult<Gra
     Ok(grants)
 }
 
-impl PgIam {
-    /// Active scopes of an active registry role; an unknown or inactive role grants nothing.
-    pub(super) fn role_scopes(&self, role: &str) -> Vec<String> {
-        let Some(entry) = self.registry.active_entry("role", role) else {
-            return Vec::new();
+/// Active scopes of an active registry role; an unknown or inactive role grants nothing.
+fn role_scopes(registry: &dyn Registry, role: &str) -> Vec<String> {
+    let Some(entry) = registry.active_entry("role", role) else {
+        return Vec::new();
+    };
+    entry.attributes["scopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str())
+        .filter(|s| registry.is_active("scope", s))
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Grants {
+    /// Every registry role these grants put in effect.
+    fn roles(&self) -> impl Iterator<Item = String> + '_ {
+        self.platform
+            .iter()
+            .cloned()
+            .chain(self.org_role.iter().map(|r| org_role_id(r)))
+            .chain(self.project_role.iter().map(|r| project_role_id(r)))
+            .chain(self.bound.iter().cloned())
+    }
+}
+
+/// Narrows each user key to the scopes its user still holds in the key's project, so a
+/// demotion or a removed binding shrinks the user's keys too (they were a subset at issue).
+pub fn narrow_user_keys(
+    conn: &mut PgConnection,
+    registry: &dyn Registry,
+    keys: &mut HashMap<String, KeyEntry>,
+) -> QueryResult<()> {
+    let mut held: HashMap<(Uuid, Uuid, Uuid), BTreeSet<String>> = HashMap::new();
+    for entry in keys.values_mut().filter(|e| e.principal.kind == "user") {
+        let p = &entry.principal;
+        let scopes = match held.entry((p.id, p.organization_id, p.project_id)) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let grants = grants_at(conn, p.id, Some(p.organization_id), Some(p.project_id))?;
+                let roles = grants.roles().collect::<Vec<_>>();
+                slot.insert(
+                    roles
+                        .iter()
+                        .flat_map(|r| role_scopes(registry, r))
+                        .collect(),
+                )
+            }
         };
-        entry.attributes["scopes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str())
-            .filter(|s| self.registry.is_active("scope", s))
-            .map(str::to_owned)
-            .collect()
+        entry.principal.scopes.retain(|s| scopes.contains(s));
+    }
+    Ok(())
+}
+
+impl PgIam {
+    /// Active scopes of an active registry role.
+    pub(super) fn role_scopes(&self, role: &str) -> Vec<String> {
+        role_scopes(self.registry.as_ref(), role)
     }
 
     fn with_roles(

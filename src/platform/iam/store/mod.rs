@@ -44,10 +44,16 @@ impl PgIam {
     ) -> Result<PgIam, IamError> {
         let model = Arc::new(read_model::ReadModel::default());
         let keys = db
-            .run(|conn| read_model::load(conn).map_err(IamError::from))
+            .run({
+                let registry = Arc::clone(&registry);
+                move |conn| load_keys(conn, registry.as_ref())
+            })
             .await?;
         model.replace(keys);
-        read_model::keep_fresh(Arc::downgrade(&model), url);
+        let narrowing = Arc::clone(&registry);
+        let adjust: read_model::Adjust =
+            Box::new(move |conn, keys| access::narrow_user_keys(conn, narrowing.as_ref(), keys));
+        read_model::keep_fresh(Arc::downgrade(&model), url, adjust);
         Ok(PgIam {
             db,
             audit,
@@ -56,6 +62,16 @@ impl PgIam {
             read_model: model,
         })
     }
+}
+
+/// Every usable key, user keys narrowed to what their users hold now.
+fn load_keys(
+    conn: &mut diesel::PgConnection,
+    registry: &dyn Registry,
+) -> Result<std::collections::HashMap<String, read_model::KeyEntry>, IamError> {
+    let mut keys = read_model::load(conn)?;
+    access::narrow_user_keys(conn, registry, &mut keys)?;
+    Ok(keys)
 }
 
 /// Slugs: lowercase letters, digits and `-`, starting with a letter or digit, at most 63.
@@ -279,9 +295,10 @@ impl Keys for PgIam {
 impl PgIam {
     /// This process sees its own changes at once; others through NOTIFY.
     async fn reload(&self) -> Result<(), IamError> {
+        let registry = Arc::clone(&self.registry);
         let keys = self
             .db
-            .run(|conn| read_model::load(conn).map_err(IamError::from))
+            .run(move |conn| load_keys(conn, registry.as_ref()))
             .await?;
         self.read_model.replace(keys);
         Ok(())
@@ -425,6 +442,16 @@ macro_rules! on_pool {
     }};
 }
 
+/// Like `on_pool!`, then reloads this process's key read model at once: memberships decide
+/// what user keys hold (other processes follow by NOTIFY).
+macro_rules! changing_access {
+    ($self:ident, |$this:ident, $conn:ident| $body:expr) => {{
+        let changed = on_pool!($self, |$this, $conn| $body)?;
+        $self.reload().await?;
+        Ok(changed)
+    }};
+}
+
 #[async_trait::async_trait]
 impl Members for PgIam {
     async fn org_members(&self, org: &Organization) -> Result<Vec<Member>, IamError> {
@@ -447,7 +474,7 @@ impl Members for PgIam {
             email.to_owned(),
             role.to_owned(),
         );
-        on_pool!(self, |this, conn| this
+        changing_access!(self, |this, conn| this
             .set_org_member_on(conn, &caller, &org, &email, &role))
     }
 
@@ -458,9 +485,8 @@ impl Members for PgIam {
         email: &str,
     ) -> Result<(), IamError> {
         let (caller, org, email) = (caller.clone(), org.clone(), email.to_owned());
-        on_pool!(self, |this, conn| this
-            .remove_org_member_on(conn, &caller, &org, &email))?;
-        self.reload().await
+        changing_access!(self, |this, conn| this
+            .remove_org_member_on(conn, &caller, &org, &email))
     }
 
     async fn project_members(&self, project: &Project) -> Result<Vec<Member>, IamError> {
@@ -483,7 +509,7 @@ impl Members for PgIam {
             email.to_owned(),
             role.to_owned(),
         );
-        on_pool!(self, |this, conn| {
+        changing_access!(self, |this, conn| {
             let org = tenancy::organization_by_id(conn, project.organization_id)?;
             this.set_project_member_on(conn, &caller, &org, &project, &email, &role)
         })
@@ -496,7 +522,7 @@ impl Members for PgIam {
         email: &str,
     ) -> Result<(), IamError> {
         let (caller, project, email) = (caller.clone(), project.clone(), email.to_owned());
-        on_pool!(self, |this, conn| {
+        changing_access!(self, |this, conn| {
             let org = tenancy::organization_by_id(conn, project.organization_id)?;
             this.remove_project_member_on(conn, &caller, &org, &project, &email)
         })
@@ -519,7 +545,7 @@ impl Members for PgIam {
     ) -> Result<RoleBinding, IamError> {
         let (caller, org, project) = (caller.clone(), org.clone(), project.cloned());
         let (email, role) = (email.to_owned(), role.to_owned());
-        on_pool!(self, |this, conn| this.grant_role_on(
+        changing_access!(self, |this, conn| this.grant_role_on(
             conn,
             &caller,
             &org,
@@ -536,7 +562,7 @@ impl Members for PgIam {
         binding: Uuid,
     ) -> Result<(), IamError> {
         let (caller, org) = (caller.clone(), org.clone());
-        on_pool!(self, |this, conn| this
+        changing_access!(self, |this, conn| this
             .revoke_role_on(conn, &caller, &org, binding))
     }
 
@@ -574,6 +600,6 @@ impl Members for PgIam {
 
     async fn accept_invitation(&self, token: &str, user: &User) -> Result<Member, IamError> {
         let (token, user) = (token.to_owned(), user.clone());
-        on_pool!(self, |this, conn| this.accept_on(conn, &token, &user))
+        changing_access!(self, |this, conn| this.accept_on(conn, &token, &user))
     }
 }

@@ -133,15 +133,21 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<HashMap<String, KeyEntry>> {
         .collect())
 }
 
+/// How a fresh load is adjusted before it is used (user keys narrowed to current grants).
+pub type Adjust =
+    Box<dyn Fn(&mut PgConnection, &mut HashMap<String, KeyEntry>) -> QueryResult<()> + Send>;
+
 /// Keeps `model` fresh until it is dropped.
-pub fn keep_fresh(model: Weak<ReadModel>, url: String) {
+pub fn keep_fresh(model: Weak<ReadModel>, url: String, adjust: Adjust) {
     let mut last = Instant::now();
     listen::spawn("iam-listener", url, CHANNEL, TICK, move |conn, notified| {
         let Some(current) = model.upgrade() else {
             return Ok(Next::Stop);
         };
         if notified || last.elapsed() >= RESYNC {
-            current.replace(load(conn).map_err(|e| e.to_string())?);
+            let mut keys = load(conn).map_err(|e| e.to_string())?;
+            adjust(conn, &mut keys).map_err(|e| e.to_string())?;
+            current.replace(keys);
             last = Instant::now();
         }
         Ok(Next::Continue)
