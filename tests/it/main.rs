@@ -20,6 +20,7 @@ mod events_restart;
 mod harness;
 mod health;
 mod iam_access;
+mod iam_key_use;
 mod iam_keys;
 mod iam_people;
 mod iam_tenancy;
