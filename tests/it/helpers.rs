@@ -498,10 +498,21 @@ impl ServerProcess {
             url: portal_url(&banner),
         }
     }
+
+    /// Sends SIGTERM (a graceful stop) and waits for the process to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let signalled = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success());
+        self.child.wait().expect("server exits")
+    }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        // Already gone after `terminate`: both calls then fail harmlessly.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
