@@ -96,12 +96,22 @@ impl Platform {
         })
     }
 
-    /// Starts background work: the event relay and periodic audit digests. Consumers must
-    /// be subscribed before, so nothing is fanned out past them.
+    /// Starts background work: the event relay, periodic audit digests and the writes of
+    /// API keys' last-used times. Consumers must be subscribed before, so nothing is fanned
+    /// out past them.
     pub fn start_background(&self) {
         self.events.start_relay();
         let interval = std::time::Duration::from_secs(self.settings.audit.digest_interval_secs);
         crate::platform::audit::sign_periodically(Arc::clone(&self.audit), interval);
+        let interval = std::time::Duration::from_secs(self.settings.iam.last_used_flush_secs);
+        crate::platform::iam::flush_last_used_periodically(Arc::clone(&self.keys), interval);
+    }
+
+    /// Finishes what background work holds in memory; call once the server has stopped.
+    pub async fn finish_background(&self) {
+        if let Err(err) = self.keys.flush_last_used().await {
+            log::warn!("API keys' last-used times not written at shutdown: {err}");
+        }
     }
 
     /// Names of the platform modules and products present in this build.
@@ -135,6 +145,7 @@ pub enum StartError {
 /// A built, bound, not yet running server.
 pub struct Application {
     server: Server,
+    platform: web::Data<Platform>,
     port: u16,
     host: String,
 }
@@ -162,9 +173,10 @@ impl Application {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let platform = web::Data::new(Platform::start(db, settings.clone()).await?);
         platform.start_background();
-        let server = http_server(platform, &settings, listener)?;
+        let server = http_server(platform.clone(), &settings, listener)?;
         Ok(Application {
             server,
+            platform,
             port,
             host: settings.server.host.clone(),
         })
@@ -185,9 +197,12 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGINT/SIGTERM stop gracefully).
+    /// Serves until stopped (SIGINT/SIGTERM stop gracefully), then writes what background
+    /// work still holds in memory.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.platform.finish_background().await;
+        served
     }
 }
 

@@ -28,6 +28,16 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Event outbox and relay settings.
     pub events: EventsSettings,
+    /// Identity and access settings.
+    pub iam: IamSettings,
+}
+
+/// `[iam]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamSettings {
+    /// Seconds between writes of API keys' last-used times (one UPDATE per write).
+    pub last_used_flush_secs: u64,
 }
 
 /// `[events]`
@@ -231,6 +241,9 @@ impl Settings {
                 "events.retry_max_ms",
                 "must be at least events.retry_base_ms",
             );
+        }
+        if self.iam.last_used_flush_secs == 0 {
+            return invalid("iam.last_used_flush_secs", "must be at least 1");
         }
         if self.audit.max_details_bytes < 256 {
             return invalid("audit.max_details_bytes", "must be at least 256");

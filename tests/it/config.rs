@@ -114,3 +114,17 @@ fn a_value_out_of_range_names_its_key_and_why() {
         "{err}"
     );
 }
+
+#[test]
+fn last_used_times_need_a_flush_interval_of_at_least_a_second() {
+    let dir = config_dir("");
+
+    let err = load(&dir, &[("AICLOUD__IAM__LAST_USED_FLUSH_SECS", "0")])
+        .expect_err("zero interval rejected")
+        .to_string();
+
+    assert!(
+        err.contains("`iam.last_used_flush_secs`: must be at least 1"),
+        "{err}"
+    );
+}

@@ -470,6 +470,54 @@ pub fn server_command(db: &TestDb) -> std::process::Command {
     command
 }
 
+/// A real `aicloud serve` process against a test database, killed when dropped (also when
+/// a test fails), so no server outlives its test.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// Its portal URL, `http://127.0.0.1:PORT/`.
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Starts `aicloud serve` against `db` with extra `AICLOUD__...` settings, and waits for
+    /// its banner. Its output is read to the end so it never blocks on a full pipe.
+    pub fn start(db: &TestDb, extra: &[(&str, &str)]) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = server_command(db)
+            .envs(extra.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("server starts");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut banner = String::new();
+        stdout.read_line(&mut banner).expect("banner");
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        ServerProcess {
+            child,
+            url: portal_url(&banner),
+        }
+    }
+
+    /// Sends SIGTERM (a graceful stop) and waits for the process to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let signalled = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success());
+        self.child.wait().expect("server exits")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Already gone after `terminate`: both calls then fail harmlessly.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The portal URL in the server's first line of output (`... portal at URL`).
 pub fn portal_url(banner: &str) -> String {
     banner

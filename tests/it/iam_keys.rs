@@ -7,12 +7,12 @@ use aicloud::platform::audit::Actor;
 use aicloud::platform::iam::{Caller, KeyHolder, NewKey, OrgKind};
 use diesel::prelude::*;
 
-use crate::helpers::{TestApp, aicloud, packet};
+use crate::helpers::{TestApp, TestDb, aicloud, packet};
 
 const TOML: &str = "application/toml";
 
 /// The platform packet onboarded, an organization `acme` with a service account.
-async fn tenant(app: &TestApp) -> (serde_json::Value, String) {
+pub async fn tenant(app: &TestApp) -> (serde_json::Value, String) {
     let res = app
         .post("/api/v1/registry/packets/onboard", TOML, packet("platform"))
         .await;
@@ -59,7 +59,8 @@ async fn tenant(app: &TestApp) -> (serde_json::Value, String) {
     (org, sa["id"].as_str().expect("sa id").to_owned())
 }
 
-fn issue(app: &TestApp, sa: &str, scopes: &str) -> std::process::Output {
+/// `aicloud key issue --json` for the service account `sa` with `scopes` (comma-separated).
+pub fn issue(app: &TestApp, sa: &str, scopes: &str) -> std::process::Output {
     aicloud(
         &app.db,
         &[
@@ -76,7 +77,8 @@ fn issue(app: &TestApp, sa: &str, scopes: &str) -> std::process::Output {
     )
 }
 
-async fn me(app: &TestApp, secret: &str) -> reqwest::Response {
+/// GET /api/v1/iam/me with `secret` as the bearer.
+pub async fn me(app: &TestApp, secret: &str) -> reqwest::Response {
     app.client
         .get(app.url("/api/v1/iam/me"))
         .bearer_auth(secret)
@@ -379,8 +381,8 @@ async fn rotation_issues_a_replacement_and_ends_the_old_key_after_its_grace() {
 
 /// In process: Token Factory onboarded, organization `acme` and a service account in its
 /// default project.
-async fn in_process_tenant(
-    db: &crate::helpers::TestDb,
+pub async fn in_process_tenant(
+    db: &TestDb,
 ) -> (
     std::sync::Arc<aicloud::app::Platform>,
     aicloud::platform::iam::CreatedOrganization,
@@ -410,6 +412,7 @@ async fn in_process_tenant(
     (platform, acme, sa)
 }
 
-fn console() -> Caller {
+/// The administrator at the command line.
+pub fn console() -> Caller {
     Caller::Console("test".into())
 }

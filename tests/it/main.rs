@@ -21,6 +21,7 @@ mod harness;
 mod health;
 mod iam_access;
 mod iam_browser;
+mod iam_key_use;
 mod iam_keys;
 mod iam_pages;
 mod iam_people;

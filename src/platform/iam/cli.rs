@@ -1,6 +1,7 @@
 //! `aicloud org|project|sa|key|user|bootstrap ...`: IAM at the administrator's command line.
 
 use clap::Subcommand;
+use time::format_description::well_known::Rfc3339;
 
 use super::{Caller, OrgKind, Organization, Project, Target, Tenancy};
 use crate::app::Platform;
@@ -327,9 +328,7 @@ pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), Cl
         } => {
             let expires_at = expires
                 .as_deref()
-                .map(|e| {
-                    time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
-                })
+                .map(|e| time::OffsetDateTime::parse(e, &Rfc3339))
                 .transpose()
                 .map_err(|_| {
                     CliError::new("--expires must be an RFC 3339 time like 2027-01-31T00:00:00Z")
@@ -363,11 +362,16 @@ pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), Cl
                     } else {
                         "active"
                     };
+                    let last_used = k
+                        .last_used_at
+                        .and_then(|at| at.format(&Rfc3339).ok())
+                        .unwrap_or_else(|| "never used".into());
                     format!(
-                        "{:<14} {:<24} {:<8} {}",
+                        "{:<14} {:<24} {:<8} {:<32} {}",
                         k.prefix,
                         k.name,
                         state,
+                        last_used,
                         k.scopes.join(",")
                     )
                 })

@@ -79,6 +79,10 @@ pub struct ApiKeyView {
     /// Revocation time.
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// Last successful authentication, as of the latest flush (`iam.last_used_flush_secs`);
+    /// absent when never used.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
     /// Created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -165,8 +169,13 @@ pub trait Keys: Send + Sync {
         grace: std::time::Duration,
     ) -> Result<IssuedKey, IamError>;
 
-    /// The principal behind a bearer secret, from memory; unknown keys are denied.
+    /// The principal behind a bearer secret, from memory; unknown keys are denied. A
+    /// success is noted in memory as the key's last use, written by [`Keys::flush_last_used`].
     fn authenticate(&self, bearer: &str) -> Result<Principal, IamError>;
+
+    /// Writes the last uses noted since the previous flush, in one statement; returns how
+    /// many keys changed. Uses that could not be written are kept for the next flush.
+    async fn flush_last_used(&self) -> Result<usize, IamError>;
 
     /// Whether `principal` may use `scope` in `organization` (and `project`, when given).
     fn decide(

@@ -26,7 +26,7 @@ pub use members::{
     org_role_id, project_role_id,
 };
 pub use people::{CurrentUser, People, SignedIn, User};
-pub use store::PgIam;
+pub use store::{PgIam, flush_last_used_periodically};
 
 use crate::db::DbError;
 use crate::error::ApiError;

@@ -34,6 +34,7 @@ type KeyRow = (
     Option<time::OffsetDateTime>,
     Option<time::OffsetDateTime>,
     time::OffsetDateTime,
+    Option<time::OffsetDateTime>,
 );
 
 fn view(r: KeyRow) -> ApiKeyView {
@@ -51,6 +52,7 @@ fn view(r: KeyRow) -> ApiKeyView {
         expires_at: r.10,
         revoked_at: r.11,
         created_at: r.12,
+        last_used_at: r.13,
     }
 }
 
@@ -70,6 +72,7 @@ macro_rules! key_columns {
             api_keys::expires_at,
             api_keys::revoked_at,
             api_keys::created_at,
+            api_keys::last_used_at,
         )
     };
 }
@@ -442,9 +445,11 @@ impl PgIam {
         if !read_model::same(&entry.secret_sha256, &read_model::digest(secret)) {
             return Err(denied());
         }
-        if entry.expires_at.is_some_and(|at| at <= self.clock.now()) {
+        let now = self.clock.now();
+        if entry.expires_at.is_some_and(|at| at <= now) {
             return Err(denied());
         }
+        self.last_used.record(prefix, now);
         Ok(entry.principal)
     }
 

@@ -2,6 +2,7 @@
 
 mod access;
 mod keys;
+mod last_used;
 mod members;
 mod people;
 mod read_model;
@@ -9,6 +10,8 @@ mod rows;
 mod tenancy;
 
 use std::sync::Arc;
+
+pub use last_used::flush_last_used_periodically;
 
 use uuid::Uuid;
 
@@ -31,6 +34,7 @@ pub struct PgIam {
     registry: Arc<dyn Registry>,
     clock: Arc<dyn Clock>,
     read_model: Arc<read_model::ReadModel>,
+    last_used: Arc<last_used::LastUsed>,
 }
 
 impl PgIam {
@@ -60,6 +64,7 @@ impl PgIam {
             registry,
             clock,
             read_model: model,
+            last_used: Arc::default(),
         })
     }
 }
@@ -279,6 +284,10 @@ impl Keys for PgIam {
 
     fn authenticate(&self, bearer: &str) -> Result<Principal, IamError> {
         self.authenticate_in_memory(bearer)
+    }
+
+    async fn flush_last_used(&self) -> Result<usize, IamError> {
+        self.write_last_used().await
     }
 
     fn decide(
