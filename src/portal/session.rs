@@ -9,10 +9,10 @@ use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::layout::Layout;
+use super::layout::{Layout, PlatformScopes, area_of};
 use crate::app::Platform;
 use crate::error::ApiError;
-use crate::platform::iam::{CurrentUser, IamError};
+use crate::platform::iam::{CurrentUser, IamError, Target};
 
 /// Cookie holding the session token.
 pub const SESSION_COOKIE: &str = "aicloud_session";
@@ -41,8 +41,8 @@ fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
-/// Middleware: a page needs a live session; every area but the overview needs a platform
-/// administrator. Unknown paths pass through to their 404.
+/// Middleware: a page needs a live session, and its area's platform scope (Access and the
+/// overview are everyone's). Unknown paths pass through to their 404.
 pub async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -63,16 +63,46 @@ pub async fn gate(
         let target = format!("/login?next={}", encode(&path));
         return Ok(req.into_response(redirect(&target)));
     };
-    let everyones =
-        path == "/" || path == "/logout" || crate::platform::iam::pages::is_tenant_page(&path);
-    if !current.user.is_platform_admin() && !everyones {
-        let denied = ApiError::Forbidden("this area is for platform administrators".into());
+    let scopes = match platform_scopes(&req, &current).await {
+        Ok(scopes) => scopes,
+        Err(unavailable) => return Ok(req.error_response(unavailable)),
+    };
+    // Pages outside every area (but the overview) are platform administration: fail closed.
+    let needs = match (path.as_str(), area_of(&path)) {
+        ("/" | "/logout", _) => None,
+        (_, Some(area)) => area.scope,
+        (_, None) => Some("platform.admin"),
+    };
+    if let Some(scope) = needs.filter(|s| !scopes.0.contains(*s)) {
+        let denied = ApiError::Forbidden(format!("this area needs the `{scope}` scope"));
         return Ok(req.error_response(denied));
     }
     req.extensions_mut().insert(current);
+    req.extensions_mut().insert(scopes);
     next.call(req)
         .await
         .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// What the person holds across the platform (nothing without a platform role).
+async fn platform_scopes(
+    req: &ServiceRequest,
+    current: &CurrentUser,
+) -> Result<PlatformScopes, ApiError> {
+    let Some(platform) = req.app_data::<web::Data<Platform>>() else {
+        return Ok(PlatformScopes::default());
+    };
+    let caller = crate::platform::iam::Caller::User(current.user.clone());
+    match platform.access.holdings(&caller, Target::Platform).await {
+        Ok((_, holdings)) => Ok(PlatformScopes(holdings.scopes)),
+        Err(IamError::Forbidden(_) | IamError::NotFound(_)) => Ok(PlatformScopes::default()),
+        Err(err) => {
+            log::warn!("platform scopes lookup failed: {err}");
+            Err(ApiError::Unavailable(
+                "access cannot be checked: the database is unavailable".into(),
+            ))
+        }
+    }
 }
 
 /// The session's user; `Ok(None)` without a live session, `Err` when none can be checked.
@@ -291,6 +321,20 @@ async fn logout(
         .insert_header(("location", "/login"))
         .cookie(clear)
         .finish())
+}
+
+/// Refuses unless the signed-in person holds `scope` across the platform.
+pub fn require_platform_scope(req: &HttpRequest, scope: &str) -> Result<(), ApiError> {
+    let held = req
+        .extensions()
+        .get::<PlatformScopes>()
+        .is_some_and(|scopes| scopes.0.contains(scope));
+    match held {
+        true => Ok(()),
+        false => Err(ApiError::Forbidden(format!(
+            "this needs the `{scope}` scope"
+        ))),
+    }
 }
 
 /// The signed-in user behind a portal request (the gate has admitted it).

@@ -145,3 +145,61 @@ async fn changing_your_password_keeps_this_session_and_ends_the_others() {
     app.sign_in("mia@a.example", "another long passphrase")
         .await;
 }
+
+#[tokio::test]
+async fn platform_areas_follow_the_scopes_of_platform_roles() {
+    let app = setup().await;
+    let run = |args: &[&str]| crate::helpers::aicloud(&app.db, args);
+    let refused = run(&["user", "grant", "mia@a.example", "platform.org_owner"]);
+    assert!(
+        !refused.status.success(),
+        "tenant roles come with memberships"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not an active platform role"));
+    let granted = run(&[
+        "user",
+        "grant",
+        "mia@a.example",
+        "platform.security_auditor",
+    ]);
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+
+    let auditor = app.sign_in("mia@a.example", PASSWORD).await;
+    let (status, html) = page(&auditor, &app, "/audit").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"href="/audit""#) && html.contains(r#"href="/events/dead-letters""#));
+    assert!(
+        !html.contains(">Billing<"),
+        "areas still to come are for administrators"
+    );
+    let replay = auditor
+        .post(app.url(&format!(
+            "/events/dead-letters/{}/replay",
+            uuid::Uuid::now_v7()
+        )))
+        .form(&[("csrf", csrf_in(&html))])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(replay.status(), 403, "auditors read; they do not replay");
+
+    let plain = app.sign_in("olive@a.example", PASSWORD).await;
+    let (status, _) = page(&plain, &app, "/audit").await;
+    assert_eq!(status, 403);
+    let (_, home) = page(&plain, &app, "/").await;
+    assert!(!home.contains(r#"href="/audit""#) && home.contains(r#"href="/access""#));
+
+    let revoked = run(&[
+        "user",
+        "revoke",
+        "mia@a.example",
+        "platform.security_auditor",
+    ]);
+    assert!(revoked.status.success());
+    let (status, _) = page(&auditor, &app, "/audit").await;
+    assert_eq!(status, 403, "the role is gone at the next page");
+}

@@ -41,6 +41,7 @@ async fn replay_form(
     form: web::Form<crate::portal::session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     crate::portal::session::check_csrf(&req, &form.csrf)?;
+    crate::portal::session::require_platform_scope(&req, "platform.events.replay")?;
     platform
         .events
         .replay(id.into_inner(), crate::portal::session::actor(&req)?)

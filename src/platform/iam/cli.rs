@@ -425,6 +425,20 @@ pub enum UserCommand {
         /// Email.
         email: String,
     },
+    /// Give a user a platform role (e.g. platform.security_auditor, platform.operator).
+    Grant {
+        /// Email.
+        email: String,
+        /// A platform role of the registry.
+        role: String,
+    },
+    /// Take a platform role from a user.
+    Revoke {
+        /// Email.
+        email: String,
+        /// The platform role.
+        role: String,
+    },
 }
 
 /// The first line of standard input, for passwords (never on the command line, where
@@ -510,6 +524,18 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
                 .await
                 .map_err(failed)?;
             println!("password changed for {email}; their sessions have ended");
+            Ok(())
+        }
+        UserCommand::Grant { email, role } | UserCommand::Revoke { email, role } => {
+            let grant = matches!(command, UserCommand::Grant { .. });
+            people
+                .set_platform_role(email, role, grant, crate::cli::actor())
+                .await
+                .map_err(failed)?;
+            match grant {
+                true => println!("{email} now holds {role}"),
+                false => println!("{email} no longer holds {role}"),
+            }
             Ok(())
         }
     }

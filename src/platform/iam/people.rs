@@ -94,6 +94,16 @@ pub trait People: Send + Sync {
         client_ip: &str,
     ) -> Result<(), IamError>;
 
+    /// Grants (or, with `grant` false, removes) a platform role: an active registry role of
+    /// the platform that is neither an organization nor a project role. Audited.
+    async fn set_platform_role(
+        &self,
+        email: &str,
+        role: &str,
+        grant: bool,
+        actor: Actor,
+    ) -> Result<(), IamError>;
+
     /// Checks a password; throttled per account and per address.
     async fn sign_in(
         &self,

@@ -25,16 +25,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     invitations::routes(cfg);
 }
 
-/// Where `path` is one of these pages: open to every signed-in person.
-pub fn is_tenant_page(path: &str) -> bool {
-    ["/access", "/account"].iter().any(|p| {
-        path == *p
-            || path
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('/'))
-    }) || path.starts_with("/invitations/")
-}
-
 /// The signed-in caller and what it holds at `target` (404 when it cannot see it).
 async fn at(
     platform: &Platform,

@@ -363,6 +363,19 @@ impl People for PgIam {
             .await
     }
 
+    async fn set_platform_role(
+        &self,
+        email: &str,
+        role: &str,
+        grant: bool,
+        actor: Actor,
+    ) -> Result<(), IamError> {
+        let (this, email, role) = (self.clone(), email.to_owned(), role.to_owned());
+        self.db
+            .run(move |conn| this.set_platform_role_on(conn, &email, &role, grant, actor))
+            .await
+    }
+
     async fn change_password(
         &self,
         user: &User,

@@ -20,6 +20,7 @@ const MAX_FAILURES_PER_ADDRESS: i64 = 20;
 const MIN_PASSWORD: usize = 12;
 
 const ROLE_GRANTED: &str = "platform.role.granted";
+const ROLE_REMOVED: &str = "platform.role.removed";
 const PASSWORD_CHANGED: &str = "platform.password.changed";
 const FAILURES_REPEATED: &str = "platform.sign_in.failures_repeated";
 
@@ -251,6 +252,66 @@ impl PgIam {
                 conn,
                 NewEvent::new(actor, PASSWORD_CHANGED, "user", &row.0.to_string()),
             )?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn set_platform_role_on(
+        &self,
+        conn: &mut PgConnection,
+        email: &str,
+        role: &str,
+        grant: bool,
+        actor: Actor,
+    ) -> Result<(), IamError> {
+        let tenant_role =
+            role.starts_with("platform.org_") || role.starts_with("platform.project_");
+        if !role.starts_with("platform.") || tenant_role || !self.registry.is_active("role", role) {
+            return Err(IamError::Invalid {
+                field: "role",
+                reason: format!("`{role}` is not an active platform role of the registry"),
+            });
+        }
+        conn.transaction(|conn| {
+            let (row, _) = user_by_email(conn, email)?
+                .ok_or_else(|| IamError::NotFound(format!("no user `{email}`")))?;
+            let binding = platform_roles::table.find((row.0, role));
+            let changed = match grant {
+                true => diesel::insert_into(platform_roles::table)
+                    .values((
+                        platform_roles::user_id.eq(row.0),
+                        platform_roles::role.eq(role),
+                        platform_roles::granted_at.eq(self.clock.now()),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?,
+                false => {
+                    if role == PLATFORM_ADMIN {
+                        let admins: Vec<Uuid> = platform_roles::table
+                            .filter(platform_roles::role.eq(PLATFORM_ADMIN))
+                            .select(platform_roles::user_id)
+                            .load(conn)?;
+                        if admins == [row.0] {
+                            return Err(IamError::Conflict(
+                                "the platform must keep one administrator".into(),
+                            ));
+                        }
+                    }
+                    diesel::delete(binding).execute(conn)?
+                }
+            };
+            if changed == 0 {
+                return Ok(());
+            }
+            let action = if grant { ROLE_GRANTED } else { ROLE_REMOVED };
+            let mut event = NewEvent::new(
+                actor,
+                action,
+                "role_binding",
+                &format!("platform:{}:{role}", row.0),
+            );
+            event.details = serde_json::json!({ "role": role, "user_id": row.0 });
+            self.audit.append_in(conn, event)?;
             Ok(())
         })
     }
