@@ -196,6 +196,9 @@ fn body_for(method: &str, path: &str, org_b: &BTreeMap<&str, String>) -> Option<
     let body = match (method, path) {
         ("GET" | "DELETE", _) => return None,
         ("POST", "/api/v1/iam/orgs/{org}/suspend") => json!({}),
+        ("POST", "/api/v1/iam/orgs/{org}/departments") => {
+            json!({ "slug": "sneaky", "name": "Sneaky" })
+        }
         ("POST", "/api/v1/iam/orgs/{org}/projects") => {
             json!({ "slug": "sneaky", "name": "Sneaky" })
         }
@@ -238,11 +241,13 @@ async fn iam_routes(app: &TestApp) -> Vec<(String, String)> {
 }
 
 /// Routes that name no organization, each with its own test below.
-const UNSCOPED: [&str; 4] = [
+const UNSCOPED: [&str; 6] = [
     "/api/v1/iam/me",
     "/api/v1/iam/decisions",
     "/api/v1/iam/orgs",
     "/api/v1/iam/invitations/accept",
+    "/api/v1/iam/users",
+    "/api/v1/iam/users/{email}/password",
 ];
 
 #[tokio::test]
@@ -420,6 +425,28 @@ async fn unscoped_routes_show_only_the_callers_own_tenant() {
         events.iter().all(|e| e["organization_id"] == org_a["id"]),
         "{mine}"
     );
+    // People are the platform's: a tenant's owner neither lists nor resets them.
+    let users = api(app, &t.alice_key, "GET", "/api/v1/iam/users", None).await;
+    assert_eq!(users.status(), 403);
+    let new_user = json!({ "email": "x@a.example", "display_name": "X", "password": PASSWORD });
+    let create = api(
+        app,
+        &t.alice_key,
+        "POST",
+        "/api/v1/iam/users",
+        Some(new_user),
+    )
+    .await;
+    assert_eq!(create.status(), 403);
+    let reset = json!({ "password": "taken over passphrase" });
+    let path = "/api/v1/iam/users/bob@b.example/password";
+    assert_eq!(
+        api(app, &t.alice_key, "PUT", path, Some(reset))
+            .await
+            .status(),
+        403
+    );
+    app.sign_in("bob@b.example", PASSWORD).await;
     let verify = api(app, &t.alice_key, "GET", "/api/v1/audit/verify", None).await;
     assert_eq!(verify.status(), 403, "verification is platform-wide");
 }
@@ -799,4 +826,69 @@ async fn a_users_keys_shrink_when_the_user_loses_a_role() {
         .await
         .expect("me");
     assert_eq!(me["scopes"], json!(["platform.iam.read"]));
+}
+
+#[tokio::test]
+async fn departments_group_projects_inside_one_organization() {
+    let t = tenants().await;
+    let app = &t.app;
+    let departments = "/api/v1/iam/orgs/org-a/departments";
+    let bad = json!({ "slug": "Research Lab", "name": "Research" });
+    assert_eq!(
+        api(app, &t.alice_key, "POST", departments, Some(bad))
+            .await
+            .status(),
+        422
+    );
+    let research = json!({ "slug": "research", "name": "Research" });
+    let res = api(
+        app,
+        &t.alice_key,
+        "POST",
+        departments,
+        Some(research.clone()),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        api(app, &t.alice_key, "POST", departments, Some(research))
+            .await
+            .status(),
+        409
+    );
+    let project = json!({ "slug": "lab", "name": "Lab", "department": "research" });
+    let res = api(
+        app,
+        &t.alice_key,
+        "POST",
+        "/api/v1/iam/orgs/org-a/projects",
+        Some(project),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let lab: Value = res.json().await.expect("project");
+    let listed: Value = api(app, &t.alice_key, "GET", departments, None)
+        .await
+        .json()
+        .await
+        .expect("list");
+    let slugs: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| d["slug"].as_str().expect("slug"))
+        .collect();
+    assert_eq!(slugs, ["default", "research"]);
+    assert_eq!(lab["department_id"], listed[1]["id"]);
+    // org-b's departments are not org-a's to use.
+    let elsewhere = json!({ "slug": "sneaky", "name": "Sneaky", "department": "default" });
+    let res = api(
+        app,
+        &t.alice_key,
+        "POST",
+        "/api/v1/iam/orgs/org-b/projects",
+        Some(elsewhere),
+    )
+    .await;
+    assert_eq!(res.status(), 404);
 }

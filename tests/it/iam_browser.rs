@@ -87,6 +87,8 @@ fn create_key_as_a_person(base: &str, email: &str) -> (String, String) {
         .expect("my organizations")
         .click()
         .expect("org");
+    tab.wait_for_element("#members").expect("organization page");
+    screenshot(&tab, "organization.png");
     tab.wait_for_element("#projects a")
         .expect("projects")
         .click()

@@ -203,3 +203,50 @@ async fn platform_areas_follow_the_scopes_of_platform_roles() {
     let (status, _) = page(&auditor, &app, "/audit").await;
     assert_eq!(status, 403, "the role is gone at the next page");
 }
+
+#[tokio::test]
+async fn the_platform_administrator_manages_people_over_the_api() {
+    let app = setup().await;
+    let admin = app.admin_key().await.to_owned();
+    let send = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let short = json!({ "email": "nia@c.example", "display_name": "Nia", "password": "short" });
+    let res = send(reqwest::Method::POST, "/api/v1/iam/users", short)
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 422);
+    let problem: serde_json::Value = res.json().await.expect("problem");
+    assert_eq!(problem["field"], "password");
+    let nia = json!({ "email": "nia@c.example", "display_name": "Nia", "password": PASSWORD });
+    let res = send(reqwest::Method::POST, "/api/v1/iam/users", nia)
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    let users: serde_json::Value = app.get_json("/api/v1/iam/users").await;
+    assert!(
+        users
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|u| u["email"] == "nia@c.example")
+    );
+    assert!(
+        !users.to_string().contains("argon2"),
+        "no password hash leaves the server"
+    );
+    let reset = json!({ "password": "a brand new passphrase" });
+    let res = send(
+        reqwest::Method::PUT,
+        "/api/v1/iam/users/nia@c.example/password",
+        reset,
+    )
+    .await
+    .expect("sent");
+    assert_eq!(res.status(), 204);
+    app.sign_in("nia@c.example", "a brand new passphrase").await;
+}

@@ -244,6 +244,8 @@ pub enum KeyCommand {
     Revoke {
         /// The key's prefix (the part after `aic_`).
         prefix: String,
+        #[command(flatten)]
+        out: Output,
     },
 }
 
@@ -394,10 +396,9 @@ pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), Cl
             );
             print(out, &issued, &text)
         }
-        KeyCommand::Revoke { prefix } => {
+        KeyCommand::Revoke { prefix, out } => {
             let key = keys.revoke_key(&console(), prefix).await.map_err(failed)?;
-            println!("revoked key {}", key.prefix);
-            Ok(())
+            print(out, &key, &format!("revoked key {}", key.prefix))
         }
     }
 }
@@ -431,6 +432,8 @@ pub enum UserCommand {
         email: String,
         /// A platform role of the registry.
         role: String,
+        #[command(flatten)]
+        out: Output,
     },
     /// Take a platform role from a user.
     Revoke {
@@ -438,6 +441,8 @@ pub enum UserCommand {
         email: String,
         /// The platform role.
         role: String,
+        #[command(flatten)]
+        out: Output,
     },
 }
 
@@ -526,17 +531,18 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
             println!("password changed for {email}; their sessions have ended");
             Ok(())
         }
-        UserCommand::Grant { email, role } | UserCommand::Revoke { email, role } => {
+        UserCommand::Grant { email, role, out } | UserCommand::Revoke { email, role, out } => {
             let grant = matches!(command, UserCommand::Grant { .. });
             people
                 .set_platform_role(email, role, grant, crate::cli::actor())
                 .await
                 .map_err(failed)?;
-            match grant {
-                true => println!("{email} now holds {role}"),
-                false => println!("{email} no longer holds {role}"),
-            }
-            Ok(())
+            let text = match grant {
+                true => format!("{email} now holds {role}"),
+                false => format!("{email} no longer holds {role}"),
+            };
+            let done = serde_json::json!({ "email": email, "role": role, "held": grant });
+            print(out, &done, &text)
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum MemberCommand {
         /// Project slug: remove from this project only.
         #[arg(long)]
         project: Option<String>,
+        #[command(flatten)]
+        out: Output,
     },
     /// List the members of an organization or project.
     List {
@@ -96,6 +98,7 @@ pub async fn run_member(platform: &Platform, command: &MemberCommand) -> Result<
             organization,
             email,
             project,
+            out,
         } => {
             match project {
                 Some(p) => {
@@ -110,11 +113,9 @@ pub async fn run_member(platform: &Platform, command: &MemberCommand) -> Result<
                 }
             }
             .map_err(failed)?;
-            println!(
-                "removed {email} from {}",
-                where_(organization, project.as_ref())
-            );
-            Ok(())
+            let place = where_(organization, project.as_ref());
+            let removed = serde_json::json!({ "removed": email, "from": place });
+            print(out, &removed, &format!("removed {email} from {place}"))
         }
         MemberCommand::List {
             organization,

@@ -225,4 +225,16 @@ pub trait Tenancy: Send + Sync {
 
     /// An organization's projects, by slug.
     async fn projects(&self, organization: &str) -> Result<Vec<Project>, IamError>;
+
+    /// Adds a department (cost center) to an organization, audited.
+    async fn create_department(
+        &self,
+        organization: &str,
+        slug: &str,
+        name: &str,
+        actor: Actor,
+    ) -> Result<Department, IamError>;
+
+    /// An organization's departments, the default first.
+    async fn departments(&self, organization: &str) -> Result<Vec<Department>, IamError>;
 }

@@ -6,6 +6,7 @@
 mod keys;
 mod members;
 mod orgs;
+mod users;
 
 use actix_web::{HttpRequest, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(orgs::list_projects)
             .service(orgs::create_project)
             .service(orgs::show_project)
+            .service(orgs::list_departments)
+            .service(orgs::create_department)
             .service(members::list_org_members)
             .service(members::set_org_member)
             .service(members::remove_org_member)
@@ -55,7 +58,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(keys::list_keys)
             .service(keys::issue_key)
             .service(keys::revoke_key)
-            .service(keys::rotate_key),
+            .service(keys::rotate_key)
+            .service(users::list_users)
+            .service(users::create_user)
+            .service(users::set_password),
     );
 }
 

@@ -8,7 +8,9 @@ use super::{IAM_READ, IAM_WRITE, ORG_MANAGE};
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
-use crate::platform::iam::{CreatedOrganization, OrgKind, Organization, Project, Target};
+use crate::platform::iam::{
+    CreatedOrganization, Department, OrgKind, Organization, Project, Target,
+};
 
 /// Organizations the caller can see.
 #[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Organization>), (status = 401, body = Problem)))]
@@ -150,6 +152,47 @@ pub async fn create_project(
         )
         .await?;
     Ok(HttpResponse::Created().json(project))
+}
+
+/// The organization's departments (cost centers), the default first.
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Department>), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/departments")]
+pub async fn list_departments(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<web::Json<Vec<Department>>, ApiError> {
+    guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    Ok(web::Json(platform.iam.departments(&org).await?))
+}
+
+/// A new department.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDepartment {
+    /// Slug, unique in the organization.
+    slug: String,
+    /// Display name.
+    name: String,
+}
+
+/// Adds a department (`platform.iam.write` in the organization).
+#[utoipa::path(tag = "iam", request_body = NewDepartment, responses(
+    (status = 201, body = Department), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
+))]
+#[post("/orgs/{org}/departments")]
+pub async fn create_department(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Json<NewDepartment>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::org(&org)).await?;
+    let department = platform
+        .iam
+        .create_department(&org, &body.slug, &body.name, caller.actor())
+        .await?;
+    Ok(HttpResponse::Created().json(department))
 }
 
 /// One project.

@@ -9,8 +9,8 @@ use super::{at, field, form_caller, form_fields, see_other};
 use crate::app::Platform;
 use crate::error::ApiError;
 use crate::platform::iam::{
-    Invitation, IssuedInvitation, Member, ORG_ROLES, OrgKind, Organization, Project, RoleBinding,
-    Target,
+    Department, Invitation, IssuedInvitation, Member, ORG_ROLES, OrgKind, Organization, Project,
+    RoleBinding, Target,
 };
 use crate::platform::registry::EntryFilter;
 use crate::portal::{layout::Layout, render, session};
@@ -20,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(create_org)
         .service(org_page)
         .service(create_project)
+        .service(create_department)
         .service(set_member)
         .service(remove_member)
         .service(invite)
@@ -121,6 +122,7 @@ struct OrgPage {
     your_role: String,
     can_write: bool,
     projects: Vec<Project>,
+    departments: Vec<Department>,
     members: Vec<Member>,
     invitations: Vec<Invitation>,
     bindings: Vec<RoleBinding>,
@@ -157,6 +159,7 @@ async fn org_page_for(
             .unwrap_or_else(|| "platform".into()),
         can_write,
         projects: platform.iam.projects(&org.slug).await?,
+        departments: platform.iam.departments(&org.slug).await?,
         members: platform.members.org_members(&org).await?,
         invitations,
         bindings: platform.members.role_bindings(&org).await?,
@@ -190,11 +193,43 @@ async fn create_project(
         .authorize(&caller, IAM_WRITE, Target::org(&org))
         .await?;
     let slug = field(&fields, "slug");
+    let department = Some(field(&fields, "department")).filter(|d| !d.is_empty());
     platform
         .iam
-        .create_project(&org, slug, field(&fields, "name"), None, caller.actor())
+        .create_project(
+            &org,
+            slug,
+            field(&fields, "name"),
+            department,
+            caller.actor(),
+        )
         .await?;
     Ok(see_other(&format!("/access/{org}/{slug}")))
+}
+
+#[post("/access/{org}/departments")]
+async fn create_department(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&body);
+    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    platform
+        .access
+        .authorize(&caller, IAM_WRITE, Target::org(&org))
+        .await?;
+    platform
+        .iam
+        .create_department(
+            &org,
+            field(&fields, "slug"),
+            field(&fields, "name"),
+            caller.actor(),
+        )
+        .await?;
+    Ok(see_other(&format!("/access/{org}")))
 }
 
 #[post("/access/{org}/members")]

@@ -17,9 +17,9 @@ use uuid::Uuid;
 
 use super::people::{CurrentUser, People, SignedIn, User};
 use super::{
-    Access, ApiKeyView, Caller, CreatedOrganization, Decision, Holdings, IamError, Invitation,
-    IssuedInvitation, IssuedKey, Keys, Member, Members, NewKey, OrgKind, Organization, Place,
-    Principal, Project, RoleBinding, ServiceAccount, Target, Tenancy,
+    Access, ApiKeyView, Caller, CreatedOrganization, Decision, Department, Holdings, IamError,
+    Invitation, IssuedInvitation, IssuedKey, Keys, Member, Members, NewKey, OrgKind, Organization,
+    Place, Principal, Project, RoleBinding, ServiceAccount, Target, Tenancy,
 };
 use crate::clock::Clock;
 use crate::db::Db;
@@ -171,6 +171,29 @@ impl Tenancy for PgIam {
                     actor,
                 )
             })
+            .await
+    }
+
+    async fn create_department(
+        &self,
+        organization: &str,
+        slug: &str,
+        name: &str,
+        actor: Actor,
+    ) -> Result<Department, IamError> {
+        check_slug("slug", slug)?;
+        check_name(name)?;
+        let this = self.clone();
+        let [organization, slug, name] = [organization, slug, name.trim()].map(str::to_owned);
+        self.db
+            .run(move |conn| this.create_department_on(conn, &organization, &slug, &name, actor))
+            .await
+    }
+
+    async fn departments(&self, organization: &str) -> Result<Vec<Department>, IamError> {
+        let organization = organization.to_owned();
+        self.db
+            .run(move |conn| tenancy::departments(conn, &organization))
             .await
     }
 

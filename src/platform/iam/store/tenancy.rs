@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::super::schema::{departments, org_memberships, organizations, projects};
-use super::super::{CreatedOrganization, IamError, OrgKind, Organization, Project};
+use super::super::{CreatedOrganization, Department, IamError, OrgKind, Organization, Project};
 use super::rows::{DepartmentRow, OrganizationRow, ProjectRow};
 use super::{PgIam, new_id};
 use crate::platform::audit::{Actor, NewEvent};
@@ -278,4 +278,60 @@ impl PgIam {
             Ok(project.into())
         })
     }
+
+    pub(super) fn create_department_on(
+        &self,
+        conn: &mut PgConnection,
+        organization_slug: &str,
+        slug: &str,
+        name: &str,
+        actor: Actor,
+    ) -> Result<Department, IamError> {
+        let now = self.clock.now();
+        conn.transaction(|conn| {
+            let org = organization(conn, organization_slug)?;
+            let taken: i64 = departments::table
+                .filter(departments::organization_id.eq(org.id))
+                .filter(departments::slug.eq(slug))
+                .count()
+                .get_result(conn)?;
+            if taken > 0 {
+                return Err(IamError::Conflict(format!(
+                    "department `{slug}` already exists in `{organization_slug}`"
+                )));
+            }
+            let department = DepartmentRow {
+                id: new_id(),
+                organization_id: org.id,
+                slug: slug.into(),
+                name: name.into(),
+                is_default: false,
+                created_at: now,
+            };
+            diesel::insert_into(departments::table)
+                .values(&department)
+                .execute(conn)?;
+            self.audited(
+                conn,
+                &actor,
+                DEPARTMENT_CREATED,
+                ("department", department.id.to_string()),
+                [Some(org.id), Some(department.id), None],
+            )?;
+            Ok(department.into())
+        })
+    }
+}
+
+pub fn departments(
+    conn: &mut PgConnection,
+    organization_slug: &str,
+) -> Result<Vec<Department>, IamError> {
+    let org = organization(conn, organization_slug)?;
+    let rows: Vec<DepartmentRow> = departments::table
+        .filter(departments::organization_id.eq(org.id))
+        .order((departments::is_default.desc(), departments::slug))
+        .select(DepartmentRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(Department::from).collect())
 }

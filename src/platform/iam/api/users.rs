@@ -1,0 +1,85 @@
+//! People, at platform scope: the platform's administrators create accounts and reset
+//! passwords (people change their own on the account page).
+
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{IAM_READ, IAM_WRITE};
+use crate::app::Platform;
+use crate::error::{ApiError, Problem};
+use crate::http::guard;
+use crate::platform::iam::{Target, User};
+
+/// Every user (platform-wide `platform.iam.read`).
+#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<User>), (status = 403, body = Problem)))]
+#[get("/users")]
+pub async fn list_users(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+) -> Result<web::Json<Vec<User>>, ApiError> {
+    guard::authorize(&platform, &req, IAM_READ, Target::Platform).await?;
+    Ok(web::Json(platform.people.users().await?))
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Email, unique regardless of case.
+    email: String,
+    /// Name shown in the portal.
+    display_name: String,
+    /// Initial password, at least 12 characters; stored only as an argon2id hash.
+    password: String,
+}
+
+/// Creates a user with no roles (platform-wide `platform.iam.write`).
+#[utoipa::path(tag = "iam", request_body = NewUser, responses(
+    (status = 201, body = User), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)
+))]
+#[post("/users")]
+pub async fn create_user(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    body: web::Json<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::Platform).await?;
+    let user = platform
+        .people
+        .create_user(
+            &body.email,
+            &body.display_name,
+            &body.password,
+            caller.actor(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+/// A password to set.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// At least 12 characters.
+    password: String,
+}
+
+/// Resets a user's password and ends their sessions (platform-wide `platform.iam.write`).
+#[utoipa::path(tag = "iam", request_body = NewPassword, responses(
+    (status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
+))]
+#[put("/users/{email}/password")]
+pub async fn set_password(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    email: web::Path<String>,
+    body: web::Json<NewPassword>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::Platform).await?;
+    platform
+        .people
+        .set_password(&email, &body.password, caller.actor())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
