@@ -178,6 +178,9 @@ impl Layout {
             });
             self.user = Some(current.user.display_name.clone());
             self.csrf = current.csrf;
+        } else {
+            // Someone not signed in (an invitation link) sees no areas at all.
+            self.nav.clear();
         }
         self
     }

@@ -35,6 +35,12 @@ fn is_public(path: &str) -> bool {
             .any(|p| path.starts_with(p))
 }
 
+/// Pages that work with or without a session: an invitation link opens for someone who
+/// has no account yet.
+fn session_optional(path: &str) -> bool {
+    path.starts_with("/invitations/")
+}
+
 fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("location", to))
@@ -60,6 +66,12 @@ pub async fn gate(
         Err(unavailable) => return Ok(req.error_response(unavailable)),
     };
     let Some(current) = current else {
+        if session_optional(&path) {
+            return next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body);
+        }
         let target = format!("/login?next={}", encode(&path));
         return Ok(req.into_response(redirect(&target)));
     };
@@ -196,6 +208,33 @@ struct LoginQuery {
     next: Option<String>,
 }
 
+/// A CSRF token for a form shown before anyone signs in, and the cookie that pairs with it
+/// (double submit: there is no session to hold it).
+pub fn anonymous_csrf(req: &HttpRequest) -> Result<(String, Cookie<'static>), ApiError> {
+    let csrf = crate::encoding::random_hex(16).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pair = cookie(
+        req,
+        LOGIN_CSRF_COOKIE,
+        csrf.clone(),
+        CookieDuration::hours(1),
+    );
+    Ok((csrf, pair))
+}
+
+/// Refuses a form shown before sign-in whose token does not match its cookie.
+pub fn check_anonymous_csrf(req: &HttpRequest, submitted: &str) -> Result<(), ApiError> {
+    let expected = req
+        .cookie(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    match !expected.is_empty() && same_token(&expected, submitted) {
+        true => Ok(()),
+        false => Err(ApiError::Forbidden(
+            "the form's security token is missing or stale; reload the page".into(),
+        )),
+    }
+}
+
 fn login_page(
     req: &HttpRequest,
     status: actix_web::http::StatusCode,
@@ -203,7 +242,7 @@ fn login_page(
     email: String,
     error: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let csrf = crate::encoding::random_hex(16).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (csrf, pair) = anonymous_csrf(req)?;
     let page = LoginPage {
         layout: Layout::new("Sign in", None, &[]),
         csrf: csrf.clone(),
@@ -215,12 +254,7 @@ fn login_page(
         .render()
         .map_err(|e| ApiError::Internal(format!("template: {e}")))?;
     Ok(HttpResponse::build(status)
-        .cookie(cookie(
-            req,
-            LOGIN_CSRF_COOKIE,
-            csrf,
-            CookieDuration::hours(1),
-        ))
+        .cookie(pair)
         .content_type("text/html; charset=utf-8")
         .body(html))
 }
@@ -254,15 +288,7 @@ async fn login(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
-    let expected = req
-        .cookie(LOGIN_CSRF_COOKIE)
-        .map(|c| c.value().to_owned())
-        .unwrap_or_default();
-    if expected.is_empty() || !same_token(&expected, &form.csrf) {
-        return Err(ApiError::Forbidden(
-            "the sign-in form's security token is missing or stale; reload the page".into(),
-        ));
-    }
+    check_anonymous_csrf(&req, &form.csrf)?;
     let next = safe_next(form.next.as_deref());
     let ip = req
         .peer_addr()

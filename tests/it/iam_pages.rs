@@ -250,3 +250,56 @@ async fn the_platform_administrator_manages_people_over_the_api() {
     assert_eq!(res.status(), 204);
     app.sign_in("nia@c.example", "a brand new passphrase").await;
 }
+
+#[tokio::test]
+async fn someone_without_an_account_joins_from_the_invitation_link() {
+    let app = setup().await;
+    let olive = app.sign_in("olive@a.example", PASSWORD).await;
+    let (_, html) = page(&olive, &app, "/access/org-a").await;
+    let invited = olive
+        .post(app.url("/access/org-a/invitations"))
+        .form(&[
+            ("csrf", csrf_in(&html).as_str()),
+            ("email", "newcomer@a.example"),
+            ("role", "viewer"),
+        ])
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("html");
+    let start = invited.find("/invitations/").expect("link");
+    let link = &invited[start..start + invited[start..].find('"').expect("end")];
+
+    let visitor = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let (status, form) = page(&visitor, &app, link).await;
+    assert_eq!(status, 200, "the link opens without an account");
+    assert!(form.contains(r#"id="join""#) && !form.contains(r#"href="/audit""#));
+    let join = |csrf: String| {
+        visitor
+            .post(app.url(&format!("{link}/join")))
+            .form(&[
+                ("csrf", csrf),
+                ("display_name", "Newcomer".into()),
+                ("password", PASSWORD.into()),
+                ("repeat", PASSWORD.into()),
+            ])
+            .send()
+    };
+    assert_eq!(join("forged".into()).await.expect("sent").status(), 403);
+    let joined = join(csrf_in(&form)).await.expect("sent");
+    assert_eq!(joined.status(), 303);
+    assert_eq!(joined.headers()["location"], "/login?next=/access/org-a");
+    let (status, _) = page(&visitor, &app, link).await;
+    assert_eq!(status, 404, "the link worked once");
+
+    let newcomer = app.sign_in("newcomer@a.example", PASSWORD).await;
+    let (status, html) = page(&newcomer, &app, "/access/org-a").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="your-role">viewer"#), "{html}");
+}

@@ -168,6 +168,11 @@ pub trait Members: Send + Sync {
     /// The open invitation behind `token` (not found when unknown, used or expired).
     async fn invitation(&self, token: &str) -> Result<Invitation, IamError>;
 
+    /// Creates the invited person's account (with the invited email) and accepts the
+    /// invitation for it, in one transaction. Audited.
+    async fn join(&self, token: &str, display_name: &str, password: &str)
+    -> Result<User, IamError>;
+
     /// Accepts an invitation as `user`, whose email must be the invited one. Audited.
     async fn accept_invitation(&self, token: &str, user: &User) -> Result<Member, IamError>;
 }

@@ -1,17 +1,28 @@
-//! `/invitations/{token}`: the page an invitation link opens; accepting needs the invited
-//! person signed in.
+//! `/invitations/{token}`: the page an invitation link opens. The invited person accepts
+//! when signed in with the invited email, or creates their account from it.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
+use serde::Deserialize;
 
 use super::{form_caller, see_other};
 use crate::app::Platform;
 use crate::error::ApiError;
 use crate::platform::iam::{Caller, Invitation};
-use crate::portal::{layout::Layout, render, session};
+use crate::portal::{layout::Layout, session};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(invitation_page).service(accept);
+    cfg.service(invitation_page).service(accept).service(join);
+}
+
+/// Who is looking at the invitation.
+enum Viewer {
+    /// Nobody signed in: offer to create the account, or to sign in.
+    Anonymous,
+    /// The invited person, signed in.
+    Invited,
+    /// Someone else, signed in.
+    Other,
 }
 
 #[derive(Template)]
@@ -20,7 +31,9 @@ struct InvitationPage {
     layout: Layout,
     invitation: Invitation,
     token: String,
-    for_you: bool,
+    viewer: Viewer,
+    /// The double-submit token of the account form (nobody is signed in).
+    join_csrf: String,
 }
 
 #[get("/invitations/{token}")]
@@ -30,16 +43,28 @@ async fn invitation_page(
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let invitation = platform.members.invitation(&token).await?;
-    let for_you = match session::caller(&req)? {
-        Caller::User(user) => user.email.eq_ignore_ascii_case(&invitation.email),
-        _ => false,
+    let viewer = match session::caller(&req) {
+        Ok(Caller::User(user)) if user.email.eq_ignore_ascii_case(&invitation.email) => {
+            Viewer::Invited
+        }
+        Ok(_) => Viewer::Other,
+        Err(_) => Viewer::Anonymous,
     };
-    render(&InvitationPage {
+    let (join_csrf, pair) = session::anonymous_csrf(&req)?;
+    let page = InvitationPage {
         layout: Layout::new("Invitation", Some("iam"), platform.modules()).signed_in(&req),
         invitation,
         token: token.into_inner(),
-        for_you,
-    })
+        viewer,
+        join_csrf,
+    };
+    let html = page
+        .render()
+        .map_err(|err| ApiError::Internal(format!("template: {err}")))?;
+    Ok(HttpResponse::Ok()
+        .cookie(pair)
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }
 
 #[post("/invitations/{token}")]
@@ -57,4 +82,38 @@ async fn accept(
     let invitation = platform.members.invitation(&token).await?;
     platform.members.accept_invitation(&token, &user).await?;
     Ok(see_other(&format!("/access/{}", invitation.organization)))
+}
+
+#[derive(Debug, Deserialize)]
+struct JoinForm {
+    csrf: String,
+    display_name: String,
+    password: String,
+    repeat: String,
+}
+
+/// Creates the invited person's account and membership, then asks them to sign in.
+#[post("/invitations/{token}/join")]
+async fn join(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    form: web::Form<JoinForm>,
+) -> Result<HttpResponse, ApiError> {
+    session::check_anonymous_csrf(&req, &form.csrf)?;
+    if form.password != form.repeat {
+        return Err(ApiError::Invalid {
+            field: "repeat".into(),
+            reason: "the password and its repetition differ".into(),
+        });
+    }
+    let invitation = platform.members.invitation(&token).await?;
+    platform
+        .members
+        .join(&token, &form.display_name, &form.password)
+        .await?;
+    Ok(see_other(&format!(
+        "/login?next=/access/{}",
+        invitation.organization
+    )))
 }

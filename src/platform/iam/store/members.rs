@@ -615,6 +615,37 @@ impl PgIam {
         Ok((org, invitation))
     }
 
+    /// Creates the invited person's account and accepts the invitation, in one transaction.
+    pub(super) fn join_on(
+        &self,
+        conn: &mut PgConnection,
+        token: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<User, IamError> {
+        if display_name.trim().is_empty() {
+            return Err(IamError::Invalid {
+                field: "display_name",
+                reason: "must not be empty".into(),
+            });
+        }
+        let hash = super::people::hash_password(password)?;
+        conn.transaction(|conn| {
+            let (_, invitation) = self.open_invitation_on(conn, token)?;
+            if user_by_email(conn, &invitation.email)?.is_some() {
+                return Err(IamError::Conflict(format!(
+                    "an account for `{}` exists already: sign in, then accept",
+                    invitation.email
+                )));
+            }
+            let now = self.clock.now();
+            self.insert_user(conn, &invitation.email, display_name.trim(), &hash, now)?;
+            let user = user_named(conn, &invitation.email)?;
+            self.accept_on(conn, token, &user)?;
+            Ok(user)
+        })
+    }
+
     pub(super) fn accept_on(
         &self,
         conn: &mut PgConnection,

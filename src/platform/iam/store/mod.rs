@@ -643,6 +643,17 @@ impl Members for PgIam {
             .map(|(_, i)| i))
     }
 
+    async fn join(
+        &self,
+        token: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<User, IamError> {
+        let [token, name, password] = [token, display_name, password].map(str::to_owned);
+        changing_access!(self, |this, conn| this
+            .join_on(conn, &token, &name, &password))
+    }
+
     async fn accept_invitation(&self, token: &str, user: &User) -> Result<Member, IamError> {
         let (token, user) = (token.to_owned(), user.clone());
         changing_access!(self, |this, conn| this.accept_on(conn, &token, &user))

@@ -181,7 +181,7 @@ impl PgIam {
         })
     }
 
-    fn insert_user(
+    pub(super) fn insert_user(
         &self,
         conn: &mut PgConnection,
         email: &str,
