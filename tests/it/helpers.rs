@@ -555,6 +555,15 @@ pub fn aicloud_with_stdin(db: &TestDb, args: &[&str], input: &str) -> std::proce
     child.wait_with_output().expect("finished")
 }
 
+/// A browser-like client: keeps cookies, follows no redirects.
+pub fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 /// The platform administrator the portal tests sign in as.
 pub const ADMIN_EMAIL: &str = "admin@example.test";
 /// Their password.
@@ -570,11 +579,7 @@ pub fn csrf_in(html: &str) -> String {
 impl TestApp {
     /// A browser-like client (cookies, no redirects followed) signed in as `email`.
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Client {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
+        let client = cookie_client();
         let form = client
             .get(self.url("/login"))
             .send()

@@ -272,11 +272,7 @@ async fn someone_without_an_account_joins_from_the_invitation_link() {
     let start = invited.find("/invitations/").expect("link");
     let link = &invited[start..start + invited[start..].find('"').expect("end")];
 
-    let visitor = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let visitor = crate::helpers::cookie_client();
     let (status, form) = page(&visitor, &app, link).await;
     assert_eq!(status, 200, "the link opens without an account");
     assert!(form.contains(r#"id="join""#) && !form.contains(r#"href="/audit""#));

@@ -3,11 +3,7 @@
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, aicloud_with_stdin, csrf_in};
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    crate::helpers::cookie_client()
 }
 
 async fn login(

@@ -58,11 +58,7 @@ async fn no_secret_reaches_the_logs_or_the_database() {
     }
     let banner = String::from_utf8_lossy(&banner).into_owned();
     let url = portal_url(&banner);
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let http = crate::helpers::cookie_client();
     let admin_key = admin_key_for(&*platform_for(&db, &[]).await).await;
     let onboard = |name: &str| onboard_over_http(&http, &url, &admin_key, packet(name));
     assert_eq!(onboard("platform").await.status(), 200);
