@@ -76,6 +76,7 @@ impl Platform {
                 db.clone(),
                 settings.database_url()?,
                 Arc::clone(&audit),
+                Arc::clone(&events),
                 registry.clone(),
                 Arc::clone(&clock),
             )

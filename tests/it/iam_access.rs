@@ -892,3 +892,59 @@ async fn departments_group_projects_inside_one_organization() {
     .await;
     assert_eq!(res.status(), 404);
 }
+
+#[derive(diesel::QueryableByName)]
+struct Announced {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    event_type: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    payload: String,
+}
+
+#[tokio::test]
+async fn access_changes_are_announced_on_the_outbox_without_secrets() {
+    use diesel::RunQueryDsl;
+    let t = tenants().await;
+    let app = &t.app;
+    let admin = app.admin_key().await.to_owned();
+    let bob_prefix = t.bob_key.split('_').nth(1).expect("prefix");
+    let revoke = format!("/api/v1/iam/orgs/org-b/projects/default/keys/{bob_prefix}/revoke");
+    assert_eq!(api(app, &admin, "POST", &revoke, None).await.status(), 200);
+    let suspend = api(app, &admin, "POST", "/api/v1/iam/orgs/org-b/suspend", None).await;
+    assert_eq!(suspend.status(), 200);
+
+    let mut conn = app.db.connect();
+    let announced: Vec<Announced> = diesel::sql_query(
+        "SELECT event_type, payload::text AS payload FROM events.outbox \
+         WHERE event_type LIKE 'platform.iam.%' ORDER BY seq",
+    )
+    .load(&mut conn)
+    .expect("outbox");
+    let kinds: Vec<&str> = announced.iter().map(|a| a.event_type.as_str()).collect();
+    for expected in [
+        "platform.iam.key_issued",
+        "platform.iam.membership_changed",
+        "platform.iam.key_revoked",
+        "platform.iam.organization_suspended",
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "{expected} missing from {kinds:?}"
+        );
+    }
+    let revoked = announced
+        .iter()
+        .find(|a| a.event_type == "platform.iam.key_revoked")
+        .expect("revoked");
+    assert!(revoked.payload.contains(bob_prefix));
+    for a in &announced {
+        for key in [&t.alice_key, &t.bob_key, &t.carol_key, &t.dave_key, &admin] {
+            let secret = key.rsplit('_').next().expect("secret part");
+            assert!(
+                !a.payload.contains(secret),
+                "{} carries a key secret",
+                a.event_type
+            );
+        }
+    }
+}

@@ -77,6 +77,18 @@ macro_rules! key_columns {
     };
 }
 
+/// What the outbox says of a key: metadata only, never the secret.
+fn key_payload(key: &ApiKeyView) -> serde_json::Value {
+    serde_json::json!({
+        "key_id": key.id,
+        "prefix": key.prefix,
+        "organization_id": key.organization_id,
+        "project_id": key.project_id,
+        "scopes": key.scopes,
+        "expires_at": key.expires_at.map(|t| t.unix_timestamp()),
+    })
+}
+
 impl PgIam {
     /// Audits a key change and tells every read model to reload.
     fn audit_key(
@@ -96,7 +108,11 @@ impl PgIam {
         event.details = details;
         self.audit.append_in(conn, event)?;
         diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
-        Ok(())
+        match action {
+            KEY_ISSUED => self.announce(conn, "platform.iam.key_issued", key_payload(key)),
+            KEY_REVOKED => self.announce(conn, "platform.iam.key_revoked", key_payload(key)),
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn create_sa_on(
@@ -429,6 +445,9 @@ impl PgIam {
             let issued = self.issue_on(conn, caller, replacement)?;
             let details = serde_json::json!({ "replacement": issued.key.prefix, "grace_secs": grace.as_secs() });
             self.audit_key(conn, caller, KEY_ROTATED, &old, details)?;
+            if grace.is_zero() {
+                self.announce(conn, "platform.iam.key_revoked", key_payload(&old))?;
+            }
             Ok(issued)
         })
     }

@@ -29,6 +29,8 @@ const INVITATION_ACCEPTED: &str = "platform.invitation.accepted";
 const WRITE: &str = "platform.iam.write";
 const ORG_MANAGE: &str = "platform.org.manage";
 const OWNER: &str = "owner";
+/// Event subject for every access change, declared by the platform's packet.
+const MEMBERSHIP_CHANGED: &str = "platform.iam.membership_changed";
 
 fn check_role(field: &'static str, role: &str, allowed: &[&str]) -> Result<(), IamError> {
     match allowed.contains(&role) {
@@ -145,11 +147,18 @@ impl PgIam {
         event.organization_id = place.organization.as_ref().map(|o| o.id);
         event.department_id = place.project.as_ref().map(|p| p.department_id);
         event.project_id = place.project.as_ref().map(|p| p.id);
-        event.details = details;
+        event.details = details.clone();
         self.audit.append_in(conn, event)?;
         // Membership decides which user keys still work.
         diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
-        Ok(())
+        let payload = json!({
+            "change": action,
+            "target": &target.1,
+            "organization_id": place.organization.as_ref().map(|o| o.id),
+            "project_id": place.project.as_ref().map(|p| p.id),
+            "details": details,
+        });
+        self.announce(conn, MEMBERSHIP_CHANGED, payload)
     }
 
     pub(super) fn org_members_on(

@@ -24,6 +24,7 @@ use super::{
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::platform::audit::{Actor, Audit};
+use crate::platform::events::{Events, Message};
 use crate::platform::registry::Registry;
 
 /// IAM backed by PostgreSQL, with the key read model in memory.
@@ -31,6 +32,7 @@ use crate::platform::registry::Registry;
 pub struct PgIam {
     db: Db,
     audit: Arc<dyn Audit>,
+    events: Arc<dyn Events>,
     registry: Arc<dyn Registry>,
     clock: Arc<dyn Clock>,
     read_model: Arc<read_model::ReadModel>,
@@ -43,6 +45,7 @@ impl PgIam {
         db: Db,
         url: String,
         audit: Arc<dyn Audit>,
+        events: Arc<dyn Events>,
         registry: Arc<dyn Registry>,
         clock: Arc<dyn Clock>,
     ) -> Result<PgIam, IamError> {
@@ -61,11 +64,32 @@ impl PgIam {
         Ok(PgIam {
             db,
             audit,
+            events,
             registry,
             clock,
             read_model: model,
             last_used: Arc::default(),
         })
+    }
+}
+
+impl PgIam {
+    /// Announces an IAM change on the outbox, in the caller's transaction (subjects are the
+    /// platform packet's `platform.iam.*` events).
+    fn announce(
+        &self,
+        conn: &mut diesel::PgConnection,
+        subject: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), IamError> {
+        self.events
+            .publish_in(conn, Message::new(subject, payload))
+            .map(|_| ())
+            .map_err(|err| {
+                IamError::Db(crate::db::DbError::Aborted(format!(
+                    "announcing {subject}: {err}"
+                )))
+            })
     }
 }
 

@@ -214,6 +214,8 @@ impl PgIam {
             )?;
             // Its keys stop working on every server.
             diesel::sql_query(format!("NOTIFY {}", super::read_model::CHANNEL)).execute(conn)?;
+            let payload = serde_json::json!({ "organization_id": org.id, "slug": org.slug, "state": "suspended" });
+            self.announce(conn, "platform.iam.organization_suspended", payload)?;
             Ok(updated.into())
         })
     }
