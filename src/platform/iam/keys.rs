@@ -89,7 +89,7 @@ pub struct ApiKeyView {
 }
 
 /// A freshly issued key: the secret is shown this once and stored only as a hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedKey {
     /// The key.
     pub key: ApiKeyView,

@@ -111,7 +111,7 @@ pub struct Project {
 }
 
 /// A new organization with what comes with it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedOrganization {
     /// The organization.
     pub organization: Organization,

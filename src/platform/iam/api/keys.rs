@@ -126,7 +126,7 @@ async fn holder(
 
 /// Issues a key; the secret is in this response only.
 #[utoipa::path(tag = "iam", request_body = KeyRequest, responses(
-    (status = 201, body = Object), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
+    (status = 201, body = IssuedKey), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
 ))]
 #[post("/orgs/{org}/projects/{project}/keys")]
 pub async fn issue_key(
@@ -190,7 +190,7 @@ pub struct Rotation {
 /// Issues a replacement key; the old one works for the grace period. The new secret is in
 /// this response only.
 #[utoipa::path(tag = "iam", request_body = Rotation, responses(
-    (status = 201, body = Object), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
+    (status = 201, body = IssuedKey), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
 ))]
 #[post("/orgs/{org}/projects/{project}/keys/{prefix}/rotate")]
 pub async fn rotate_key(

@@ -41,7 +41,7 @@ pub struct NewOrganization {
 
 /// Creates an organization (platform scope `platform.org.manage`).
 #[utoipa::path(tag = "iam", request_body = NewOrganization, responses(
-    (status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)
+    (status = 201, body = CreatedOrganization), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)
 ))]
 #[post("/orgs")]
 pub async fn create_org(
