@@ -1,5 +1,5 @@
-//! Memberships, role bindings and invitations, with the escalation rules, each change
-//! audited in its transaction.
+//! Organization and project memberships, and the escalation rules every access change
+//! follows (also used by role bindings and invitations), each change audited in its transaction.
 
 use diesel::prelude::*;
 use serde_json::json;
@@ -7,32 +7,26 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::members::{ORG_ROLES, PROJECT_ROLES, org_role_id, project_role_id};
-use super::super::schema::{
-    invitations, org_memberships, organizations, project_memberships, projects, role_bindings,
-    users,
-};
-use super::super::{
-    Caller, Holdings, IamError, Invitation, IssuedInvitation, Member, Organization, Place, Project,
-    RoleBinding, User,
-};
+use super::super::schema::{org_memberships, organizations, project_memberships, users};
+use super::super::{Caller, Holdings, IamError, Member, Organization, Place, Project, User};
 use super::PgIam;
-use super::people::{check_email, user_by_email};
-use super::read_model::{CHANNEL, digest};
+use super::people::user_by_email;
+use super::read_model::CHANNEL;
 use crate::platform::audit::NewEvent;
 
 const MEMBERSHIP_GRANTED: &str = "platform.membership.granted";
 const MEMBERSHIP_REVOKED: &str = "platform.membership.revoked";
-const ROLE_GRANTED: &str = "platform.role.granted";
-const ROLE_REMOVED: &str = "platform.role.removed";
-const INVITATION_CREATED: &str = "platform.invitation.created";
-const INVITATION_ACCEPTED: &str = "platform.invitation.accepted";
 const WRITE: &str = "platform.iam.write";
 const ORG_MANAGE: &str = "platform.org.manage";
-const OWNER: &str = "owner";
+pub(super) const OWNER: &str = "owner";
 /// Event subject for every access change, declared by the platform's packet.
 const MEMBERSHIP_CHANGED: &str = "platform.iam.membership_changed";
 
-fn check_role(field: &'static str, role: &str, allowed: &[&str]) -> Result<(), IamError> {
+pub(super) fn check_role(
+    field: &'static str,
+    role: &str,
+    allowed: &[&str],
+) -> Result<(), IamError> {
     match allowed.contains(&role) {
         true => Ok(()),
         false => Err(IamError::Invalid {
@@ -42,14 +36,14 @@ fn check_role(field: &'static str, role: &str, allowed: &[&str]) -> Result<(), I
     }
 }
 
-fn place(org: &Organization, project: Option<&Project>) -> Place {
+pub(super) fn place(org: &Organization, project: Option<&Project>) -> Place {
     Place {
         organization: Some(org.clone()),
         project: project.cloned(),
     }
 }
 
-fn user_named(conn: &mut PgConnection, email: &str) -> Result<User, IamError> {
+pub(super) fn user_named(conn: &mut PgConnection, email: &str) -> Result<User, IamError> {
     let (row, _) = user_by_email(conn, email)?
         .ok_or_else(|| IamError::NotFound(format!("no user `{email}`")))?;
     Ok(super::people::to_user(conn, row)?)
@@ -85,7 +79,7 @@ fn keep_an_owner(
     }
 }
 
-fn to_member(user: &User, role: String, created_at: OffsetDateTime) -> Member {
+pub(super) fn to_member(user: &User, role: String, created_at: OffsetDateTime) -> Member {
     Member {
         user_id: user.id,
         email: user.email.clone(),
@@ -100,7 +94,7 @@ type MemberRow = (Uuid, String, String, String, OffsetDateTime);
 impl PgIam {
     /// Checks `caller` may change access at `place`, and may hand out `roles`: nobody grants
     /// scopes they lack, except an owner of the organization or the platform itself.
-    fn may_grant(
+    pub(super) fn may_grant(
         &self,
         conn: &mut PgConnection,
         caller: &Caller,
@@ -134,7 +128,7 @@ impl PgIam {
         Ok(holdings)
     }
 
-    fn audit_member(
+    pub(super) fn audit_member(
         &self,
         conn: &mut PgConnection,
         caller: &Caller,
@@ -382,367 +376,6 @@ impl PgIam {
             )
         })
     }
-
-    pub(super) fn role_bindings_on(
-        conn: &mut PgConnection,
-        org: Uuid,
-    ) -> Result<Vec<RoleBinding>, IamError> {
-        let rows: Vec<(Uuid, String, String, Option<Uuid>, OffsetDateTime)> = role_bindings::table
-            .inner_join(users::table)
-            .filter(role_bindings::organization_id.eq(org))
-            .order((users::email, role_bindings::role))
-            .select((
-                role_bindings::id,
-                users::email,
-                role_bindings::role,
-                role_bindings::project_id,
-                role_bindings::created_at,
-            ))
-            .load(conn)?;
-        let mut bindings = Vec::with_capacity(rows.len());
-        for (id, email, role, project, created_at) in rows {
-            let project = match project {
-                None => None,
-                Some(p) => Some(
-                    projects::table
-                        .find(p)
-                        .select(projects::slug)
-                        .first::<String>(conn)?,
-                ),
-            };
-            bindings.push(RoleBinding {
-                id,
-                email,
-                role,
-                project,
-                created_at,
-            });
-        }
-        Ok(bindings)
-    }
-
-    pub(super) fn grant_role_on(
-        &self,
-        conn: &mut PgConnection,
-        caller: &Caller,
-        org: &Organization,
-        project: Option<&Project>,
-        email: &str,
-        role: &str,
-    ) -> Result<RoleBinding, IamError> {
-        // The platform's own roles come from memberships and platform roles, not bindings.
-        if role.starts_with("platform.") || self.registry.active_entry("role", role).is_none() {
-            return Err(IamError::Invalid {
-                field: "role",
-                reason: format!("`{role}` is not an active product role in the registry"),
-            });
-        }
-        conn.transaction(|conn| {
-            let place = place(org, project);
-            self.may_grant(conn, caller, &place, &[role.to_owned()])?;
-            let user = user_named(conn, email)?;
-            let id = Uuid::now_v7();
-            let now = self.clock.now();
-            let inserted = diesel::insert_into(role_bindings::table)
-                .values((
-                    role_bindings::id.eq(id),
-                    role_bindings::organization_id.eq(org.id),
-                    role_bindings::project_id.eq(project.map(|p| p.id)),
-                    role_bindings::user_id.eq(user.id),
-                    role_bindings::role.eq(role),
-                    role_bindings::created_at.eq(now),
-                ))
-                .execute(conn);
-            match inserted {
-                Err(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-                    _,
-                )) => {
-                    return Err(IamError::Invalid {
-                        field: "email",
-                        reason: format!("`{email}` is not a member of organization `{}`", org.slug),
-                    });
-                }
-                other => other?,
-            };
-            self.audit_member(
-                conn,
-                caller,
-                ROLE_GRANTED,
-                ("role_binding", id.to_string()),
-                &place,
-                json!({ "role": role, "user_id": user.id }),
-            )?;
-            Ok(RoleBinding {
-                id,
-                email: user.email,
-                role: role.into(),
-                project: project.map(|p| p.slug.clone()),
-                created_at: now,
-            })
-        })
-    }
-
-    pub(super) fn revoke_role_on(
-        &self,
-        conn: &mut PgConnection,
-        caller: &Caller,
-        org: &Organization,
-        binding: Uuid,
-    ) -> Result<(), IamError> {
-        conn.transaction(|conn| {
-            let found: (Option<Uuid>, String, Uuid) = role_bindings::table
-                .filter(role_bindings::id.eq(binding))
-                .filter(role_bindings::organization_id.eq(org.id))
-                .select((
-                    role_bindings::project_id,
-                    role_bindings::role,
-                    role_bindings::user_id,
-                ))
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| IamError::NotFound(format!("no role binding {binding}")))?;
-            let project: Option<Project> = match found.0 {
-                None => None,
-                Some(id) => Some(
-                    projects::table
-                        .find(id)
-                        .select(super::rows::ProjectRow::as_select())
-                        .first(conn)?
-                        .into(),
-                ),
-            };
-            let place = place(org, project.as_ref());
-            self.may_grant(conn, caller, &place, &[])?;
-            diesel::delete(role_bindings::table.find(binding)).execute(conn)?;
-            self.audit_member(
-                conn,
-                caller,
-                ROLE_REMOVED,
-                ("role_binding", binding.to_string()),
-                &place,
-                json!({ "role": found.1, "user_id": found.2 }),
-            )
-        })
-    }
-
-    pub(super) fn invite_on(
-        &self,
-        conn: &mut PgConnection,
-        caller: &Caller,
-        org: &Organization,
-        email: &str,
-        role: &str,
-        valid_for: time::Duration,
-    ) -> Result<IssuedInvitation, IamError> {
-        check_role("role", role, &ORG_ROLES)?;
-        let email = check_email(email)?;
-        if valid_for <= time::Duration::ZERO || valid_for > time::Duration::days(30) {
-            return Err(IamError::Invalid {
-                field: "valid_for",
-                reason: "must be more than zero and at most 30 days".into(),
-            });
-        }
-        let token = super::random_hex(32)?;
-        conn.transaction(|conn| {
-            let place = place(org, None);
-            let holdings = self.may_grant(conn, caller, &place, &[org_role_id(role)])?;
-            if role == OWNER && !is_root(&holdings) {
-                return Err(IamError::Forbidden(format!(
-                    "only an owner of `{}` can invite owners",
-                    org.slug
-                )));
-            }
-            let now = self.clock.now();
-            let invitation = Invitation {
-                id: Uuid::now_v7(),
-                organization: org.slug.clone(),
-                email: email.clone(),
-                role: role.into(),
-                invited_by: caller.actor().id,
-                expires_at: now + valid_for,
-                accepted_at: None,
-            };
-            diesel::insert_into(invitations::table)
-                .values((
-                    invitations::id.eq(invitation.id),
-                    invitations::organization_id.eq(org.id),
-                    invitations::email.eq(&email),
-                    invitations::role.eq(role),
-                    invitations::token_sha256.eq(hex::encode(digest(&token))),
-                    invitations::invited_by.eq(&invitation.invited_by),
-                    invitations::created_at.eq(now),
-                    invitations::expires_at.eq(invitation.expires_at),
-                ))
-                .execute(conn)?;
-            self.audit_member(
-                conn,
-                caller,
-                INVITATION_CREATED,
-                ("invitation", invitation.id.to_string()),
-                &place,
-                json!({ "role": role, "expires_at": invitation.expires_at.unix_timestamp() }),
-            )?;
-            Ok(IssuedInvitation { invitation, token })
-        })
-    }
-
-    pub(super) fn invitations_on(
-        conn: &mut PgConnection,
-        org: &Organization,
-    ) -> Result<Vec<Invitation>, IamError> {
-        let rows: Vec<InvitationRow> = invitations::table
-            .filter(invitations::organization_id.eq(org.id))
-            .order(invitations::created_at.desc())
-            .select(INVITATION_COLUMNS)
-            .load(conn)?;
-        Ok(rows.into_iter().map(|r| invitation(&org.slug, r)).collect())
-    }
-
-    /// The open invitation behind `token`, locked when `lock`.
-    pub(super) fn open_invitation_on(
-        &self,
-        conn: &mut PgConnection,
-        token: &str,
-    ) -> Result<(Organization, Invitation), IamError> {
-        let gone = || IamError::NotFound("this invitation link is unknown, used or expired".into());
-        let row: (InvitationRow, Uuid) = invitations::table
-            .filter(invitations::token_sha256.eq(hex::encode(digest(token))))
-            .filter(invitations::accepted_at.is_null())
-            .filter(invitations::expires_at.gt(self.clock.now()))
-            .select((INVITATION_COLUMNS, invitations::organization_id))
-            .for_update()
-            .first(conn)
-            .optional()?
-            .ok_or_else(gone)?;
-        let org: Organization = organizations::table
-            .find(row.1)
-            .select(super::rows::OrganizationRow::as_select())
-            .first(conn)?
-            .into();
-        let invitation = invitation(&org.slug, row.0);
-        Ok((org, invitation))
-    }
-
-    /// Creates the invited person's account and accepts the invitation, in one transaction.
-    pub(super) fn join_on(
-        &self,
-        conn: &mut PgConnection,
-        token: &str,
-        display_name: &str,
-        password: &str,
-    ) -> Result<User, IamError> {
-        if display_name.trim().is_empty() {
-            return Err(IamError::Invalid {
-                field: "display_name",
-                reason: "must not be empty".into(),
-            });
-        }
-        let hash = super::people::hash_password(password)?;
-        conn.transaction(|conn| {
-            let (_, invitation) = self.open_invitation_on(conn, token)?;
-            if user_by_email(conn, &invitation.email)?.is_some() {
-                return Err(IamError::Conflict(format!(
-                    "an account for `{}` exists already: sign in, then accept",
-                    invitation.email
-                )));
-            }
-            let now = self.clock.now();
-            self.insert_user(conn, &invitation.email, display_name.trim(), &hash, now)?;
-            let user = user_named(conn, &invitation.email)?;
-            self.accept_on(conn, token, &user)?;
-            Ok(user)
-        })
-    }
-
-    pub(super) fn accept_on(
-        &self,
-        conn: &mut PgConnection,
-        token: &str,
-        user: &User,
-    ) -> Result<Member, IamError> {
-        conn.transaction(|conn| {
-            let (org, invitation) = self.open_invitation_on(conn, token)?;
-            if !invitation.email.eq_ignore_ascii_case(&user.email) {
-                return Err(IamError::Forbidden(
-                    "this invitation was sent to another email address".into(),
-                ));
-            }
-            let member: i64 = org_memberships::table
-                .filter(org_memberships::organization_id.eq(org.id))
-                .filter(org_memberships::user_id.eq(user.id))
-                .count()
-                .get_result(conn)?;
-            if member > 0 {
-                return Err(IamError::Conflict(format!(
-                    "you are already a member of `{}`",
-                    org.slug
-                )));
-            }
-            let now = self.clock.now();
-            diesel::insert_into(org_memberships::table)
-                .values((
-                    org_memberships::organization_id.eq(org.id),
-                    org_memberships::user_id.eq(user.id),
-                    org_memberships::role.eq(&invitation.role),
-                    org_memberships::created_at.eq(now),
-                ))
-                .execute(conn)?;
-            diesel::update(invitations::table.find(invitation.id))
-                .set((
-                    invitations::accepted_at.eq(now),
-                    invitations::accepted_by.eq(user.id),
-                ))
-                .execute(conn)?;
-            let caller = Caller::User(user.clone());
-            self.audit_member(
-                conn,
-                &caller,
-                INVITATION_ACCEPTED,
-                ("invitation", invitation.id.to_string()),
-                &place(&org, None),
-                json!({ "role": invitation.role }),
-            )?;
-            Ok(to_member(user, invitation.role, now))
-        })
-    }
-}
-
-type InvitationRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    OffsetDateTime,
-    Option<OffsetDateTime>,
-);
-
-const INVITATION_COLUMNS: (
-    invitations::id,
-    invitations::email,
-    invitations::role,
-    invitations::invited_by,
-    invitations::expires_at,
-    invitations::accepted_at,
-) = (
-    invitations::id,
-    invitations::email,
-    invitations::role,
-    invitations::invited_by,
-    invitations::expires_at,
-    invitations::accepted_at,
-);
-
-fn invitation(org: &str, r: InvitationRow) -> Invitation {
-    Invitation {
-        id: r.0,
-        organization: org.into(),
-        email: r.1,
-        role: r.2,
-        invited_by: r.3,
-        expires_at: r.4,
-        accepted_at: r.5,
-    }
 }
 
 fn member(r: MemberRow) -> Member {
@@ -756,7 +389,7 @@ fn member(r: MemberRow) -> Member {
 }
 
 /// The organization's owner or the platform: the tenant's root, who may grant anything in it.
-fn is_root(holdings: &Holdings) -> bool {
+pub(super) fn is_root(holdings: &Holdings) -> bool {
     holdings.org_role.as_deref() == Some(OWNER) || is_platform_manager(holdings)
 }
 

@@ -1,0 +1,160 @@
+//! Registry roles (product roles) bound to members, with the escalation rules of
+//! `members.rs`, each change audited and announced in its transaction.
+
+use diesel::prelude::*;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::super::schema::{projects, role_bindings, users};
+use super::super::{Caller, IamError, Organization, Project, RoleBinding};
+use super::PgIam;
+use super::members::{place, user_named};
+
+const ROLE_GRANTED: &str = "platform.role.granted";
+const ROLE_REMOVED: &str = "platform.role.removed";
+
+impl PgIam {
+    pub(super) fn role_bindings_on(
+        conn: &mut PgConnection,
+        org: Uuid,
+    ) -> Result<Vec<RoleBinding>, IamError> {
+        let rows: Vec<(Uuid, String, String, Option<Uuid>, OffsetDateTime)> = role_bindings::table
+            .inner_join(users::table)
+            .filter(role_bindings::organization_id.eq(org))
+            .order((users::email, role_bindings::role))
+            .select((
+                role_bindings::id,
+                users::email,
+                role_bindings::role,
+                role_bindings::project_id,
+                role_bindings::created_at,
+            ))
+            .load(conn)?;
+        let mut bindings = Vec::with_capacity(rows.len());
+        for (id, email, role, project, created_at) in rows {
+            let project = match project {
+                None => None,
+                Some(p) => Some(
+                    projects::table
+                        .find(p)
+                        .select(projects::slug)
+                        .first::<String>(conn)?,
+                ),
+            };
+            bindings.push(RoleBinding {
+                id,
+                email,
+                role,
+                project,
+                created_at,
+            });
+        }
+        Ok(bindings)
+    }
+
+    pub(super) fn grant_role_on(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        org: &Organization,
+        project: Option<&Project>,
+        email: &str,
+        role: &str,
+    ) -> Result<RoleBinding, IamError> {
+        // The platform's own roles come from memberships and platform roles, not bindings.
+        if role.starts_with("platform.") || self.registry.active_entry("role", role).is_none() {
+            return Err(IamError::Invalid {
+                field: "role",
+                reason: format!("`{role}` is not an active product role in the registry"),
+            });
+        }
+        conn.transaction(|conn| {
+            let place = place(org, project);
+            self.may_grant(conn, caller, &place, &[role.to_owned()])?;
+            let user = user_named(conn, email)?;
+            let id = Uuid::now_v7();
+            let now = self.clock.now();
+            let inserted = diesel::insert_into(role_bindings::table)
+                .values((
+                    role_bindings::id.eq(id),
+                    role_bindings::organization_id.eq(org.id),
+                    role_bindings::project_id.eq(project.map(|p| p.id)),
+                    role_bindings::user_id.eq(user.id),
+                    role_bindings::role.eq(role),
+                    role_bindings::created_at.eq(now),
+                ))
+                .execute(conn);
+            match inserted {
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                    _,
+                )) => {
+                    return Err(IamError::Invalid {
+                        field: "email",
+                        reason: format!("`{email}` is not a member of organization `{}`", org.slug),
+                    });
+                }
+                other => other?,
+            };
+            self.audit_member(
+                conn,
+                caller,
+                ROLE_GRANTED,
+                ("role_binding", id.to_string()),
+                &place,
+                json!({ "role": role, "user_id": user.id }),
+            )?;
+            Ok(RoleBinding {
+                id,
+                email: user.email,
+                role: role.into(),
+                project: project.map(|p| p.slug.clone()),
+                created_at: now,
+            })
+        })
+    }
+
+    pub(super) fn revoke_role_on(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        org: &Organization,
+        binding: Uuid,
+    ) -> Result<(), IamError> {
+        conn.transaction(|conn| {
+            let found: (Option<Uuid>, String, Uuid) = role_bindings::table
+                .filter(role_bindings::id.eq(binding))
+                .filter(role_bindings::organization_id.eq(org.id))
+                .select((
+                    role_bindings::project_id,
+                    role_bindings::role,
+                    role_bindings::user_id,
+                ))
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| IamError::NotFound(format!("no role binding {binding}")))?;
+            let project: Option<Project> = match found.0 {
+                None => None,
+                Some(id) => Some(
+                    projects::table
+                        .find(id)
+                        .select(super::rows::ProjectRow::as_select())
+                        .first(conn)?
+                        .into(),
+                ),
+            };
+            let place = place(org, project.as_ref());
+            self.may_grant(conn, caller, &place, &[])?;
+            diesel::delete(role_bindings::table.find(binding)).execute(conn)?;
+            self.audit_member(
+                conn,
+                caller,
+                ROLE_REMOVED,
+                ("role_binding", binding.to_string()),
+                &place,
+                json!({ "role": found.1, "user_id": found.2 }),
+            )
+        })
+    }
+}
