@@ -1,24 +1,21 @@
-//! Service accounts and keys: create, issue, list, revoke; authenticate and decide.
+//! API keys: issue, list, revoke and rotate, each audited and announced in its transaction.
 
 use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::super::schema::{api_keys, org_memberships, organizations, projects, service_accounts};
 use super::super::{
-    ApiKeyView, Caller, Decision, IamError, IssuedKey, KeyHolder, NewKey, Organization, Place,
-    Principal, Project, ServiceAccount, Target,
+    ApiKeyView, Caller, IamError, IssuedKey, KeyHolder, NewKey, Organization, Place, Project,
 };
 use super::read_model::{self, CHANNEL};
 use super::rows::{OrganizationRow, ProjectRow};
 use super::{PgIam, random_hex};
 use crate::platform::audit::NewEvent;
 
-const SA_CREATED: &str = "platform.service_account.created";
 const KEY_ISSUED: &str = "platform.api_key.issued";
 const KEY_REVOKED: &str = "platform.api_key.revoked";
 const KEY_ROTATED: &str = "platform.api_key.rotated";
 const KEYS_MANAGE: &str = "platform.keys.manage";
-const IAM_WRITE: &str = "platform.iam.write";
 
 type KeyRow = (
     Uuid,
@@ -113,53 +110,6 @@ impl PgIam {
             KEY_REVOKED => self.announce(conn, "platform.iam.key_revoked", key_payload(key)),
             _ => Ok(()),
         }
-    }
-
-    pub(super) fn create_sa_on(
-        &self,
-        conn: &mut PgConnection,
-        caller: &Caller,
-        (org, project, name, owner, purpose): (&str, &str, &str, &str, &str),
-    ) -> Result<ServiceAccount, IamError> {
-        let now = self.clock.now();
-        conn.transaction(|conn| {
-            let place =
-                self.authorize_on(conn, caller, IAM_WRITE, &Target::project(org, project))?;
-            let project = place.project()?;
-            let sa = ServiceAccount {
-                id: Uuid::now_v7(),
-                organization_id: project.organization_id,
-                project_id: project.id,
-                name: name.into(),
-                owner: owner.into(),
-                purpose: purpose.into(),
-                created_at: now,
-            };
-            diesel::insert_into(service_accounts::table)
-                .values((
-                    service_accounts::id.eq(sa.id),
-                    service_accounts::organization_id.eq(sa.organization_id),
-                    service_accounts::project_id.eq(sa.project_id),
-                    service_accounts::name.eq(name),
-                    service_accounts::owner.eq(owner),
-                    service_accounts::purpose.eq(purpose),
-                    service_accounts::created_at.eq(now),
-                ))
-                .execute(conn)?;
-            let mut event = NewEvent::new(
-                caller.actor(),
-                SA_CREATED,
-                "service_account",
-                &sa.id.to_string(),
-            );
-            (event.organization_id, event.department_id, event.project_id) = (
-                Some(project.organization_id),
-                Some(project.department_id),
-                Some(project.id),
-            );
-            self.audit.append_in(conn, event)?;
-            Ok(sa)
-        })
     }
 
     /// The organization and project a new key lands in, from whom it acts as.
@@ -332,45 +282,6 @@ impl PgIam {
             .ok_or_else(|| IamError::NotFound(format!("no key `{prefix}`")))
     }
 
-    pub(super) fn service_accounts_on(
-        conn: &mut PgConnection,
-        project_id: Uuid,
-    ) -> Result<Vec<ServiceAccount>, IamError> {
-        let rows: Vec<(
-            Uuid,
-            Uuid,
-            Uuid,
-            String,
-            String,
-            String,
-            time::OffsetDateTime,
-        )> = service_accounts::table
-            .filter(service_accounts::project_id.eq(project_id))
-            .order(service_accounts::name)
-            .select((
-                service_accounts::id,
-                service_accounts::organization_id,
-                service_accounts::project_id,
-                service_accounts::name,
-                service_accounts::owner,
-                service_accounts::purpose,
-                service_accounts::created_at,
-            ))
-            .load(conn)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ServiceAccount {
-                id: r.0,
-                organization_id: r.1,
-                project_id: r.2,
-                name: r.3,
-                owner: r.4,
-                purpose: r.5,
-                created_at: r.6,
-            })
-            .collect())
-    }
-
     fn locked_key(conn: &mut PgConnection, prefix: &str) -> Result<ApiKeyView, IamError> {
         api_keys::table
             .filter(api_keys::prefix.eq(prefix))
@@ -450,64 +361,5 @@ impl PgIam {
             }
             Ok(issued)
         })
-    }
-
-    pub(super) fn authenticate_in_memory(&self, bearer: &str) -> Result<Principal, IamError> {
-        let denied = || {
-            IamError::Unauthenticated(
-                "a valid API key is required (Authorization: Bearer aic_...)".into(),
-            )
-        };
-        let rest = bearer.strip_prefix("aic_").ok_or_else(denied)?;
-        let (prefix, secret) = rest.split_once('_').ok_or_else(denied)?;
-        let entry = self.read_model.get(prefix).ok_or_else(denied)?;
-        if !read_model::same(&entry.secret_sha256, &read_model::digest(secret)) {
-            return Err(denied());
-        }
-        let now = self.clock.now();
-        if entry.expires_at.is_some_and(|at| at <= now) {
-            return Err(denied());
-        }
-        self.last_used.record(prefix, now);
-        Ok(entry.principal)
-    }
-
-    pub(super) fn decide_now(
-        &self,
-        principal: &Principal,
-        scope: &str,
-        organization: Uuid,
-        project: Option<Uuid>,
-    ) -> Decision {
-        let deny = |reason, message: String| Decision {
-            allow: false,
-            reason,
-            message,
-        };
-        if principal.organization_id != organization
-            || project.is_some_and(|p| p != principal.project_id)
-        {
-            return deny(
-                "other_tenant",
-                "this key does not belong to that organization or project".into(),
-            );
-        }
-        if !principal.scopes.iter().any(|s| s == scope) {
-            return deny(
-                "scope_not_held",
-                format!("this key lacks the `{scope}` scope"),
-            );
-        }
-        if !self.registry.is_active("scope", scope) {
-            return deny(
-                "scope_inactive",
-                format!("`{scope}` is not an active scope"),
-            );
-        }
-        Decision {
-            allow: true,
-            reason: "allowed",
-            message: "allowed".into(),
-        }
     }
 }

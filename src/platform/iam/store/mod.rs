@@ -2,6 +2,7 @@
 
 mod access;
 mod bindings;
+mod decide;
 mod invitations;
 mod keys;
 mod last_used;
@@ -10,6 +11,8 @@ mod people;
 mod pool;
 mod read_model;
 mod rows;
+mod service_accounts;
+mod sign_in;
 mod tenancy;
 
 use std::sync::Arc;
