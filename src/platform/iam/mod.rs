@@ -5,7 +5,9 @@
 mod access;
 pub mod api;
 pub mod cli;
+mod cli_keys;
 pub mod cli_members;
+mod cli_people;
 mod keys;
 mod members;
 pub mod pages;
