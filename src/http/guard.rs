@@ -77,6 +77,29 @@ pub async fn holds_platform_wide(
     }
 }
 
+/// The project `ids.1` of organization `ids.0`, once `caller` holds `scope` in it; not
+/// found otherwise.
+pub async fn project_by_id(
+    platform: &Platform,
+    caller: &Caller,
+    scope: &str,
+    ids: (uuid::Uuid, uuid::Uuid),
+) -> Result<Place, ApiError> {
+    let missing = || ApiError::NotFound(format!("no project {}", ids.1));
+    let visible = platform.access.visible_organizations(caller).await?;
+    let org = visible
+        .into_iter()
+        .find(|o| o.id == ids.0)
+        .ok_or_else(missing)?;
+    let projects = platform.iam.projects(&org.slug).await?;
+    let project = projects
+        .into_iter()
+        .find(|p| p.id == ids.1)
+        .ok_or_else(missing)?;
+    let target = Target::project(&org.slug, &project.slug);
+    Ok(platform.access.authorize(caller, scope, target).await?)
+}
+
 /// The organization with `id`, once `caller` holds `scope` in it; not found otherwise.
 pub async fn organization_by_id(
     platform: &Platform,

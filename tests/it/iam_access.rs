@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::aicloud;
-use crate::iam_tenants::{api, session, tenants, user};
+use crate::iam_tenants::{api, session, tenants, user, user_key};
 
 #[tokio::test]
 async fn an_invitation_link_works_once_for_the_invited_person_before_it_expires() {
@@ -298,4 +298,76 @@ async fn access_changes_are_announced_on_the_outbox_without_secrets() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_project_admin_reads_the_audit_trail_of_their_project_only() {
+    let t = tenants().await;
+    let app = &t.app;
+    let path = "/api/v1/iam/orgs/org-a/projects/default/members/dave@a.example";
+    let admin = api(
+        app,
+        &t.alice_key,
+        "PUT",
+        path,
+        Some(json!({ "role": "admin" })),
+    )
+    .await;
+    assert_eq!(admin.status(), 200);
+    let dave = t.platform.people.users().await.expect("users");
+    let dave = dave
+        .into_iter()
+        .find(|u| u.email == "dave@a.example")
+        .expect("dave");
+    let key = user_key((app, &t.platform), &dave, "org-a", &["platform.audit.read"]).await;
+    let project: Value = api(
+        app,
+        &t.alice_key,
+        "GET",
+        "/api/v1/iam/orgs/org-a/projects/default",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("project");
+    let (org, project) = (
+        project["organization_id"].as_str().expect("org"),
+        project["id"].as_str().expect("id"),
+    );
+
+    let whole_org = api(
+        app,
+        &key,
+        "GET",
+        &format!("/api/v1/audit/events?organization_id={org}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        whole_org.status(),
+        403,
+        "project admins do not read the organization's trail"
+    );
+    let path = format!("/api/v1/audit/events?organization_id={org}&project_id={project}");
+    let page: Value = api(app, &key, "GET", &path, None)
+        .await
+        .json()
+        .await
+        .expect("page");
+    let events = page["events"].as_array().expect("events");
+    assert!(!events.is_empty(), "{page}");
+    assert!(events.iter().all(|e| e["project_id"] == project), "{page}");
+    let other = api(
+        app,
+        &key,
+        "GET",
+        &format!(
+            "/api/v1/audit/events?organization_id={org}&project_id={}",
+            uuid::Uuid::now_v7()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(other.status(), 404);
 }

@@ -132,7 +132,17 @@ async fn list_events(
             field: "organization_id".into(),
             reason: "give the organization whose events you want: you may read your own organizations' events only".into(),
         })?;
-        guard::organization_by_id(&platform, &caller, AUDIT_READ, org).await?;
+        // Held in the organization, or in the one project asked for (a project admin).
+        match (
+            guard::organization_by_id(&platform, &caller, AUDIT_READ, org).await,
+            filter.project_id,
+        ) {
+            (Ok(_), _) => {}
+            (Err(ApiError::Forbidden(_)), Some(project)) => {
+                guard::project_by_id(&platform, &caller, AUDIT_READ, (org, project)).await?;
+            }
+            (Err(denied), _) => return Err(denied),
+        }
         filter.organization_id = Some(org);
     }
     Ok(web::Json(platform.audit.query(filter).await?))

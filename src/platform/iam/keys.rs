@@ -112,8 +112,11 @@ pub struct Principal {
     pub project_id: Uuid,
     /// The key's public prefix.
     pub key_prefix: String,
-    /// Scopes the key holds.
+    /// Scopes the key holds in its project.
     pub scopes: Vec<String>,
+    /// Scopes it holds for its organization as a whole (organization-level routes): a user
+    /// key's, within what its user holds there; none for a service account.
+    pub organization_scopes: Vec<String>,
     /// Models it may call (all when absent).
     pub model_allowlist: Option<Vec<String>>,
 }

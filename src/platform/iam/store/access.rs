@@ -143,6 +143,27 @@ impl Grants {
     }
 }
 
+/// What `at.0` (a user) holds in organization `at.1` (or its project `at.2`), computed once
+/// per load.
+fn held_at<'a>(
+    conn: &mut PgConnection,
+    registry: &dyn Registry,
+    held: &'a mut HashMap<(Uuid, Uuid, Option<Uuid>), BTreeSet<String>>,
+    at: (Uuid, Uuid, Option<Uuid>),
+) -> QueryResult<&'a BTreeSet<String>> {
+    if let std::collections::hash_map::Entry::Vacant(slot) = held.entry(at) {
+        let grants = grants_at(conn, at.0, Some(at.1), at.2)?;
+        let roles = grants.roles().collect::<Vec<_>>();
+        slot.insert(
+            roles
+                .iter()
+                .flat_map(|r| role_scopes(registry, r))
+                .collect(),
+        );
+    }
+    Ok(&held[&at])
+}
+
 /// Narrows each user key to the scopes its user still holds in the key's project, so a
 /// demotion or a removed binding shrinks the user's keys too (they were a subset at issue).
 pub fn narrow_user_keys(
@@ -150,23 +171,19 @@ pub fn narrow_user_keys(
     registry: &dyn Registry,
     keys: &mut HashMap<String, KeyEntry>,
 ) -> QueryResult<()> {
-    let mut held: HashMap<(Uuid, Uuid, Uuid), BTreeSet<String>> = HashMap::new();
+    let mut held: HashMap<(Uuid, Uuid, Option<Uuid>), BTreeSet<String>> = HashMap::new();
     for entry in keys.values_mut().filter(|e| e.principal.kind == "user") {
-        let p = &entry.principal;
-        let scopes = match held.entry((p.id, p.organization_id, p.project_id)) {
-            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                let grants = grants_at(conn, p.id, Some(p.organization_id), Some(p.project_id))?;
-                let roles = grants.roles().collect::<Vec<_>>();
-                slot.insert(
-                    roles
-                        .iter()
-                        .flat_map(|r| role_scopes(registry, r))
-                        .collect(),
-                )
-            }
-        };
-        entry.principal.scopes.retain(|s| scopes.contains(s));
+        let p = &mut entry.principal;
+        let in_project = held_at(
+            conn,
+            registry,
+            &mut held,
+            (p.id, p.organization_id, Some(p.project_id)),
+        )?;
+        p.scopes.retain(|s| in_project.contains(s));
+        let in_organization = held_at(conn, registry, &mut held, (p.id, p.organization_id, None))?;
+        p.organization_scopes
+            .retain(|s| in_organization.contains(s));
     }
     Ok(())
 }
@@ -223,8 +240,13 @@ impl PgIam {
                 org.id == principal.organization_id && project.id == principal.project_id
             }
         };
-        let scopes: BTreeSet<String> = principal
-            .scopes
+        // Organization-level targets get the key's organization scopes, project ones its
+        // project scopes; a platform-wide key holds its scopes everywhere.
+        let granted = match (&place.project, platform_wide) {
+            (None, false) => &principal.organization_scopes,
+            _ => &principal.scopes,
+        };
+        let scopes: BTreeSet<String> = granted
             .iter()
             .filter(|s| self.registry.is_active("scope", s))
             .cloned()

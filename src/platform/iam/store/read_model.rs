@@ -106,9 +106,11 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<HashMap<String, KeyEntry>> {
         .into_iter()
         .filter_map(
             |(prefix, hash, sa, user, org, dept, project, scopes, models, expires_at)| {
-                let (kind, id) = match (sa, user) {
-                    (Some(sa), _) => ("service_account", sa),
-                    (None, user) => ("user", user?),
+                // A service account lives in its project; a user key may also act at the
+                // organization level, within what its user holds there (narrowed later).
+                let (kind, id, organization_scopes) = match (sa, user) {
+                    (Some(sa), _) => ("service_account", sa, Vec::new()),
+                    (None, user) => ("user", user?, scopes.clone()),
                 };
                 let principal = Principal {
                     kind,
@@ -118,6 +120,7 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<HashMap<String, KeyEntry>> {
                     project_id: project,
                     key_prefix: prefix.clone(),
                     scopes,
+                    organization_scopes,
                     model_allowlist: models,
                 };
                 Some((
