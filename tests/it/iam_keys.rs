@@ -263,6 +263,14 @@ async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_t
             .reason,
         "scope_not_held"
     );
+    // A service account's key is project-scoped: not even its own scope holds org-wide.
+    assert_eq!(
+        platform
+            .keys
+            .decide(&principal, "token_factory.inference", org, None)
+            .reason,
+        "scope_not_held"
+    );
     assert_eq!(
         platform
             .keys
@@ -300,6 +308,7 @@ async fn out_of_process_products_ask_for_decisions_with_a_key_holding_the_decisi
                 "subject": client,
                 "scope": scope,
                 "organization_id": org["organization"]["id"],
+                "project_id": org["project"]["id"],
             }))
             .send()
     };

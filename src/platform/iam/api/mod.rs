@@ -124,7 +124,8 @@ struct DecisionRequest {
     scope: String,
     /// Target organization.
     organization_id: Uuid,
-    /// Target project, when the action is project-scoped.
+    /// Target project. Without it the decision is organization-wide, where a service
+    /// account's key holds nothing (it is project-scoped).
     project_id: Option<Uuid>,
 }
 

@@ -47,10 +47,21 @@ impl PgIam {
                 "this key does not belong to that organization or project".into(),
             );
         }
-        if !principal.scopes.iter().any(|s| s == scope) {
+        // The same reach as every route: project scopes in the project, organization scopes
+        // for the organization as a whole.
+        let held = match project {
+            Some(_) => &principal.scopes,
+            None => &principal.organization_scopes,
+        };
+        if !held.iter().any(|s| s == scope) {
+            let there = if project.is_some() {
+                "in its project"
+            } else {
+                "organization-wide"
+            };
             return deny(
                 "scope_not_held",
-                format!("this key lacks the `{scope}` scope"),
+                format!("this key lacks the `{scope}` scope {there}"),
             );
         }
         if !self.registry.is_active("scope", scope) {
