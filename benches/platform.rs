@@ -431,7 +431,7 @@ async fn authentication(platform: &Arc<Platform>) {
             &principal,
             "token_factory.inference",
             org.organization.id,
-            None,
+            Some(org.project.id),
         );
         assert!(std::hint::black_box(decision).allow);
     }
