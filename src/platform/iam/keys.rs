@@ -157,6 +157,46 @@ pub trait Keys: Send + Sync {
     /// The key with `prefix`, revoked or not.
     async fn key(&self, prefix: &str) -> Result<ApiKeyView, IamError>;
 
+    /// The key `prefix` when it belongs to `project`; another project's key is not found,
+    /// exactly as if it did not exist.
+    async fn key_in(&self, project: &Project, prefix: &str) -> Result<ApiKeyView, IamError> {
+        let missing = || IamError::NotFound(format!("no key `{prefix}` in this project"));
+        match self.key(prefix).await {
+            Ok(key) if key.project_id == project.id => Ok(key),
+            Ok(_) | Err(IamError::NotFound(_)) => Err(missing()),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Whom a new key in `project` acts as: the service account named, or else the calling
+    /// person (a key calling as a key must name one).
+    async fn holder_in(
+        &self,
+        caller: &Caller,
+        project: &Project,
+        service_account: Option<&str>,
+    ) -> Result<KeyHolder, IamError> {
+        let Some(name) = service_account else {
+            return caller
+                .user_id()
+                .map(|user| KeyHolder::User(user, project.id))
+                .ok_or_else(|| IamError::Invalid {
+                    field: "service_account",
+                    reason:
+                        "a key calling as a key must name the service account the new key acts as"
+                            .into(),
+                });
+        };
+        let accounts = self.service_accounts(project).await?;
+        accounts
+            .iter()
+            .find(|sa| sa.name == name)
+            .map(|sa| KeyHolder::ServiceAccount(sa.id))
+            .ok_or_else(|| {
+                IamError::NotFound(format!("no service account `{name}` in this project"))
+            })
+    }
+
     /// Keys of a project, newest first, without secrets.
     async fn keys(&self, project: &Project) -> Result<Vec<ApiKeyView>, IamError>;
 

@@ -9,9 +9,7 @@ use super::{IAM_READ, KEYS_MANAGE};
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
-use crate::platform::iam::{
-    ApiKeyView, Caller, IssuedKey, KeyHolder, NewKey, Place, ServiceAccount, Target,
-};
+use crate::platform::iam::{ApiKeyView, Caller, IssuedKey, NewKey, ServiceAccount, Target};
 
 fn project_target(path: &(String, String)) -> Target {
     Target::project(&path.0, &path.1)
@@ -98,32 +96,6 @@ pub struct KeyRequest {
     expires_at: Option<OffsetDateTime>,
 }
 
-async fn holder(
-    platform: &Platform,
-    caller: &Caller,
-    place: &Place,
-    service_account: Option<&str>,
-) -> Result<KeyHolder, ApiError> {
-    let project = place.project()?;
-    match service_account {
-        Some(name) => {
-            let accounts = platform.keys.service_accounts(project).await?;
-            let sa = accounts.iter().find(|sa| sa.name == name).ok_or_else(|| {
-                ApiError::NotFound(format!("no service account `{name}` in this project"))
-            })?;
-            Ok(KeyHolder::ServiceAccount(sa.id))
-        }
-        None => caller
-            .user_id()
-            .map(|user| KeyHolder::User(user, project.id))
-            .ok_or_else(|| ApiError::Invalid {
-                field: "service_account".into(),
-                reason: "a key calling as a key must name the service account the new key acts as"
-                    .into(),
-            }),
-    }
-}
-
 /// Issues a key; the secret is in this response only.
 #[utoipa::path(tag = "iam", request_body = KeyRequest, responses(
     (status = 201, body = IssuedKey), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
@@ -139,7 +111,10 @@ pub async fn issue_key(
         guard::authorize(&platform, &req, KEYS_MANAGE, project_target(&path)).await?;
     let body = body.into_inner();
     let key = NewKey {
-        holder: holder(&platform, &caller, &place, body.service_account.as_deref()).await?,
+        holder: platform
+            .keys
+            .holder_in(&caller, place.project()?, body.service_account.as_deref())
+            .await?,
         name: body.name,
         scopes: body.scopes,
         model_allowlist: body.models,
@@ -157,12 +132,8 @@ async fn project_key(
 ) -> Result<(Caller, ApiKeyView), ApiError> {
     let target = Target::project(&path.0, &path.1);
     let (caller, place) = guard::authorize(platform, req, KEYS_MANAGE, target).await?;
-    let missing = || ApiError::NotFound(format!("no key `{}` in this project", path.2));
-    let key = platform.keys.key(&path.2).await.map_err(|_| missing())?;
-    match key.project_id == place.project()?.id {
-        true => Ok((caller, key)),
-        false => Err(missing()),
-    }
+    let key = platform.keys.key_in(place.project()?, &path.2).await?;
+    Ok((caller, key))
 }
 
 /// Revokes a key; every server denies it within a second.

@@ -8,8 +8,8 @@ use super::{at, field, form_caller, form_fields, see_other};
 use crate::app::Platform;
 use crate::error::ApiError;
 use crate::platform::iam::{
-    ApiKeyView, Caller, IssuedKey, KeyHolder, Member, NewKey, Organization, PROJECT_ROLES, Place,
-    Project, ServiceAccount, Target,
+    ApiKeyView, Caller, IssuedKey, Member, NewKey, Organization, PROJECT_ROLES, Place, Project,
+    ServiceAccount, Target,
 };
 use crate::portal::{layout::Layout, render, session};
 
@@ -196,25 +196,14 @@ async fn create_key(
     let fields = form_fields(&body);
     let (caller, place) = project_form(&platform, &req, &path, field(&fields, "csrf")).await?;
     let project = place.project()?;
-    let holder =
-        match field(&fields, "acts_as") {
-            "" | "me" => {
-                let user = caller
-                    .user_id()
-                    .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
-                KeyHolder::User(user, project.id)
-            }
-            name => {
-                let accounts = platform.keys.service_accounts(project).await?;
-                let sa = accounts.iter().find(|sa| sa.name == name).ok_or_else(|| {
-                    ApiError::Invalid {
-                        field: "acts_as".into(),
-                        reason: format!("no service account `{name}` in this project"),
-                    }
-                })?;
-                KeyHolder::ServiceAccount(sa.id)
-            }
-        };
+    let service_account = match field(&fields, "acts_as") {
+        "" | "me" => None,
+        name => Some(name),
+    };
+    let holder = platform
+        .keys
+        .holder_in(&caller, project, service_account)
+        .await?;
     let scopes: Vec<String> = fields
         .iter()
         .filter(|(k, _)| k == "scopes")
@@ -249,14 +238,8 @@ async fn key_form(
         .access
         .authorize(&caller, KEYS_MANAGE, Target::project(&path.0, &path.1))
         .await?;
-    let key = platform.keys.key(&path.2).await?;
-    match key.project_id == place.project()?.id {
-        true => Ok(caller),
-        false => Err(ApiError::NotFound(format!(
-            "no key `{}` in this project",
-            path.2
-        ))),
-    }
+    platform.keys.key_in(place.project()?, &path.2).await?;
+    Ok(caller)
 }
 
 #[post("/access/{org}/{project}/keys/{prefix}/revoke")]
