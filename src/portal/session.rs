@@ -41,7 +41,8 @@ fn session_optional(path: &str) -> bool {
     path.starts_with("/invitations/")
 }
 
-fn redirect(to: &str) -> HttpResponse {
+/// 303 See Other to `to`: back to a page after a form did its work.
+pub fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("location", to))
         .finish()

@@ -4,7 +4,6 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::see_other;
 use crate::app::Platform;
 use crate::error::ApiError;
 use crate::platform::iam::{CurrentUser, Organization, User};
@@ -87,5 +86,5 @@ async fn change_password(
         .people
         .change_password(&current.user, &form.current, &form.new, &token, &ip)
         .await?;
-    Ok(see_other("/account?changed=1"))
+    Ok(session::redirect("/account?changed=1"))
 }

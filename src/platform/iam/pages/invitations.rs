@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{form_caller, see_other};
+use super::form_caller;
 use crate::app::Platform;
 use crate::error::ApiError;
 use crate::platform::iam::{Caller, Invitation};
@@ -81,7 +81,10 @@ async fn accept(
     };
     let invitation = platform.members.invitation(&token).await?;
     platform.members.accept_invitation(&token, &user).await?;
-    Ok(see_other(&format!("/access/{}", invitation.organization)))
+    Ok(session::redirect(&format!(
+        "/access/{}",
+        invitation.organization
+    )))
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,7 +115,7 @@ async fn join(
         .members
         .join(&token, &form.display_name, &form.password)
         .await?;
-    Ok(see_other(&format!(
+    Ok(session::redirect(&format!(
         "/login?next=/access/{}",
         invitation.organization
     )))

@@ -10,7 +10,7 @@ mod invitations;
 mod orgs;
 mod projects;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 
 use super::{Caller, Holdings, Place, Target};
 use crate::app::Platform;
@@ -42,23 +42,39 @@ fn form_caller(req: &HttpRequest, csrf: &str) -> Result<Caller, ApiError> {
     session::caller(req)
 }
 
-/// Back to `to` after a form did its work.
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("location", to))
-        .finish()
+/// A submitted form whose CSRF token checked out: its fields, and who sent it.
+struct Submitted {
+    fields: Vec<(String, String)>,
+    caller: Caller,
 }
 
-/// The fields of an urlencoded form, repeated keys (checkboxes) included.
-fn form_fields(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
+impl Submitted {
+    /// Parses an urlencoded body, repeated keys (checkboxes) included, and checks its token.
+    fn parse(req: &HttpRequest, body: &[u8]) -> Result<Submitted, ApiError> {
+        let fields: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+        let caller = form_caller(req, value_of(&fields, "csrf"))?;
+        Ok(Submitted { fields, caller })
+    }
+
+    /// The value of `name` (empty when absent).
+    fn field(&self, name: &str) -> &str {
+        value_of(&self.fields, name)
+    }
+
+    /// Every value of `name`, in order.
+    fn all(&self, name: &str) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
 }
 
-/// The one value of `name` in `fields`.
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+/// The first value of `name` in `fields` (empty when absent).
+fn value_of<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields
         .iter()
         .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("")
+        .map_or("", |(_, v)| v.as_str())
 }

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use uuid::Uuid;
 
-use super::{at, field, form_caller, form_fields, see_other};
+use super::{Submitted, at, form_caller};
 use crate::app::Platform;
 use crate::error::ApiError;
 use crate::platform::iam::{
@@ -93,25 +93,24 @@ async fn create_org(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let form = Submitted::parse(&req, &body)?;
     platform
         .access
-        .authorize(&caller, ORG_MANAGE, Target::Platform)
+        .authorize(&form.caller, ORG_MANAGE, Target::Platform)
         .await?;
-    let slug = field(&fields, "slug");
-    let owner = Some(field(&fields, "owner")).filter(|o| !o.trim().is_empty());
+    let slug = form.field("slug");
+    let owner = Some(form.field("owner")).filter(|o| !o.trim().is_empty());
     platform
         .iam
         .create_organization(
             slug,
-            field(&fields, "name"),
+            form.field("name"),
             OrgKind::Team,
             owner,
-            caller.actor(),
+            form.caller.actor(),
         )
         .await?;
-    Ok(see_other(&format!("/access/{slug}")))
+    Ok(session::redirect(&format!("/access/{slug}")))
 }
 
 #[derive(Template)]
@@ -186,25 +185,24 @@ async fn create_project(
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let form = Submitted::parse(&req, &body)?;
     platform
         .access
-        .authorize(&caller, IAM_WRITE, Target::org(&org))
+        .authorize(&form.caller, IAM_WRITE, Target::org(&org))
         .await?;
-    let slug = field(&fields, "slug");
-    let department = Some(field(&fields, "department")).filter(|d| !d.is_empty());
+    let slug = form.field("slug");
+    let department = Some(form.field("department")).filter(|d| !d.is_empty());
     platform
         .iam
         .create_project(
             &org,
             slug,
-            field(&fields, "name"),
+            form.field("name"),
             department,
-            caller.actor(),
+            form.caller.actor(),
         )
         .await?;
-    Ok(see_other(&format!("/access/{org}/{slug}")))
+    Ok(session::redirect(&format!("/access/{org}/{slug}")))
 }
 
 #[post("/access/{org}/departments")]
@@ -214,22 +212,21 @@ async fn create_department(
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let form = Submitted::parse(&req, &body)?;
     platform
         .access
-        .authorize(&caller, IAM_WRITE, Target::org(&org))
+        .authorize(&form.caller, IAM_WRITE, Target::org(&org))
         .await?;
     platform
         .iam
         .create_department(
             &org,
-            field(&fields, "slug"),
-            field(&fields, "name"),
-            caller.actor(),
+            form.field("slug"),
+            form.field("name"),
+            form.caller.actor(),
         )
         .await?;
-    Ok(see_other(&format!("/access/{org}")))
+    Ok(session::redirect(&format!("/access/{org}")))
 }
 
 #[post("/access/{org}/members")]
@@ -239,19 +236,18 @@ async fn set_member(
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let form = Submitted::parse(&req, &body)?;
     let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
     platform
         .members
         .set_org_member(
-            &caller,
+            &form.caller,
             place.org()?,
-            field(&fields, "email"),
-            field(&fields, "role"),
+            form.field("email"),
+            form.field("role"),
         )
         .await?;
-    Ok(see_other(&format!("/access/{org}")))
+    Ok(session::redirect(&format!("/access/{org}")))
 }
 
 #[post("/access/{org}/members/remove")]
@@ -261,14 +257,13 @@ async fn remove_member(
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let form = Submitted::parse(&req, &body)?;
     let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
     platform
         .members
-        .remove_org_member(&caller, place.org()?, field(&fields, "email"))
+        .remove_org_member(&form.caller, place.org()?, form.field("email"))
         .await?;
-    Ok(see_other(&format!("/access/{org}")))
+    Ok(session::redirect(&format!("/access/{org}")))
 }
 
 /// Sends an invitation and shows its link this once.
@@ -279,16 +274,15 @@ async fn invite(
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let caller = form_caller(&req, field(&fields, "csrf"))?;
+    let form = Submitted::parse(&req, &body)?;
     let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
     let issued = platform
         .members
         .invite(
-            &caller,
+            &form.caller,
             place.org()?,
-            field(&fields, "email"),
-            field(&fields, "role"),
+            form.field("email"),
+            form.field("role"),
             time::Duration::days(7),
         )
         .await?;
@@ -302,9 +296,8 @@ async fn grant_role(
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let caller = form_caller(&req, field(&fields, "csrf"))?;
-    let target = match field(&fields, "project") {
+    let form = Submitted::parse(&req, &body)?;
+    let target = match form.field("project") {
         "" => Target::org(&org),
         project => Target::project(&org, project),
     };
@@ -312,14 +305,14 @@ async fn grant_role(
     platform
         .members
         .grant_role(
-            &caller,
+            &form.caller,
             place.org()?,
             place.project.as_ref(),
-            field(&fields, "email"),
-            field(&fields, "role"),
+            form.field("email"),
+            form.field("role"),
         )
         .await?;
-    Ok(see_other(&format!("/access/{org}")))
+    Ok(session::redirect(&format!("/access/{org}")))
 }
 
 #[post("/access/{org}/role-bindings/{id}/remove")]
@@ -336,5 +329,5 @@ async fn revoke_role(
         .members
         .revoke_role(&caller, place.org()?, id)
         .await?;
-    Ok(see_other(&format!("/access/{org}")))
+    Ok(session::redirect(&format!("/access/{org}")))
 }

@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
-use super::{at, field, form_caller, form_fields, see_other};
+use super::{Submitted, at, form_caller};
 use crate::app::Platform;
 use crate::error::ApiError;
 use crate::platform::iam::{
@@ -118,11 +118,11 @@ async fn project_form(
     platform: &Platform,
     req: &HttpRequest,
     path: &(String, String),
-    csrf: &str,
-) -> Result<(Caller, Place), ApiError> {
-    let caller = form_caller(req, csrf)?;
+    body: &[u8],
+) -> Result<(Submitted, Place), ApiError> {
+    let form = Submitted::parse(req, body)?;
     let (_, place, _) = at(platform, req, Target::project(&path.0, &path.1)).await?;
-    Ok((caller, place))
+    Ok((form, place))
 }
 
 #[post("/access/{org}/{project}/members")]
@@ -132,18 +132,17 @@ async fn set_member(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let (caller, place) = project_form(&platform, &req, &path, field(&fields, "csrf")).await?;
+    let (form, place) = project_form(&platform, &req, &path, &body).await?;
     platform
         .members
         .set_project_member(
-            &caller,
+            &form.caller,
             place.project()?,
-            field(&fields, "email"),
-            field(&fields, "role"),
+            form.field("email"),
+            form.field("role"),
         )
         .await?;
-    Ok(see_other(&path_of(&path.0, &path.1)))
+    Ok(session::redirect(&path_of(&path.0, &path.1)))
 }
 
 #[post("/access/{org}/{project}/members/remove")]
@@ -153,13 +152,12 @@ async fn remove_member(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let (caller, place) = project_form(&platform, &req, &path, field(&fields, "csrf")).await?;
+    let (form, place) = project_form(&platform, &req, &path, &body).await?;
     platform
         .members
-        .remove_project_member(&caller, place.project()?, field(&fields, "email"))
+        .remove_project_member(&form.caller, place.project()?, form.field("email"))
         .await?;
-    Ok(see_other(&path_of(&path.0, &path.1)))
+    Ok(session::redirect(&path_of(&path.0, &path.1)))
 }
 
 #[post("/access/{org}/{project}/service-accounts")]
@@ -169,20 +167,19 @@ async fn create_service_account(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let (caller, _) = project_form(&platform, &req, &path, field(&fields, "csrf")).await?;
+    let (form, _) = project_form(&platform, &req, &path, &body).await?;
     platform
         .keys
         .create_service_account(
-            &caller,
+            &form.caller,
             &path.0,
             &path.1,
-            field(&fields, "name"),
-            field(&fields, "owner"),
-            field(&fields, "purpose"),
+            form.field("name"),
+            form.field("owner"),
+            form.field("purpose"),
         )
         .await?;
-    Ok(see_other(&path_of(&path.0, &path.1)))
+    Ok(session::redirect(&path_of(&path.0, &path.1)))
 }
 
 /// Issues a key and shows its secret on this response only.
@@ -193,23 +190,19 @@ async fn create_key(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = form_fields(&body);
-    let (caller, place) = project_form(&platform, &req, &path, field(&fields, "csrf")).await?;
+    let (form, place) = project_form(&platform, &req, &path, &body).await?;
     let project = place.project()?;
-    let service_account = match field(&fields, "acts_as") {
+    let service_account = match form.field("acts_as") {
         "" | "me" => None,
         name => Some(name),
     };
     let holder = platform
         .keys
-        .holder_in(&caller, project, service_account)
+        .holder_in(&form.caller, project, service_account)
         .await?;
-    let scopes: Vec<String> = fields
-        .iter()
-        .filter(|(k, _)| k == "scopes")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let models: Vec<String> = field(&fields, "models")
+    let scopes: Vec<String> = form.all("scopes");
+    let models: Vec<String> = form
+        .field("models")
         .split(',')
         .map(str::trim)
         .filter(|m| !m.is_empty())
@@ -217,12 +210,12 @@ async fn create_key(
         .collect();
     let key = NewKey {
         holder,
-        name: field(&fields, "name").to_owned(),
+        name: form.field("name").to_owned(),
         scopes,
         model_allowlist: (!models.is_empty()).then_some(models),
         expires_at: None,
     };
-    let issued = platform.keys.issue_key(&caller, key).await?;
+    let issued = platform.keys.issue_key(&form.caller, key).await?;
     project_page_for(&platform, &req, (&path.0, &path.1), Some(issued)).await
 }
 
@@ -251,7 +244,7 @@ async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     let caller = key_form(&platform, &req, &path, &form.csrf).await?;
     platform.keys.revoke_key(&caller, &path.2).await?;
-    Ok(see_other(&path_of(&path.0, &path.1)))
+    Ok(session::redirect(&path_of(&path.0, &path.1)))
 }
 
 /// Rotates at once (the old key stops now) and shows the new secret once.
