@@ -8,8 +8,6 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
-
 use super::{IamError, Organization, Principal, Project, User};
 use crate::platform::audit::{Actor, ActorKind};
 
@@ -107,7 +105,7 @@ impl Place {
 }
 
 /// The scopes a caller holds at a place, and through what.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default)]
 pub struct Holdings {
     /// Registry roles in effect (platform, membership and bound product roles).
     pub roles: BTreeSet<String>,
@@ -118,13 +116,10 @@ pub struct Holdings {
     /// The caller's project role there, if a project member.
     pub project_role: Option<String>,
     /// Whether the caller may see the place at all.
-    #[serde(skip)]
     pub visible: bool,
     /// Whether the caller acts with platform-wide authority (platform roles or the console).
-    #[serde(skip)]
     pub platform_wide: bool,
     /// The console holds every scope.
-    #[serde(skip)]
     pub everything: bool,
 }
 

@@ -173,6 +173,7 @@ pub trait Members: Send + Sync {
     async fn join(&self, token: &str, display_name: &str, password: &str)
     -> Result<User, IamError>;
 
-    /// Accepts an invitation as `user`, whose email must be the invited one. Audited.
-    async fn accept_invitation(&self, token: &str, user: &User) -> Result<Member, IamError>;
+    /// Accepts an invitation as the user `user_id`, whose email must be the invited one.
+    /// Audited.
+    async fn accept_invitation(&self, token: &str, user_id: Uuid) -> Result<Member, IamError>;
 }

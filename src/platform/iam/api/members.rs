@@ -9,9 +9,7 @@ use super::{IAM_READ, IAM_WRITE};
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
-use crate::platform::iam::{
-    Caller, Invitation, IssuedInvitation, Member, RoleBinding, Target, User,
-};
+use crate::platform::iam::{Invitation, IssuedInvitation, Member, RoleBinding, Target};
 
 /// A role to hold.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -267,27 +265,13 @@ pub async fn accept_invitation(
     body: web::Json<Acceptance>,
 ) -> Result<web::Json<Member>, ApiError> {
     let caller = guard::caller(&platform, &req).await?;
-    let user = user_of(&platform, &caller).await?;
+    let user = caller
+        .user_id()
+        .ok_or_else(|| ApiError::Forbidden("only a person can accept an invitation".into()))?;
     Ok(web::Json(
         platform
             .members
-            .accept_invitation(&body.token, &user)
+            .accept_invitation(&body.token, user)
             .await?,
     ))
-}
-
-async fn user_of(platform: &Platform, caller: &Caller) -> Result<User, ApiError> {
-    let id = caller
-        .user_id()
-        .ok_or_else(|| ApiError::Forbidden("only a person can accept an invitation".into()))?;
-    match caller {
-        Caller::User(user) => Ok(user.clone()),
-        _ => platform
-            .people
-            .users()
-            .await?
-            .into_iter()
-            .find(|u| u.id == id)
-            .ok_or_else(|| ApiError::Forbidden("only a person can accept an invitation".into())),
-    }
 }

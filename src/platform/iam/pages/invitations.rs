@@ -80,7 +80,7 @@ async fn accept(
         ));
     };
     let invitation = platform.members.invitation(&token).await?;
-    platform.members.accept_invitation(&token, &user).await?;
+    platform.members.accept_invitation(&token, user.id).await?;
     Ok(session::redirect(&format!(
         "/access/{}",
         invitation.organization

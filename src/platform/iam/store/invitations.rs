@@ -141,7 +141,7 @@ impl PgIam {
             let now = self.clock.now();
             self.insert_user(conn, &invitation.email, display_name.trim(), &hash, now)?;
             let user = user_named(conn, &invitation.email)?;
-            self.accept_on(conn, token, &user)?;
+            self.accept_on(conn, token, user.id)?;
             Ok(user)
         })
     }
@@ -150,10 +150,11 @@ impl PgIam {
         &self,
         conn: &mut PgConnection,
         token: &str,
-        user: &User,
+        user_id: Uuid,
     ) -> Result<Member, IamError> {
         conn.transaction(|conn| {
             let (org, invitation) = self.open_invitation_on(conn, token)?;
+            let user = &super::people::user_by_id(conn, user_id)?;
             if !invitation.email.eq_ignore_ascii_case(&user.email) {
                 return Err(IamError::Forbidden(
                     "this invitation was sent to another email address".into(),

@@ -109,6 +109,17 @@ fn roles_of(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<String>> {
         .load(conn)
 }
 
+/// The user with `id`.
+pub(super) fn user_by_id(conn: &mut PgConnection, id: Uuid) -> Result<User, IamError> {
+    let row: UserRow = users::table
+        .find(id)
+        .select(USER_COLUMNS)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| IamError::NotFound(format!("no user {id}")))?;
+    Ok(to_user(conn, row)?)
+}
+
 pub(super) fn to_user(conn: &mut PgConnection, r: UserRow) -> QueryResult<User> {
     Ok(User {
         platform_roles: roles_of(conn, r.0)?,

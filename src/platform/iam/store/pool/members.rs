@@ -166,8 +166,8 @@ impl Members for PgIam {
             .join_on(conn, &token, &name, &password))
     }
 
-    async fn accept_invitation(&self, token: &str, user: &User) -> Result<Member, IamError> {
-        let (token, user) = (token.to_owned(), user.clone());
-        changing_access!(self, |this, conn| this.accept_on(conn, &token, &user))
+    async fn accept_invitation(&self, token: &str, user_id: Uuid) -> Result<Member, IamError> {
+        let token = token.to_owned();
+        changing_access!(self, |this, conn| this.accept_on(conn, &token, user_id))
     }
 }
