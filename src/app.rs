@@ -110,6 +110,7 @@ impl Platform {
 
     /// Finishes what background work holds in memory; call once the server has stopped.
     pub async fn finish_background(&self) {
+        self.events.stop_relay().await;
         if let Err(err) = self.keys.flush_last_used().await {
             log::warn!("API keys' last-used times not written at shutdown: {err}");
         }

@@ -199,7 +199,10 @@ async fn events_left_pending_or_failed_by_a_stopped_server_are_delivered_by_the_
         failing.calls.load(Ordering::SeqCst) >= 1
     })
     .await;
+    // Stopped as a server stops; dropping alone would leave its relay running in this runtime.
+    first.finish_background().await;
     drop(first);
+    let calls_when_stopped = failing.calls.load(Ordering::SeqCst);
     // Published while no relay runs: the server "died" before delivering.
     let second_platform = platform_for(&db, &slow).await;
     let pending: Vec<Uuid> = {
@@ -236,6 +239,11 @@ async fn events_left_pending_or_failed_by_a_stopped_server_are_delivered_by_the_
     let delivered: HashSet<Uuid> = consumer.processed().into_iter().collect();
     assert!(delivered.contains(&failed.event_id));
     assert!(pending.iter().all(|id| delivered.contains(id)));
+    assert_eq!(
+        failing.calls.load(Ordering::SeqCst),
+        calls_when_stopped,
+        "a stopped relay delivers nothing more"
+    );
 }
 
 #[tokio::test]

@@ -162,6 +162,10 @@ pub trait Events: Send + Sync {
     /// Starts delivering to this process's consumers (call after subscribing them).
     fn start_relay(&self);
 
+    /// Stops the relay and waits until its current round has finished; deliveries it had
+    /// not made stay in the outbox for the next process. Call once the server has stopped.
+    async fn stop_relay(&self);
+
     /// Dead letters, newest first; `open_only` leaves out replayed ones.
     async fn dead_letters(&self, open_only: bool) -> Result<Vec<DeadLetter>, EventsError>;
 

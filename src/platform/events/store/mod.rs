@@ -31,6 +31,8 @@ pub(super) struct Inner {
     consumers: RwLock<HashMap<String, Arc<dyn Consumer>>>,
     wake: tokio::sync::Notify,
     relay_started: std::sync::atomic::AtomicBool,
+    relay_stopping: std::sync::atomic::AtomicBool,
+    relay_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// The outbox backed by PostgreSQL. Cloning shares everything.
@@ -60,6 +62,8 @@ impl PgEvents {
                 consumers: RwLock::new(HashMap::new()),
                 wake: tokio::sync::Notify::new(),
                 relay_started: std::sync::atomic::AtomicBool::new(false),
+                relay_stopping: std::sync::atomic::AtomicBool::new(false),
+                relay_task: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -101,6 +105,10 @@ impl Events for PgEvents {
 
     fn start_relay(&self) {
         relay::start(&self.inner);
+    }
+
+    async fn stop_relay(&self) {
+        relay::stop(&self.inner).await;
     }
 
     async fn dead_letters(&self, open_only: bool) -> Result<Vec<DeadLetter>, EventsError> {

@@ -33,7 +33,7 @@ pub(super) fn start(inner: &Arc<Inner>) {
         CHANNEL,
         Duration::from_millis(50),
         move |_, notified| {
-            let Some(inner) = listener.upgrade() else {
+            let Some(inner) = listener.upgrade().filter(|i| !i.stopping()) else {
                 return Ok(Next::Stop);
             };
             if notified {
@@ -42,12 +42,34 @@ pub(super) fn start(inner: &Arc<Inner>) {
             Ok(Next::Continue)
         },
     );
-    tokio::spawn(run(weak));
+    let task = tokio::spawn(run(weak));
+    if let Ok(mut slot) = inner.relay_task.lock() {
+        *slot = Some(task);
+    }
+}
+
+/// Stops the relay task and waits for it. Other holders of `Inner` (IAM announces on the
+/// outbox) may keep it alive, so dropping the platform alone would not stop delivering.
+pub(super) async fn stop(inner: &Arc<Inner>) {
+    inner.relay_stopping.store(true, Ordering::SeqCst);
+    inner.wake.notify_one();
+    let task = inner
+        .relay_task
+        .lock()
+        .ok()
+        .and_then(|mut slot| slot.take());
+    if let Some(task) = task
+        && let Err(err) = task.await
+    {
+        log::warn!("events relay ended abnormally: {err}");
+    }
 }
 
 async fn run(weak: Weak<Inner>) {
     loop {
-        let Some(inner) = weak.upgrade() else { return };
+        let Some(inner) = weak.upgrade().filter(|i| !i.stopping()) else {
+            return;
+        };
         let worked = match inner.tick().await {
             Ok(worked) => worked,
             Err(err) => {
@@ -76,6 +98,10 @@ struct Claimed {
 }
 
 impl Inner {
+    fn stopping(&self) -> bool {
+        self.relay_stopping.load(Ordering::SeqCst)
+    }
+
     /// One round: fan out, then deliver. Whether there was anything to do.
     pub(super) async fn tick(self: &Arc<Self>) -> Result<bool, EventsError> {
         let fanned = self.db.run(fan_out).await?;
