@@ -11,7 +11,8 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use crate::helpers::{
-    TestDb, admin_key_for, onboard_over_http, packet, platform_for, portal_url, server_command,
+    KilledOnDrop, TestDb, admin_key_for, onboard_over_http, packet, platform_for, portal_url,
+    server_command,
 };
 
 #[derive(Default)]
@@ -56,11 +57,13 @@ async fn an_announcement_from_a_killed_server_is_delivered_after_restart() {
         .await
         .expect("subscribed");
 
-    let mut server = server_command(&db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server starts");
+    let mut server = KilledOnDrop(
+        server_command(&db)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts"),
+    );
     let mut banner = String::new();
     BufReader::new(server.stdout.take().expect("stdout"))
         .read_line(&mut banner)

@@ -473,7 +473,7 @@ pub fn server_command(db: &TestDb) -> std::process::Command {
 /// A real `aicloud serve` process against a test database, killed when dropped (also when
 /// a test fails), so no server outlives its test.
 pub struct ServerProcess {
-    child: std::process::Child,
+    child: KilledOnDrop,
     /// Its portal URL, `http://127.0.0.1:PORT/`.
     pub url: String,
 }
@@ -494,7 +494,7 @@ impl ServerProcess {
         stdout.read_line(&mut banner).expect("banner");
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         ServerProcess {
-            child,
+            child: KilledOnDrop(child),
             url: portal_url(&banner),
         }
     }
@@ -510,11 +510,27 @@ impl ServerProcess {
     }
 }
 
-impl Drop for ServerProcess {
+/// A child process killed and reaped when dropped, so a failing test leaves none behind.
+pub struct KilledOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KilledOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KilledOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KilledOnDrop {
     fn drop(&mut self) {
-        // Already gone after `terminate`: both calls then fail harmlessly.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Already gone when the test stopped it itself: both calls then fail harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -7,8 +7,8 @@ use std::process::Stdio;
 use diesel::prelude::*;
 
 use crate::helpers::{
-    TestDb, admin_key_for, aicloud, aicloud_with_stdin, csrf_in, onboard_over_http, packet,
-    platform_for, portal_url, server_command,
+    KilledOnDrop, TestDb, admin_key_for, aicloud, aicloud_with_stdin, csrf_in, onboard_over_http,
+    packet, platform_for, portal_url, server_command,
 };
 
 #[derive(QueryableByName)]
@@ -44,12 +44,14 @@ fn dump(db: &TestDb) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_logs_or_the_database() {
     let db = TestDb::create();
-    let mut server = server_command(&db)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server starts");
+    let mut server = KilledOnDrop(
+        server_command(&db)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("server starts"),
+    );
     let mut stdout = server.stdout.take().expect("stdout");
     let mut banner = Vec::new();
     let mut byte = [0u8; 1];

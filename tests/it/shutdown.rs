@@ -9,7 +9,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::helpers::{TestDb, portal_url, server_command};
+use crate::helpers::{KilledOnDrop, TestDb, portal_url, server_command};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -59,11 +59,13 @@ fn wait_until_a_query_is_blocked(conn: &mut PgConnection) {
 #[test]
 fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
     let db = TestDb::create();
-    let mut child = server_command(&db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server starts");
+    let mut child = KilledOnDrop(
+        server_command(&db)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("server starts"),
+    );
     let stdout = lines(child.stdout.take().expect("stdout"));
     let stderr = lines(child.stderr.take().expect("stderr"));
     let banner = wait_for(&stdout, "portal at ");
