@@ -35,6 +35,26 @@ pub fn timestamp(at: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Serde for timestamps that a signature or hash covers: written exactly as the chain
+/// encodes them (six fractional digits), so an export can be checked byte for byte; read
+/// as any RFC 3339 time.
+pub mod exact_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    /// Writes `at` as the chain encodes it.
+    pub fn serialize<S: Serializer>(at: &OffsetDateTime, out: S) -> Result<S::Ok, S::Error> {
+        out.serialize_str(&super::timestamp(*at))
+    }
+
+    /// Reads an RFC 3339 time.
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<OffsetDateTime, D::Error> {
+        let text = String::deserialize(input)?;
+        OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// The encoded fields of `event` (everything but its own hash).
 pub fn encode(event: &AuditEvent) -> String {
     let fields = json!([
@@ -90,4 +110,31 @@ pub fn digest_message(d: &DigestRecord) -> String {
 /// Identifies a public key: the first 16 hex digits of its SHA-256.
 pub fn key_id(public_key: &[u8]) -> String {
     crate::encoding::sha256_hex(public_key)[..16].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The signature covers six fractional digits; a digest written with fewer (trailing
+    /// zeros trimmed) could not be checked offline.
+    #[test]
+    fn a_digest_is_written_with_the_time_its_signature_covers() {
+        let created_at = time::macros::datetime!(2026-11-28 23:12:53.120000 UTC);
+        let digest = DigestRecord {
+            number: 1,
+            seq_from: 1,
+            seq_to: 1,
+            last_hash: GENESIS.into(),
+            prev_signature: GENESIS.into(),
+            key_id: "k".into(),
+            created_at,
+            signature: String::new(),
+        };
+        let written = serde_json::to_value(&digest).expect("json");
+        assert_eq!(written["created_at"], "2026-11-28T23:12:53.120000Z");
+        assert!(digest_message(&digest).contains("\"2026-11-28T23:12:53.120000Z\""));
+        let read: DigestRecord = serde_json::from_value(written).expect("read back");
+        assert_eq!(read.created_at, created_at);
+    }
 }

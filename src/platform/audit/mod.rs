@@ -321,8 +321,8 @@ pub struct DigestRecord {
     pub prev_signature: String,
     /// Id of the signing key.
     pub key_id: String,
-    /// When it was signed.
-    #[serde(with = "time::serde::rfc3339")]
+    /// When it was signed, with the six fractional digits its signature covers.
+    #[serde(with = "chain::exact_time")]
     pub created_at: OffsetDateTime,
     /// Ed25519 signature, hex.
     pub signature: String,
