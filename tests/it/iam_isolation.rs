@@ -13,7 +13,12 @@ use crate::iam_tenants::{PASSWORD, api, tenants};
 fn body_for(method: &str, path: &str, org_b: &BTreeMap<&str, String>) -> Option<Value> {
     let body = match (method, path) {
         ("GET" | "DELETE", _) => return None,
-        ("POST", "/api/v1/iam/orgs/{org}/suspend") => json!({}),
+        ("POST", "/api/v1/iam/orgs/{org}/suspend" | "/api/v1/iam/orgs/{org}/reactivate") => {
+            json!({})
+        }
+        ("POST", "/api/v1/iam/orgs/{org}/projects/{project}/service-accounts/{name}/disable") => {
+            json!({})
+        }
         ("POST", "/api/v1/iam/orgs/{org}/departments") => {
             json!({ "slug": "sneaky", "name": "Sneaky" })
         }
@@ -59,13 +64,15 @@ async fn iam_routes(app: &TestApp) -> Vec<(String, String)> {
 }
 
 /// Routes that name no organization, each with its own test below.
-const UNSCOPED: [&str; 6] = [
+const UNSCOPED: [&str; 8] = [
     "/api/v1/iam/me",
     "/api/v1/iam/decisions",
     "/api/v1/iam/orgs",
     "/api/v1/iam/invitations/accept",
     "/api/v1/iam/users",
     "/api/v1/iam/users/{email}/password",
+    "/api/v1/iam/users/{email}/disable",
+    "/api/v1/iam/users/{email}/enable",
 ];
 
 #[tokio::test]
@@ -93,7 +100,13 @@ async fn every_iam_route_answers_404_for_another_tenants_resources() {
         )
         .await
         .expect("bound");
+    t.platform
+        .keys
+        .create_service_account(&console, "org-b", "default", "robot", "bob", "batch jobs")
+        .await
+        .expect("org-b's service account");
     let org_b = BTreeMap::from([
+        ("name", "robot".to_owned()),
         ("org", "org-b".to_owned()),
         ("project", "default".to_owned()),
         ("email", "bob@b.example".to_owned()),
@@ -160,6 +173,18 @@ async fn every_iam_route_answers_404_for_another_tenants_resources() {
     .await
     .expect("projects");
     assert_eq!(projects.as_array().expect("list").len(), 1, "{projects}");
+    let accounts: Value = api(
+        app,
+        &t.bob_key,
+        "GET",
+        "/api/v1/iam/orgs/org-b/projects/default/service-accounts",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("service accounts");
+    assert_eq!(accounts[0]["state"], "active", "{accounts}");
 
     // The same routes work for org-a's own resources.
     let own = api(
@@ -264,6 +289,11 @@ async fn unscoped_routes_show_only_the_callers_own_tenant() {
             .status(),
         403
     );
+    for change in ["disable", "enable"] {
+        let path = format!("/api/v1/iam/users/bob@b.example/{change}");
+        let res = api(app, &t.alice_key, "POST", &path, Some(json!({}))).await;
+        assert_eq!(res.status(), 403, "{change} is platform-wide");
+    }
     app.sign_in("bob@b.example", PASSWORD).await;
     let verify = api(app, &t.alice_key, "GET", "/api/v1/audit/verify", None).await;
     assert_eq!(verify.status(), 403, "verification is platform-wide");

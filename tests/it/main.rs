@@ -21,6 +21,7 @@ mod harness;
 mod health;
 mod iam_access;
 mod iam_browser;
+mod iam_disable;
 mod iam_escalation;
 mod iam_isolation;
 mod iam_key_use;

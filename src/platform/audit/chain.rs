@@ -119,7 +119,7 @@ mod tests {
     /// The signature covers six fractional digits; a digest written with fewer (trailing
     /// zeros trimmed) could not be checked offline.
     #[test]
-    fn a_digest_is_written_with_the_time_its_signature_covers() {
+    fn a_digest_is_written_with_the_time_its_signature_covers() -> Result<(), serde_json::Error> {
         let created_at = time::macros::datetime!(2026-11-28 23:12:53.120000 UTC);
         let digest = DigestRecord {
             number: 1,
@@ -131,10 +131,11 @@ mod tests {
             created_at,
             signature: String::new(),
         };
-        let written = serde_json::to_value(&digest).expect("json");
+        let written = serde_json::to_value(&digest)?;
         assert_eq!(written["created_at"], "2026-11-28T23:12:53.120000Z");
         assert!(digest_message(&digest).contains("\"2026-11-28T23:12:53.120000Z\""));
-        let read: DigestRecord = serde_json::from_value(written).expect("read back");
+        let read: DigestRecord = serde_json::from_value(written)?;
         assert_eq!(read.created_at, created_at);
+        Ok(())
     }
 }

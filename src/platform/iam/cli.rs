@@ -33,8 +33,15 @@ pub enum OrgCommand {
         #[command(flatten)]
         out: Output,
     },
-    /// Suspend an organization.
+    /// Suspend an organization: its keys are denied.
     Suspend {
+        /// Organization slug.
+        slug: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Reactivate a suspended organization: its keys work again.
+    Reactivate {
         /// Organization slug.
         slug: String,
         #[command(flatten)]
@@ -121,6 +128,13 @@ pub async fn run_org(iam: &dyn Tenancy, command: &OrgCommand) -> Result<(), CliE
                 .await
                 .map_err(failed)?;
             print(out, &org, &format!("suspended organization {}", org.slug))
+        }
+        OrgCommand::Reactivate { slug, out } => {
+            let org = iam
+                .reactivate_organization(slug, crate::cli::actor())
+                .await
+                .map_err(failed)?;
+            print(out, &org, &format!("reactivated organization {}", org.slug))
         }
     }
 }

@@ -36,6 +36,17 @@ pub enum SaCommand {
         #[command(flatten)]
         out: Output,
     },
+    /// Disable a service account: its keys are denied and it gets no new ones.
+    Disable {
+        /// Organization slug.
+        organization: String,
+        /// Project slug.
+        project: String,
+        /// The service account's name.
+        name: String,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 /// API keys.
@@ -126,12 +137,26 @@ pub async fn run_sa(platform: &Platform, command: &SaCommand) -> Result<(), CliE
                 .iter()
                 .map(|sa| {
                     format!(
-                        "{:<24} {:<24} {:<36} {}",
-                        sa.name, sa.owner, sa.id, sa.purpose
+                        "{:<24} {:<8} {:<24} {:<36} {}",
+                        sa.name, sa.state, sa.owner, sa.id, sa.purpose
                     )
                 })
                 .collect();
             print(out, &listed, &lines.join("\n"))
+        }
+        SaCommand::Disable {
+            organization,
+            project,
+            name,
+            out,
+        } => {
+            let sa = platform
+                .keys
+                .disable_service_account(&console(), organization, project, name)
+                .await
+                .map_err(failed)?;
+            let text = format!("disabled service account {}; its keys are denied", sa.name);
+            print(out, &sa, &text)
         }
     }
 }

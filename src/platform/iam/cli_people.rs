@@ -28,6 +28,20 @@ pub enum UserCommand {
         /// Email.
         email: String,
     },
+    /// Disable a user: no sign-in, sessions ended, keys denied; memberships stay.
+    Disable {
+        /// Email.
+        email: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// Email.
+        email: String,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Give a user a platform role (e.g. platform.security_auditor, platform.operator).
     Grant {
         /// Email.
@@ -132,6 +146,18 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
                 .map_err(failed)?;
             println!("password changed for {email}; their sessions have ended");
             Ok(())
+        }
+        UserCommand::Disable { email, out } | UserCommand::Enable { email, out } => {
+            let active = matches!(command, UserCommand::Enable { .. });
+            let user = people
+                .set_user_state(email, active, crate::cli::actor())
+                .await
+                .map_err(failed)?;
+            print(
+                out,
+                &user,
+                &format!("user {} is now {}", user.email, user.state),
+            )
         }
         UserCommand::Grant { email, role, out } | UserCommand::Revoke { email, role, out } => {
             let grant = matches!(command, UserCommand::Grant { .. });

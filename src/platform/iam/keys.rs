@@ -24,6 +24,11 @@ pub struct ServiceAccount {
     /// Created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// active or disabled (a disabled account's keys are denied).
+    pub state: String,
+    /// When it was disabled.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 /// Whom a key acts as.
@@ -145,6 +150,17 @@ pub trait Keys: Send + Sync {
         name: &str,
         owner: &str,
         purpose: &str,
+    ) -> Result<ServiceAccount, IamError>;
+
+    /// Disables a service account in `organization`/`project`, audited: its keys are
+    /// denied on every server within a second and it gets no new ones. The caller needs
+    /// `platform.iam.write` there.
+    async fn disable_service_account(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        project: &str,
+        name: &str,
     ) -> Result<ServiceAccount, IamError>;
 
     /// Issues a key; the returned secret is never shown again. Audited. Each scope must be

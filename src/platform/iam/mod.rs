@@ -215,6 +215,13 @@ pub trait Tenancy: Send + Sync {
         actor: Actor,
     ) -> Result<Organization, IamError>;
 
+    /// Reactivates a suspended organization (its keys work again), audited.
+    async fn reactivate_organization(
+        &self,
+        slug: &str,
+        actor: Actor,
+    ) -> Result<Organization, IamError>;
+
     /// Creates a project in an organization's department (its default when `None`), audited.
     async fn create_project(
         &self,

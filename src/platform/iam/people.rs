@@ -70,12 +70,22 @@ pub trait People: Send + Sync {
     /// Every user, by email.
     async fn users(&self) -> Result<Vec<User>, IamError>;
 
-    /// Creates a user (no roles).
+    /// Creates a user (no roles). Audited.
     async fn create_user(
         &self,
         email: &str,
         display_name: &str,
         password: &str,
+        actor: Actor,
+    ) -> Result<User, IamError>;
+
+    /// Disables (`active` false) or enables a user, audited. A disabled user cannot sign in,
+    /// their sessions end and their keys are denied on every server; their memberships
+    /// stay. The last active platform administrator cannot be disabled.
+    async fn set_user_state(
+        &self,
+        email: &str,
+        active: bool,
         actor: Actor,
     ) -> Result<User, IamError>;
 

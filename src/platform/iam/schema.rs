@@ -43,6 +43,8 @@ diesel::table! {
         owner -> Text,
         purpose -> Text,
         created_at -> Timestamptz,
+        state -> Text,
+        disabled_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -67,6 +67,27 @@ pub async fn create_service_account(
     Ok(HttpResponse::Created().json(sa))
 }
 
+/// Disables a service account: its keys are denied on every server within a second and it
+/// gets no new ones (`platform.iam.write` in the project).
+#[utoipa::path(tag = "iam", responses(
+    (status = 200, body = ServiceAccount), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
+))]
+#[post("/orgs/{org}/projects/{project}/service-accounts/{name}/disable")]
+pub async fn disable_service_account(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<web::Json<ServiceAccount>, ApiError> {
+    let target = Target::project(&path.0, &path.1);
+    let (caller, _) = guard::authorize(&platform, &req, IAM_READ, target).await?;
+    Ok(web::Json(
+        platform
+            .keys
+            .disable_service_account(&caller, &path.0, &path.1, &path.2)
+            .await?,
+    ))
+}
+
 /// Keys of a project, newest first, never their secrets.
 #[utoipa::path(tag = "iam", responses((status = 200, body = Vec<ApiKeyView>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects/{project}/keys")]

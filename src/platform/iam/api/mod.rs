@@ -36,6 +36,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(orgs::create_org)
             .service(orgs::show_org)
             .service(orgs::suspend_org)
+            .service(orgs::reactivate_org)
             .service(orgs::list_projects)
             .service(orgs::create_project)
             .service(orgs::show_project)
@@ -55,13 +56,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(members::accept_invitation)
             .service(keys::list_service_accounts)
             .service(keys::create_service_account)
+            .service(keys::disable_service_account)
             .service(keys::list_keys)
             .service(keys::issue_key)
             .service(keys::revoke_key)
             .service(keys::rotate_key)
             .service(users::list_users)
             .service(users::create_user)
-            .service(users::set_password),
+            .service(users::set_password)
+            .service(users::disable_user)
+            .service(users::enable_user),
     );
 }
 

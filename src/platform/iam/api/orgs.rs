@@ -9,7 +9,7 @@ use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
 use crate::platform::iam::{
-    CreatedOrganization, Department, OrgKind, Organization, Project, Target,
+    Caller, CreatedOrganization, Department, OrgKind, Organization, Project, Target,
 };
 
 /// Organizations the caller can see.
@@ -88,19 +88,29 @@ pub async fn suspend_org(
     req: HttpRequest,
     org: web::Path<String>,
 ) -> Result<web::Json<Organization>, ApiError> {
-    // Seeing the organization comes first, so other tenants get a 404, not a 403.
-    let (caller, _) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
-    platform
-        .access
-        .authorize(&caller, ORG_MANAGE, Target::Platform)
-        .await
-        .map_err(|_| {
-            ApiError::Forbidden(format!("suspending needs `{ORG_MANAGE}` at platform scope"))
-        })?;
+    let caller = platform_manager(&platform, &req, &org, "suspending").await?;
     Ok(web::Json(
         platform
             .iam
             .suspend_organization(&org, caller.actor())
+            .await?,
+    ))
+}
+
+/// Reactivates a suspended organization: its keys work again (platform scope
+/// `platform.org.manage`).
+#[utoipa::path(tag = "iam", responses((status = 200, body = Organization), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[post("/orgs/{org}/reactivate")]
+pub async fn reactivate_org(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<web::Json<Organization>, ApiError> {
+    let caller = platform_manager(&platform, &req, &org, "reactivating").await?;
+    Ok(web::Json(
+        platform
+            .iam
+            .reactivate_organization(&org, caller.actor())
             .await?,
     ))
 }
@@ -207,4 +217,23 @@ pub async fn show_project(
     let target = Target::project(&org, &project);
     let (_, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
     Ok(web::Json(place.project()?.clone()))
+}
+
+/// The caller, when they may change `org`'s state: `platform.org.manage` platform-wide.
+async fn platform_manager(
+    platform: &Platform,
+    req: &HttpRequest,
+    org: &str,
+    doing: &str,
+) -> Result<Caller, ApiError> {
+    // Seeing the organization comes first, so other tenants get a 404, not a 403.
+    let (caller, _) = guard::authorize(platform, req, IAM_READ, Target::org(org)).await?;
+    platform
+        .access
+        .authorize(&caller, ORG_MANAGE, Target::Platform)
+        .await
+        .map_err(|_| {
+            ApiError::Forbidden(format!("{doing} needs `{ORG_MANAGE}` at platform scope"))
+        })?;
+    Ok(caller)
 }

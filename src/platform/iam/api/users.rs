@@ -83,3 +83,45 @@ pub async fn set_password(
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Disables a user: they cannot sign in, their sessions end and their keys are denied;
+/// memberships stay (platform-wide `platform.iam.write`). The last active platform
+/// administrator cannot be disabled (409).
+#[utoipa::path(tag = "iam", responses(
+    (status = 200, body = User), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
+))]
+#[post("/users/{email}/disable")]
+pub async fn disable_user(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    email: web::Path<String>,
+) -> Result<web::Json<User>, ApiError> {
+    set_state(&platform, &req, &email, false).await
+}
+
+/// Enables a disabled user again (platform-wide `platform.iam.write`).
+#[utoipa::path(tag = "iam", responses(
+    (status = 200, body = User), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
+))]
+#[post("/users/{email}/enable")]
+pub async fn enable_user(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    email: web::Path<String>,
+) -> Result<web::Json<User>, ApiError> {
+    set_state(&platform, &req, &email, true).await
+}
+
+async fn set_state(
+    platform: &Platform,
+    req: &HttpRequest,
+    email: &str,
+    active: bool,
+) -> Result<web::Json<User>, ApiError> {
+    let (caller, _) = guard::authorize(platform, req, IAM_WRITE, Target::Platform).await?;
+    let user = platform
+        .people
+        .set_user_state(email, active, caller.actor())
+        .await?;
+    Ok(web::Json(user))
+}

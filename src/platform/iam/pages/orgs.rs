@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(access_page)
         .service(create_org)
         .service(org_page)
+        .service(set_org_state)
         .service(create_project)
         .service(create_department)
         .service(set_member)
@@ -120,6 +121,7 @@ struct OrgPage {
     org: Organization,
     your_role: String,
     can_write: bool,
+    can_manage: bool,
     projects: Vec<Project>,
     departments: Vec<Department>,
     members: Vec<Member>,
@@ -136,9 +138,10 @@ async fn org_page_for(
     slug: &str,
     issued: Option<IssuedInvitation>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, place, holdings) = at(platform, req, Target::org(slug)).await?;
+    let (caller, place, holdings) = at(platform, req, Target::org(slug)).await?;
     let org = place.org()?.clone();
     let can_write = holdings.holds(IAM_WRITE);
+    let can_manage = crate::http::guard::holds_platform_wide(platform, &caller, ORG_MANAGE).await?;
     let invitations = match can_write {
         true => platform.members.invitations(&org).await?,
         false => Vec::new(),
@@ -157,6 +160,7 @@ async fn org_page_for(
             .clone()
             .unwrap_or_else(|| "platform".into()),
         can_write,
+        can_manage,
         projects: platform.iam.projects(&org.slug).await?,
         departments: platform.iam.departments(&org.slug).await?,
         members: platform.members.org_members(&org).await?,
@@ -176,6 +180,35 @@ async fn org_page(
     org: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     org_page_for(&platform, &req, &org, None).await
+}
+
+/// Suspends or reactivates the organization (`platform.org.manage` platform-wide).
+#[post("/access/{org}/state")]
+async fn set_org_state(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let form = Submitted::parse(&req, &body)?;
+    // Seeing the organization comes first, so other tenants get a 404, not a 403.
+    at(&platform, &req, Target::org(&org)).await?;
+    platform
+        .access
+        .authorize(&form.caller, ORG_MANAGE, Target::Platform)
+        .await?;
+    let actor = form.caller.actor();
+    match form.field("state") {
+        "suspended" => platform.iam.suspend_organization(&org, actor).await?,
+        "active" => platform.iam.reactivate_organization(&org, actor).await?,
+        other => {
+            return Err(ApiError::Invalid {
+                field: "state".into(),
+                reason: format!("`{other}` is neither `active` nor `suspended`"),
+            });
+        }
+    };
+    Ok(session::redirect(&format!("/access/{org}")))
 }
 
 #[post("/access/{org}/projects")]

@@ -18,6 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(set_member)
         .service(remove_member)
         .service(create_service_account)
+        .service(disable_service_account)
         .service(create_key)
         .service(revoke_key)
         .service(rotate_key);
@@ -178,6 +179,21 @@ async fn create_service_account(
             form.field("owner"),
             form.field("purpose"),
         )
+        .await?;
+    Ok(session::redirect(&path_of(&path.0, &path.1)))
+}
+
+#[post("/access/{org}/{project}/service-accounts/{name}/disable")]
+async fn disable_service_account(
+    platform: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    form: web::Form<session::CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = form_caller(&req, &form.csrf)?;
+    platform
+        .keys
+        .disable_service_account(&caller, &path.0, &path.1, &path.2)
         .await?;
     Ok(session::redirect(&path_of(&path.0, &path.1)))
 }

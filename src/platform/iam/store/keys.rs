@@ -3,7 +3,9 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::super::schema::{api_keys, org_memberships, organizations, projects, service_accounts};
+use super::super::schema::{
+    api_keys, org_memberships, organizations, projects, service_accounts, users,
+};
 use super::super::{
     ApiKeyView, Caller, IamError, IssuedKey, KeyHolder, NewKey, Organization, Place, Project,
 };
@@ -115,12 +117,24 @@ impl PgIam {
     /// The organization and project a new key lands in, from whom it acts as.
     fn holder_place(conn: &mut PgConnection, holder: KeyHolder) -> Result<Place, IamError> {
         let project_id = match holder {
-            KeyHolder::ServiceAccount(id) => service_accounts::table
-                .find(id)
-                .select(service_accounts::project_id)
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| IamError::NotFound(format!("no service account {id}")))?,
+            KeyHolder::ServiceAccount(id) => {
+                let (project, name, state): (Uuid, String, String) = service_accounts::table
+                    .find(id)
+                    .select((
+                        service_accounts::project_id,
+                        service_accounts::name,
+                        service_accounts::state,
+                    ))
+                    .first(conn)
+                    .optional()?
+                    .ok_or_else(|| IamError::NotFound(format!("no service account {id}")))?;
+                if state != "active" {
+                    return Err(IamError::Conflict(format!(
+                        "service account `{name}` is disabled; it gets no new keys"
+                    )));
+                }
+                project
+            }
             KeyHolder::User(_, project) => project,
         };
         let project: Project = projects::table
@@ -146,6 +160,12 @@ impl PgIam {
                     field: "user",
                     reason: format!("the user is not a member of organization `{}`", org.slug),
                 });
+            }
+            let state: String = users::table.find(user).select(users::state).first(conn)?;
+            if state != "active" {
+                return Err(IamError::Conflict(
+                    "the user is disabled; they get no new keys".into(),
+                ));
             }
         }
         Ok(Place {

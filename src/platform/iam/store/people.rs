@@ -17,6 +17,9 @@ const MIN_PASSWORD: usize = 12;
 const ROLE_GRANTED: &str = "platform.role.granted";
 const ROLE_REMOVED: &str = "platform.role.removed";
 const PASSWORD_CHANGED: &str = "platform.password.changed";
+const USER_CREATED: &str = "platform.user.created";
+const USER_DISABLED: &str = "platform.user.disabled";
+const USER_ENABLED: &str = "platform.user.enabled";
 
 pub(super) type UserRow = (Uuid, String, String, String, String, Option<OffsetDateTime>);
 
@@ -211,9 +214,8 @@ impl PgIam {
     pub(super) fn create_user_on(
         &self,
         conn: &mut PgConnection,
-        email: &str,
-        name: &str,
-        password: &str,
+        (email, name, password): (&str, &str, &str),
+        actor: Actor,
     ) -> Result<User, IamError> {
         let email = check_email(email)?;
         if name.trim().is_empty() {
@@ -223,9 +225,74 @@ impl PgIam {
             });
         }
         let hash = hash_password(password)?;
-        let id = self.insert_user(conn, &email, name.trim(), &hash, self.clock.now())?;
-        let row = users::table.find(id).select(USER_COLUMNS).first(conn)?;
-        Ok(to_user(conn, row)?)
+        conn.transaction(|conn| {
+            let id = self.insert_user(conn, &email, name.trim(), &hash, self.clock.now())?;
+            self.audit.append_in(
+                conn,
+                NewEvent::new(actor, USER_CREATED, "user", &id.to_string()),
+            )?;
+            user_by_id(conn, id)
+        })
+    }
+
+    /// Disables (`active` false) or enables a user. Disabling ends their sessions and, on
+    /// every server, their keys; the platform keeps at least one active administrator.
+    pub(super) fn set_user_state_on(
+        &self,
+        conn: &mut PgConnection,
+        email: &str,
+        active: bool,
+        actor: Actor,
+    ) -> Result<User, IamError> {
+        let (wanted, action) = match active {
+            true => ("active", USER_ENABLED),
+            false => ("disabled", USER_DISABLED),
+        };
+        conn.transaction(|conn| {
+            let (row, _) = user_by_email(conn, email)?
+                .ok_or_else(|| IamError::NotFound(format!("no user `{email}`")))?;
+            if row.3 == wanted {
+                return Err(IamError::Conflict(format!(
+                    "user `{email}` is already {wanted}"
+                )));
+            }
+            if !active && roles_of(conn, row.0)?.iter().any(|r| r == PLATFORM_ADMIN) {
+                Self::keep_an_active_admin(conn, row.0)?;
+            }
+            diesel::update(users::table.find(row.0))
+                .set(users::state.eq(wanted))
+                .execute(conn)?;
+            if !active {
+                diesel::delete(sessions::table.filter(sessions::user_id.eq(row.0)))
+                    .execute(conn)?;
+            }
+            diesel::sql_query(format!("NOTIFY {}", super::read_model::CHANNEL)).execute(conn)?;
+            self.audit.append_in(
+                conn,
+                NewEvent::new(actor, action, "user", &row.0.to_string()),
+            )?;
+            user_by_id(conn, row.0)
+        })
+    }
+
+    /// Refuses a change that would leave no active platform administrator but `user`.
+    fn keep_an_active_admin(conn: &mut PgConnection, user: Uuid) -> Result<(), IamError> {
+        // Serializes such changes, so two administrators disabling each other cannot both pass.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('iam.platform_admins'))")
+            .execute(conn)?;
+        let others: i64 = platform_roles::table
+            .inner_join(users::table)
+            .filter(platform_roles::role.eq(PLATFORM_ADMIN))
+            .filter(platform_roles::user_id.ne(user))
+            .filter(users::state.eq("active"))
+            .count()
+            .get_result(conn)?;
+        match others {
+            0 => Err(IamError::Conflict(
+                "the platform must keep one active administrator".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn users_on(conn: &mut PgConnection) -> Result<Vec<User>, IamError> {
@@ -292,15 +359,7 @@ impl PgIam {
                     .execute(conn)?,
                 false => {
                     if role == PLATFORM_ADMIN {
-                        let admins: Vec<Uuid> = platform_roles::table
-                            .filter(platform_roles::role.eq(PLATFORM_ADMIN))
-                            .select(platform_roles::user_id)
-                            .load(conn)?;
-                        if admins == [row.0] {
-                            return Err(IamError::Conflict(
-                                "the platform must keep one administrator".into(),
-                            ));
-                        }
+                        Self::keep_an_active_admin(conn, row.0)?;
                     }
                     diesel::delete(binding).execute(conn)?
                 }

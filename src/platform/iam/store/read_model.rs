@@ -12,8 +12,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::Principal;
-use super::super::schema::{api_keys, org_memberships, organizations};
+use super::super::schema::{api_keys, org_memberships, organizations, service_accounts, users};
 use crate::db::listen::{self, Next};
+use diesel::dsl::exists;
 
 /// Channel notified on every change that affects authentication.
 pub const CHANNEL: &str = "iam_changed";
@@ -78,17 +79,36 @@ type Row = (
     Option<OffsetDateTime>,
 );
 
-/// Every usable key: not revoked, in an active organization, and for a user's key, of a
-/// user who is still a member of that organization.
+/// Every usable key: not revoked, in an active organization, of an active service account,
+/// or of an active user who is still a member of that organization.
 pub fn load(conn: &mut PgConnection) -> QueryResult<HashMap<String, KeyEntry>> {
     let member = org_memberships::table
         .filter(org_memberships::organization_id.eq(api_keys::organization_id))
         .filter(org_memberships::user_id.nullable().eq(api_keys::user_id));
+    let active_user = users::table
+        .filter(users::id.nullable().eq(api_keys::user_id))
+        .filter(users::state.eq("active"));
+    let active_account = service_accounts::table
+        .filter(
+            service_accounts::id
+                .nullable()
+                .eq(api_keys::service_account_id),
+        )
+        .filter(service_accounts::state.eq("active"));
     let rows: Vec<Row> = api_keys::table
         .inner_join(organizations::table)
         .filter(api_keys::revoked_at.is_null())
         .filter(organizations::state.eq("active"))
-        .filter(api_keys::user_id.is_null().or(diesel::dsl::exists(member)))
+        .filter(
+            api_keys::user_id
+                .is_null()
+                .or(exists(member).and(exists(active_user))),
+        )
+        .filter(
+            api_keys::service_account_id
+                .is_null()
+                .or(exists(active_account)),
+        )
         .select((
             api_keys::prefix,
             api_keys::secret_sha256,

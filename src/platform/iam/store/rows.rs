@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::super::schema::{departments, organizations, projects};
-use super::super::{Department, Organization, Project};
+use super::super::schema::{departments, organizations, projects, service_accounts};
+use super::super::{Department, Organization, Project, ServiceAccount};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organizations)]
@@ -75,6 +75,36 @@ impl From<ProjectRow> for Project {
             slug: r.slug,
             name: r.name,
             created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = service_accounts)]
+pub struct ServiceAccountRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub project_id: Uuid,
+    pub name: String,
+    pub owner: String,
+    pub purpose: String,
+    pub created_at: OffsetDateTime,
+    pub state: String,
+    pub disabled_at: Option<OffsetDateTime>,
+}
+
+impl From<ServiceAccountRow> for ServiceAccount {
+    fn from(r: ServiceAccountRow) -> ServiceAccount {
+        ServiceAccount {
+            id: r.id,
+            organization_id: r.organization_id,
+            project_id: r.project_id,
+            name: r.name,
+            owner: r.owner,
+            purpose: r.purpose,
+            created_at: r.created_at,
+            state: r.state,
+            disabled_at: r.disabled_at,
         }
     }
 }

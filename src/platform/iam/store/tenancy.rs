@@ -10,6 +10,7 @@ use crate::platform::audit::{Actor, NewEvent};
 
 const ORG_CREATED: &str = "platform.organization.created";
 const ORG_SUSPENDED: &str = "platform.organization.suspended";
+const ORG_REACTIVATED: &str = "platform.organization.reactivated";
 const DEPARTMENT_CREATED: &str = "platform.department.created";
 const PROJECT_CREATED: &str = "platform.project.created";
 const DEFAULT: &str = "default";
@@ -184,23 +185,30 @@ impl PgIam {
         })
     }
 
-    pub(super) fn suspend_on(
+    /// Suspends (`active` false) or reactivates an organization. Suspension denies its keys
+    /// on every server at once; reactivation lets them work again.
+    pub(super) fn set_org_state_on(
         &self,
         conn: &mut PgConnection,
         slug: &str,
+        active: bool,
         actor: Actor,
     ) -> Result<Organization, IamError> {
+        let (wanted, action) = match active {
+            true => ("active", ORG_REACTIVATED),
+            false => ("suspended", ORG_SUSPENDED),
+        };
         let now = self.clock.now();
         conn.transaction(|conn| {
             let org = organization(conn, slug)?;
-            if org.state == "suspended" {
+            if org.state == wanted {
                 return Err(IamError::Conflict(format!(
-                    "organization `{slug}` is already suspended"
+                    "organization `{slug}` is already {wanted}"
                 )));
             }
             let updated: OrganizationRow = diesel::update(organizations::table.find(org.id))
                 .set((
-                    organizations::state.eq("suspended"),
+                    organizations::state.eq(wanted),
                     organizations::updated_at.eq(now),
                 ))
                 .returning(OrganizationRow::as_returning())
@@ -208,13 +216,13 @@ impl PgIam {
             self.audited(
                 conn,
                 &actor,
-                ORG_SUSPENDED,
+                action,
                 ("organization", org.id.to_string()),
                 [Some(org.id), None, None],
             )?;
-            // Its keys stop working on every server.
             diesel::sql_query(format!("NOTIFY {}", super::read_model::CHANNEL)).execute(conn)?;
-            let payload = serde_json::json!({ "organization_id": org.id, "slug": org.slug, "state": "suspended" });
+            let payload =
+                serde_json::json!({ "organization_id": org.id, "slug": org.slug, "state": wanted });
             self.announce(conn, "platform.iam.organization_suspended", payload)?;
             Ok(updated.into())
         })

@@ -38,6 +38,26 @@ impl Keys for PgIam {
             .await
     }
 
+    async fn disable_service_account(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<ServiceAccount, IamError> {
+        let (this, caller) = (self.clone(), caller.clone());
+        let args: [String; 3] = [organization, project, name].map(str::to_owned);
+        let disabled = self
+            .db
+            .run(move |conn| {
+                let [o, p, n] = &args;
+                this.disable_sa_on(conn, &caller, (o, p, n))
+            })
+            .await?;
+        self.reload().await?;
+        Ok(disabled)
+    }
+
     async fn issue_key(&self, caller: &Caller, key: NewKey) -> Result<IssuedKey, IamError> {
         if key.name.trim().is_empty() {
             return Err(IamError::Invalid {

@@ -30,7 +30,6 @@ impl People for PgIam {
         password: &str,
         actor: Actor,
     ) -> Result<User, IamError> {
-        let _ = actor;
         let (this, email, name, password) = (
             self.clone(),
             email.to_owned(),
@@ -38,8 +37,23 @@ impl People for PgIam {
             password.to_owned(),
         );
         self.db
-            .run(move |conn| this.create_user_on(conn, &email, &name, &password))
+            .run(move |conn| this.create_user_on(conn, (&email, &name, &password), actor))
             .await
+    }
+
+    async fn set_user_state(
+        &self,
+        email: &str,
+        active: bool,
+        actor: Actor,
+    ) -> Result<User, IamError> {
+        let (this, email) = (self.clone(), email.to_owned());
+        let user = self
+            .db
+            .run(move |conn| this.set_user_state_on(conn, &email, active, actor))
+            .await?;
+        self.reload().await?;
+        Ok(user)
     }
 
     async fn set_password(

@@ -38,7 +38,18 @@ impl Tenancy for PgIam {
     ) -> Result<Organization, IamError> {
         let (this, slug) = (self.clone(), slug.to_owned());
         self.db
-            .run(move |conn| this.suspend_on(conn, &slug, actor))
+            .run(move |conn| this.set_org_state_on(conn, &slug, false, actor))
+            .await
+    }
+
+    async fn reactivate_organization(
+        &self,
+        slug: &str,
+        actor: Actor,
+    ) -> Result<Organization, IamError> {
+        let (this, slug) = (self.clone(), slug.to_owned());
+        self.db
+            .run(move |conn| this.set_org_state_on(conn, &slug, true, actor))
             .await
     }
 

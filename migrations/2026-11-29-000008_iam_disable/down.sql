@@ -1,0 +1,1 @@
+ALTER TABLE iam.service_accounts DROP COLUMN disabled_at, DROP COLUMN state;
