@@ -19,6 +19,8 @@ use crate::db::listen::{self, Next};
 
 const FAN_OUT_BATCH: i64 = 200;
 const DELIVERY_BATCH: i64 = 50;
+/// How long a stop waits for the round in progress.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// Starts the relay task and its LISTEN thread, once.
 pub(super) fn start(inner: &Arc<Inner>) {
@@ -48,8 +50,9 @@ pub(super) fn start(inner: &Arc<Inner>) {
     }
 }
 
-/// Stops the relay task and waits for it. Other holders of `Inner` (IAM announces on the
-/// outbox) may keep it alive, so dropping the platform alone would not stop delivering.
+/// Stops the relay task and waits for its current round, at most `STOP_WAIT`. Other
+/// holders of `Inner` (IAM announces on the outbox) may keep it alive, so dropping the
+/// platform alone would not stop delivering.
 pub(super) async fn stop(inner: &Arc<Inner>) {
     inner.relay_stopping.store(true, Ordering::SeqCst);
     inner.wake.notify_one();
@@ -58,10 +61,16 @@ pub(super) async fn stop(inner: &Arc<Inner>) {
         .lock()
         .ok()
         .and_then(|mut slot| slot.take());
-    if let Some(task) = task
-        && let Err(err) = task.await
-    {
-        log::warn!("events relay ended abnormally: {err}");
+    let Some(mut task) = task else { return };
+    match tokio::time::timeout(STOP_WAIT, &mut task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => log::warn!("events relay ended abnormally: {err}"),
+        Err(_) => {
+            // A slow consumer must not hold up shutdown: its leased deliveries are retried
+            // by the next process once their lease runs out (at-least-once).
+            log::warn!("events relay still busy after {STOP_WAIT:?}; stopping it mid-round");
+            task.abort();
+        }
     }
 }
 
