@@ -146,11 +146,17 @@ async fn suspending_is_audited_and_happens_once() {
 
     let suspended = platform
         .iam
-        .suspend_organization("acme", actor())
+        .set_organization_active("acme", false, actor())
         .await
         .expect("suspended");
-    let twice = platform.iam.suspend_organization("acme", actor()).await;
-    let missing = platform.iam.suspend_organization("nobody", actor()).await;
+    let twice = platform
+        .iam
+        .set_organization_active("acme", false, actor())
+        .await;
+    let missing = platform
+        .iam
+        .set_organization_active("nobody", false, actor())
+        .await;
 
     assert_eq!(suspended.state, "suspended");
     assert!(twice.is_err());

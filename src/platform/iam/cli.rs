@@ -122,19 +122,14 @@ pub async fn run_org(iam: &dyn Tenancy, command: &OrgCommand) -> Result<(), CliE
             };
             print(out, &orgs, &text)
         }
-        OrgCommand::Suspend { slug, out } => {
+        OrgCommand::Suspend { slug, out } | OrgCommand::Reactivate { slug, out } => {
+            let active = matches!(command, OrgCommand::Reactivate { .. });
             let org = iam
-                .suspend_organization(slug, crate::cli::actor())
+                .set_organization_active(slug, active, crate::cli::actor())
                 .await
                 .map_err(failed)?;
-            print(out, &org, &format!("suspended organization {}", org.slug))
-        }
-        OrgCommand::Reactivate { slug, out } => {
-            let org = iam
-                .reactivate_organization(slug, crate::cli::actor())
-                .await
-                .map_err(failed)?;
-            print(out, &org, &format!("reactivated organization {}", org.slug))
+            let done = if active { "reactivated" } else { "suspended" };
+            print(out, &org, &format!("{done} organization {}", org.slug))
         }
     }
 }

@@ -208,17 +208,12 @@ pub trait Tenancy: Send + Sync {
     /// Every organization, by slug.
     async fn organizations(&self) -> Result<Vec<Organization>, IamError>;
 
-    /// Suspends an organization (its keys will be denied), audited.
-    async fn suspend_organization(
+    /// Suspends (`active` false: its keys are denied) or reactivates an organization (its
+    /// keys work again), audited; refused when it is in that state already.
+    async fn set_organization_active(
         &self,
         slug: &str,
-        actor: Actor,
-    ) -> Result<Organization, IamError>;
-
-    /// Reactivates a suspended organization (its keys work again), audited.
-    async fn reactivate_organization(
-        &self,
-        slug: &str,
+        active: bool,
         actor: Actor,
     ) -> Result<Organization, IamError>;
 

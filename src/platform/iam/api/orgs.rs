@@ -92,7 +92,7 @@ pub async fn suspend_org(
     Ok(web::Json(
         platform
             .iam
-            .suspend_organization(&org, caller.actor())
+            .set_organization_active(&org, false, caller.actor())
             .await?,
     ))
 }
@@ -110,7 +110,7 @@ pub async fn reactivate_org(
     Ok(web::Json(
         platform
             .iam
-            .reactivate_organization(&org, caller.actor())
+            .set_organization_active(&org, true, caller.actor())
             .await?,
     ))
 }

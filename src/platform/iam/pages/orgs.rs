@@ -197,10 +197,9 @@ async fn set_org_state(
         .access
         .authorize(&form.caller, ORG_MANAGE, Target::Platform)
         .await?;
-    let actor = form.caller.actor();
-    match form.field("state") {
-        "suspended" => platform.iam.suspend_organization(&org, actor).await?,
-        "active" => platform.iam.reactivate_organization(&org, actor).await?,
+    let active = match form.field("state") {
+        "suspended" => false,
+        "active" => true,
         other => {
             return Err(ApiError::Invalid {
                 field: "state".into(),
@@ -208,6 +207,10 @@ async fn set_org_state(
             });
         }
     };
+    platform
+        .iam
+        .set_organization_active(&org, active, form.caller.actor())
+        .await?;
     Ok(session::redirect(&format!("/access/{org}")))
 }
 

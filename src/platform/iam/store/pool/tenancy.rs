@@ -31,25 +31,15 @@ impl Tenancy for PgIam {
         self.db.run(tenancy::organizations).await
     }
 
-    async fn suspend_organization(
+    async fn set_organization_active(
         &self,
         slug: &str,
+        active: bool,
         actor: Actor,
     ) -> Result<Organization, IamError> {
         let (this, slug) = (self.clone(), slug.to_owned());
         self.db
-            .run(move |conn| this.set_org_state_on(conn, &slug, false, actor))
-            .await
-    }
-
-    async fn reactivate_organization(
-        &self,
-        slug: &str,
-        actor: Actor,
-    ) -> Result<Organization, IamError> {
-        let (this, slug) = (self.clone(), slug.to_owned());
-        self.db
-            .run(move |conn| this.set_org_state_on(conn, &slug, true, actor))
+            .run(move |conn| this.set_org_state_on(conn, &slug, active, actor))
             .await
     }
 
