@@ -595,6 +595,13 @@ pub fn csrf_in(html: &str) -> String {
 impl TestApp {
     /// A browser-like client (cookies, no redirects followed) signed in as `email`.
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Client {
+        let (client, status) = self.try_sign_in(email, password).await;
+        assert_eq!(status, 303, "sign-in as {email}");
+        client
+    }
+
+    /// A sign-in attempt from a fresh browser, and the status it got (303 on success).
+    pub async fn try_sign_in(&self, email: &str, password: &str) -> (reqwest::Client, u16) {
         let client = cookie_client();
         let form = client
             .get(self.url("/login"))
@@ -615,8 +622,7 @@ impl TestApp {
             .send()
             .await
             .expect("signed in");
-        assert_eq!(res.status(), 303, "sign-in as {email}");
-        client
+        (client, res.status().as_u16())
     }
 
     /// GET `path` as the signed-in platform administrator (signing in on first use).

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, aicloud, csrf_in};
-use crate::iam_tenants::{PASSWORD, api, session, tenants};
+use crate::iam_tenants::{PASSWORD, Tenants, api, session, tenants};
 
 const ACCOUNTS: &str = "/api/v1/iam/orgs/org-a/projects/default/service-accounts";
 const KEYS: &str = "/api/v1/iam/orgs/org-a/projects/default/keys";
@@ -34,22 +34,22 @@ async fn audited(app: &TestApp, action: &str) -> Vec<Value> {
 
 /// A sign-in attempt's status (the portal answers 303 on success).
 async fn sign_in_status(app: &TestApp, email: &str, password: &str) -> u16 {
-    let client = crate::helpers::cookie_client();
-    let form = client.get(app.url("/login")).send().await.expect("login");
-    let csrf = csrf_in(&form.text().await.expect("html"));
-    let fields = [("email", email), ("password", password), ("csrf", &csrf)];
-    let res = client.post(app.url("/login")).form(&fields).send().await;
-    res.expect("sent").status().as_u16()
+    app.try_sign_in(email, password).await.1
+}
+
+/// Alice creates the service account `robot` in org-a's default project.
+async fn create_robot(t: &Tenants) -> Value {
+    let robot = json!({ "name": "robot", "owner": "alice@a.example", "purpose": "batch jobs" });
+    let created = api(&t.app, &t.alice_key, "POST", ACCOUNTS, Some(robot)).await;
+    assert_eq!(created.status(), 201);
+    created.json().await.expect("service account")
 }
 
 #[tokio::test]
 async fn a_disabled_service_accounts_keys_are_denied_and_it_gets_no_new_ones() {
     let t = tenants().await;
     let app = &t.app;
-    let robot = json!({ "name": "robot", "owner": "alice@a.example", "purpose": "batch jobs" });
-    let created = api(app, &t.alice_key, "POST", ACCOUNTS, Some(robot)).await;
-    assert_eq!(created.status(), 201);
-    let robot: Value = created.json().await.expect("service account");
+    let robot = create_robot(&t).await;
     assert_eq!(robot["state"], "active");
     let new_key =
         json!({ "name": "robot key", "scopes": ["platform.iam.read"], "service_account": "robot" });
@@ -122,9 +122,7 @@ async fn a_disabled_service_accounts_keys_are_denied_and_it_gets_no_new_ones() {
 async fn the_project_page_disables_a_service_account_with_a_button() {
     let t = tenants().await;
     let app = &t.app;
-    let robot = json!({ "name": "robot", "owner": "alice@a.example", "purpose": "batch jobs" });
-    let created = api(app, &t.alice_key, "POST", ACCOUNTS, Some(robot)).await;
-    assert_eq!(created.status(), 201);
+    create_robot(&t).await;
     let (browser, csrf) = session(app, "alice@a.example").await;
     let page = "/access/org-a/default";
     let html = browser.get(app.url(page)).send().await.expect("page");
