@@ -214,17 +214,40 @@ async fn migrate_blocking(owner_url: String, server_url: String) -> Result<Vec<S
         .map_err(|err| DbError::Aborted(err.to_string()))?
 }
 
+/// One line per request. It names the route a request matched, never its raw path or
+/// query, which can carry secrets (an invitation link's token).
+fn access_log() -> Logger {
+    Logger::new(r#"%a "%{route}xo" %s %b %Dms request_id=%{x-request-id}o"#)
+        .custom_response_replace("route", |res| {
+            let pattern = res.request().match_pattern();
+            let route = pattern.as_deref().unwrap_or("(no route)");
+            format!("{} {route}", res.request().method())
+        })
+}
+
 fn http_server(
     platform: web::Data<Platform>,
     settings: &Settings,
     listener: TcpListener,
 ) -> Result<Server, StartError> {
     let limit = settings.server.max_body_bytes;
+    let trust = http::client::ProxyTrust::new(
+        &settings.server.trusted_proxies,
+        &settings.server.public_url,
+    )
+    .map_err(|reason| {
+        StartError::Config(crate::config::ConfigError::Invalid {
+            key: "server.trusted_proxies",
+            reason,
+        })
+    })?;
+    let trust = web::Data::new(trust);
     let mut server = HttpServer::new(move || {
         App::new()
             .into_utoipa_app()
             .openapi(http::openapi::base())
             .app_data(platform.clone())
+            .app_data(trust.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)
@@ -243,10 +266,9 @@ fn http_server(
             .default_service(web::to(http::problem::no_route))
             .wrap(from_fn(crate::portal::session::gate))
             .wrap(http::problem::error_handlers())
+            .wrap(from_fn(http::security_headers::add))
             .wrap(from_fn(http::request_id::assign))
-            .wrap(Logger::new(
-                r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
-            ))
+            .wrap(access_log())
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs);
     if settings.server.workers > 0 {

@@ -100,8 +100,12 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Grace period for in-flight requests on shutdown.
     pub shutdown_timeout_secs: u64,
-    /// Public base URL of the portal; empty derives it from host and port.
+    /// Public base URL of the portal; empty derives it from host and port. An `https://`
+    /// URL makes every cookie `Secure`.
     pub public_url: String,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` / `-Proto` are believed; from
+    /// any other peer those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[database]`
@@ -206,6 +210,17 @@ impl Settings {
         };
         if self.server.host.trim().is_empty() {
             return invalid("server.host", "must not be empty");
+        }
+        if let Some(bad) = self
+            .server
+            .trusted_proxies
+            .iter()
+            .find(|a| a.parse::<std::net::IpAddr>().is_err())
+        {
+            return invalid(
+                "server.trusted_proxies",
+                &format!("`{bad}` is not an IP address"),
+            );
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");

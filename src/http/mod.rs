@@ -1,8 +1,10 @@
 //! HTTP plumbing shared by every module: request ids, problem responses, body limits,
 //! health probes and the OpenAPI document.
 
+pub mod client;
 pub mod guard;
 pub mod health;
 pub mod openapi;
 pub mod problem;
 pub mod request_id;
+pub mod security_headers;

@@ -135,7 +135,8 @@ fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
 /// The app's default service: 405 when the path names a route that takes other methods
 /// (route macros guard on the method, so such requests fall through to here), else 404.
 pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    if req.resource_map().has_resource(req.path()) {
+    // The path as the router matched it (percent-decoded), like the portal's gate.
+    if req.resource_map().has_resource(req.match_info().as_str()) {
         Err(ApiError::MethodNotAllowed)
     } else {
         Err(ApiError::NotFound(format!("no resource at {}", req.path())))

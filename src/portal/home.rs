@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use askama::Template;
 
 use super::layout::{AREAS, Layout};
+use super::session::SignedIn;
 use crate::app::Platform;
 use crate::db::NotReady;
 
@@ -24,6 +25,7 @@ struct Landing {
 
 #[get("/")]
 async fn landing(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, crate::error::ApiError> {

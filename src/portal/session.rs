@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::layout::{Layout, PlatformScopes, area_of};
 use crate::app::Platform;
 use crate::error::ApiError;
+use crate::http::client::ClientInfo;
 use crate::platform::iam::{CurrentUser, IamError, Target};
 
 /// Cookie holding the session token.
@@ -25,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Served without a session: sign-in itself, assets, probes, and the APIs (which
-/// authenticate with keys).
+/// authenticate with keys and authorize in every handler).
 fn is_public(path: &str) -> bool {
     path == "/login"
         || path == "/healthz"
@@ -36,9 +37,19 @@ fn is_public(path: &str) -> bool {
 }
 
 /// Pages that work with or without a session: an invitation link opens for someone who
-/// has no account yet.
-fn session_optional(path: &str) -> bool {
-    path.starts_with("/invitations/")
+/// has no account yet (the token in the path is what authorizes it).
+fn session_optional(pattern: &str) -> bool {
+    pattern.starts_with("/invitations/")
+}
+
+/// The platform scope a page needs, by the route pattern it matched: its area's scope;
+/// nothing for the overview and sign-out; `platform.admin` for a page outside every area.
+pub fn scope_for_page(pattern: &str) -> Option<&'static str> {
+    match (pattern, area_of(pattern)) {
+        ("/" | "/logout", _) => None,
+        (_, Some(area)) => area.scope,
+        (_, None) => Some("platform.admin"),
+    }
 }
 
 /// 303 See Other to `to`: back to a page after a form did its work.
@@ -49,25 +60,34 @@ pub fn redirect(to: &str) -> HttpResponse {
 }
 
 /// Middleware: a page needs a live session, and its area's platform scope (Access and the
-/// overview are everyone's). Unknown paths pass through to their 404.
+/// overview are everyone's).
+///
+/// It decides on the path the router matches (percent-decoded), never on the raw one, and
+/// on the route pattern that path resolves to. A path it cannot place gets its 404 from
+/// the gate itself. Page handlers check again with [`SignedIn`].
 pub async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let path = req.path().to_owned();
-    if is_public(&path) || !req.request().resource_map().has_resource(&path) {
+    let path = req.match_info().as_str().to_owned();
+    if is_public(&path) {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body);
     }
+    let Some(pattern) = req.resource_map().match_pattern(&path) else {
+        // Answered here, not passed on: what the gate cannot place, it does not let through.
+        let unknown = ApiError::NotFound(format!("no page at {path}"));
+        return Ok(req.error_response(unknown));
+    };
     let current = match current_user(&req).await {
         Ok(current) => current,
         // Fail closed, and say why: the session store is the database.
         Err(unavailable) => return Ok(req.error_response(unavailable)),
     };
     let Some(current) = current else {
-        if session_optional(&path) {
+        if session_optional(&pattern) {
             return next
                 .call(req)
                 .await
@@ -80,13 +100,7 @@ pub async fn gate(
         Ok(scopes) => scopes,
         Err(unavailable) => return Ok(req.error_response(unavailable)),
     };
-    // Pages outside every area (but the overview) are platform administration: fail closed.
-    let needs = match (path.as_str(), area_of(&path)) {
-        ("/" | "/logout", _) => None,
-        (_, Some(area)) => area.scope,
-        (_, None) => Some("platform.admin"),
-    };
-    if let Some(scope) = needs.filter(|s| !scopes.0.contains(*s)) {
+    if let Some(scope) = scope_for_page(&pattern).filter(|s| !scopes.0.contains(*s)) {
         let denied = ApiError::Forbidden(format!("this area needs the `{scope}` scope"));
         return Ok(req.error_response(denied));
     }
@@ -95,6 +109,59 @@ pub async fn gate(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// The signed-in person behind a portal page, admitted to the area of the route the page
+/// was matched by. Every page handler takes one, so a page stays closed even where the
+/// gate misjudged a path: without the gate's verified session there is none to extract.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The session's user and CSRF token.
+    pub current: CurrentUser,
+    /// What the person holds across the platform.
+    pub scopes: PlatformScopes,
+}
+
+impl SignedIn {
+    /// The person as a caller of module operations.
+    pub fn caller(&self) -> crate::platform::iam::Caller {
+        crate::platform::iam::Caller::User(self.current.user.clone())
+    }
+
+    /// Refuses unless the person holds `scope` across the platform.
+    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
+        match self.scopes.0.contains(scope) {
+            true => Ok(()),
+            false => Err(ApiError::Forbidden(format!(
+                "this needs the `{scope}` scope"
+            ))),
+        }
+    }
+
+    fn admit(req: &HttpRequest) -> Result<SignedIn, ApiError> {
+        let current = req.extensions().get::<CurrentUser>().cloned();
+        let scopes = req.extensions().get::<PlatformScopes>().cloned();
+        let (Some(current), Some(scopes)) = (current, scopes) else {
+            return Err(ApiError::Unauthorized("sign in first".into()));
+        };
+        let signed = SignedIn { current, scopes };
+        let pattern = req
+            .match_pattern()
+            .ok_or_else(|| ApiError::NotFound("this page cannot be placed in any area".into()))?;
+        match scope_for_page(&pattern) {
+            Some(scope) => signed.require(scope).map(|()| signed),
+            None => Ok(signed),
+        }
+    }
+}
+
+impl actix_web::FromRequest for SignedIn {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<SignedIn, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(SignedIn::admit(req))
+    }
 }
 
 /// What the person holds across the platform (nothing without a platform role).
@@ -167,16 +234,27 @@ fn encode(path: &str) -> String {
         .collect()
 }
 
-/// Only local paths: never an absolute or protocol-relative URL (no open redirect).
+/// Longest `next` kept; a longer one is dropped for the overview.
+const MAX_NEXT: usize = 2048;
+
+/// Only a path on this site: one `/` followed by visible ASCII other than a backslash.
+/// Browsers drop tabs and newlines from URLs and read a backslash as `/`, so either could
+/// turn `/<tab>/evil` into `//evil`, another site; such a `next` becomes the overview.
 fn safe_next(next: Option<&str>) -> String {
+    let same_site = |n: &str| {
+        n.len() <= MAX_NEXT
+            && n.starts_with('/')
+            && !n.starts_with("//")
+            && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if same_site(n) => n.to_owned(),
         _ => "/".into(),
     }
 }
 
 fn secure(req: &HttpRequest) -> bool {
-    req.connection_info().scheme() == "https"
+    ClientInfo::of_request(req).https
 }
 
 fn cookie<'a>(
@@ -291,10 +369,7 @@ async fn login(
     let form = form.into_inner();
     check_anonymous_csrf(&req, &form.csrf)?;
     let next = safe_next(form.next.as_deref());
-    let ip = req
-        .peer_addr()
-        .map(|p| p.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let ip = ClientInfo::of_request(&req).ip_text();
     match platform
         .people
         .sign_in(&form.email, &form.password, &ip)
@@ -334,6 +409,7 @@ pub struct CsrfForm {
 
 #[post("/logout")]
 async fn logout(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     form: web::Form<CsrfForm>,
@@ -350,29 +426,10 @@ async fn logout(
         .finish())
 }
 
-/// Refuses unless the signed-in person holds `scope` across the platform.
-pub fn require_platform_scope(req: &HttpRequest, scope: &str) -> Result<(), ApiError> {
-    let held = req
-        .extensions()
-        .get::<PlatformScopes>()
-        .is_some_and(|scopes| scopes.0.contains(scope));
-    match held {
-        true => Ok(()),
-        false => Err(ApiError::Forbidden(format!(
-            "this needs the `{scope}` scope"
-        ))),
-    }
-}
-
 /// The signed-in user behind a portal request (the gate has admitted it).
 pub fn caller(req: &HttpRequest) -> Result<crate::platform::iam::Caller, ApiError> {
     req.extensions()
         .get::<CurrentUser>()
         .map(|current| crate::platform::iam::Caller::User(current.user.clone()))
         .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))
-}
-
-/// Who is acting, for audit: the signed-in user.
-pub fn actor(req: &HttpRequest) -> Result<crate::platform::audit::Actor, ApiError> {
-    caller(req).map(|c| c.actor())
 }

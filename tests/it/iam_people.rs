@@ -59,7 +59,7 @@ struct Stored {
 }
 
 #[tokio::test]
-async fn wrong_passwords_are_throttled_per_account_and_audited_at_the_threshold() {
+async fn wrong_passwords_are_throttled_per_address_and_audited_at_the_threshold() {
     let db = TestDb::create();
     let platform = platform_for(&db, &[]).await;
     platform
@@ -83,6 +83,10 @@ async fn wrong_passwords_are_throttled_per_account_and_audited_at_the_threshold(
     }
     let throttled = platform
         .people
+        .sign_in("dev@example.test", "correct horse battery", "10.0.0.1")
+        .await;
+    let elsewhere = platform
+        .people
         .sign_in("dev@example.test", "correct horse battery", "10.0.0.2")
         .await;
     let unknown = platform
@@ -94,8 +98,9 @@ async fn wrong_passwords_are_throttled_per_account_and_audited_at_the_threshold(
         throttled
             .expect_err("throttled")
             .to_string()
-            .contains("too many failed sign-ins")
+            .contains("too many failed attempts from this address")
     );
+    assert!(elsewhere.is_ok(), "the owner still signs in from another address");
     assert!(
         unknown
             .expect_err("unknown")

@@ -9,6 +9,7 @@ use super::cli::render_report;
 use super::{AuditEvent, VerifyReport, chain};
 use crate::app::Platform;
 use crate::error::ApiError;
+use crate::portal::session::SignedIn;
 use crate::portal::{layout::Layout, render};
 
 /// Registers the pages.
@@ -103,6 +104,7 @@ impl LogPage {
 
 #[get("/audit")]
 async fn log_page(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     query: web::Query<EventQuery>,
@@ -130,7 +132,10 @@ async fn log_page(
 }
 
 #[get("/audit/verify")]
-async fn verify_page(platform: web::Data<Platform>) -> Result<HttpResponse, ApiError> {
+async fn verify_page(
+    _signed: SignedIn,
+    platform: web::Data<Platform>,
+) -> Result<HttpResponse, ApiError> {
     platform.audit.verify(None).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("location", "/audit"))
@@ -148,6 +153,7 @@ struct EventPage {
 
 #[get("/audit/events/{id}")]
 async fn event_page(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     id: web::Path<Uuid>,

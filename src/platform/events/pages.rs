@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::DeadLetter;
 use crate::app::Platform;
 use crate::error::ApiError;
+use crate::portal::session::SignedIn;
 use crate::portal::{layout::Layout, render};
 
 /// Registers the pages.
@@ -23,6 +24,7 @@ struct DeadLettersPage {
 
 #[get("/events/dead-letters")]
 async fn dead_letters_page(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -35,16 +37,17 @@ async fn dead_letters_page(
 
 #[post("/events/dead-letters/{id}/replay")]
 async fn replay_form(
+    signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     id: web::Path<Uuid>,
     form: web::Form<crate::portal::session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     crate::portal::session::check_csrf(&req, &form.csrf)?;
-    crate::portal::session::require_platform_scope(&req, "platform.events.replay")?;
+    signed.require("platform.events.replay")?;
     platform
         .events
-        .replay(id.into_inner(), crate::portal::session::actor(&req)?)
+        .replay(id.into_inner(), signed.caller().actor())
         .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("location", "/events/dead-letters"))

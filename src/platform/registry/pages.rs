@@ -10,6 +10,7 @@ use super::review::{CategoryStatus, Review};
 use super::{EntryFilter, EntryView, FAMILY_ORDER, ProductDetail, ProductSummary, RevisionView};
 use crate::app::Platform;
 use crate::error::ApiError;
+use crate::portal::session::SignedIn;
 use crate::portal::{layout::Layout, render};
 
 /// Registers the pages.
@@ -47,6 +48,7 @@ struct ProductsPage {
 
 #[get("/products")]
 async fn products_page(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -105,6 +107,7 @@ async fn persona_pages(
 
 #[get("/products/{slug}")]
 async fn product_page(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     slug: web::Path<String>,
@@ -149,6 +152,7 @@ struct PersonaPage {
 
 #[get("/products/{slug}/pages/{id}")]
 async fn persona_page(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -214,6 +218,7 @@ struct FamilyPage {
 
 #[get("/registry/{family}")]
 async fn family_page(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     family: web::Path<String>,

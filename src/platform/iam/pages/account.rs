@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::app::Platform;
 use crate::error::ApiError;
 use crate::platform::iam::{CurrentUser, Organization, User};
+use crate::portal::session::SignedIn;
 use crate::portal::session::{self, SESSION_COOKIE};
 use crate::portal::{layout::Layout, render};
 
@@ -30,11 +31,12 @@ struct AccountQuery {
 
 #[get("/account")]
 async fn account_page(
+    signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = session::caller(&req)?;
+    let caller = signed.caller();
     let user = req
         .extensions()
         .get::<CurrentUser>()
@@ -58,6 +60,7 @@ struct PasswordForm {
 
 #[post("/account/password")]
 async fn change_password(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     form: web::Form<PasswordForm>,

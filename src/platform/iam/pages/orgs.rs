@@ -13,6 +13,7 @@ use crate::platform::iam::{
     RoleBinding, Target,
 };
 use crate::platform::registry::EntryFilter;
+use crate::portal::session::SignedIn;
 use crate::portal::{layout::Layout, render, session};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -73,10 +74,11 @@ async fn roles(platform: &Platform) -> Result<Vec<RoleRow>, ApiError> {
 
 #[get("/access")]
 async fn access_page(
+    signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = session::caller(&req)?;
+    let caller = signed.caller();
     let organizations = platform.access.visible_organizations(&caller).await?;
     let can_create =
         crate::http::guard::holds_platform_wide(&platform, &caller, ORG_MANAGE).await?;
@@ -90,6 +92,7 @@ async fn access_page(
 
 #[post("/access")]
 async fn create_org(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     body: web::Bytes,
@@ -175,6 +178,7 @@ async fn org_page_for(
 
 #[get("/access/{org}")]
 async fn org_page(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
@@ -185,6 +189,7 @@ async fn org_page(
 /// Suspends or reactivates the organization (`platform.org.manage` platform-wide).
 #[post("/access/{org}/state")]
 async fn set_org_state(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
@@ -216,6 +221,7 @@ async fn set_org_state(
 
 #[post("/access/{org}/projects")]
 async fn create_project(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
@@ -243,6 +249,7 @@ async fn create_project(
 
 #[post("/access/{org}/departments")]
 async fn create_department(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
@@ -267,6 +274,7 @@ async fn create_department(
 
 #[post("/access/{org}/members")]
 async fn set_member(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
@@ -288,6 +296,7 @@ async fn set_member(
 
 #[post("/access/{org}/members/remove")]
 async fn remove_member(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
@@ -305,6 +314,7 @@ async fn remove_member(
 /// Sends an invitation and shows its link this once.
 #[post("/access/{org}/invitations")]
 async fn invite(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
@@ -327,6 +337,7 @@ async fn invite(
 
 #[post("/access/{org}/role-bindings")]
 async fn grant_role(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
@@ -353,6 +364,7 @@ async fn grant_role(
 
 #[post("/access/{org}/role-bindings/{id}/remove")]
 async fn revoke_role(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, Uuid)>,

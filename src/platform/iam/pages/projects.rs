@@ -11,6 +11,7 @@ use crate::platform::iam::{
     ApiKeyView, Caller, IssuedKey, Member, NewKey, Organization, PROJECT_ROLES, Place, Project,
     ServiceAccount, Target,
 };
+use crate::portal::session::SignedIn;
 use crate::portal::{layout::Layout, render, session};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -107,6 +108,7 @@ fn acts_as(key: &ApiKeyView, accounts: &[ServiceAccount], people: &[Member]) -> 
 
 #[get("/access/{org}/{project}")]
 async fn project_page(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -128,6 +130,7 @@ async fn project_form(
 
 #[post("/access/{org}/{project}/members")]
 async fn set_member(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -148,6 +151,7 @@ async fn set_member(
 
 #[post("/access/{org}/{project}/members/remove")]
 async fn remove_member(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -163,6 +167,7 @@ async fn remove_member(
 
 #[post("/access/{org}/{project}/service-accounts")]
 async fn create_service_account(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -185,6 +190,7 @@ async fn create_service_account(
 
 #[post("/access/{org}/{project}/service-accounts/{name}/disable")]
 async fn disable_service_account(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
@@ -201,6 +207,7 @@ async fn disable_service_account(
 /// Issues a key and shows its secret on this response only.
 #[post("/access/{org}/{project}/keys")]
 async fn create_key(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -253,6 +260,7 @@ async fn key_form(
 
 #[post("/access/{org}/{project}/keys/{prefix}/revoke")]
 async fn revoke_key(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
@@ -266,6 +274,7 @@ async fn revoke_key(
 /// Rotates at once (the old key stops now) and shows the new secret once.
 #[post("/access/{org}/{project}/keys/{prefix}/rotate")]
 async fn rotate_key(
+    _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,

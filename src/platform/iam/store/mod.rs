@@ -14,6 +14,7 @@ mod rows;
 mod service_accounts;
 mod sign_in;
 mod tenancy;
+mod throttle;
 
 use std::sync::Arc;
 

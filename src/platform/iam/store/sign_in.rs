@@ -7,20 +7,32 @@ use uuid::Uuid;
 
 use super::super::IamError;
 use super::super::people::{CurrentUser, SignedIn, User};
-use super::super::schema::{sessions, sign_in_failures, users};
+use super::super::schema::{sessions, users};
 use super::people::{
     USER_COLUMNS, UserRow, hash_password, password_matches, to_user, user_by_email,
 };
 use super::read_model::digest;
-use super::{PgIam, random_hex};
+use super::{PgIam, random_hex, throttle};
 use crate::platform::audit::{Actor, NewEvent};
 
 const SESSION_HOURS: i64 = 12;
-const FAILURE_WINDOW_MINUTES: i64 = 15;
-const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-const MAX_FAILURES_PER_ADDRESS: i64 = 20;
+/// Failed attempts at one account, from all addresses together, at which the failures are
+/// audited. Reported, never a lockout: the owner may be signing in from elsewhere.
+const FAILURES_REPORTED: i64 = 5;
 const PASSWORD_CHANGED: &str = "platform.password.changed";
 const FAILURES_REPEATED: &str = "platform.sign_in.failures_repeated";
+const WRONG: &str = "the email or password is wrong";
+
+/// An argon2 hash that no password matches, checked when the email has no active account,
+/// so an unknown email costs the same time as a wrong password.
+fn stand_in_hash() -> Result<&'static str, IamError> {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(hash) = HASH.get() {
+        return Ok(hash);
+    }
+    let made = hash_password(&random_hex(32)?)?;
+    Ok(HASH.get_or_init(|| made))
+}
 
 impl PgIam {
     /// Changes the signed-in user's own password after checking the current one (wrong
@@ -34,26 +46,16 @@ impl PgIam {
         ip: &str,
     ) -> Result<(), IamError> {
         let now = self.clock.now();
-        let since = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
-        let (by_account, by_address) = Self::recent_failures(conn, &user.email, ip, since)?;
-        if by_account >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
-            return Err(IamError::Throttled(format!(
-                "too many wrong passwords; try again in {FAILURE_WINDOW_MINUTES} minutes"
-            )));
-        }
+        let attempt = throttle::count_attempt(conn, &user.email, ip, now)?;
         let (_, stored) = user_by_email(conn, &user.email)?
             .ok_or_else(|| IamError::NotFound(format!("no user `{}`", user.email)))?;
         if !password_matches(current, &stored) {
-            return Err(
-                match self.failed_sign_in(conn, &user.email, ip, now, by_account + 1, Some(user.id))
-                {
-                    IamError::Unauthenticated(_) => {
-                        IamError::Forbidden("the current password is not right".into())
-                    }
-                    not_recorded => not_recorded,
-                },
-            );
+            self.report_failures(conn, &attempt, ip, Some(user.id))?;
+            return Err(IamError::Forbidden(
+                "the current password is not right".into(),
+            ));
         }
+        throttle::forget(conn, attempt)?;
         let hash = hash_password(new)?;
         let kept = hex::encode(digest(keep_session));
         conn.transaction(|conn| {
@@ -75,29 +77,8 @@ impl PgIam {
         })
     }
 
-    fn recent_failures(
-        conn: &mut PgConnection,
-        email: &str,
-        ip: &str,
-        since: OffsetDateTime,
-    ) -> QueryResult<(i64, i64)> {
-        let by_account: i64 = sign_in_failures::table
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = lower(")
-                    .bind::<diesel::sql_types::Text, _>(email)
-                    .sql(")"),
-            )
-            .filter(sign_in_failures::at.gt(since))
-            .count()
-            .get_result(conn)?;
-        let by_address: i64 = sign_in_failures::table
-            .filter(sign_in_failures::client_ip.eq(ip))
-            .filter(sign_in_failures::at.gt(since))
-            .count()
-            .get_result(conn)?;
-        Ok((by_account, by_address))
-    }
-
+    /// Signs in: the same work, wording and time for an unknown email, a disabled account
+    /// and a wrong password.
     pub(super) fn sign_in_on(
         &self,
         conn: &mut PgConnection,
@@ -106,27 +87,20 @@ impl PgIam {
         ip: &str,
     ) -> Result<SignedIn, IamError> {
         let now = self.clock.now();
-        let since = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
-        let (by_account, by_address) = Self::recent_failures(conn, email, ip, since)?;
-        if by_account >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
-            return Err(IamError::Throttled(format!(
-                "too many failed sign-ins; try again in {FAILURE_WINDOW_MINUTES} minutes"
-            )));
-        }
+        let attempt = throttle::count_attempt(conn, email, ip, now)?;
         let found = user_by_email(conn, email)?;
-        let valid = found
-            .as_ref()
-            .filter(|(row, hash)| row.3 == "active" && password_matches(password, hash));
-        let Some((row, _)) = valid.cloned() else {
-            return Err(self.failed_sign_in(
-                conn,
-                email,
-                ip,
-                now,
-                by_account + 1,
-                found.map(|(r, _)| r.0),
-            ));
+        let hash = match &found {
+            Some((_, hash)) => hash.as_str(),
+            None => stand_in_hash()?,
         };
+        let matches = password_matches(password, hash);
+        let user = found.as_ref().map(|(row, _)| row.0);
+        let valid = found.filter(|(row, _)| matches && row.3 == "active");
+        let Some((row, _)) = valid else {
+            self.report_failures(conn, &attempt, ip, user)?;
+            return Err(IamError::Unauthenticated(WRONG.into()));
+        };
+        throttle::forget(conn, attempt)?;
         let token = random_hex(32)?;
         let expires_at = now + Duration::hours(SESSION_HOURS);
         diesel::insert_into(sessions::table)
@@ -148,36 +122,31 @@ impl PgIam {
         })
     }
 
-    /// Records a failure (and, at the threshold, an audit event); the same answer for an
-    /// unknown email as for a wrong password.
-    fn failed_sign_in(
+    /// Audits repeated failures at an existing account once, when they reach the threshold.
+    fn report_failures(
         &self,
         conn: &mut PgConnection,
-        email: &str,
+        attempt: &throttle::Attempt,
         ip: &str,
-        now: OffsetDateTime,
-        count: i64,
         user: Option<Uuid>,
-    ) -> IamError {
-        let recorded = conn.transaction(|conn| {
-            diesel::insert_into(sign_in_failures::table)
-                .values((sign_in_failures::email.eq(email), sign_in_failures::client_ip.eq(ip), sign_in_failures::at.eq(now)))
-                .execute(conn)?;
-            if count == MAX_FAILURES_PER_ACCOUNT
-                && let Some(user) = user
-            {
-                let mut event = NewEvent::new(Actor::system("sign-in"), FAILURES_REPEATED, "user", &user.to_string());
-                event.client_ip = Some(ip.to_owned());
-                event.result = crate::platform::audit::AuditResult::Denied;
-                event.details = serde_json::json!({ "failures": count, "window_minutes": FAILURE_WINDOW_MINUTES });
-                self.audit.append_in(conn, event)?;
-            }
-            Ok::<_, IamError>(())
+    ) -> Result<(), IamError> {
+        let (Some(user), FAILURES_REPORTED) = (user, attempt.account_failures) else {
+            return Ok(());
+        };
+        let mut event = NewEvent::new(
+            Actor::system("sign-in"),
+            FAILURES_REPEATED,
+            "user",
+            &user.to_string(),
+        );
+        event.client_ip = Some(ip.to_owned());
+        event.result = crate::platform::audit::AuditResult::Denied;
+        event.details = serde_json::json!({
+            "failures": attempt.account_failures,
+            "window_minutes": throttle::WINDOW_MINUTES,
         });
-        match recorded {
-            Ok(()) => IamError::Unauthenticated("the email or password is wrong".into()),
-            Err(err) => err,
-        }
+        self.audit.append_in(conn, event)?;
+        Ok(())
     }
 
     pub(super) fn session_on(

@@ -1,0 +1,1 @@
+DROP INDEX iam.sign_in_failures_pair;
