@@ -265,6 +265,7 @@ fn http_server(
             .configure(crate::platform::iam::pages::routes)
             .default_service(web::to(http::problem::no_route))
             .wrap(from_fn(crate::portal::session::gate))
+            .wrap(from_fn(http::input::refuse_control_characters))
             .wrap(http::problem::error_handlers())
             .wrap(from_fn(http::security_headers::add))
             .wrap(from_fn(http::request_id::assign))

@@ -220,7 +220,74 @@ impl From<DbError> for ApiError {
                 log::warn!("database unavailable: {reason}");
                 ApiError::Unavailable("the database is unavailable".into())
             }
+            conflict @ DbError::Conflict { .. } => {
+                log::info!("{conflict}");
+                ApiError::Conflict {
+                    detail: "this conflicts with an existing record".into(),
+                    errors: Vec::new(),
+                }
+            }
+            DbError::Refused(reason) => {
+                log::warn!("a value got past validation and was refused by the database: {reason}");
+                ApiError::Invalid {
+                    field: "body".into(),
+                    reason: "a value is not acceptable".into(),
+                }
+            }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+    struct Info(&'static str);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            Some("organizations")
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            Some("organizations_slug_key")
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn client_sees(kind: DatabaseErrorKind, message: &'static str) -> Problem {
+        let err = Error::DatabaseError(kind, Box::new(Info(message)));
+        ApiError::from(DbError::from(err)).to_problem(None, None)
+    }
+
+    #[test]
+    fn database_errors_reach_clients_as_their_meaning_never_their_text() {
+        let unique = client_sees(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key value violates unique constraint \"organizations_slug_key\"",
+        );
+        let check = client_sees(DatabaseErrorKind::CheckViolation, "violates check constraint");
+        let closed = client_sees(DatabaseErrorKind::ClosedConnection, "server closed the connection");
+
+        assert_eq!((unique.status, check.status, closed.status), (409, 422, 503));
+        for problem in [unique, check, closed] {
+            let body = serde_json::to_string(&problem).unwrap_or_default();
+            assert!(!body.contains("constraint") && !body.contains("organizations"), "{body}");
         }
     }
 }

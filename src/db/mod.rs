@@ -24,15 +24,47 @@ pub enum DbError {
     /// No connection could be had (server down, pool exhausted past the timeout).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A write collided with a unique constraint (a concurrent create won a race). The
+    /// constraint's name is for logs; clients are told only that it conflicts.
+    #[error("conflicts with an existing record (constraint {constraint})")]
+    Conflict {
+        /// The constraint that refused it.
+        constraint: String,
+    },
+    /// The database refused a value (a check, a foreign key, an encoding): input that got
+    /// past validation. Logged in full; clients get a generic 422.
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// A query failed.
     #[error("database query failed: {0}")]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
     /// Migrations could not be listed or applied.
     #[error("migrations: {0}")]
     Migration(String),
     /// The blocking task died (panicked or was cancelled).
     #[error("database task aborted: {0}")]
     Aborted(String),
+}
+
+/// The one mapping from diesel's errors to what they mean for a caller; every module's
+/// error converts through it, so none leaks constraint names or SQL to a client.
+impl From<diesel::result::Error> for DbError {
+    fn from(err: diesel::result::Error) -> DbError {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        match err {
+            Error::DatabaseError(Kind::UniqueViolation, info) => DbError::Conflict {
+                constraint: info.constraint_name().unwrap_or("unknown").to_owned(),
+            },
+            Error::DatabaseError(
+                Kind::CheckViolation | Kind::ForeignKeyViolation | Kind::NotNullViolation,
+                info,
+            ) => DbError::Refused(info.message().to_owned()),
+            Error::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, info) => {
+                DbError::Unavailable(info.message().to_owned())
+            }
+            other => DbError::Query(other),
+        }
+    }
 }
 
 /// Handle to the pool. Cloning is cheap.

@@ -107,7 +107,10 @@ impl FromRequest for ClientInfo {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "a test should fail loudly at the step that broke")]
+#[expect(
+    clippy::expect_used,
+    reason = "a test should fail loudly at the step that broke"
+)]
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;

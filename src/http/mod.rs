@@ -4,7 +4,9 @@
 pub mod client;
 pub mod guard;
 pub mod health;
+pub mod input;
 pub mod openapi;
+pub mod paging;
 pub mod problem;
 pub mod request_id;
 pub mod security_headers;

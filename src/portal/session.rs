@@ -364,7 +364,7 @@ struct LoginForm {
 async fn login(
     platform: web::Data<Platform>,
     req: HttpRequest,
-    form: web::Form<LoginForm>,
+    form: crate::http::input::Form<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     check_anonymous_csrf(&req, &form.csrf)?;
@@ -412,7 +412,7 @@ async fn logout(
     _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
-    form: web::Form<CsrfForm>,
+    form: crate::http::input::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     check_csrf(&req, &form.csrf)?;
     if let Some(token) = req.cookie(SESSION_COOKIE) {

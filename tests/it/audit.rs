@@ -371,7 +371,7 @@ async fn the_server_signs_digests_periodically_and_serves_the_public_key() {
 
     let mut digests = serde_json::Value::Null;
     for _ in 0..40 {
-        digests = app.get_json("/api/v1/audit/digests").await;
+        digests = app.get_items("/api/v1/audit/digests").await;
         if digests.as_array().is_some_and(|d| !d.is_empty()) {
             break;
         }

@@ -289,6 +289,17 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// GET a list route's first page (at most 200 items) and return its items.
+    pub async fn get_items(&self, path: &str) -> serde_json::Value {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let page = self.get_json(&format!("{path}{sep}limit=200")).await;
+        assert!(
+            page["next_cursor"].is_null(),
+            "GET {path}: more than one page"
+        );
+        page["items"].clone()
+    }
+
     /// GET `path` and decode JSON, asserting 200.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let res = self.get(path).await;

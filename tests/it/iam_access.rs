@@ -220,9 +220,10 @@ async fn departments_group_projects_inside_one_organization() {
     let lab: Value = res.json().await.expect("project");
     let listed: Value = api(app, &t.alice_key, "GET", departments, None)
         .await
-        .json()
+        .json::<Value>()
         .await
-        .expect("list");
+        .expect("list")["items"]
+        .clone();
     let slugs: Vec<&str> = listed
         .as_array()
         .expect("list")

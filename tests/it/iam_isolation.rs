@@ -156,9 +156,10 @@ async fn every_iam_route_answers_404_for_another_tenants_resources() {
         None,
     )
     .await
-    .json()
+    .json::<Value>()
     .await
-    .expect("members");
+    .expect("members")["items"]
+        .clone();
     assert_eq!(members.as_array().expect("list").len(), 1);
     assert_eq!(members[0]["role"], "owner");
     let projects: Value = api(
@@ -169,9 +170,10 @@ async fn every_iam_route_answers_404_for_another_tenants_resources() {
         None,
     )
     .await
-    .json()
+    .json::<Value>()
     .await
-    .expect("projects");
+    .expect("projects")["items"]
+        .clone();
     assert_eq!(projects.as_array().expect("list").len(), 1, "{projects}");
     let accounts: Value = api(
         app,
@@ -181,9 +183,10 @@ async fn every_iam_route_answers_404_for_another_tenants_resources() {
         None,
     )
     .await
-    .json()
+    .json::<Value>()
     .await
-    .expect("service accounts");
+    .expect("service accounts")["items"]
+        .clone();
     assert_eq!(accounts[0]["state"], "active", "{accounts}");
 
     // The same routes work for org-a's own resources.
@@ -204,9 +207,10 @@ async fn unscoped_routes_show_only_the_callers_own_tenant() {
     let app = &t.app;
     let orgs: Value = api(app, &t.alice_key, "GET", "/api/v1/iam/orgs", None)
         .await
-        .json()
+        .json::<Value>()
         .await
-        .expect("orgs");
+        .expect("orgs")["items"]
+        .clone();
     let slugs: Vec<&str> = orgs
         .as_array()
         .expect("list")

@@ -227,7 +227,7 @@ async fn the_platform_administrator_manages_people_over_the_api() {
         .await
         .expect("sent");
     assert_eq!(res.status(), 201);
-    let users: serde_json::Value = app.get_json("/api/v1/iam/users").await;
+    let users: serde_json::Value = app.get_items("/api/v1/iam/users").await;
     assert!(
         users
             .as_array()

@@ -100,7 +100,10 @@ async fn wrong_passwords_are_throttled_per_address_and_audited_at_the_threshold(
             .to_string()
             .contains("too many failed attempts from this address")
     );
-    assert!(elsewhere.is_ok(), "the owner still signs in from another address");
+    assert!(
+        elsewhere.is_ok(),
+        "the owner still signs in from another address"
+    );
     assert!(
         unknown
             .expect_err("unknown")

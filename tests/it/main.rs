@@ -30,6 +30,7 @@ mod iam_pages;
 mod iam_people;
 mod iam_tenancy;
 mod iam_tenants;
+mod input_hygiene;
 mod migrations;
 mod portal;
 mod portal_gate;

@@ -41,7 +41,7 @@ fn category<'a>(review: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
 
 /// Everything the registry holds, to compare before and after a refused change.
 async fn registry_state(app: &TestApp) -> Vec<serde_json::Value> {
-    let mut state = vec![app.get_json("/api/v1/registry/products").await];
+    let mut state = vec![app.get_items("/api/v1/registry/products").await];
     for family in [
         "scopes",
         "roles",
@@ -75,11 +75,11 @@ async fn every_shipped_packet_passes_review_and_onboards_once() {
         assert_eq!(again["revision"], 1);
         let slug = first["slug"].as_str().expect("slug");
         let revisions = app
-            .get_json(&format!("/api/v1/registry/products/{slug}/revisions"))
+            .get_items(&format!("/api/v1/registry/products/{slug}/revisions"))
             .await;
         assert_eq!(revisions.as_array().expect("revisions").len(), 1);
     }
-    let products = app.get_json("/api/v1/registry/products").await;
+    let products = app.get_items("/api/v1/registry/products").await;
     assert_eq!(products.as_array().expect("products").len(), 3);
 }
 
@@ -90,7 +90,7 @@ async fn onboarded_entries_are_listed_per_family_and_filterable() {
     onboard_ok(&app, &packet("token-factory")).await;
 
     let units = app
-        .get_json("/api/v1/registry/usage_units?product=token_factory&state=active")
+        .get_items("/api/v1/registry/usage_units?product=token_factory&state=active")
         .await;
 
     let ids: Vec<&str> = units
@@ -336,11 +336,11 @@ async fn concurrent_onboards_of_one_packet_make_one_revision() {
     let unchanged = [&a, &b].iter().filter(|o| o["unchanged"] == true).count();
     assert_eq!(unchanged, 1, "{a:#} {b:#}");
     let revisions = app
-        .get_json("/api/v1/registry/products/token-factory/revisions")
+        .get_items("/api/v1/registry/products/token-factory/revisions")
         .await;
     assert_eq!(revisions.as_array().expect("revisions").len(), 1);
     let scopes = app
-        .get_json("/api/v1/registry/scopes?product=token_factory")
+        .get_items("/api/v1/registry/scopes?product=token_factory")
         .await;
     let mut ids: Vec<&str> = scopes
         .as_array()
@@ -383,7 +383,7 @@ async fn changing_a_unit_aggregation_needs_a_version_bump() {
     onboard_platform(&app).await;
     onboard_ok(&app, &packet("token-factory")).await;
     let before = app
-        .get_json("/api/v1/registry/usage_units?product=token_factory")
+        .get_items("/api/v1/registry/usage_units?product=token_factory")
         .await;
 
     let same_version = edited(&packet("token-factory"), |t| {
@@ -394,7 +394,7 @@ async fn changing_a_unit_aggregation_needs_a_version_bump() {
     let body: serde_json::Value = res.json().await.expect("json");
     assert!(body.to_string().contains("aggregation"), "{body:#}");
     assert_eq!(
-        app.get_json("/api/v1/registry/usage_units?product=token_factory")
+        app.get_items("/api/v1/registry/usage_units?product=token_factory")
             .await,
         before
     );
@@ -430,7 +430,7 @@ async fn an_entry_dropped_from_the_packet_is_retired_not_deleted() {
         .to_owned();
     let id = retired.split_once(':').expect("family:id").1;
     let listed = app
-        .get_json("/api/v1/registry/notification_templates?state=retired")
+        .get_items("/api/v1/registry/notification_templates?state=retired")
         .await;
     assert!(listed.to_string().contains(id), "{listed:#}");
 }
@@ -597,7 +597,7 @@ async fn a_product_stays_onboarding_until_its_draft_entries_are_active() {
         .await;
     assert_eq!(shown["lifecycle"], "onboarding");
     assert_eq!(shown["declared_lifecycle"], "active");
-    let drafts = app.get_json("/api/v1/registry/scopes?state=draft").await;
+    let drafts = app.get_items("/api/v1/registry/scopes?state=draft").await;
     assert!(drafts.to_string().contains("token_factory.preview"));
 
     let outcome = onboard_ok(&app, &promoted).await;

@@ -12,6 +12,7 @@ use super::{AuditEvent, AuditResult, DigestRecord, EventFilter, Page, PublicKey,
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::http::paging::{self, PageQuery};
 use crate::platform::iam::{Caller, Target};
 
 /// Scope of the platform's packet for reading audit events.
@@ -52,8 +53,10 @@ pub struct EventQuery {
     /// Occurred before (RFC 3339).
     pub to: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(max_length = 1024)]
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -190,14 +193,19 @@ async fn verify(
 }
 
 /// Signed digests, oldest first.
-#[utoipa::path(tag = "audit", responses((status = 200, body = Vec<DigestRecord>)))]
+#[utoipa::path(params(PageQuery), tag = "audit", responses((status = 200, body = paging::Page<DigestRecord>)))]
 #[get("/digests")]
 async fn list_digests(
     platform: web::Data<Platform>,
     req: HttpRequest,
-) -> Result<web::Json<Vec<DigestRecord>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<paging::Page<DigestRecord>>, ApiError> {
     guard::authorize(&platform, &req, AUDIT_READ, Target::Platform).await?;
-    Ok(web::Json(platform.audit.digests().await?))
+    Ok(web::Json(
+        page.page(platform.audit.digests().await?, |d| {
+            format!("{:020}", d.number)
+        })?,
+    ))
 }
 
 /// The Ed25519 key digests verify with; 404 when none is configured.

@@ -374,7 +374,7 @@ pub enum AuditError {
 
 impl From<diesel::result::Error> for AuditError {
     fn from(err: diesel::result::Error) -> AuditError {
-        AuditError::Db(DbError::Query(err))
+        AuditError::Db(DbError::from(err))
     }
 }
 

@@ -10,6 +10,7 @@ use super::DeadLetter;
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::http::paging::{Page, PageQuery};
 use crate::platform::iam::Target;
 
 /// Registers the routes.
@@ -23,23 +24,26 @@ pub fn routes(cfg: &mut ServiceConfig) {
 
 /// Which dead letters.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 struct DeadLetterQuery {
     /// Include replayed ones (default false).
     all: Option<bool>,
 }
 
-/// Dead letters, newest first.
-#[utoipa::path(tag = "events", params(DeadLetterQuery), responses((status = 200, body = Vec<DeadLetter>), (status = 403, body = Problem)))]
+/// Dead letters, oldest first (ids are time-ordered).
+#[utoipa::path(tag = "events", params(DeadLetterQuery, PageQuery), responses((status = 200, body = Page<DeadLetter>), (status = 403, body = Problem)))]
 #[get("/dead-letters")]
 async fn list_dead_letters(
     platform: web::Data<Platform>,
     req: HttpRequest,
     query: web::Query<DeadLetterQuery>,
-) -> Result<web::Json<Vec<DeadLetter>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<DeadLetter>>, ApiError> {
     guard::authorize(&platform, &req, "platform.events.read", Target::Platform).await?;
     let open_only = !query.all.unwrap_or(false);
-    Ok(web::Json(platform.events.dead_letters(open_only).await?))
+    Ok(web::Json(page.page(
+        platform.events.dead_letters(open_only).await?,
+        |d| d.id.to_string(),
+    )?))
 }
 
 /// Puts a dead letter back in its consumer's queue (audited).

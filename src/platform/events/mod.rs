@@ -119,7 +119,7 @@ pub enum EventsError {
 
 impl From<diesel::result::Error> for EventsError {
     fn from(err: diesel::result::Error) -> EventsError {
-        EventsError::Db(DbError::Query(err))
+        EventsError::Db(DbError::from(err))
     }
 }
 

@@ -41,7 +41,7 @@ async fn replay_form(
     platform: web::Data<Platform>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    form: web::Form<crate::portal::session::CsrfForm>,
+    form: crate::http::input::Form<crate::portal::session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     crate::portal::session::check_csrf(&req, &form.csrf)?;
     signed.require("platform.events.replay")?;

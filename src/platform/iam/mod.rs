@@ -159,13 +159,13 @@ pub enum IamError {
 
 impl From<diesel::result::Error> for IamError {
     fn from(err: diesel::result::Error) -> IamError {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match err {
+        match DbError::from(err) {
             // A concurrent create won the race past the existence check.
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                IamError::Conflict(format!("already exists ({})", info.message()))
+            DbError::Conflict { constraint } => {
+                log::info!("IAM write refused by constraint {constraint}");
+                IamError::Conflict("it already exists".into())
             }
-            other => IamError::Db(DbError::Query(other)),
+            other => IamError::Db(other),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::{
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::http::paging::{Page, PageQuery};
 use crate::platform::iam::Target;
 
 /// Scopes of the platform's packet guarding registry routes.
@@ -35,14 +36,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// Every registered product.
-#[utoipa::path(tag = "registry", responses((status = 200, body = Vec<ProductSummary>)))]
+#[utoipa::path(params(PageQuery), tag = "registry", responses((status = 200, body = Page<ProductSummary>)))]
 #[get("/products")]
 async fn list_products(
     platform: web::Data<Platform>,
     req: HttpRequest,
-) -> Result<web::Json<Vec<ProductSummary>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<ProductSummary>>, ApiError> {
     guard::caller(&platform, &req).await?;
-    Ok(web::Json(platform.registry.products().await?))
+    Ok(web::Json(
+        page.page(platform.registry.products().await?, |p| p.slug.clone())?,
+    ))
 }
 
 /// One product: identity, ownership and entry counts.
@@ -70,20 +74,24 @@ async fn review_product(
 }
 
 /// The product's packet revisions, newest first, each with its diff.
-#[utoipa::path(tag = "registry", responses((status = 200, body = Vec<RevisionView>), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "registry", responses((status = 200, body = Page<RevisionView>), (status = 404, body = Problem)))]
 #[get("/products/{slug}/revisions")]
 async fn product_revisions(
     platform: web::Data<Platform>,
     req: HttpRequest,
     slug: web::Path<String>,
-) -> Result<web::Json<Vec<RevisionView>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<RevisionView>>, ApiError> {
     guard::caller(&platform, &req).await?;
-    Ok(web::Json(platform.registry.revisions(&slug).await?))
+    Ok(web::Json(
+        page.page(platform.registry.revisions(&slug).await?, |r| {
+            format!("{:010}", r.number)
+        })?,
+    ))
 }
 
-/// Filters of a family listing.
+/// Filters of a family listing (beside the paging parameters).
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 struct FamilyQuery {
     /// Only entries of this product id.
     product: Option<String>,
@@ -94,8 +102,8 @@ struct FamilyQuery {
 /// Entries of one family, e.g. `/api/v1/registry/scopes?product=example&state=active`.
 #[utoipa::path(
     tag = "registry",
-    params(("family" = String, Path, description = "family in the plural, e.g. scopes, usage_units, audit_actions"), FamilyQuery),
-    responses((status = 200, body = Vec<EntryView>), (status = 404, body = Problem))
+    params(("family" = String, Path, description = "family in the plural, e.g. scopes, usage_units, audit_actions"), FamilyQuery, PageQuery),
+    responses((status = 200, body = Page<EntryView>), (status = 404, body = Problem))
 )]
 #[get("/{family}")]
 async fn list_family(
@@ -103,7 +111,8 @@ async fn list_family(
     req: HttpRequest,
     family: web::Path<String>,
     query: web::Query<FamilyQuery>,
-) -> Result<web::Json<Vec<EntryView>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<EntryView>>, ApiError> {
     guard::caller(&platform, &req).await?;
     let family = singular(&family)?;
     let query = query.into_inner();
@@ -119,7 +128,10 @@ async fn list_family(
         product: query.product,
         state: query.state,
     };
-    Ok(web::Json(platform.registry.entries(family, filter).await?))
+    Ok(web::Json(page.page(
+        platform.registry.entries(family, filter).await?,
+        |e| e.id.clone(),
+    )?))
 }
 
 /// `scopes` -> `scope`, `retention_classes` -> `retention_class`.

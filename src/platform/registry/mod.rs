@@ -215,7 +215,7 @@ pub enum RegistryError {
 
 impl From<diesel::result::Error> for RegistryError {
     fn from(err: diesel::result::Error) -> RegistryError {
-        RegistryError::Db(DbError::Query(err))
+        RegistryError::Db(DbError::from(err))
     }
 }
 

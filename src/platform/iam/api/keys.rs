@@ -9,6 +9,7 @@ use super::{IAM_READ, KEYS_MANAGE};
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::http::paging::{Page, PageQuery};
 use crate::platform::iam::{ApiKeyView, Caller, IssuedKey, NewKey, ServiceAccount, Target};
 
 fn project_target(path: &(String, String)) -> Target {
@@ -16,17 +17,19 @@ fn project_target(path: &(String, String)) -> Target {
 }
 
 /// Service accounts of a project.
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<ServiceAccount>), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<ServiceAccount>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects/{project}/service-accounts")]
 pub async fn list_service_accounts(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-) -> Result<web::Json<Vec<ServiceAccount>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<ServiceAccount>>, ApiError> {
     let (_, place) = guard::authorize(&platform, &req, IAM_READ, project_target(&path)).await?;
-    Ok(web::Json(
+    Ok(web::Json(page.page(
         platform.keys.service_accounts(place.project()?).await?,
-    ))
+        |s| s.name.clone(),
+    )?))
 }
 
 /// A new service account.
@@ -50,7 +53,7 @@ pub async fn create_service_account(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Json<NewServiceAccount>,
+    body: crate::http::input::Json<NewServiceAccount>,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, _) = guard::authorize(&platform, &req, IAM_READ, project_target(&path)).await?;
     let sa = platform
@@ -89,15 +92,19 @@ pub async fn disable_service_account(
 }
 
 /// Keys of a project, newest first, never their secrets.
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<ApiKeyView>), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<ApiKeyView>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects/{project}/keys")]
 pub async fn list_keys(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-) -> Result<web::Json<Vec<ApiKeyView>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<ApiKeyView>>, ApiError> {
     let (_, place) = guard::authorize(&platform, &req, IAM_READ, project_target(&path)).await?;
-    Ok(web::Json(platform.keys.keys(place.project()?).await?))
+    Ok(web::Json(page.page(
+        platform.keys.keys(place.project()?).await?,
+        |k| k.prefix.clone(),
+    )?))
 }
 
 /// A key to issue.
@@ -126,7 +133,7 @@ pub async fn issue_key(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Json<KeyRequest>,
+    body: crate::http::input::Json<KeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, place) =
         guard::authorize(&platform, &req, KEYS_MANAGE, project_target(&path)).await?;
@@ -189,7 +196,7 @@ pub async fn rotate_key(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    body: web::Json<Rotation>,
+    body: crate::http::input::Json<Rotation>,
 ) -> Result<HttpResponse, ApiError> {
     let grace = body.grace_secs.unwrap_or(0);
     if grace > 30 * 24 * 3600 {

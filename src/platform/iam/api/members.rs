@@ -9,6 +9,7 @@ use super::{IAM_READ, IAM_WRITE};
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::http::paging::{Page, PageQuery};
 use crate::platform::iam::{Invitation, IssuedInvitation, Member, RoleBinding, Target};
 
 /// A role to hold.
@@ -20,15 +21,19 @@ pub struct RoleBody {
 }
 
 /// Members of an organization.
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Member>), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Member>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/members")]
 pub async fn list_org_members(
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
-) -> Result<web::Json<Vec<Member>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<Member>>, ApiError> {
     let (_, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
-    Ok(web::Json(platform.members.org_members(place.org()?).await?))
+    Ok(web::Json(page.page(
+        platform.members.org_members(place.org()?).await?,
+        |m| m.email.to_lowercase(),
+    )?))
 }
 
 /// Adds an existing user to the organization, or changes their role. Only owners make
@@ -41,7 +46,7 @@ pub async fn set_org_member(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Json<RoleBody>,
+    body: crate::http::input::Json<RoleBody>,
 ) -> Result<web::Json<Member>, ApiError> {
     let (org, email) = path.into_inner();
     let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
@@ -70,19 +75,21 @@ pub async fn remove_org_member(
 }
 
 /// Members of a project.
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Member>), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Member>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects/{project}/members")]
 pub async fn list_project_members(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-) -> Result<web::Json<Vec<Member>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<Member>>, ApiError> {
     let (org, project) = path.into_inner();
     let target = Target::project(&org, &project);
     let (_, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
-    Ok(web::Json(
+    Ok(web::Json(page.page(
         platform.members.project_members(place.project()?).await?,
-    ))
+        |m| m.email.to_lowercase(),
+    )?))
 }
 
 /// Adds an organization member to the project, or changes their project role.
@@ -94,7 +101,7 @@ pub async fn set_project_member(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    body: web::Json<RoleBody>,
+    body: crate::http::input::Json<RoleBody>,
 ) -> Result<web::Json<Member>, ApiError> {
     let (org, project, email) = path.into_inner();
     let target = Target::project(&org, &project);
@@ -125,17 +132,19 @@ pub async fn remove_project_member(
 }
 
 /// Product roles bound in the organization.
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<RoleBinding>), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<RoleBinding>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/role-bindings")]
 pub async fn list_role_bindings(
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
-) -> Result<web::Json<Vec<RoleBinding>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<RoleBinding>>, ApiError> {
     let (_, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
-    Ok(web::Json(
+    Ok(web::Json(page.page(
         platform.members.role_bindings(place.org()?).await?,
-    ))
+        |b| b.id.to_string(),
+    )?))
 }
 
 /// A product role for a member.
@@ -159,7 +168,7 @@ pub async fn grant_role(
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
-    body: web::Json<NewBinding>,
+    body: crate::http::input::Json<NewBinding>,
 ) -> Result<HttpResponse, ApiError> {
     let target = match &body.project {
         Some(project) => Target::project(&org, project),
@@ -197,15 +206,19 @@ pub async fn revoke_role(
 }
 
 /// Invitations of the organization (never their links).
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Invitation>), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Invitation>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/invitations")]
 pub async fn list_invitations(
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
-) -> Result<web::Json<Vec<Invitation>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<Invitation>>, ApiError> {
     let (_, place) = guard::authorize(&platform, &req, IAM_WRITE, Target::org(&org)).await?;
-    Ok(web::Json(platform.members.invitations(place.org()?).await?))
+    Ok(web::Json(page.page(
+        platform.members.invitations(place.org()?).await?,
+        |i| i.id.to_string(),
+    )?))
 }
 
 /// An invitation to send.
@@ -217,6 +230,7 @@ pub struct NewInvitation {
     /// Organization role on acceptance.
     role: String,
     /// Days the link works, 1 to 30 (default 7).
+    #[schema(minimum = 1, maximum = 30)]
     valid_days: Option<i64>,
 }
 
@@ -229,10 +243,17 @@ pub async fn invite(
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
-    body: web::Json<NewInvitation>,
+    body: crate::http::input::Json<NewInvitation>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    // Range-checked before any arithmetic: a huge count would overflow a Duration.
     let days = body.valid_days.unwrap_or(7);
+    if !(1..=30).contains(&days) {
+        return Err(ApiError::Invalid {
+            field: "valid_days".into(),
+            reason: "must be 1 to 30".into(),
+        });
+    }
+    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
     let issued = platform
         .members
         .invite(
@@ -262,7 +283,7 @@ pub struct Acceptance {
 pub async fn accept_invitation(
     platform: web::Data<Platform>,
     req: HttpRequest,
-    body: web::Json<Acceptance>,
+    body: crate::http::input::Json<Acceptance>,
 ) -> Result<web::Json<Member>, ApiError> {
     let caller = guard::caller(&platform, &req).await?;
     let user = caller

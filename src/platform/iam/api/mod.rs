@@ -141,7 +141,7 @@ struct DecisionRequest {
 async fn decisions(
     platform: web::Data<Platform>,
     req: HttpRequest,
-    body: web::Json<DecisionRequest>,
+    body: crate::http::input::Json<DecisionRequest>,
 ) -> Result<web::Json<Decision>, ApiError> {
     let caller = principal(&platform, &req)?;
     if !caller.scopes.iter().any(|s| s == DECISIONS_SCOPE)

@@ -8,21 +8,24 @@ use super::{IAM_READ, IAM_WRITE, ORG_MANAGE};
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::http::paging::{Page, PageQuery};
 use crate::platform::iam::{
     Caller, CreatedOrganization, Department, OrgKind, Organization, Project, Target,
 };
 
 /// Organizations the caller can see.
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Organization>), (status = 401, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Organization>), (status = 401, body = Problem)))]
 #[get("/orgs")]
 pub async fn list_orgs(
     platform: web::Data<Platform>,
     req: HttpRequest,
-) -> Result<web::Json<Vec<Organization>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<Organization>>, ApiError> {
     let caller = guard::caller(&platform, &req).await?;
-    Ok(web::Json(
+    Ok(web::Json(page.page(
         platform.access.visible_organizations(&caller).await?,
-    ))
+        |o| o.slug.clone(),
+    )?))
 }
 
 /// A new organization.
@@ -47,7 +50,7 @@ pub struct NewOrganization {
 pub async fn create_org(
     platform: web::Data<Platform>,
     req: HttpRequest,
-    body: web::Json<NewOrganization>,
+    body: crate::http::input::Json<NewOrganization>,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, _) = guard::authorize(&platform, &req, ORG_MANAGE, Target::Platform).await?;
     let kind = body.kind.as_deref().unwrap_or("team");
@@ -116,15 +119,18 @@ pub async fn reactivate_org(
 }
 
 /// The organization's projects.
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Project>), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Project>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects")]
 pub async fn list_projects(
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
-) -> Result<web::Json<Vec<Project>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<Project>>, ApiError> {
     guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
-    Ok(web::Json(platform.iam.projects(&org).await?))
+    Ok(web::Json(
+        page.page(platform.iam.projects(&org).await?, |p| p.slug.clone())?,
+    ))
 }
 
 /// A new project.
@@ -148,7 +154,7 @@ pub async fn create_project(
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
-    body: web::Json<NewProject>,
+    body: crate::http::input::Json<NewProject>,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::org(&org)).await?;
     let project = platform
@@ -165,15 +171,18 @@ pub async fn create_project(
 }
 
 /// The organization's departments (cost centers), the default first.
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<Department>), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Department>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/departments")]
 pub async fn list_departments(
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
-) -> Result<web::Json<Vec<Department>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<Department>>, ApiError> {
     guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
-    Ok(web::Json(platform.iam.departments(&org).await?))
+    Ok(web::Json(
+        page.page(platform.iam.departments(&org).await?, |d| d.slug.clone())?,
+    ))
 }
 
 /// A new department.
@@ -195,7 +204,7 @@ pub async fn create_department(
     platform: web::Data<Platform>,
     req: HttpRequest,
     org: web::Path<String>,
-    body: web::Json<NewDepartment>,
+    body: crate::http::input::Json<NewDepartment>,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::org(&org)).await?;
     let department = platform

@@ -9,17 +9,21 @@ use super::{IAM_READ, IAM_WRITE};
 use crate::app::Platform;
 use crate::error::{ApiError, Problem};
 use crate::http::guard;
+use crate::http::paging::{Page, PageQuery};
 use crate::platform::iam::{Target, User};
 
 /// Every user (platform-wide `platform.iam.read`).
-#[utoipa::path(tag = "iam", responses((status = 200, body = Vec<User>), (status = 403, body = Problem)))]
+#[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<User>), (status = 403, body = Problem)))]
 #[get("/users")]
 pub async fn list_users(
     platform: web::Data<Platform>,
     req: HttpRequest,
-) -> Result<web::Json<Vec<User>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<User>>, ApiError> {
     guard::authorize(&platform, &req, IAM_READ, Target::Platform).await?;
-    Ok(web::Json(platform.people.users().await?))
+    Ok(web::Json(
+        page.page(platform.people.users().await?, |u| u.email.to_lowercase())?,
+    ))
 }
 
 /// A new account.
@@ -42,7 +46,7 @@ pub struct NewUser {
 pub async fn create_user(
     platform: web::Data<Platform>,
     req: HttpRequest,
-    body: web::Json<NewUser>,
+    body: crate::http::input::Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::Platform).await?;
     let user = platform
@@ -74,7 +78,7 @@ pub async fn set_password(
     platform: web::Data<Platform>,
     req: HttpRequest,
     email: web::Path<String>,
-    body: web::Json<NewPassword>,
+    body: crate::http::input::Json<NewPassword>,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::Platform).await?;
     platform

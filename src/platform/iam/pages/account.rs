@@ -63,7 +63,7 @@ async fn change_password(
     _signed: SignedIn,
     platform: web::Data<Platform>,
     req: HttpRequest,
-    form: web::Form<PasswordForm>,
+    form: crate::http::input::Form<PasswordForm>,
 ) -> Result<HttpResponse, ApiError> {
     session::check_csrf(&req, &form.csrf)?;
     if form.new != form.repeat {

@@ -72,7 +72,7 @@ async fn accept(
     platform: web::Data<Platform>,
     req: HttpRequest,
     token: web::Path<String>,
-    form: web::Form<session::CsrfForm>,
+    form: crate::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     let Caller::User(user) = form_caller(&req, &form.csrf)? else {
         return Err(ApiError::Forbidden(
@@ -101,7 +101,7 @@ async fn join(
     platform: web::Data<Platform>,
     req: HttpRequest,
     token: web::Path<String>,
-    form: web::Form<JoinForm>,
+    form: crate::http::input::Form<JoinForm>,
 ) -> Result<HttpResponse, ApiError> {
     session::check_anonymous_csrf(&req, &form.csrf)?;
     if form.password != form.repeat {

@@ -51,7 +51,7 @@ struct Submitted {
 impl Submitted {
     /// Parses an urlencoded body, repeated keys (checkboxes) included, and checks its token.
     fn parse(req: &HttpRequest, body: &[u8]) -> Result<Submitted, ApiError> {
-        let fields: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+        let fields = crate::http::input::form_fields(body)?;
         let caller = form_caller(req, value_of(&fields, "csrf"))?;
         Ok(Submitted { fields, caller })
     }

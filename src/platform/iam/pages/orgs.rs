@@ -368,7 +368,7 @@ async fn revoke_role(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, Uuid)>,
-    form: web::Form<session::CsrfForm>,
+    form: crate::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = path.into_inner();
     let caller = form_caller(&req, &form.csrf)?;

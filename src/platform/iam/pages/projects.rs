@@ -194,7 +194,7 @@ async fn disable_service_account(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    form: web::Form<session::CsrfForm>,
+    form: crate::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = form_caller(&req, &form.csrf)?;
     platform
@@ -264,7 +264,7 @@ async fn revoke_key(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    form: web::Form<session::CsrfForm>,
+    form: crate::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = key_form(&platform, &req, &path, &form.csrf).await?;
     platform.keys.revoke_key(&caller, &path.2).await?;
@@ -278,7 +278,7 @@ async fn rotate_key(
     platform: web::Data<Platform>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    form: web::Form<session::CsrfForm>,
+    form: crate::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = key_form(&platform, &req, &path, &form.csrf).await?;
     let issued = platform

@@ -88,6 +88,36 @@ fn key_payload(key: &ApiKeyView) -> serde_json::Value {
     })
 }
 
+/// Longest key name, in characters.
+const MAX_KEY_NAME: usize = 100;
+/// Most scopes one key may carry.
+const MAX_KEY_SCOPES: usize = 64;
+/// Most models one key's allow-list may name.
+const MAX_ALLOWED_MODELS: usize = 256;
+/// Longest model id in an allow-list.
+const MAX_MODEL_ID: usize = 128;
+
+/// The bounds of a new key, checked before anything else.
+fn check_new_key(key: &NewKey) -> Result<(), IamError> {
+    super::check_text("name", &key.name, MAX_KEY_NAME)?;
+    if !(1..=MAX_KEY_SCOPES).contains(&key.scopes.len()) {
+        return Err(IamError::Invalid {
+            field: "scopes",
+            reason: format!("a key needs 1 to {MAX_KEY_SCOPES} scopes"),
+        });
+    }
+    let models = key.model_allowlist.as_deref().unwrap_or_default();
+    if models.len() > MAX_ALLOWED_MODELS {
+        return Err(IamError::Invalid {
+            field: "model_allowlist",
+            reason: format!("names at most {MAX_ALLOWED_MODELS} models"),
+        });
+    }
+    models
+        .iter()
+        .try_for_each(|model| super::check_text("model_allowlist", model, MAX_MODEL_ID))
+}
+
 impl PgIam {
     /// Audits a key change and tells every read model to reload.
     fn audit_key(
@@ -217,12 +247,7 @@ impl PgIam {
         caller: &Caller,
         key: NewKey,
     ) -> Result<IssuedKey, IamError> {
-        if key.scopes.is_empty() {
-            return Err(IamError::Invalid {
-                field: "scopes",
-                reason: "a key needs at least one scope".into(),
-            });
-        }
+        check_new_key(&key)?;
         for scope in &key.scopes {
             if !self.registry.is_active("scope", scope) {
                 return Err(IamError::Invalid {

@@ -124,12 +124,22 @@ fn check_slug(field: &'static str, slug: &str) -> Result<(), IamError> {
 }
 
 fn check_name(name: &str) -> Result<(), IamError> {
-    match (1..=200).contains(&name.trim().chars().count()) {
+    check_text("name", name, MAX_NAME)
+}
+
+/// Longest display name of anything IAM holds, in characters.
+const MAX_NAME: usize = 200;
+
+/// Free text: 1 to `max` characters once trimmed, none of them a control character. Every
+/// way in (API, portal, CLI) reaches this, so the bound holds whatever the adapter.
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), IamError> {
+    let invalid = |reason: String| Err(IamError::Invalid { field, reason });
+    if value.chars().any(char::is_control) {
+        return invalid("control characters are not allowed".into());
+    }
+    match (1..=max).contains(&value.trim().chars().count()) {
         true => Ok(()),
-        false => Err(IamError::Invalid {
-            field: "name",
-            reason: "must be 1 to 200 characters".into(),
-        }),
+        false => invalid(format!("must be 1 to {max} characters")),
     }
 }
 

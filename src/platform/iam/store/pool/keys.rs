@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::platform::iam::store::{PgIam, check_slug};
+use crate::platform::iam::store::{MAX_NAME, PgIam, check_slug, check_text};
 use crate::platform::iam::{
     ApiKeyView, Caller, Decision, IamError, IssuedKey, Keys, NewKey, Principal, Project,
     ServiceAccount,
@@ -20,14 +20,8 @@ impl Keys for PgIam {
         purpose: &str,
     ) -> Result<ServiceAccount, IamError> {
         check_slug("name", name)?;
-        for (field, value) in [("owner", owner), ("purpose", purpose)] {
-            if value.trim().is_empty() {
-                return Err(IamError::Invalid {
-                    field,
-                    reason: "must not be empty".into(),
-                });
-            }
-        }
+        check_text("owner", owner, MAX_NAME)?;
+        check_text("purpose", purpose, MAX_NAME)?;
         let (this, caller) = (self.clone(), caller.clone());
         let args: [String; 5] = [organization, project, name, owner, purpose].map(str::to_owned);
         self.db
