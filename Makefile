@@ -12,8 +12,10 @@ MAKEFLAGS += --no-print-directory
 CARGO ?= cargo
 PG_LOCAL := ./.ci/pg-local
 AICLOUD := ./target/release/aicloud
+VENV := .data/venv
+SCHEMATHESIS_VERSION := 4.32.5
 
-.PHONY: browser help db db-url db-url-owner db-stop db-clean build run onboard test bench fmt lint check
+.PHONY: browser fuzz-tools help db db-url db-url-owner db-stop db-clean build run onboard test bench fmt lint check
 
 help: ## Show this list of targets
 	@echo "Usage: make <target>"
@@ -60,7 +62,14 @@ browser: ## Ensure Debian's chromium is installed (the key-creation test drives 
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "install chromium (sudo apt-get install chromium) to run the browser test" >&2; exit 1; fi; }
 
-test: db browser ## Check formatting, run clippy, run all tests
+# Quick when the pinned version is already there; otherwise (re)creates the venv.
+fuzz-tools: ## Install the pinned schemathesis into .data/venv (the API fuzz test runs it)
+	@[ "$$($(VENV)/bin/python -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" \
+	    = "$(SCHEMATHESIS_VERSION)" ] || { \
+	  python3 -m venv $(VENV) \
+	  && $(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION); }
+
+test: db browser fuzz-tools ## Check formatting, run clippy, run all tests
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets

@@ -281,13 +281,25 @@ mod tests {
             DatabaseErrorKind::UniqueViolation,
             "duplicate key value violates unique constraint \"organizations_slug_key\"",
         );
-        let check = client_sees(DatabaseErrorKind::CheckViolation, "violates check constraint");
-        let closed = client_sees(DatabaseErrorKind::ClosedConnection, "server closed the connection");
+        let check = client_sees(
+            DatabaseErrorKind::CheckViolation,
+            "violates check constraint",
+        );
+        let closed = client_sees(
+            DatabaseErrorKind::ClosedConnection,
+            "server closed the connection",
+        );
 
-        assert_eq!((unique.status, check.status, closed.status), (409, 422, 503));
+        assert_eq!(
+            (unique.status, check.status, closed.status),
+            (409, 422, 503)
+        );
         for problem in [unique, check, closed] {
             let body = serde_json::to_string(&problem).unwrap_or_default();
-            assert!(!body.contains("constraint") && !body.contains("organizations"), "{body}");
+            assert!(
+                !body.contains("constraint") && !body.contains("organizations"),
+                "{body}"
+            );
         }
     }
 }

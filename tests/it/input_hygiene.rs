@@ -169,9 +169,16 @@ async fn every_list_route_pages_and_bounds_its_limit() {
         if !pages {
             continue;
         }
-        let limit = params.iter().find(|p| p["name"] == "limit").expect("a limit");
-        let max = limit["schema"]["maximum"].as_u64().expect("a documented maximum");
-        let res = app.get(&format!("{}?limit={}", concrete(&path), max + 1)).await;
+        let limit = params
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .expect("a limit");
+        let max = limit["schema"]["maximum"]
+            .as_u64()
+            .expect("a documented maximum");
+        let res = app
+            .get(&format!("{}?limit={}", concrete(&path), max + 1))
+            .await;
         assert!(
             [422, 404].contains(&res.status().as_u16()),
             "{path}: limit {} answered {}",

@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod api_fuzz;
 mod audit;
 mod audit_export;
 mod audit_pages;

@@ -53,7 +53,7 @@ pub struct EventQuery {
     /// Occurred before (RFC 3339).
     pub to: Option<String>,
     /// `next_cursor` of the previous page.
-    #[param(max_length = 1024)]
+    #[param(max_length = 20)]
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -84,13 +84,16 @@ impl EventQuery {
                 reason: format!("`{r}` is not one of success, denied, failed"),
             })?),
         };
-        let before_seq = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
-            None => None,
-            Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::Invalid {
-                field: "cursor".into(),
-                reason: "not a cursor this API returned".into(),
-            })?),
-        };
+        let before_seq =
+            match self.cursor.as_deref().filter(|c| !c.is_empty()) {
+                None => None,
+                Some(c) => Some(c.parse::<i64>().ok().filter(|_| c.len() <= 20).ok_or_else(
+                    || ApiError::Invalid {
+                        field: "cursor".into(),
+                        reason: "not a cursor this API returned".into(),
+                    },
+                )?),
+            };
         let limit = self.limit.unwrap_or(50);
         if !(1..=500).contains(&limit) {
             return Err(ApiError::Invalid {

@@ -37,10 +37,13 @@ pub async fn list_service_accounts(
 #[serde(deny_unknown_fields)]
 pub struct NewServiceAccount {
     /// Name, unique in the project (lowercase letters, digits, -).
+    #[schema(min_length = 1, max_length = 63, pattern = "^[a-z0-9][a-z0-9-]*$")]
     name: String,
     /// Who answers for it.
+    #[schema(min_length = 1, max_length = 200)]
     owner: String,
     /// Why it exists.
+    #[schema(min_length = 1, max_length = 200)]
     purpose: String,
 }
 
@@ -112,12 +115,16 @@ pub async fn list_keys(
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
     /// A name to recognise it by.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// Scopes; each must be active and held by the caller in this project.
+    #[schema(min_items = 1, max_items = 64)]
     scopes: Vec<String>,
     /// Service account (name) the key acts as; without one the key acts as the calling user.
+    #[schema(max_length = 63)]
     service_account: Option<String>,
     /// Models it may call (all when absent).
+    #[schema(max_items = 256)]
     models: Option<Vec<String>>,
     /// Expiry (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -183,6 +190,7 @@ pub async fn revoke_key(
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     /// Seconds, up to 30 days (default 0: it stops now).
+    #[schema(minimum = 0, maximum = 2592000)]
     grace_secs: Option<u64>,
 }
 

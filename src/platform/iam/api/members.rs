@@ -17,6 +17,7 @@ use crate::platform::iam::{Invitation, IssuedInvitation, Member, RoleBinding, Ta
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     /// owner|admin|member|viewer in an organization; admin|developer|viewer in a project.
+    #[schema(min_length = 1, max_length = 128)]
     role: String,
 }
 
@@ -152,10 +153,13 @@ pub async fn list_role_bindings(
 #[serde(deny_unknown_fields)]
 pub struct NewBinding {
     /// The member's email.
+    #[schema(min_length = 3, max_length = 254)]
     email: String,
     /// An active registry role of a product, e.g. `<product>.developer`.
+    #[schema(min_length = 1, max_length = 128)]
     role: String,
     /// Project slug; organization-wide when absent.
+    #[schema(max_length = 63)]
     project: Option<String>,
 }
 
@@ -272,6 +276,7 @@ pub async fn invite(
 #[serde(deny_unknown_fields)]
 pub struct Acceptance {
     /// The token from the invitation link.
+    #[schema(min_length = 1, max_length = 128)]
     token: String,
 }
 

@@ -123,8 +123,10 @@ async fn me(platform: web::Data<Platform>, req: HttpRequest) -> Result<web::Json
 #[serde(deny_unknown_fields)]
 struct DecisionRequest {
     /// The API key secret presented to the product.
+    #[schema(min_length = 1, max_length = 256)]
     subject: String,
     /// Scope to check.
+    #[schema(min_length = 1, max_length = 128)]
     scope: String,
     /// Target organization.
     organization_id: Uuid,
@@ -144,6 +146,14 @@ async fn decisions(
     body: crate::http::input::Json<DecisionRequest>,
 ) -> Result<web::Json<Decision>, ApiError> {
     let caller = principal(&platform, &req)?;
+    for (field, value, max) in [("subject", &body.subject, 256), ("scope", &body.scope, 128)] {
+        if !(1..=max).contains(&value.chars().count()) {
+            return Err(ApiError::Invalid {
+                field: field.into(),
+                reason: format!("must be 1 to {max} characters"),
+            });
+        }
+    }
     if !caller.scopes.iter().any(|s| s == DECISIONS_SCOPE)
         || !platform.registry.is_active("scope", DECISIONS_SCOPE)
     {

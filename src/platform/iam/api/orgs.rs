@@ -33,12 +33,15 @@ pub async fn list_orgs(
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
     /// Unique slug.
+    #[schema(min_length = 1, max_length = 63, pattern = "^[a-z0-9][a-z0-9-]*$")]
     slug: String,
     /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// `team` (default) or `personal`.
     kind: Option<String>,
     /// Email of an existing user who becomes its owner.
+    #[schema(min_length = 3, max_length = 254)]
     owner: Option<String>,
 }
 
@@ -138,10 +141,13 @@ pub async fn list_projects(
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     /// Slug, unique in the organization.
+    #[schema(min_length = 1, max_length = 63, pattern = "^[a-z0-9][a-z0-9-]*$")]
     slug: String,
     /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// Department slug (default: the organization's default department).
+    #[schema(max_length = 63)]
     department: Option<String>,
 }
 
@@ -190,8 +196,10 @@ pub async fn list_departments(
 #[serde(deny_unknown_fields)]
 pub struct NewDepartment {
     /// Slug, unique in the organization.
+    #[schema(min_length = 1, max_length = 63, pattern = "^[a-z0-9][a-z0-9-]*$")]
     slug: String,
     /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 

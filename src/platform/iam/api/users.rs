@@ -31,10 +31,13 @@ pub async fn list_users(
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Email, unique regardless of case.
+    #[schema(min_length = 3, max_length = 254)]
     email: String,
     /// Name shown in the portal.
+    #[schema(min_length = 1, max_length = 200)]
     display_name: String,
-    /// Initial password, at least 12 characters; stored only as an argon2id hash.
+    /// Initial password, 12 to 1024 characters; stored only as an argon2id hash.
+    #[schema(min_length = 12, max_length = 1024)]
     password: String,
 }
 
@@ -65,7 +68,8 @@ pub async fn create_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
-    /// At least 12 characters.
+    /// 12 to 1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     password: String,
 }
 

@@ -13,6 +13,9 @@ use super::{PgIam, random_hex};
 use crate::platform::audit::{Actor, NewEvent};
 
 const MIN_PASSWORD: usize = 12;
+/// Longest password: argon2 takes any length, but hashing megabytes on request is a gift
+/// to an attacker.
+const MAX_PASSWORD: usize = 1024;
 
 const ROLE_GRANTED: &str = "platform.role.granted";
 const ROLE_REMOVED: &str = "platform.role.removed";
@@ -42,10 +45,15 @@ pub(super) const USER_COLUMNS: (
 
 /// argon2id with a random salt.
 pub fn hash_password(password: &str) -> Result<String, IamError> {
-    if password.chars().count() < MIN_PASSWORD {
+    let length = password.chars().count();
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
+        let bound = match length < MIN_PASSWORD {
+            true => format!("at least {MIN_PASSWORD}"),
+            false => format!("at most {MAX_PASSWORD}"),
+        };
         return Err(IamError::Invalid {
             field: "password",
-            reason: format!("must be at least {MIN_PASSWORD} characters"),
+            reason: format!("must be {bound} characters"),
         });
     }
     let mut salt = [0u8; 16];
