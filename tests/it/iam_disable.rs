@@ -2,35 +2,15 @@
 //! suspending and reactivating organizations. Each is audited, and keys follow within a
 //! second on every server.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, aicloud, csrf_in};
-use crate::iam_tenants::{PASSWORD, Tenants, api, session, tenants};
+use crate::iam_tenants::{
+    PASSWORD, Tenants, api, audited, denied_within_a_second, session, tenants,
+};
 
 const ACCOUNTS: &str = "/api/v1/iam/orgs/org-a/projects/default/service-accounts";
 const KEYS: &str = "/api/v1/iam/orgs/org-a/projects/default/keys";
-
-/// Waits (at most a second) until `key` is refused.
-async fn denied_within_a_second(app: &TestApp, key: &str) {
-    let started = Instant::now();
-    while api(app, key, "GET", "/api/v1/iam/me", None).await.status() != 401 {
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "the key still works after a second"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The audit events recorded for `action`, read with the platform administrator's key.
-async fn audited(app: &TestApp, action: &str) -> Vec<Value> {
-    let page = app
-        .get_json(&format!("/api/v1/audit/events?action={action}"))
-        .await;
-    page["events"].as_array().expect("events").clone()
-}
 
 /// A sign-in attempt's status (the portal answers 303 on success).
 async fn sign_in_status(app: &TestApp, email: &str, password: &str) -> u16 {

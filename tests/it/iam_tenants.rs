@@ -1,5 +1,7 @@
 //! Two tenants to test access with, and small HTTP helpers for their keys and sessions.
 
+use std::time::{Duration, Instant};
+
 use aicloud::app::Platform;
 use aicloud::platform::iam::{Caller, KeyHolder, NewKey, Target, User};
 use serde_json::{Value, json};
@@ -201,4 +203,24 @@ pub async fn session(app: &TestApp, email: &str) -> (reqwest::Client, String) {
         .await
         .expect("html");
     (browser, csrf_in(&home))
+}
+
+/// Waits (at most a second) until `key` is refused.
+pub async fn denied_within_a_second(app: &TestApp, key: &str) {
+    let started = Instant::now();
+    while api(app, key, "GET", "/api/v1/iam/me", None).await.status() != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the key still works after a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The audit events recorded for `action`, read with the platform administrator's key.
+pub async fn audited(app: &TestApp, action: &str) -> Vec<Value> {
+    let page = app
+        .get_json(&format!("/api/v1/audit/events?action={action}"))
+        .await;
+    page["events"].as_array().expect("events").clone()
 }

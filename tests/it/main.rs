@@ -25,6 +25,7 @@ mod iam_browser;
 mod iam_disable;
 mod iam_escalation;
 mod iam_isolation;
+mod iam_key_ends;
 mod iam_key_use;
 mod iam_keys;
 mod iam_pages;

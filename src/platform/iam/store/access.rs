@@ -66,6 +66,15 @@ struct Grants {
     bound: Vec<String>,
 }
 
+/// The organization role `user` holds at `place`, whether they act in person or by key.
+pub(super) fn org_role_of(
+    conn: &mut PgConnection,
+    user: Uuid,
+    place: &Place,
+) -> QueryResult<Option<String>> {
+    Ok(grants(conn, user, place)?.org_role)
+}
+
 fn grants(conn: &mut PgConnection, user: Uuid, place: &Place) -> QueryResult<Grants> {
     let org = place.organization.as_ref().map(|o| o.id);
     let project = place.project.as_ref().map(|p| p.id);

@@ -15,11 +15,10 @@ use super::{PgIam, random_hex};
 use crate::platform::audit::NewEvent;
 
 const KEY_ISSUED: &str = "platform.api_key.issued";
-const KEY_REVOKED: &str = "platform.api_key.revoked";
-const KEY_ROTATED: &str = "platform.api_key.rotated";
-const KEYS_MANAGE: &str = "platform.keys.manage";
+pub(super) const KEY_REVOKED: &str = "platform.api_key.revoked";
+pub(super) const KEYS_MANAGE: &str = "platform.keys.manage";
 
-type KeyRow = (
+pub(super) type KeyRow = (
     Uuid,
     String,
     String,
@@ -36,7 +35,7 @@ type KeyRow = (
     Option<time::OffsetDateTime>,
 );
 
-fn view(r: KeyRow) -> ApiKeyView {
+pub(super) fn view(r: KeyRow) -> ApiKeyView {
     ApiKeyView {
         id: r.0,
         prefix: r.1,
@@ -75,9 +74,10 @@ macro_rules! key_columns {
         )
     };
 }
+pub(super) use key_columns;
 
 /// What the outbox says of a key: metadata only, never the secret.
-fn key_payload(key: &ApiKeyView) -> serde_json::Value {
+pub(super) fn key_payload(key: &ApiKeyView) -> serde_json::Value {
     serde_json::json!({
         "key_id": key.id,
         "prefix": key.prefix,
@@ -120,7 +120,7 @@ fn check_new_key(key: &NewKey) -> Result<(), IamError> {
 
 impl PgIam {
     /// Audits a key change and tells every read model to reload.
-    fn audit_key(
+    pub(super) fn audit_key(
         &self,
         conn: &mut PgConnection,
         caller: &Caller,
@@ -327,7 +327,10 @@ impl PgIam {
             .ok_or_else(|| IamError::NotFound(format!("no key `{prefix}`")))
     }
 
-    fn locked_key(conn: &mut PgConnection, prefix: &str) -> Result<ApiKeyView, IamError> {
+    pub(super) fn locked_key(
+        conn: &mut PgConnection,
+        prefix: &str,
+    ) -> Result<ApiKeyView, IamError> {
         api_keys::table
             .filter(api_keys::prefix.eq(prefix))
             .select(key_columns!())
@@ -336,75 +339,5 @@ impl PgIam {
             .optional()?
             .map(view)
             .ok_or_else(|| IamError::NotFound(format!("no key `{prefix}`")))
-    }
-
-    pub(super) fn revoke_on(
-        &self,
-        conn: &mut PgConnection,
-        caller: &Caller,
-        prefix: &str,
-    ) -> Result<ApiKeyView, IamError> {
-        let now = self.clock.now();
-        conn.transaction(|conn| {
-            let mut key = PgIam::locked_key(conn, prefix)?;
-            if key.revoked_at.is_some() {
-                return Err(IamError::Conflict(format!(
-                    "key `{prefix}` is already revoked"
-                )));
-            }
-            diesel::update(api_keys::table.find(key.id))
-                .set(api_keys::revoked_at.eq(now))
-                .execute(conn)?;
-            key.revoked_at = Some(now);
-            self.audit_key(conn, caller, KEY_REVOKED, &key, serde_json::json!({}))?;
-            Ok(key)
-        })
-    }
-
-    /// Ends the old key after `grace` (at once when zero) and issues its replacement, in one
-    /// transaction with the audit event. The caller must be able to issue the replacement.
-    pub(super) fn rotate_on(
-        &self,
-        conn: &mut PgConnection,
-        caller: &Caller,
-        prefix: &str,
-        grace: std::time::Duration,
-    ) -> Result<IssuedKey, IamError> {
-        let now = self.clock.now();
-        conn.transaction(|conn| {
-            let old = PgIam::locked_key(conn, prefix)?;
-            if old.revoked_at.is_some() {
-                return Err(IamError::NotFound(format!("no active key `{prefix}`")));
-            }
-            let ends = now + grace;
-            let old_key = api_keys::table.find(old.id);
-            match grace.is_zero() {
-                true => diesel::update(old_key)
-                    .set(api_keys::revoked_at.eq(now))
-                    .execute(conn)?,
-                false => diesel::update(old_key)
-                    .set(api_keys::expires_at.eq(Some(old.expires_at.map_or(ends, |e| e.min(ends)))))
-                    .execute(conn)?,
-            };
-            let holder = match (old.service_account_id, old.user_id) {
-                (Some(sa), _) => KeyHolder::ServiceAccount(sa),
-                (None, Some(user)) => KeyHolder::User(user, old.project_id),
-                (None, None) => return Err(IamError::NotFound(format!("no active key `{prefix}`"))),
-            };
-            let replacement = NewKey {
-                holder,
-                name: old.name.clone(),
-                scopes: old.scopes.clone(),
-                model_allowlist: old.model_allowlist.clone(),
-                expires_at: old.expires_at,
-            };
-            let issued = self.issue_on(conn, caller, replacement)?;
-            let details = serde_json::json!({ "replacement": issued.key.prefix, "grace_secs": grace.as_secs() });
-            self.audit_key(conn, caller, KEY_ROTATED, &old, details)?;
-            if grace.is_zero() {
-                self.announce(conn, "platform.iam.key_revoked", key_payload(&old))?;
-            }
-            Ok(issued)
-        })
     }
 }

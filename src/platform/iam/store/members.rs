@@ -273,8 +273,11 @@ impl PgIam {
                 }
                 keep_an_owner(conn, org, user.id)?;
             }
-            // Project memberships and role bindings go with it (ON DELETE CASCADE).
+            // Project memberships and role bindings go with it (ON DELETE CASCADE), and so
+            // do their keys: access never outlives its grant, nor comes back with a re-add.
             diesel::delete(org_memberships::table.find((org.id, user.id))).execute(conn)?;
+            let why = "membership removed";
+            self.revoke_member_keys(conn, caller, (user.id, org.id, None), why)?;
             self.audit_member(
                 conn,
                 caller,

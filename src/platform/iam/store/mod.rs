@@ -10,6 +10,7 @@ mod members;
 mod people;
 mod pool;
 mod read_model;
+mod revocation;
 mod rows;
 mod service_accounts;
 mod sign_in;
