@@ -4,12 +4,12 @@ use crate::helpers::{TestApp, edited, packet};
 
 const TOML: &str = "application/toml";
 
-async fn onboard(app: &TestApp, text: &str) -> reqwest::Response {
+pub async fn onboard(app: &TestApp, text: &str) -> reqwest::Response {
     app.post("/api/v1/registry/packets/onboard", TOML, text.to_owned())
         .await
 }
 
-async fn onboard_ok(app: &TestApp, text: &str) -> serde_json::Value {
+pub async fn onboard_ok(app: &TestApp, text: &str) -> serde_json::Value {
     let res = onboard(app, text).await;
     let status = res.status();
     let body: serde_json::Value = res.json().await.expect("json");
@@ -17,7 +17,7 @@ async fn onboard_ok(app: &TestApp, text: &str) -> serde_json::Value {
     body
 }
 
-async fn review(app: &TestApp, text: &str) -> serde_json::Value {
+pub async fn review(app: &TestApp, text: &str) -> serde_json::Value {
     let res = app
         .post("/api/v1/registry/packets/review", TOML, text.to_owned())
         .await;
@@ -26,7 +26,7 @@ async fn review(app: &TestApp, text: &str) -> serde_json::Value {
 }
 
 /// Platform first: the products refer to its retention classes and scopes.
-async fn onboard_platform(app: &TestApp) {
+pub async fn onboard_platform(app: &TestApp) {
     onboard_ok(app, &packet("platform")).await;
 }
 
@@ -151,7 +151,7 @@ async fn a_passed_review_date_is_flagged_and_fails_the_exit_criteria() {
     assert_eq!(reviewed["ready"], false);
 }
 
-async fn refused_with(app: &TestApp, text: &str, expected_at: &str, expected_message: &str) {
+pub async fn refused_with(app: &TestApp, text: &str, expected_at: &str, expected_message: &str) {
     let before = registry_state(app).await;
 
     let res = onboard(app, text).await;

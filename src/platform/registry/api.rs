@@ -1,5 +1,9 @@
 //! `/api/v1/registry`: products, revisions, reviews, family listings, packet review and
 //! onboarding.
+//!
+//! Every read (and a packet review) needs `platform.registry.read` at platform scope, every
+//! onboarding `platform.registry.write`; no part of the registry is public. Tenants learn
+//! what they may use through IAM and the portal, never by reading other products' packets.
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, get, post, web};
@@ -35,46 +39,49 @@ pub fn routes(cfg: &mut ServiceConfig) {
     );
 }
 
-/// Every registered product.
-#[utoipa::path(params(PageQuery), tag = "registry", responses((status = 200, body = Page<ProductSummary>)))]
+/// Every registered product. Needs `platform.registry.read` at platform scope.
+#[utoipa::path(params(PageQuery), tag = "registry", responses((status = 200, body = Page<ProductSummary>), (status = 403, description = "the caller lacks `platform.registry.read` at platform scope", body = Problem)))]
 #[get("/products")]
 async fn list_products(
     platform: web::Data<Platform>,
     req: HttpRequest,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<ProductSummary>>, ApiError> {
-    guard::caller(&platform, &req).await?;
+    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
     Ok(web::Json(
         page.page(platform.registry.products().await?, |p| p.slug.clone())?,
     ))
 }
 
-/// One product: identity, ownership and entry counts.
-#[utoipa::path(tag = "registry", responses((status = 200, body = ProductDetail), (status = 404, body = Problem)))]
+/// One product: identity, ownership and entry counts. Needs `platform.registry.read` at
+/// platform scope.
+#[utoipa::path(tag = "registry", responses((status = 200, body = ProductDetail), (status = 403, description = "the caller lacks `platform.registry.read` at platform scope", body = Problem), (status = 404, body = Problem)))]
 #[get("/products/{slug}")]
 async fn show_product(
     platform: web::Data<Platform>,
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> Result<web::Json<ProductDetail>, ApiError> {
-    guard::caller(&platform, &req).await?;
+    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
     Ok(web::Json(platform.registry.product(&slug).await?))
 }
 
-/// The readiness review of the product's current packet revision, as of today.
-#[utoipa::path(tag = "registry", responses((status = 200, body = Review), (status = 404, body = Problem)))]
+/// The readiness review of the product's current packet revision, as of today. Needs
+/// `platform.registry.read` at platform scope.
+#[utoipa::path(tag = "registry", responses((status = 200, body = Review), (status = 403, description = "the caller lacks `platform.registry.read` at platform scope", body = Problem), (status = 404, body = Problem)))]
 #[get("/products/{slug}/review")]
 async fn review_product(
     platform: web::Data<Platform>,
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> Result<web::Json<Review>, ApiError> {
-    guard::caller(&platform, &req).await?;
+    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
     Ok(web::Json(platform.registry.review_product(&slug).await?))
 }
 
-/// The product's packet revisions, newest first, each with its diff.
-#[utoipa::path(params(PageQuery), tag = "registry", responses((status = 200, body = Page<RevisionView>), (status = 404, body = Problem)))]
+/// The product's packet revisions, newest first, each with its diff. Needs
+/// `platform.registry.read` at platform scope.
+#[utoipa::path(params(PageQuery), tag = "registry", responses((status = 200, body = Page<RevisionView>), (status = 403, description = "the caller lacks `platform.registry.read` at platform scope", body = Problem), (status = 404, body = Problem)))]
 #[get("/products/{slug}/revisions")]
 async fn product_revisions(
     platform: web::Data<Platform>,
@@ -82,7 +89,7 @@ async fn product_revisions(
     slug: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<RevisionView>>, ApiError> {
-    guard::caller(&platform, &req).await?;
+    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
     Ok(web::Json(
         page.page(platform.registry.revisions(&slug).await?, |r| {
             format!("{:010}", r.number)
@@ -100,10 +107,11 @@ struct FamilyQuery {
 }
 
 /// Entries of one family, e.g. `/api/v1/registry/scopes?product=example&state=active`.
+/// Needs `platform.registry.read` at platform scope.
 #[utoipa::path(
     tag = "registry",
     params(("family" = String, Path, description = "family in the plural, e.g. scopes, usage_units, audit_actions"), FamilyQuery, PageQuery),
-    responses((status = 200, body = Page<EntryView>), (status = 404, body = Problem))
+    responses((status = 200, body = Page<EntryView>), (status = 403, description = "the caller lacks `platform.registry.read` at platform scope", body = Problem), (status = 404, body = Problem))
 )]
 #[get("/{family}")]
 async fn list_family(
@@ -113,7 +121,7 @@ async fn list_family(
     query: web::Query<FamilyQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<EntryView>>, ApiError> {
-    guard::caller(&platform, &req).await?;
+    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
     let family = singular(&family)?;
     let query = query.into_inner();
     if let Some(state) = &query.state
@@ -190,7 +198,7 @@ fn packet_body(req: &HttpRequest, body: web::Bytes) -> Result<PacketSource, ApiE
 }
 
 /// Reviews a packet without changing anything. Invalid packets answer 200 with `errors`;
-/// unreadable ones 400.
+/// unreadable ones 400. Needs `platform.registry.read` at platform scope.
 #[utoipa::path(
     tag = "registry",
     request_body(content = String, description = "the packet", content_type = "application/toml"),
@@ -212,6 +220,7 @@ async fn review_packet(
 }
 
 /// Validates and activates a packet in one transaction; the same packet again is `unchanged`.
+/// Needs `platform.registry.write` at platform scope.
 #[utoipa::path(
     tag = "registry",
     request_body(content = String, description = "the packet", content_type = "application/toml"),

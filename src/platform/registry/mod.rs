@@ -3,6 +3,7 @@
 //! other modules ask [`Registry::is_active`], answered from memory.
 
 mod families;
+mod markdown;
 pub mod packet;
 mod questions;
 pub mod records;

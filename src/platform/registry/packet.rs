@@ -249,10 +249,16 @@ entry!(
     Scope, family = "scope", required {} optional {}
 );
 entry!(
-    /// A named bundle of scopes.
+    /// A named bundle of scopes. A product's role grants only its own scopes and those of
+    /// [`PRODUCT_ROLE_PLATFORM_SCOPES`](super::validate::PRODUCT_ROLE_PLATFORM_SCOPES).
     Role, family = "role",
-    required { /// Scopes the role grants (ids of scope entries).
-        scopes: Vec<String> }
+    required {
+        /// Scopes the role grants (ids of scope entries).
+        scopes: Vec<String>,
+        /// Whether a tenant (an organization's owner or admin) may bind it; `false` leaves
+        /// binding it to platform administrators. Required, so leaving it out fails review.
+        tenant_bindable: bool,
+    }
     optional {}
 );
 entry!(

@@ -175,25 +175,9 @@ async fn persona_page(
         layout: Layout::new(&text(&page.attributes, "title"), AREA, platform.modules())
             .signed_in(&req),
         persona: text(&page.attributes, "persona"),
-        html: markdown_to_html(&markdown),
+        html: super::markdown::to_html(&markdown),
         product,
     })
-}
-
-/// Markdown to HTML with raw HTML dropped to text, so a packet cannot inject markup.
-fn markdown_to_html(markdown: &str) -> String {
-    use pulldown_cmark::{Event, Options, Parser, html};
-    let parser = Parser::new_ext(
-        markdown,
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
-    )
-    .map(|event| match event {
-        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-        other => other,
-    });
-    let mut out = String::new();
-    html::push_html(&mut out, parser);
-    out
 }
 
 /// Filters of the family browser.

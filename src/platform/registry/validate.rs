@@ -57,6 +57,16 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Id of the platform's own packet, whose roles may grant any platform scope.
+pub const PLATFORM_PRODUCT: &str = "platform";
+
+/// The only scopes outside its own namespace that a product's role may grant. A role is
+/// bound by tenants at an organization or project, so nothing here may reach beyond that
+/// place or hand out authority: `platform.keys.manage` issues keys carrying no more than
+/// their issuer holds, in the bound project(s). Every other platform scope (`platform.admin`
+/// above all, which makes a key platform-wide) and every other product's scopes are refused.
+pub const PRODUCT_ROLE_PLATFORM_SCOPES: &[&str] = &["platform.keys.manage"];
+
 /// References between families: (family, attribute, family it names).
 const REFERENCES: &[(&str, &str, &str)] = &[
     ("role", "scopes", "scope"),
@@ -111,7 +121,45 @@ pub fn check(packet: &Packet, flat: &Flattened, known: &dyn Known) -> Vec<Issue>
     }
     check_sections(packet, flat, &mut issues);
     check_references(flat, known, &mut issues);
+    check_role_scopes(product, flat, &mut issues);
     issues
+}
+
+/// A product's roles grant its own scopes and the allow-listed platform ones, nothing else.
+fn check_role_scopes(product: &str, flat: &Flattened, issues: &mut Vec<Issue>) {
+    if product == PLATFORM_PRODUCT {
+        return;
+    }
+    let own = format!("{product}.");
+    for role in flat.records.iter().filter(|r| r.family == "role") {
+        let Some(Value::Array(scopes)) = role.attributes.get("scopes") else {
+            continue;
+        };
+        for (index, scope) in scopes.iter().enumerate() {
+            let Some(scope) = scope.as_str() else {
+                continue;
+            };
+            if scope.starts_with(&own) || PRODUCT_ROLE_PLATFORM_SCOPES.contains(&scope) {
+                continue;
+            }
+            issues.push(issue(
+                &format!("{}.scopes[{index}]", role.at),
+                format!(
+                    "role `{}` may not grant `{scope}`: a product's role grants only `{own}*` scopes and {}",
+                    role.id,
+                    allowed_platform_scopes()
+                ),
+            ));
+        }
+    }
+}
+
+fn allowed_platform_scopes() -> String {
+    let names: Vec<String> = PRODUCT_ROLE_PLATFORM_SCOPES
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect();
+    names.join(", ")
 }
 
 /// A section is either `not_applicable` or declared, never both.

@@ -7,12 +7,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::schema::{projects, role_bindings, users};
-use super::super::{Caller, IamError, Organization, Project, RoleBinding};
+use super::super::{Caller, IamError, Organization, Place, Project, RoleBinding};
 use super::PgIam;
 use super::members::{place, user_named};
 
 const ROLE_GRANTED: &str = "platform.role.granted";
 const ROLE_REMOVED: &str = "platform.role.removed";
+/// Binding a role tenants may not bind needs this scope platform-wide.
+const IAM_WRITE: &str = "platform.iam.write";
 
 impl PgIam {
     pub(super) fn role_bindings_on(
@@ -63,15 +65,23 @@ impl PgIam {
         role: &str,
     ) -> Result<RoleBinding, IamError> {
         // The platform's own roles come from memberships and platform roles, not bindings.
-        if role.starts_with("platform.") || self.registry.active_entry("role", role).is_none() {
-            return Err(IamError::Invalid {
-                field: "role",
-                reason: format!("`{role}` is not an active product role in the registry"),
-            });
-        }
+        let entry = match self.registry.active_entry("role", role) {
+            Some(entry) if !role.starts_with("platform.") => entry,
+            _ => {
+                return Err(IamError::Invalid {
+                    field: "role",
+                    reason: format!("`{role}` is not an active product role in the registry"),
+                });
+            }
+        };
+        // Fails closed: a role whose packet does not say `tenant_bindable = true` is not.
+        let tenant_bindable = entry.attributes.get("tenant_bindable") == Some(&json!(true));
         conn.transaction(|conn| {
             let place = place(org, project);
             self.may_grant(conn, caller, &place, &[role.to_owned()])?;
+            if !tenant_bindable {
+                self.may_bind_for_the_platform(conn, caller, role)?;
+            }
             let user = user_named(conn, email)?;
             let id = Uuid::now_v7();
             let now = self.clock.now();
@@ -113,6 +123,25 @@ impl PgIam {
                 created_at: now,
             })
         })
+    }
+
+    /// A role tenants may not bind is bound only by a caller holding `platform.iam.write`
+    /// platform-wide (a platform administrator or the console), whatever they hold in the
+    /// organization: owning it is not enough.
+    fn may_bind_for_the_platform(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        role: &str,
+    ) -> Result<(), IamError> {
+        let platform = self.holdings_on(conn, caller, &Place::default())?;
+        match platform.platform_wide && platform.holds(IAM_WRITE) {
+            true => Ok(()),
+            false => Err(IamError::Forbidden(format!(
+                "`{role}` is not bindable by tenants; only a platform administrator \
+                 (`{IAM_WRITE}` at platform scope) may bind it"
+            ))),
+        }
     }
 
     pub(super) fn revoke_role_on(
