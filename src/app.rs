@@ -242,12 +242,14 @@ fn http_server(
         })
     })?;
     let trust = web::Data::new(trust);
+    let audit: web::Data<dyn Audit> = web::Data::from(Arc::clone(&platform.audit));
     let mut server = HttpServer::new(move || {
         App::new()
             .into_utoipa_app()
             .openapi(http::openapi::base())
             .app_data(platform.clone())
             .app_data(trust.clone())
+            .app_data(audit.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)
@@ -266,6 +268,7 @@ fn http_server(
             .default_service(web::to(http::problem::no_route))
             .wrap(from_fn(crate::portal::session::gate))
             .wrap(from_fn(http::input::refuse_control_characters))
+            .wrap(from_fn(crate::platform::audit::denials::record))
             .wrap(http::problem::error_handlers())
             .wrap(from_fn(http::security_headers::add))
             .wrap(from_fn(http::request_id::assign))

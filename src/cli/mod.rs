@@ -147,11 +147,11 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-/// The administrator running this command, for audit.
+/// The administrator running this command, for audit: the operating-system account the
+/// process runs as (from the OS's user database, so an empty or forged `$USER` changes
+/// nothing).
 pub fn actor() -> crate::platform::audit::Actor {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    let user = whoami::username().unwrap_or_else(|_| "unknown".to_owned());
     crate::platform::audit::Actor::system(format!("cli:{user}"))
 }
 

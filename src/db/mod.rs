@@ -104,9 +104,13 @@ impl Db {
             .await
             .map_err(|err| DbError::Aborted(err.to_string()))?;
         let pool = self.pool.clone();
+        // Records the work writes (audit events, outbox messages) carry the request's context.
+        let context = crate::context::current();
         let task = tokio::task::spawn_blocking(move || {
-            let mut conn = checkout(&pool)?;
-            f(&mut conn)
+            crate::context::on_this_thread(context, || {
+                let mut conn = checkout(&pool)?;
+                f(&mut conn)
+            })
         });
         task.await
             .map_err(|err| DbError::Aborted(err.to_string()))?

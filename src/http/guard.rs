@@ -5,8 +5,8 @@
 //! session may change things only with its CSRF token in `x-csrf-token`, so another site
 //! cannot borrow a signed-in browser.
 
-use actix_web::HttpRequest;
 use actix_web::http::Method;
+use actix_web::{HttpMessage, HttpRequest};
 
 use crate::app::Platform;
 use crate::error::ApiError;
@@ -16,8 +16,15 @@ use crate::portal::session::{SESSION_COOKIE, same_token};
 /// Header carrying a session's CSRF token on API writes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The authenticated caller of `req`.
+/// The authenticated caller of `req`; its actor is left in the request's extensions, so a
+/// denial of this request is audited as theirs.
 pub async fn caller(platform: &Platform, req: &HttpRequest) -> Result<Caller, ApiError> {
+    let caller = authenticate(platform, req).await?;
+    req.extensions_mut().insert(caller.actor());
+    Ok(caller)
+}
+
+async fn authenticate(platform: &Platform, req: &HttpRequest) -> Result<Caller, ApiError> {
     if let Some(bearer) = bearer(req) {
         return Ok(Caller::Key(platform.keys.authenticate(bearer)?));
     }

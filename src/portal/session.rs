@@ -100,6 +100,9 @@ pub async fn gate(
         Ok(scopes) => scopes,
         Err(unavailable) => return Ok(req.error_response(unavailable)),
     };
+    // Who is asking, so that a denial below (or in the page) is audited as theirs.
+    let actor = crate::platform::iam::Caller::User(current.user.clone()).actor();
+    req.extensions_mut().insert(actor);
     if let Some(scope) = scope_for_page(&pattern).filter(|s| !scopes.0.contains(*s)) {
         let denied = ApiError::Forbidden(format!("this area needs the `{scope}` scope"));
         return Ok(req.error_response(denied));

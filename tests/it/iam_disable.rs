@@ -179,8 +179,13 @@ async fn creating_a_user_is_audited_and_the_last_active_administrator_stays() {
     assert_eq!(res.status(), 201);
     let erin: Value = res.json().await.expect("user");
     let created = audited(&app, "platform.user.created").await;
-    assert_eq!(created.len(), 1, "{created:?}");
-    assert_eq!(created[0]["target_id"], erin["id"]);
+    assert_eq!(
+        created.len(),
+        2,
+        "bootstrap's administrator and erin: {created:?}"
+    );
+    assert_eq!(created[0]["target_id"], erin["id"], "newest first");
+    assert!(created[0]["actor"]["id"].is_string());
 
     let out = aicloud(&app.db, &["user", "disable", ADMIN_EMAIL]);
     assert!(!out.status.success());

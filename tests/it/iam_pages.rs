@@ -6,7 +6,7 @@ use crate::helpers::{TestApp, csrf_in, platform_for};
 
 const PASSWORD: &str = "a long pages passphrase";
 
-/// `org-a` owned by olive, with mia as a plain member; `org-b` owned by someone else.
+/// `org-a` owned by olive, with mia as a viewer; `org-b` owned by someone else.
 async fn setup() -> TestApp {
     let app = TestApp::spawn().await;
     let admin = app.admin_key().await.to_owned();
@@ -30,6 +30,16 @@ async fn setup() -> TestApp {
             .expect("sent");
         assert_eq!(res.status(), 201);
     }
+    // mia is already a member (the platform adds directly; olive would have to invite).
+    let res = app
+        .client
+        .put(app.url("/api/v1/iam/orgs/org-a/members/mia@a.example"))
+        .bearer_auth(&admin)
+        .json(&json!({ "role": "viewer" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
     app
 }
 
@@ -45,7 +55,7 @@ async fn owners_manage_members_from_the_organization_page_and_members_only_look(
     let (status, html) = page(&olive, &app, "/access/org-a").await;
     assert_eq!(status, 200);
     assert!(html.contains(r#"id="your-role">owner"#), "{html}");
-    let added = olive
+    let changed = olive
         .post(app.url("/access/org-a/members"))
         .form(&[
             ("csrf", csrf_in(&html).as_str()),
@@ -55,7 +65,7 @@ async fn owners_manage_members_from_the_organization_page_and_members_only_look(
         .send()
         .await
         .expect("sent");
-    assert_eq!(added.status(), 303);
+    assert_eq!(changed.status(), 303, "an owner changes a member's role");
     let invited = olive
         .post(app.url("/access/org-a/invitations"))
         .form(&[
@@ -290,12 +300,31 @@ async fn someone_without_an_account_joins_from_the_invitation_link() {
     assert_eq!(join("forged".into()).await.expect("sent").status(), 403);
     let joined = join(csrf_in(&form)).await.expect("sent");
     assert_eq!(joined.status(), 303);
-    assert_eq!(joined.headers()["location"], "/login?next=/access/org-a");
+    let next = format!("/login?next={link}");
+    assert_eq!(
+        joined.headers()["location"],
+        next.as_str(),
+        "sign in, then accept"
+    );
+
+    // Signed in, the newcomer accepts: joining takes whoever can sign in to the account.
+    let newcomer = app.sign_in("newcomer@a.example", PASSWORD).await;
+    let (status, html) = page(&newcomer, &app, link).await;
+    assert_eq!(status, 200);
+    let accepted = newcomer
+        .post(app.url(link))
+        .form(&[("csrf", csrf_in(&html))])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(accepted.status(), 303);
     let (status, _) = page(&visitor, &app, link).await;
     assert_eq!(status, 404, "the link worked once");
-
-    let newcomer = app.sign_in("newcomer@a.example", PASSWORD).await;
     let (status, html) = page(&newcomer, &app, "/access/org-a").await;
     assert_eq!(status, 200);
     assert!(html.contains(r#"id="your-role">viewer"#), "{html}");
+    assert!(
+        html.contains(">unverified</span>"),
+        "its address was never proven"
+    );
 }

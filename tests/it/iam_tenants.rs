@@ -150,16 +150,10 @@ pub async fn tenants() -> Tenants {
     }
     let alice_key = user_key((&app, &platform), &alice, "org-a", &OWNER_SCOPES).await;
     let bob_key = user_key((&app, &platform), &bob, "org-b", &OWNER_SCOPES).await;
+    // The platform adds them directly; a tenant would have to invite them.
     for (email, role) in [("carol@a.example", "admin"), ("dave@a.example", "member")] {
         let path = format!("/api/v1/iam/orgs/org-a/members/{email}");
-        let res = api(
-            &app,
-            &alice_key,
-            "PUT",
-            &path,
-            Some(json!({ "role": role })),
-        )
-        .await;
+        let res = api(&app, &admin, "PUT", &path, Some(json!({ "role": role }))).await;
         assert_eq!(
             res.status(),
             200,

@@ -7,6 +7,7 @@ pub mod api;
 pub mod canonical;
 pub mod chain;
 pub mod cli;
+pub mod denials;
 pub mod pages;
 mod schema;
 pub mod signing;
@@ -151,8 +152,11 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    /// A successful action by `actor` on `target_type`/`target_id`, with empty details.
+    /// A successful action by `actor` on `target_type`/`target_id`, with empty details,
+    /// carrying the correlation id, address and agent of the request being served.
     pub fn new(actor: Actor, action: &str, target_type: &str, target_id: &str) -> NewEvent {
+        let request = crate::context::current().unwrap_or_default();
+        let correlation = Some(request.correlation_id).filter(|id| !id.is_empty());
         NewEvent {
             actor,
             organization_id: None,
@@ -163,9 +167,9 @@ impl NewEvent {
             target_id: target_id.to_owned(),
             result: AuditResult::Success,
             reason: None,
-            correlation_id: None,
-            client_ip: None,
-            user_agent: None,
+            correlation_id: correlation,
+            client_ip: request.client_ip,
+            user_agent: request.user_agent,
             details: serde_json::json!({}),
         }
     }

@@ -56,12 +56,13 @@ pub struct Message {
 }
 
 impl Message {
-    /// Version `1.0` of `event_type` carrying `payload`.
+    /// Version `1.0` of `event_type` carrying `payload`, correlated with the request
+    /// being served.
     pub fn new(event_type: &str, payload: serde_json::Value) -> Message {
         Message {
             event_type: event_type.to_owned(),
             version: "1.0".into(),
-            correlation_id: None,
+            correlation_id: crate::context::current().map(|c| c.correlation_id),
             payload,
         }
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Caller, IamError, Organization, Project, User};
+use super::{Caller, IamError, Organization, Project};
 
 /// Organization roles, each backed by the registry role `platform.org_<role>`.
 pub const ORG_ROLES: [&str; 4] = ["owner", "admin", "member", "viewer"];
@@ -40,6 +40,8 @@ pub struct Member {
     /// Since.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Whether the member's email address was ever proven (see `User::email_verified`).
+    pub email_verified: bool,
 }
 
 /// A registry role bound to a member, in the organization or one of its projects.
@@ -168,10 +170,9 @@ pub trait Members: Send + Sync {
     /// The open invitation behind `token` (not found when unknown, used or expired).
     async fn invitation(&self, token: &str) -> Result<Invitation, IamError>;
 
-    /// Creates the invited person's account (with the invited email) and accepts the
-    /// invitation for it, in one transaction. Audited.
-    async fn join(&self, token: &str, display_name: &str, password: &str)
-    -> Result<User, IamError>;
+    /// Creates an account with the invited email, unverified and audited, unless one exists:
+    /// the answer is the same either way. The person then signs in and accepts.
+    async fn join(&self, token: &str, display_name: &str, password: &str) -> Result<(), IamError>;
 
     /// Accepts an invitation as the user `user_id`, whose email must be the invited one.
     /// Audited.

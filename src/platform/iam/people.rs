@@ -26,6 +26,9 @@ pub struct User {
     /// Last successful sign-in.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_sign_in_at: Option<OffsetDateTime>,
+    /// Whether the email address was ever proven. Until it is, the account is whoever
+    /// created it with that address, and everyone granting it access is told so.
+    pub email_verified: bool,
 }
 
 impl User {

@@ -77,6 +77,7 @@ diesel::table! {
         state -> Text,
         last_sign_in_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        email_verified_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -37,8 +37,9 @@ pub async fn list_org_members(
     )?))
 }
 
-/// Adds an existing user to the organization, or changes their role. Only owners make
-/// owners; nobody grants a role carrying scopes they lack; the last owner stays.
+/// Changes a member's organization role; the platform may also add an existing account,
+/// tenants invite. Only owners make owners; nobody grants a role carrying scopes they lack;
+/// the last owner stays. A non-member gets the same 404 whether or not an account exists.
 #[utoipa::path(tag = "iam", request_body = RoleBody, responses(
     (status = 200, body = Member), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
 ))]

@@ -95,7 +95,8 @@ struct JoinForm {
     repeat: String,
 }
 
-/// Creates the invited person's account and membership, then asks them to sign in.
+/// Creates the invited address's account unless one exists (the answer never says which),
+/// then asks the person to sign in and accept.
 #[post("/invitations/{token}/join")]
 async fn join(
     platform: web::Data<Platform>,
@@ -110,13 +111,12 @@ async fn join(
             reason: "the password and its repetition differ".into(),
         });
     }
-    let invitation = platform.members.invitation(&token).await?;
     platform
         .members
         .join(&token, &form.display_name, &form.password)
         .await?;
     Ok(session::redirect(&format!(
-        "/login?next=/access/{}",
-        invitation.organization
+        "/login?next=/invitations/{}",
+        token.into_inner()
     )))
 }

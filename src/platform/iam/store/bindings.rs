@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::super::schema::{projects, role_bindings, users};
 use super::super::{Caller, IamError, Organization, Place, Project, RoleBinding};
 use super::PgIam;
-use super::members::{place, user_named};
+use super::members::{grantee, place};
 
 const ROLE_GRANTED: &str = "platform.role.granted";
 const ROLE_REMOVED: &str = "platform.role.removed";
@@ -78,11 +78,12 @@ impl PgIam {
         let tenant_bindable = entry.attributes.get("tenant_bindable") == Some(&json!(true));
         conn.transaction(|conn| {
             let place = place(org, project);
-            self.may_grant(conn, caller, &place, &[role.to_owned()])?;
+            let holdings = self.may_grant(conn, caller, &place, &[role.to_owned()])?;
             if !tenant_bindable {
                 self.may_bind_for_the_platform(conn, caller, role)?;
             }
-            let user = user_named(conn, email)?;
+            // Roles go to members only: the same answer whether or not an account exists.
+            let (user, _) = grantee(conn, org, email, &holdings)?;
             let id = Uuid::now_v7();
             let now = self.clock.now();
             let inserted = diesel::insert_into(role_bindings::table)

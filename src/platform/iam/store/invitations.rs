@@ -7,11 +7,12 @@ use uuid::Uuid;
 
 use super::super::members::{ORG_ROLES, org_role_id};
 use super::super::schema::{invitations, org_memberships, organizations};
-use super::super::{Caller, IamError, Invitation, IssuedInvitation, Member, Organization, User};
+use super::super::{Caller, IamError, Invitation, IssuedInvitation, Member, Organization};
 use super::PgIam;
-use super::members::{OWNER, check_role, is_root, place, to_member, user_named};
+use super::members::{OWNER, check_role, is_root, place, to_member};
 use super::people::{check_email, user_by_email};
 use super::read_model::digest;
+use crate::platform::audit::Actor;
 
 const INVITATION_CREATED: &str = "platform.invitation.created";
 const INVITATION_ACCEPTED: &str = "platform.invitation.accepted";
@@ -115,34 +116,34 @@ impl PgIam {
         Ok((org, invitation))
     }
 
-    /// Creates the invited person's account and accepts the invitation, in one transaction.
+    /// Creates an account for the invited address, unverified, unless one exists; either
+    /// way the answer is the same, so a link never tells whether an address has an account.
+    /// It does not accept the invitation: the person signs in and accepts it, so joining an
+    /// organization always takes the consent of whoever can sign in to the account.
     pub(super) fn join_on(
         &self,
         conn: &mut PgConnection,
         token: &str,
         display_name: &str,
         password: &str,
-    ) -> Result<User, IamError> {
-        if display_name.trim().is_empty() {
-            return Err(IamError::Invalid {
-                field: "display_name",
-                reason: "must not be empty".into(),
-            });
-        }
+    ) -> Result<(), IamError> {
+        super::check_name(display_name)?;
+        // Hashed before looking, so both answers cost the same time.
         let hash = super::people::hash_password(password)?;
         conn.transaction(|conn| {
             let (_, invitation) = self.open_invitation_on(conn, token)?;
             if user_by_email(conn, &invitation.email)?.is_some() {
-                return Err(IamError::Conflict(format!(
-                    "an account for `{}` exists already: sign in, then accept",
-                    invitation.email
-                )));
+                return Ok(());
             }
-            let now = self.clock.now();
-            self.insert_user(conn, &invitation.email, display_name.trim(), &hash, now)?;
-            let user = user_named(conn, &invitation.email)?;
-            self.accept_on(conn, token, user.id)?;
-            Ok(user)
+            // Nobody is signed in: the account is its own creator, by invitation.
+            let actor = Actor::system(format!("invitation:{}", invitation.id));
+            let account = (
+                invitation.email.as_str(),
+                display_name.trim(),
+                hash.as_str(),
+            );
+            self.insert_user(conn, account, actor)?;
+            Ok(())
         })
     }
 

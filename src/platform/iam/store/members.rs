@@ -49,6 +49,38 @@ pub(super) fn user_named(conn: &mut PgConnection, email: &str) -> Result<User, I
     Ok(super::people::to_user(conn, row)?)
 }
 
+/// The person an access change in `org` is about, and their organization role. A tenant
+/// changes only its own members' access (anyone else joins by accepting an invitation) and
+/// is told the same whether or not an account exists for `email`; the platform may name
+/// any account, and is told when there is none.
+pub(super) fn grantee(
+    conn: &mut PgConnection,
+    org: &Organization,
+    email: &str,
+    holdings: &Holdings,
+) -> Result<(User, Option<String>), IamError> {
+    let not_member = || {
+        IamError::NotFound(format!(
+            "`{email}` is not a member of `{}`; invite them to join it",
+            org.slug
+        ))
+    };
+    let user = match user_named(conn, email) {
+        Ok(user) => user,
+        Err(IamError::NotFound(_)) if !holdings.platform_wide => return Err(not_member()),
+        Err(other) => return Err(other),
+    };
+    let role: Option<String> = org_memberships::table
+        .find((org.id, user.id))
+        .select(org_memberships::role)
+        .first(conn)
+        .optional()?;
+    match (&role, holdings.platform_wide) {
+        (None, false) => Err(not_member()),
+        _ => Ok((user, role)),
+    }
+}
+
 /// Members of the organization who are owners, locking the organization row so two
 /// demotions cannot both pass the last-owner check.
 fn owners(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<Uuid>> {
@@ -86,10 +118,18 @@ pub(super) fn to_member(user: &User, role: String, created_at: OffsetDateTime) -
         display_name: user.display_name.clone(),
         role,
         created_at,
+        email_verified: user.email_verified,
     }
 }
 
-type MemberRow = (Uuid, String, String, String, OffsetDateTime);
+type MemberRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+);
 
 impl PgIam {
     /// Checks `caller` may change access at `place`, and may hand out `roles`: nobody grants
@@ -169,6 +209,7 @@ impl PgIam {
                 users::display_name,
                 org_memberships::role,
                 org_memberships::created_at,
+                users::email_verified_at,
             ))
             .load(conn)?;
         Ok(rows.into_iter().map(member).collect())
@@ -188,6 +229,7 @@ impl PgIam {
                 users::display_name,
                 project_memberships::role,
                 project_memberships::created_at,
+                users::email_verified_at,
             ))
             .load(conn)?;
         Ok(rows.into_iter().map(member).collect())
@@ -205,12 +247,7 @@ impl PgIam {
         conn.transaction(|conn| {
             let place = place(org, None);
             let holdings = self.may_grant(conn, caller, &place, &[org_role_id(role)])?;
-            let user = user_named(conn, email)?;
-            let previous: Option<String> = org_memberships::table
-                .find((org.id, user.id))
-                .select(org_memberships::role)
-                .first(conn)
-                .optional()?;
+            let (user, previous) = grantee(conn, org, email, &holdings)?;
             let touches_owner = role == OWNER || previous.as_deref() == Some(OWNER);
             if touches_owner && !is_root(&holdings) {
                 return Err(IamError::Forbidden(format!(
@@ -255,15 +292,10 @@ impl PgIam {
         conn.transaction(|conn| {
             let place = place(org, None);
             let holdings = self.may_grant(conn, caller, &place, &[])?;
-            let user = user_named(conn, email)?;
-            let role: String = org_memberships::table
-                .find((org.id, user.id))
-                .select(org_memberships::role)
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| {
-                    IamError::NotFound(format!("`{email}` is not a member of `{}`", org.slug))
-                })?;
+            let (user, role) = grantee(conn, org, email, &holdings)?;
+            let role = role.ok_or_else(|| {
+                IamError::NotFound(format!("`{email}` is not a member of `{}`", org.slug))
+            })?;
             if role == OWNER {
                 if !is_root(&holdings) {
                     return Err(IamError::Forbidden(format!(
@@ -301,14 +333,9 @@ impl PgIam {
         check_role("role", role, &PROJECT_ROLES)?;
         conn.transaction(|conn| {
             let place = place(org, Some(project));
-            self.may_grant(conn, caller, &place, &[project_role_id(role)])?;
-            let user = user_named(conn, email)?;
-            let in_org: i64 = org_memberships::table
-                .filter(org_memberships::organization_id.eq(org.id))
-                .filter(org_memberships::user_id.eq(user.id))
-                .count()
-                .get_result(conn)?;
-            if in_org == 0 {
+            let holdings = self.may_grant(conn, caller, &place, &[project_role_id(role)])?;
+            let (user, in_org) = grantee(conn, org, email, &holdings)?;
+            if in_org.is_none() {
                 return Err(IamError::Invalid {
                     field: "email",
                     reason: format!(
@@ -355,8 +382,8 @@ impl PgIam {
     ) -> Result<(), IamError> {
         conn.transaction(|conn| {
             let place = place(org, Some(project));
-            self.may_grant(conn, caller, &place, &[])?;
-            let user = user_named(conn, email)?;
+            let holdings = self.may_grant(conn, caller, &place, &[])?;
+            let (user, _) = grantee(conn, org, email, &holdings)?;
             let role: String = project_memberships::table
                 .find((project.id, user.id))
                 .select(project_memberships::role)
@@ -388,6 +415,7 @@ fn member(r: MemberRow) -> Member {
         display_name: r.2,
         role: r.3,
         created_at: r.4,
+        email_verified: r.5.is_some(),
     }
 }
 

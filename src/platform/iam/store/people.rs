@@ -24,7 +24,15 @@ const USER_CREATED: &str = "platform.user.created";
 const USER_DISABLED: &str = "platform.user.disabled";
 const USER_ENABLED: &str = "platform.user.enabled";
 
-pub(super) type UserRow = (Uuid, String, String, String, String, Option<OffsetDateTime>);
+pub(super) type UserRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    Option<OffsetDateTime>,
+    Option<OffsetDateTime>,
+);
 
 /// The columns behind a `UserRow`, in its order.
 pub(super) const USER_COLUMNS: (
@@ -34,6 +42,7 @@ pub(super) const USER_COLUMNS: (
     users::state,
     users::password_hash,
     users::last_sign_in_at,
+    users::email_verified_at,
 ) = (
     users::id,
     users::email,
@@ -41,6 +50,7 @@ pub(super) const USER_COLUMNS: (
     users::state,
     users::password_hash,
     users::last_sign_in_at,
+    users::email_verified_at,
 );
 
 /// argon2id with a random salt.
@@ -139,6 +149,7 @@ pub(super) fn to_user(conn: &mut PgConnection, r: UserRow) -> QueryResult<User> 
         display_name: r.2,
         state: r.3,
         last_sign_in_at: r.5,
+        email_verified: r.6.is_some(),
     })
 }
 
@@ -175,7 +186,8 @@ impl PgIam {
                     "a platform administrator exists already; bootstrap runs once".into(),
                 ));
             }
-            let id = self.insert_user(conn, &email, "Platform administrator", &hash, now)?;
+            let name = "Platform administrator";
+            let id = self.insert_user(conn, (&email, name, &hash), actor.clone())?;
             diesel::insert_into(platform_roles::table)
                 .values((
                     platform_roles::user_id.eq(id),
@@ -197,13 +209,13 @@ impl PgIam {
         })
     }
 
+    /// Inserts an account, audited as created by `actor` in the same transaction: every way
+    /// an account comes to be (bootstrap, the API and CLI, joining by invitation) is recorded.
     pub(super) fn insert_user(
         &self,
         conn: &mut PgConnection,
-        email: &str,
-        name: &str,
-        hash: &str,
-        now: OffsetDateTime,
+        (email, name, hash): (&str, &str, &str),
+        actor: Actor,
     ) -> Result<Uuid, IamError> {
         let id = Uuid::now_v7();
         diesel::insert_into(users::table)
@@ -213,9 +225,11 @@ impl PgIam {
                 users::display_name.eq(name),
                 users::password_hash.eq(hash),
                 users::state.eq("active"),
-                users::created_at.eq(now),
+                users::created_at.eq(self.clock.now()),
             ))
             .execute(conn)?;
+        let event = NewEvent::new(actor, USER_CREATED, "user", &id.to_string());
+        self.audit.append_in(conn, event)?;
         Ok(id)
     }
 
@@ -234,11 +248,7 @@ impl PgIam {
         }
         let hash = hash_password(password)?;
         conn.transaction(|conn| {
-            let id = self.insert_user(conn, &email, name.trim(), &hash, self.clock.now())?;
-            self.audit.append_in(
-                conn,
-                NewEvent::new(actor, USER_CREATED, "user", &id.to_string()),
-            )?;
+            let id = self.insert_user(conn, (&email, name.trim(), &hash), actor)?;
             user_by_id(conn, id)
         })
     }

@@ -20,6 +20,8 @@ const SESSION_HOURS: i64 = 12;
 /// audited. Reported, never a lockout: the owner may be signing in from elsewhere.
 const FAILURES_REPORTED: i64 = 5;
 const PASSWORD_CHANGED: &str = "platform.password.changed";
+const SESSION_STARTED: &str = "platform.session.started";
+const SESSION_ENDED: &str = "platform.session.ended";
 const FAILURES_REPEATED: &str = "platform.sign_in.failures_repeated";
 const WRONG: &str = "the email or password is wrong";
 
@@ -101,24 +103,40 @@ impl PgIam {
             return Err(IamError::Unauthenticated(WRONG.into()));
         };
         throttle::forget(conn, attempt)?;
-        let token = random_hex(32)?;
-        let expires_at = now + Duration::hours(SESSION_HOURS);
-        diesel::insert_into(sessions::table)
-            .values((
-                sessions::token_sha256.eq(hex::encode(digest(&token))),
-                sessions::user_id.eq(row.0),
-                sessions::csrf_token.eq(random_hex(16)?),
-                sessions::created_at.eq(now),
-                sessions::expires_at.eq(expires_at),
-            ))
-            .execute(conn)?;
-        diesel::update(users::table.find(row.0))
-            .set(users::last_sign_in_at.eq(now))
-            .execute(conn)?;
-        Ok(SignedIn {
-            token,
-            user: to_user(conn, row)?,
-            expires_at,
+        self.open_session(conn, row, now)
+    }
+
+    /// A new session for `row`, audited in the same transaction.
+    fn open_session(
+        &self,
+        conn: &mut PgConnection,
+        row: UserRow,
+        now: OffsetDateTime,
+    ) -> Result<SignedIn, IamError> {
+        conn.transaction(|conn| {
+            let token = random_hex(32)?;
+            let expires_at = now + Duration::hours(SESSION_HOURS);
+            diesel::insert_into(sessions::table)
+                .values((
+                    sessions::token_sha256.eq(hex::encode(digest(&token))),
+                    sessions::user_id.eq(row.0),
+                    sessions::csrf_token.eq(random_hex(16)?),
+                    sessions::created_at.eq(now),
+                    sessions::expires_at.eq(expires_at),
+                ))
+                .execute(conn)?;
+            diesel::update(users::table.find(row.0))
+                .set(users::last_sign_in_at.eq(now))
+                .execute(conn)?;
+            let user = to_user(conn, row)?;
+            let actor = super::super::Caller::User(user.clone()).actor();
+            let started = NewEvent::new(actor, SESSION_STARTED, "user", &user.id.to_string());
+            self.audit.append_in(conn, started)?;
+            Ok(SignedIn {
+                token,
+                user,
+                expires_at,
+            })
         })
     }
 
@@ -171,8 +189,20 @@ impl PgIam {
         }
     }
 
-    pub(super) fn sign_out_on(conn: &mut PgConnection, token: &str) -> Result<(), IamError> {
-        diesel::delete(sessions::table.find(hex::encode(digest(token)))).execute(conn)?;
+    /// Ends the session, audited as its user's; an unknown token ends nothing and records
+    /// nothing.
+    pub(super) fn sign_out_on(&self, conn: &mut PgConnection, token: &str) -> Result<(), IamError> {
+        let ended: Option<Uuid> = diesel::delete(sessions::table.find(hex::encode(digest(token))))
+            .returning(sessions::user_id)
+            .get_result(conn)
+            .optional()?;
+        let Some(user) = ended else {
+            return Ok(());
+        };
+        let user = super::people::user_by_id(conn, user)?;
+        let actor = super::super::Caller::User(user.clone()).actor();
+        let event = NewEvent::new(actor, SESSION_ENDED, "user", &user.id.to_string());
+        self.audit.append_in(conn, event)?;
         Ok(())
     }
 }

@@ -194,9 +194,17 @@ impl PgIam {
         active: bool,
         actor: Actor,
     ) -> Result<Organization, IamError> {
-        let (wanted, action) = match active {
-            true => ("active", ORG_REACTIVATED),
-            false => ("suspended", ORG_SUSPENDED),
+        let (wanted, action, subject) = match active {
+            true => (
+                "active",
+                ORG_REACTIVATED,
+                "platform.iam.organization_reactivated",
+            ),
+            false => (
+                "suspended",
+                ORG_SUSPENDED,
+                "platform.iam.organization_suspended",
+            ),
         };
         let now = self.clock.now();
         conn.transaction(|conn| {
@@ -223,7 +231,7 @@ impl PgIam {
             diesel::sql_query(format!("NOTIFY {}", super::read_model::CHANNEL)).execute(conn)?;
             let payload =
                 serde_json::json!({ "organization_id": org.id, "slug": org.slug, "state": wanted });
-            self.announce(conn, "platform.iam.organization_suspended", payload)?;
+            self.announce(conn, subject, payload)?;
             Ok(updated.into())
         })
     }

@@ -2,7 +2,6 @@
 
 use uuid::Uuid;
 
-use crate::platform::iam::people::User;
 use crate::platform::iam::store::{PgIam, tenancy};
 use crate::platform::iam::{
     Caller, IamError, Invitation, IssuedInvitation, Member, Members, Organization, Project,
@@ -155,14 +154,9 @@ impl Members for PgIam {
             .map(|(_, i)| i))
     }
 
-    async fn join(
-        &self,
-        token: &str,
-        display_name: &str,
-        password: &str,
-    ) -> Result<User, IamError> {
+    async fn join(&self, token: &str, display_name: &str, password: &str) -> Result<(), IamError> {
         let [token, name, password] = [token, display_name, password].map(str::to_owned);
-        changing_access!(self, |this, conn| this
+        on_pool!(self, |this, conn| this
             .join_on(conn, &token, &name, &password))
     }
 

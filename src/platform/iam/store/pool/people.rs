@@ -121,9 +121,9 @@ impl People for PgIam {
     }
 
     async fn sign_out(&self, token: &str) -> Result<(), IamError> {
-        let token = token.to_owned();
+        let (this, token) = (self.clone(), token.to_owned());
         self.db
-            .run(move |conn| PgIam::sign_out_on(conn, &token))
+            .run(move |conn| this.sign_out_on(conn, &token))
             .await
     }
 }

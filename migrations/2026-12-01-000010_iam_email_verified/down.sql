@@ -1,0 +1,1 @@
+ALTER TABLE iam.users DROP COLUMN email_verified_at;
