@@ -16,6 +16,13 @@ async fn invitation(t: &crate::iam_tenants::Tenants, email: &str) -> String {
     format!("/invitations/{}", issued["token"].as_str().expect("token"))
 }
 
+/// org-a's members, as its owner sees them.
+async fn members_of_org_a(t: &crate::iam_tenants::Tenants) -> Value {
+    let path = "/api/v1/iam/orgs/org-a/members";
+    let res = api(&t.app, &t.alice_key, "GET", path, None).await;
+    res.json().await.expect("members")
+}
+
 /// Creates the invited account from `link` without signing in; the response's status and
 /// location.
 async fn join(t: &crate::iam_tenants::Tenants, link: &str, password: &str) -> (u16, String) {
@@ -66,14 +73,7 @@ async fn a_tenant_adds_nobody_without_consent_and_cannot_tell_who_has_an_account
     );
     assert_eq!(a_text, b_text, "the same answer with or without an account");
     assert!(a_text.contains("invite them"), "{a_text}");
-    let members = api(
-        &t.app,
-        &t.alice_key,
-        "GET",
-        "/api/v1/iam/orgs/org-a/members",
-        None,
-    );
-    let members: Value = members.await.json().await.expect("members");
+    let members = members_of_org_a(&t).await;
     assert!(
         !members.to_string().contains("bob@b.example"),
         "bob was not added"
@@ -101,14 +101,7 @@ async fn an_invitation_link_never_tells_whether_an_account_exists_nor_joins_by_i
         .app
         .try_sign_in("bob@b.example", "the inviter's chosen password");
     assert_eq!(taken.await.1, 401, "nobody took over bob's account");
-    let members = api(
-        &t.app,
-        &t.alice_key,
-        "GET",
-        "/api/v1/iam/orgs/org-a/members",
-        None,
-    );
-    let members: Value = members.await.json().await.expect("members");
+    let members = members_of_org_a(&t).await;
     let emails = members.to_string();
     assert!(!emails.contains("bob@b.example") && !emails.contains("new@x.example"));
 }
@@ -117,14 +110,7 @@ async fn an_invitation_link_never_tells_whether_an_account_exists_nor_joins_by_i
 async fn accounts_whose_address_was_never_proven_are_marked_where_access_is_granted() {
     let t = tenants().await;
 
-    let members = api(
-        &t.app,
-        &t.alice_key,
-        "GET",
-        "/api/v1/iam/orgs/org-a/members",
-        None,
-    );
-    let members: Value = members.await.json().await.expect("members");
+    let members = members_of_org_a(&t).await;
 
     let items = members["items"].as_array().expect("items");
     assert!(!items.is_empty());
