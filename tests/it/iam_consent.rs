@@ -73,7 +73,7 @@ async fn a_tenant_adds_nobody_without_consent_and_cannot_tell_who_has_an_account
     );
     assert_eq!(a_text, b_text, "the same answer with or without an account");
     assert!(a_text.contains("invite them"), "{a_text}");
-    let members = members_of_org_a(&t).await;
+    let members = members_of_org_a(t).await;
     assert!(
         !members.to_string().contains("bob@b.example"),
         "bob was not added"
