@@ -1,6 +1,6 @@
 //! `make bench`: audit appends per second (single and batched), verify events per second
-//! over a long chain, and outbox events delivered per second, each beside a baseline
-//! measured in the same run on the same database.
+//! over a long chain, outbox events delivered per second, and authenticate + decide per
+//! second from memory, each beside a baseline measured in the same run.
 //!
 //! Runs only under `cargo bench` (which passes `--bench`); `cargo test --all-targets` just
 //! builds it. BENCH_EVENTS sets the chain length for verify (default 1,000,000).
@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aicloud::app::Platform;
-use aicloud::config::Settings;
-use aicloud::db::Db;
+use aicloud::base::config::Settings;
+use aicloud::base::db::Db;
 use aicloud::platform::audit::{Actor, ActorKind, AuditEvent, AuditResult, NewEvent, chain};
 use aicloud::platform::registry::{Format, PacketSource};
 use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -67,7 +67,7 @@ async fn run() {
     let mut admin = PgConnection::establish(&owner).expect("admin");
     sql(&mut admin, &format!("CREATE DATABASE {name}"));
     let (owner_db, server_db) = (with_database(&owner, &name), with_database(&server, &name));
-    aicloud::db::migrate(&owner_db, &server_db).expect("migrated");
+    aicloud::base::db::migrate(&owner_db, &server_db).expect("migrated");
 
     let platform = start_platform(&server_db, &owner_db).await;
     println!("{:<44} {:>14}", "measurement", "per second");
@@ -270,7 +270,7 @@ fn chain_event(seq: i64, prev_hash: String) -> AuditEvent {
     AuditEvent {
         seq,
         id: uuid::Uuid::now_v7(),
-        occurred_at: aicloud::clock::truncate_to_micros(time::OffsetDateTime::now_utc()),
+        occurred_at: aicloud::base::clock::truncate_to_micros(time::OffsetDateTime::now_utc()),
         actor: Actor {
             kind: ActorKind::System,
             id: "bench".into(),
@@ -369,7 +369,9 @@ async fn outbox(platform: &Arc<Platform>, server_db: &str) {
     );
 }
 
-/// authenticate + decide from the read model on one thread, against hashing the secret alone.
+/// authenticate + decide on one thread, against hashing the secret alone. Both calls answer
+/// from memory (the key read model and the registry snapshot): no database round trip, as
+/// the gateway will call them on every request.
 async fn authentication(platform: &Arc<Platform>) {
     use aicloud::platform::iam::{Caller, KeyHolder, NewKey, OrgKind};
     let console = || Caller::Console("bench".into());

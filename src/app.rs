@@ -9,13 +9,13 @@ use actix_web::middleware::{Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 
-use crate::clock::{Clock, SystemClock};
-use crate::config::Settings;
-use crate::db::{Db, DbError};
-use crate::http;
+use crate::base::clock::{Clock, SystemClock};
+use crate::base::config::Settings;
+use crate::base::db::{Db, DbError};
+use crate::kit::http;
 use crate::platform::audit::{Audit, PgAudit};
 use crate::platform::events::{Events, PgEvents};
-use crate::platform::iam::{Access, Keys, Members, People, PgIam, Tenancy};
+use crate::platform::iam::{Access, Iam, Keys, Members, People, PgIam, Tenancy};
 use crate::platform::registry::{PgRegistry, Registry};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
@@ -120,6 +120,18 @@ impl Platform {
     pub fn modules(&self) -> &'static [&'static str] {
         &["registry", "audit", "events", "iam"]
     }
+
+    /// IAM's handles, as its adapters and other modules' adapters take them.
+    pub fn iam_handles(&self) -> Iam {
+        Iam {
+            tenancy: Arc::clone(&self.iam),
+            keys: Arc::clone(&self.keys),
+            people: Arc::clone(&self.people),
+            members: Arc::clone(&self.members),
+            access: Arc::clone(&self.access),
+            registry: Arc::clone(&self.registry),
+        }
+    }
 }
 
 /// Why the server could not start.
@@ -127,7 +139,7 @@ impl Platform {
 pub enum StartError {
     /// Settings were unusable.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::base::config::ConfigError),
     /// The database was unusable.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -209,9 +221,36 @@ impl Application {
 }
 
 async fn migrate_blocking(owner_url: String, server_url: String) -> Result<Vec<String>, DbError> {
-    tokio::task::spawn_blocking(move || crate::db::migrate(&owner_url, &server_url))
+    tokio::task::spawn_blocking(move || crate::base::db::migrate(&owner_url, &server_url))
         .await
         .map_err(|err| DbError::Aborted(err.to_string()))?
+}
+
+/// What handlers take as app data: each module's handles, the database for probes, and
+/// the portal shell. Cloning is cheap (handles are `Arc`s).
+#[derive(Clone)]
+struct AppData {
+    db: web::Data<Db>,
+    shell: web::Data<crate::kit::portal::layout::Shell>,
+    iam: web::Data<Iam>,
+    audit: web::Data<dyn Audit>,
+    events: web::Data<dyn Events>,
+    registry: web::Data<dyn Registry>,
+}
+
+impl AppData {
+    fn of(platform: &Platform) -> AppData {
+        AppData {
+            db: web::Data::new(platform.db.clone()),
+            shell: web::Data::new(crate::kit::portal::layout::Shell {
+                modules: platform.modules(),
+            }),
+            iam: web::Data::new(platform.iam_handles()),
+            audit: web::Data::from(Arc::clone(&platform.audit)),
+            events: web::Data::from(Arc::clone(&platform.events)),
+            registry: web::Data::from(Arc::clone(&platform.registry)),
+        }
+    }
 }
 
 /// One line per request. It names the route a request matched, never its raw path or
@@ -236,20 +275,24 @@ fn http_server(
         &settings.server.public_url,
     )
     .map_err(|reason| {
-        StartError::Config(crate::config::ConfigError::Invalid {
+        StartError::Config(crate::base::config::ConfigError::Invalid {
             key: "server.trusted_proxies",
             reason,
         })
     })?;
     let trust = web::Data::new(trust);
-    let audit: web::Data<dyn Audit> = web::Data::from(Arc::clone(&platform.audit));
+    let data = AppData::of(&platform);
     let mut server = HttpServer::new(move || {
         App::new()
             .into_utoipa_app()
             .openapi(http::openapi::base())
-            .app_data(platform.clone())
             .app_data(trust.clone())
-            .app_data(audit.clone())
+            .app_data(data.db.clone())
+            .app_data(data.shell.clone())
+            .app_data(data.iam.clone())
+            .app_data(data.audit.clone())
+            .app_data(data.events.clone())
+            .app_data(data.registry.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)
@@ -260,13 +303,14 @@ fn http_server(
             .configure(crate::platform::iam::api::routes)
             .openapi_service(http::openapi::service)
             .into_app()
-            .configure(crate::portal::routes)
+            .configure(crate::kit::portal::routes)
+            .configure(crate::platform::iam::web::session::routes)
             .configure(crate::platform::registry::pages::routes)
             .configure(crate::platform::audit::pages::routes)
             .configure(crate::platform::events::pages::routes)
             .configure(crate::platform::iam::pages::routes)
             .default_service(web::to(http::problem::no_route))
-            .wrap(from_fn(crate::portal::session::gate))
+            .wrap(from_fn(crate::platform::iam::web::session::gate))
             .wrap(from_fn(http::input::refuse_control_characters))
             .wrap(from_fn(crate::platform::audit::denials::record))
             .wrap(http::problem::error_handlers())

@@ -23,13 +23,13 @@ pub(super) fn project(config_dir: &Path, command: &ProjectCommand) -> Result<(),
 
 pub(super) fn sa(config_dir: &Path, command: &SaCommand) -> Result<(), CliError> {
     with_platform(config_dir, |platform| async move {
-        run_sa(&platform, command).await
+        run_sa(&platform.iam_handles(), command).await
     })
 }
 
 pub(super) fn key(config_dir: &Path, command: &KeyCommand) -> Result<(), CliError> {
     with_platform(config_dir, |platform| async move {
-        run_key(&platform, command).await
+        run_key(&platform.iam_handles(), command).await
     })
 }
 
@@ -63,6 +63,6 @@ pub(super) fn member(
     command: &crate::platform::iam::cli_members::MemberCommand,
 ) -> Result<(), CliError> {
     with_platform(config_dir, |platform| async move {
-        crate::platform::iam::cli_members::run_member(&platform, command).await
+        crate::platform::iam::cli_members::run_member(&platform.iam_handles(), command).await
     })
 }

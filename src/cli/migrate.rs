@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{CliError, Output, load_settings, print};
-use crate::db;
+use crate::base::db;
 
 #[derive(Serialize)]
 struct Migrated {

@@ -12,10 +12,9 @@ mod serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
+use clap::{Parser, Subcommand};
 
-use crate::config::{ConfigError, Settings};
+use crate::base::config::Settings;
 
 /// The aicloud server and its administration commands.
 #[derive(Debug, Parser)]
@@ -86,35 +85,7 @@ pub enum Command {
     Product(crate::platform::registry::cli::ProductCommand),
 }
 
-/// Output format flags shared by commands that print data.
-#[derive(Debug, Args)]
-pub struct Output {
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// A command's failure: one line for the operator, and the exit code.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct CliError {
-    message: String,
-}
-
-impl CliError {
-    /// A failure with this message.
-    pub fn new(message: impl Into<String>) -> CliError {
-        CliError {
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ConfigError> for CliError {
-    fn from(err: ConfigError) -> CliError {
-        CliError::new(err.to_string())
-    }
-}
+pub use crate::kit::cli::{CliError, Output, print};
 
 /// Runs the parsed command and maps its outcome to an exit code.
 pub fn dispatch(cli: Cli) -> ExitCode {
@@ -147,14 +118,6 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-/// The administrator running this command, for audit: the operating-system account the
-/// process runs as (from the OS's user database, so an empty or forged `$USER` changes
-/// nothing).
-pub fn actor() -> crate::platform::audit::Actor {
-    let user = whoami::username().unwrap_or_else(|_| "unknown".to_owned());
-    crate::platform::audit::Actor::system(format!("cli:{user}"))
-}
-
 /// Runs `f` against the platform's modules, started without the HTTP server.
 fn with_platform<F, Fut>(config_dir: &std::path::Path, f: F) -> Result<(), CliError>
 where
@@ -167,8 +130,8 @@ where
         .map_err(|err| CliError::new(format!("cannot start the runtime: {err}")))?;
     runtime.block_on(async move {
         let timeout = std::time::Duration::from_secs(settings.database.connect_timeout_secs);
-        let db =
-            crate::db::Db::new(&url, 2, timeout).map_err(|err| CliError::new(err.to_string()))?;
+        let db = crate::base::db::Db::new(&url, 2, timeout)
+            .map_err(|err| CliError::new(err.to_string()))?;
         let platform = crate::app::Platform::start(db, settings)
             .await
             .map_err(|err| CliError::new(err.to_string()))?;
@@ -178,16 +141,4 @@ where
 
 fn load_settings(dir: &std::path::Path) -> Result<Settings, CliError> {
     Ok(Settings::load(dir)?)
-}
-
-/// Prints `value` as pretty JSON, or `text` otherwise.
-pub fn print(out: &Output, value: &impl Serialize, text: &str) -> Result<(), CliError> {
-    if out.json {
-        let json = serde_json::to_string_pretty(value)
-            .map_err(|err| CliError::new(format!("cannot encode output: {err}")))?;
-        println!("{json}");
-    } else {
-        println!("{text}");
-    }
-    Ok(())
 }

@@ -124,3 +124,122 @@ fn each_diesel_schema_declares_only_its_own_module_tables() {
         }
     }
 }
+
+/// The layer a source file belongs to, by its folder.
+fn layer_of(path: &Path) -> &'static str {
+    let path = path.to_string_lossy();
+    match () {
+        _ if path.starts_with("src/base/") => "base",
+        _ if path.starts_with("src/kit/") => "kit",
+        _ if path.starts_with("src/platform/") => "module",
+        _ => "root",
+    }
+}
+
+/// The crate paths a layer may not name: each layer names only the layers below it.
+fn forbidden_for(layer: &str) -> &'static [&'static str] {
+    match layer {
+        "base" => &["crate::kit", "crate::platform", "crate::app", "crate::cli"],
+        "kit" => &["crate::platform", "crate::app", "crate::cli"],
+        "module" => &["crate::app", "crate::cli"],
+        _ => &[],
+    }
+}
+
+#[test]
+fn dependencies_run_one_way_base_kit_modules_root() {
+    let mut offenders = Vec::new();
+    for path in files_under(Path::new("src")) {
+        let layer = layer_of(&path);
+        let source = std::fs::read_to_string(&path).expect("source");
+        for (n, line) in source.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for forbidden in forbidden_for(layer) {
+                if line.contains(&format!("{forbidden}::"))
+                    || line.contains(&format!("{forbidden};"))
+                {
+                    offenders.push(format!(
+                        "{}:{}: {layer} names {forbidden}",
+                        path.display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "layering broken:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn every_diesel_table_names_its_schema() {
+    for module in modules() {
+        let path = format!("src/platform/{module}/schema.rs");
+        let Ok(source) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for line in source.lines().map(str::trim) {
+            if let Some(table) = line.strip_suffix(" {").filter(|l| l.contains(" (")) {
+                assert!(
+                    table.starts_with(&format!("{module}.")),
+                    "{path}: `{table}` is unqualified"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn module_code_names_no_other_modules_schema_in_raw_sql() {
+    let modules = modules();
+    for module in &modules {
+        for path in files_under(Path::new(&format!("src/platform/{module}"))) {
+            let source = std::fs::read_to_string(&path).expect("source");
+            // SQL lives in string literals; scopes like "platform.iam.read" are preceded by a dot.
+            let foreign: Vec<&str> = sql_schemas(&source, &modules)
+                .into_iter()
+                .filter(|s| s != module)
+                .collect();
+            assert!(
+                foreign.is_empty(),
+                "{} names schemas {foreign:?}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Schemas a Rust source names as `<schema>.<table>` inside SQL: after whitespace, `(`, a
+/// quote or a comma, and followed by a lowercase identifier.
+fn sql_schemas<'a>(source: &str, known: &'a [String]) -> Vec<&'a str> {
+    let sql_keywords = ["from ", "join ", "into ", "update ", "table ", "on "];
+    known
+        .iter()
+        .filter(|schema| {
+            source.match_indices(&format!("{schema}.")).any(|(at, _)| {
+                let before = source[..at].to_lowercase();
+                sql_keywords.iter().any(|k| before.ends_with(k))
+            })
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn the_raw_sql_check_sees_schemas_in_sql_and_not_in_scope_names() {
+    let known = ["iam".to_owned(), "events".to_owned()];
+
+    let sql = sql_schemas(
+        "sql_query(\"SELECT a FROM iam.users JOIN events.outbox\")",
+        &known,
+    );
+    let scopes = sql_schemas("\"platform.iam.read\", \"events.max_attempts\"", &known);
+
+    assert_eq!(sql, ["iam", "events"]);
+    assert!(scopes.is_empty(), "{scopes:?}");
+}

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use aicloud::config::{ConfigError, Settings};
+use aicloud::base::config::{ConfigError, Settings};
 
 /// A directory with the real default.toml and the given local.toml.
 fn config_dir(local: &str) -> PathBuf {

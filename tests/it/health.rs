@@ -84,10 +84,10 @@ async fn readyz_names_pending_migrations() {
     let app = TestApp::spawn().await;
     let mut conn = app.db.connect();
     // A database one release behind: the newest migration not applied.
-    conn.revert_last_migration(aicloud::db::MIGRATIONS)
+    conn.revert_last_migration(aicloud::base::db::MIGRATIONS)
         .expect("newest migration reverts");
     let pending = conn
-        .pending_migrations(aicloud::db::MIGRATIONS)
+        .pending_migrations(aicloud::base::db::MIGRATIONS)
         .expect("pending listed")[0]
         .name()
         .to_string();

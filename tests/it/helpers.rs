@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use aicloud::app::Application;
-use aicloud::config::Settings;
+use aicloud::base::config::Settings;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use sha2::{Digest, Sha256};
@@ -132,8 +132,8 @@ fn build_template(conn: &mut PgConnection, admin: &str, name: &str) {
     {
         let mut template =
             PgConnection::establish(&with_database(admin, &scratch)).expect("template connection");
-        let server_role = aicloud::db::role_of(&server_url()).expect("server role");
-        aicloud::db::apply_migrations(&mut template, &server_role).expect("migrations apply");
+        let server_role = aicloud::base::db::role_of(&server_url()).expect("server role");
+        aicloud::base::db::apply_migrations(&mut template, &server_role).expect("migrations apply");
     }
     execute(conn, &format!("ALTER DATABASE {scratch} RENAME TO {name}"));
 }
@@ -443,7 +443,8 @@ pub async fn platform_for(
     extra: &[(&str, &str)],
 ) -> std::sync::Arc<aicloud::app::Platform> {
     let settings = std::sync::Arc::new(settings_for(db, extra));
-    let pool = aicloud::db::Db::new(&db.url, 20, std::time::Duration::from_secs(5)).expect("pool");
+    let pool =
+        aicloud::base::db::Db::new(&db.url, 20, std::time::Duration::from_secs(5)).expect("pool");
     let platform = aicloud::app::Platform::start(pool, settings)
         .await
         .expect("platform starts");

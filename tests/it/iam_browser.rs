@@ -52,6 +52,19 @@ fn text_of(tab: &Tab, selector: &str) -> String {
         .expect("text")
 }
 
+/// The text of `selector` once it contains `wanted` (or its text after 5 s, for the
+/// assertion to show).
+fn wait_for_text(tab: &Tab, selector: &str, wanted: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let text = text_of(tab, selector);
+        if text.contains(wanted) || started.elapsed() > Duration::from_secs(5) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn screenshot(tab: &Tab, name: &str) {
     let png = tab
         .capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)
@@ -111,8 +124,8 @@ fn create_key_as_a_person(base: &str, email: &str) -> (String, String) {
         .expect("copy")
         .click()
         .expect("copied");
-    std::thread::sleep(Duration::from_millis(200));
-    let copy_label = text_of(&tab, "#new-key button.copy");
+    // The button says so once the clipboard write has happened: wait for that, not a time.
+    let copy_label = wait_for_text(&tab, "#new-key button.copy", "Copied");
     screenshot(&tab, "key-created.png");
     // Shown once: the project page, opened again, lists the key but not its secret.
     let posted = tab.get_url();

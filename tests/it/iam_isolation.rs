@@ -50,16 +50,8 @@ fn body_for(method: &str, path: &str, org_b: &BTreeMap<&str, String>) -> Option<
 
 /// Every IAM route in the OpenAPI document, as (method, path template).
 async fn iam_routes(app: &TestApp) -> Vec<(String, String)> {
-    let doc = app.get_json("/api/openapi.json").await;
-    let mut routes = Vec::new();
-    for (path, item) in doc["paths"].as_object().expect("paths") {
-        if !path.starts_with("/api/v1/iam/") {
-            continue;
-        }
-        for method in item.as_object().expect("operations").keys() {
-            routes.push((method.to_uppercase(), path.clone()));
-        }
-    }
+    let mut routes = every_route(app).await;
+    routes.retain(|(_, path)| path.starts_with("/api/v1/iam/"));
     routes
 }
 
@@ -301,4 +293,67 @@ async fn unscoped_routes_show_only_the_callers_own_tenant() {
     app.sign_in("bob@b.example", PASSWORD).await;
     let verify = api(app, &t.alice_key, "GET", "/api/v1/audit/verify", None).await;
     assert_eq!(verify.status(), 403, "verification is platform-wide");
+}
+
+/// Every operation of every module in the OpenAPI document, as (method, path template).
+async fn every_route(app: &TestApp) -> Vec<(String, String)> {
+    let doc = app.get_json("/api/openapi.json").await;
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("operations").keys() {
+            routes.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn no_route_of_any_module_hands_a_tenant_another_tenants_data() {
+    let t = tenants().await;
+    let app = &t.app;
+    let org_b: Value = api(app, &t.bob_key, "GET", "/api/v1/iam/orgs/org-b", None)
+        .await
+        .json()
+        .await
+        .expect("org-b");
+    let org_b_id = org_b["id"].as_str().expect("id").to_owned();
+    let bob_prefix = t.bob_key.split('_').nth(1).expect("prefix").to_owned();
+    let fill = |template: &str| {
+        template
+            .replace("{org}", "org-b")
+            .replace("{project}", "default")
+            .replace("{email}", "bob@b.example")
+            .replace("{prefix}", &bob_prefix)
+            .replace("{id}", &org_b_id)
+            .replace("{name}", "default")
+            .replace("{slug}", "platform")
+            .replace("{family}", "scopes")
+    };
+    let routes = every_route(app).await;
+    let modules: std::collections::BTreeSet<&str> = routes
+        .iter()
+        .filter_map(|(_, p)| p.strip_prefix("/api/v1/")?.split('/').next())
+        .collect();
+    assert!(modules.len() >= 4, "routes of only {modules:?}");
+
+    for (method, template) in &routes {
+        let path = fill(template);
+        let body = (method != "GET" && method != "DELETE").then(|| json!({}));
+        let res = api(app, &t.alice_key, method, &path, body).await;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+
+        if method != "GET" {
+            assert!(
+                !status.is_success(),
+                "{method} {template} let alice change {status}"
+            );
+        }
+        for leak in [org_b_id.as_str(), "bob@b.example", bob_prefix.as_str()] {
+            assert!(
+                !(status.is_success() && text.contains(leak)),
+                "{method} {template} showed alice org-b's `{leak}`"
+            );
+        }
+    }
 }

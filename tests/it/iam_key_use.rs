@@ -63,9 +63,9 @@ async fn with_two_server_processes_on_one_database_a_revoke_through_one_is_denie
 #[tokio::test]
 async fn a_keys_last_use_is_written_in_batches_never_once_per_request() {
     let app = TestApp::spawn_with(&[("AICLOUD__IAM__LAST_USED_FLUSH_SECS", "1")]).await;
-    let (_, sa) = tenant(&app).await;
+    tenant(&app).await;
     let issued: serde_json::Value =
-        serde_json::from_slice(&issue(&app, &sa, "token_factory.inference").stdout).expect("json");
+        serde_json::from_slice(&issue(&app, "token_factory.inference").stdout).expect("json");
     let secret = issued["secret"].as_str().expect("secret").to_owned();
     let prefix = issued["key"]["prefix"].as_str().expect("prefix").to_owned();
     log_writes_to_keys(&app.db);

@@ -59,15 +59,18 @@ pub async fn tenant(app: &TestApp) -> (serde_json::Value, String) {
     (org, sa["id"].as_str().expect("sa id").to_owned())
 }
 
-/// `aicloud key issue --json` for the service account `sa` with `scopes` (comma-separated).
-pub fn issue(app: &TestApp, sa: &str, scopes: &str) -> std::process::Output {
+/// `aicloud key issue --json` for `acme/default`'s service account `gateway-client` (the
+/// one `tenant` makes) with `scopes` (comma-separated).
+pub fn issue(app: &TestApp, scopes: &str) -> std::process::Output {
     aicloud(
         &app.db,
         &[
             "key",
             "issue",
+            "acme",
+            "default",
             "--service-account",
-            sa,
+            "gateway-client",
             "--name",
             "ci",
             "--scopes",
@@ -90,13 +93,9 @@ pub async fn me(app: &TestApp, secret: &str) -> reqwest::Response {
 #[tokio::test]
 async fn an_issued_key_authenticates_and_its_secret_is_stored_nowhere() {
     let app = TestApp::spawn().await;
-    let (org, sa) = tenant(&app).await;
+    let (org, _) = tenant(&app).await;
 
-    let issued = issue(
-        &app,
-        &sa,
-        "token_factory.inference,token_factory.models.read",
-    );
+    let issued = issue(&app, "token_factory.inference,token_factory.models.read");
     assert!(
         issued.status.success(),
         "{}",
@@ -155,9 +154,9 @@ async fn missing_malformed_and_unknown_keys_are_401_problems() {
 #[tokio::test]
 async fn a_revoke_in_another_process_is_denied_here_within_a_second() {
     let app = TestApp::spawn().await;
-    let (_, sa) = tenant(&app).await;
+    tenant(&app).await;
     let issued: serde_json::Value =
-        serde_json::from_slice(&issue(&app, &sa, "token_factory.inference").stdout).expect("json");
+        serde_json::from_slice(&issue(&app, "token_factory.inference").stdout).expect("json");
     let secret = issued["secret"].as_str().expect("secret").to_owned();
     let prefix = issued["key"]["prefix"].as_str().expect("prefix").to_owned();
     for _ in 0..20 {
@@ -187,9 +186,9 @@ async fn a_revoke_in_another_process_is_denied_here_within_a_second() {
 #[tokio::test]
 async fn keys_of_a_suspended_organization_are_denied() {
     let app = TestApp::spawn().await;
-    let (_, sa) = tenant(&app).await;
+    tenant(&app).await;
     let issued: serde_json::Value =
-        serde_json::from_slice(&issue(&app, &sa, "token_factory.inference").stdout).expect("json");
+        serde_json::from_slice(&issue(&app, "token_factory.inference").stdout).expect("json");
     let secret = issued["secret"].as_str().expect("secret").to_owned();
 
     assert!(
@@ -290,12 +289,12 @@ async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_t
 #[tokio::test]
 async fn out_of_process_products_ask_for_decisions_with_a_key_holding_the_decisions_scope() {
     let app = TestApp::spawn().await;
-    let (org, sa) = tenant(&app).await;
+    let (org, _) = tenant(&app).await;
     let json = |out: std::process::Output| -> serde_json::Value {
         serde_json::from_slice(&out.stdout).expect("json")
     };
-    let product = json(issue(&app, &sa, "platform.decisions.check"));
-    let client = json(issue(&app, &sa, "token_factory.inference"));
+    let product = json(issue(&app, "platform.decisions.check"));
+    let client = json(issue(&app, "token_factory.inference"));
     let (product, client) = (
         product["secret"].as_str().expect("secret"),
         client["secret"].as_str().expect("secret"),

@@ -1,6 +1,6 @@
 //! Every migration's down.sql undoes its up.sql.
 
-use aicloud::db::MIGRATIONS;
+use aicloud::base::db::MIGRATIONS;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_migrations::MigrationHarness;

@@ -133,7 +133,7 @@ async fn a_malformed_client_request_id_is_replaced() {
 
 #[test]
 fn an_internal_error_never_shows_its_cause() {
-    let err = aicloud::error::ApiError::Internal("password=hunter2 at db.rs:42".into());
+    let err = aicloud::kit::error::ApiError::Internal("password=hunter2 at db.rs:42".into());
 
     let problem = err.to_problem(Some("/x".into()), Some("req-1".into()));
 

@@ -518,8 +518,8 @@ async fn an_unsupported_content_type_is_a_415_problem() {
 async fn another_server_process_sees_onboarded_entries_through_notify() {
     use std::sync::Arc;
 
-    use aicloud::clock::SystemClock;
-    use aicloud::db::Db;
+    use aicloud::base::clock::SystemClock;
+    use aicloud::base::db::Db;
     use aicloud::platform::registry::{PgRegistry, Registry};
 
     let app = TestApp::spawn().await;

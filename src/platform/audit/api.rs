@@ -8,11 +8,12 @@ use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use super::Audit;
 use super::{AuditEvent, AuditResult, DigestRecord, EventFilter, Page, PublicKey, VerifyReport};
-use crate::app::Platform;
-use crate::error::{ApiError, Problem};
-use crate::http::guard;
-use crate::http::paging::{self, PageQuery};
+use crate::kit::error::{ApiError, Problem};
+use crate::kit::http::paging::{self, PageQuery};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::guard;
 use crate::platform::iam::{Caller, Target};
 
 /// Scope of the platform's packet for reading audit events.
@@ -123,13 +124,14 @@ impl EventQuery {
 #[utoipa::path(tag = "audit", params(EventQuery), responses((status = 200, body = Page), (status = 422, body = Problem), (status = 403, body = Problem)))]
 #[get("/events")]
 async fn list_events(
-    platform: web::Data<Platform>,
+    audit: web::Data<dyn Audit>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     query: web::Query<EventQuery>,
 ) -> Result<web::Json<Page>, ApiError> {
-    let caller = guard::caller(&platform, &req).await?;
+    let caller = guard::caller(&iam, &req).await?;
     let mut filter = query.filter()?;
-    if !guard::holds_platform_wide(&platform, &caller, AUDIT_READ).await? {
+    if !guard::holds_platform_wide(&iam, &caller, AUDIT_READ).await? {
         let own = match &caller {
             Caller::Key(principal) => Some(principal.organization_id),
             _ => None,
@@ -140,35 +142,36 @@ async fn list_events(
         })?;
         // Held in the organization, or in the one project asked for (a project admin).
         match (
-            guard::organization_by_id(&platform, &caller, AUDIT_READ, org).await,
+            guard::organization_by_id(&iam, &caller, AUDIT_READ, org).await,
             filter.project_id,
         ) {
             (Ok(_), _) => {}
             (Err(ApiError::Forbidden(_)), Some(project)) => {
-                guard::project_by_id(&platform, &caller, AUDIT_READ, (org, project)).await?;
+                guard::project_by_id(&iam, &caller, AUDIT_READ, (org, project)).await?;
             }
             (Err(denied), _) => return Err(denied),
         }
         filter.organization_id = Some(org);
     }
-    Ok(web::Json(platform.audit.query(filter).await?))
+    Ok(web::Json(audit.query(filter).await?))
 }
 
 /// One event.
 #[utoipa::path(tag = "audit", responses((status = 200, body = AuditEvent), (status = 404, body = Problem)))]
 #[get("/events/{id}")]
 async fn show_event(
-    platform: web::Data<Platform>,
+    audit: web::Data<dyn Audit>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<AuditEvent>, ApiError> {
-    let caller = guard::caller(&platform, &req).await?;
+    let caller = guard::caller(&iam, &req).await?;
     let id = id.into_inner();
-    let event = platform.audit.event(id).await?;
-    if !guard::holds_platform_wide(&platform, &caller, AUDIT_READ).await? {
+    let event = audit.event(id).await?;
+    if !guard::holds_platform_wide(&iam, &caller, AUDIT_READ).await? {
         let hidden = || ApiError::NotFound(format!("no audit event {id}"));
         let org = event.organization_id.ok_or_else(hidden)?;
-        guard::organization_by_id(&platform, &caller, AUDIT_READ, org)
+        guard::organization_by_id(&iam, &caller, AUDIT_READ, org)
             .await
             .map_err(|_| hidden())?;
     }
@@ -187,36 +190,35 @@ struct VerifyQuery {
 #[utoipa::path(tag = "audit", params(VerifyQuery), responses((status = 200, body = VerifyReport)))]
 #[get("/verify")]
 async fn verify(
-    platform: web::Data<Platform>,
+    audit: web::Data<dyn Audit>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     query: web::Query<VerifyQuery>,
 ) -> Result<web::Json<VerifyReport>, ApiError> {
-    guard::authorize(&platform, &req, AUDIT_READ, Target::Platform).await?;
-    Ok(web::Json(platform.audit.verify(query.from).await?))
+    guard::authorize(&iam, &req, AUDIT_READ, Target::Platform).await?;
+    Ok(web::Json(audit.verify(query.from).await?))
 }
 
 /// Signed digests, oldest first.
 #[utoipa::path(params(PageQuery), tag = "audit", responses((status = 200, body = paging::Page<DigestRecord>)))]
 #[get("/digests")]
 async fn list_digests(
-    platform: web::Data<Platform>,
+    audit: web::Data<dyn Audit>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<paging::Page<DigestRecord>>, ApiError> {
-    guard::authorize(&platform, &req, AUDIT_READ, Target::Platform).await?;
-    Ok(web::Json(
-        page.page(platform.audit.digests().await?, |d| {
-            format!("{:020}", d.number)
-        })?,
-    ))
+    guard::authorize(&iam, &req, AUDIT_READ, Target::Platform).await?;
+    Ok(web::Json(page.page(audit.digests().await?, |d| {
+        format!("{:020}", d.number)
+    })?))
 }
 
 /// The Ed25519 key digests verify with; 404 when none is configured.
 #[utoipa::path(tag = "audit", responses((status = 200, body = PublicKey), (status = 404, body = Problem)))]
 #[get("/public-key")]
-async fn public_key(platform: web::Data<Platform>) -> Result<web::Json<PublicKey>, ApiError> {
-    platform
-        .audit
+async fn public_key(audit: web::Data<dyn Audit>) -> Result<web::Json<PublicKey>, ApiError> {
+    audit
         .public_key()
         .map(web::Json)
         .ok_or_else(|| ApiError::NotFound("no audit signing key is configured".into()))

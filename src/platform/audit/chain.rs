@@ -90,7 +90,7 @@ pub fn hash(event: &AuditEvent) -> String {
 
 /// The hash of an already encoded event.
 pub fn hash_encoded(encoded: &str) -> String {
-    crate::encoding::sha256_hex(format!("{EVENT_TAG}\n{encoded}").as_bytes())
+    crate::base::encoding::sha256_hex(format!("{EVENT_TAG}\n{encoded}").as_bytes())
 }
 
 /// The bytes a digest's signature covers.
@@ -109,7 +109,7 @@ pub fn digest_message(d: &DigestRecord) -> String {
 
 /// Identifies a public key: the first 16 hex digits of its SHA-256.
 pub fn key_id(public_key: &[u8]) -> String {
-    crate::encoding::sha256_hex(public_key)[..16].to_owned()
+    crate::base::encoding::sha256_hex(public_key)[..16].to_owned()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::api::EventQuery;
 use super::{Audit, AuditEvent, VerifyReport, chain, signing};
-use crate::cli::{CliError, Output, print};
+use crate::kit::cli::{CliError, Output, print};
 
 /// Audit custody.
 #[derive(Debug, Subcommand)]

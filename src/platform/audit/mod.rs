@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 pub use store::{PgAudit, sign_periodically};
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::base::db::DbError;
+use crate::kit::error::ApiError;
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -75,6 +75,11 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The operator running an `aicloud` command.
+    pub fn operator() -> Actor {
+        Actor::system(crate::kit::cli::operator())
+    }
+
     /// The platform or an administrator's command, identified by `id`.
     pub fn system(id: impl Into<String>) -> Actor {
         Actor {
@@ -155,7 +160,7 @@ impl NewEvent {
     /// A successful action by `actor` on `target_type`/`target_id`, with empty details,
     /// carrying the correlation id, address and agent of the request being served.
     pub fn new(actor: Actor, action: &str, target_type: &str, target_id: &str) -> NewEvent {
-        let request = crate::context::current().unwrap_or_default();
+        let request = crate::base::context::current().unwrap_or_default();
         let correlation = Some(request.correlation_id).filter(|id| !id.is_empty());
         NewEvent {
             actor,

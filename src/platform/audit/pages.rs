@@ -4,13 +4,13 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use askama::Template;
 use uuid::Uuid;
 
+use super::Audit;
 use super::api::EventQuery;
 use super::cli::render_report;
 use super::{AuditEvent, VerifyReport, chain};
-use crate::app::Platform;
-use crate::error::ApiError;
-use crate::portal::session::SignedIn;
-use crate::portal::{layout::Layout, render};
+use crate::kit::error::ApiError;
+use crate::kit::portal::{layout::Layout, render};
+use crate::platform::iam::web::session::SignedIn;
 
 /// Registers the pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -105,14 +105,14 @@ impl LogPage {
 #[get("/audit")]
 async fn log_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    audit: web::Data<dyn Audit>,
     req: HttpRequest,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let (rows, next, error) = match query.filter() {
         Ok(filter) => {
-            let page = platform.audit.query(filter).await?;
+            let page = audit.query(filter).await?;
             (
                 page.events.iter().map(Row::from).collect(),
                 page.next_cursor,
@@ -122,8 +122,8 @@ async fn log_page(
         Err(err) => (Vec::new(), None, Some(err.to_string())),
     };
     render(&LogPage {
-        layout: Layout::new("Audit log", AREA, platform.modules()).signed_in(&req),
-        badge: badge(platform.audit.last_verification()),
+        layout: Layout::page("Audit log", AREA, &req),
+        badge: badge(audit.last_verification()),
         rows,
         query,
         next,
@@ -134,9 +134,9 @@ async fn log_page(
 #[get("/audit/verify")]
 async fn verify_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    audit: web::Data<dyn Audit>,
 ) -> Result<HttpResponse, ApiError> {
-    platform.audit.verify(None).await?;
+    audit.verify(None).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("location", "/audit"))
         .finish())
@@ -154,18 +154,13 @@ struct EventPage {
 #[get("/audit/events/{id}")]
 async fn event_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    audit: web::Data<dyn Audit>,
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let event = platform.audit.event(id.into_inner()).await?;
+    let event = audit.event(id.into_inner()).await?;
     render(&EventPage {
-        layout: Layout::new(
-            &format!("Audit event {}", event.seq),
-            AREA,
-            platform.modules(),
-        )
-        .signed_in(&req),
+        layout: Layout::page(&format!("Audit event {}", event.seq), AREA, &req),
         at: chain::timestamp(event.occurred_at),
         details: serde_json::to_string_pretty(&event.details).unwrap_or_default(),
         event,

@@ -16,7 +16,7 @@ pub fn parse(hex_key: &str) -> Result<SigningKey, String> {
 
 /// A fresh random key, as hex.
 pub fn generate() -> Result<String, String> {
-    crate::encoding::random_hex(32).map_err(|err| format!("no randomness available: {err}"))
+    crate::base::encoding::random_hex(32).map_err(|err| format!("no randomness available: {err}"))
 }
 
 /// The public half, as served for verification.

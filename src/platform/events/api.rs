@@ -7,11 +7,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::DeadLetter;
-use crate::app::Platform;
-use crate::error::{ApiError, Problem};
-use crate::http::guard;
-use crate::http::paging::{Page, PageQuery};
+use super::Events;
+use crate::kit::error::{ApiError, Problem};
+use crate::kit::http::paging::{Page, PageQuery};
+use crate::platform::iam::Iam;
 use crate::platform::iam::Target;
+use crate::platform::iam::web::guard;
 
 /// Registers the routes.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -33,32 +34,30 @@ struct DeadLetterQuery {
 #[utoipa::path(tag = "events", params(DeadLetterQuery, PageQuery), responses((status = 200, body = Page<DeadLetter>), (status = 403, body = Problem)))]
 #[get("/dead-letters")]
 async fn list_dead_letters(
-    platform: web::Data<Platform>,
+    events: web::Data<dyn Events>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     query: web::Query<DeadLetterQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<DeadLetter>>, ApiError> {
-    guard::authorize(&platform, &req, "platform.events.read", Target::Platform).await?;
+    guard::authorize(&iam, &req, "platform.events.read", Target::Platform).await?;
     let open_only = !query.all.unwrap_or(false);
-    Ok(web::Json(page.page(
-        platform.events.dead_letters(open_only).await?,
-        |d| d.id.to_string(),
-    )?))
+    Ok(web::Json(
+        page.page(events.dead_letters(open_only).await?, |d| d.id.to_string())?,
+    ))
 }
 
 /// Puts a dead letter back in its consumer's queue (audited).
 #[utoipa::path(tag = "events", responses((status = 204), (status = 404, body = Problem), (status = 403, body = Problem)))]
 #[post("/dead-letters/{id}/replay")]
 async fn replay(
-    platform: web::Data<Platform>,
+    events: web::Data<dyn Events>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
     let (caller, _) =
-        guard::authorize(&platform, &req, "platform.events.replay", Target::Platform).await?;
-    platform
-        .events
-        .replay(id.into_inner(), caller.actor())
-        .await?;
+        guard::authorize(&iam, &req, "platform.events.replay", Target::Platform).await?;
+    events.replay(id.into_inner(), caller.actor()).await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
 }

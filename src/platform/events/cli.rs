@@ -4,7 +4,7 @@ use clap::Subcommand;
 use uuid::Uuid;
 
 use super::{DeadLetter, Events};
-use crate::cli::{CliError, Output, print};
+use crate::kit::cli::{CliError, Output, print};
 
 /// The event outbox.
 #[derive(Debug, Subcommand)]
@@ -44,7 +44,7 @@ pub async fn run(events: &dyn Events, command: &EventsCommand) -> Result<(), Cli
         }
         EventsCommand::Dlq(DlqCommand::Replay { id }) => {
             events
-                .replay(*id, crate::cli::actor())
+                .replay(*id, crate::platform::audit::Actor::operator())
                 .await
                 .map_err(|e| CliError::new(e.to_string()))?;
             println!("dead letter {id} requeued; the relay of a running server delivers it");

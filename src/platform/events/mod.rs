@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 pub use store::PgEvents;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::base::db::DbError;
+use crate::kit::error::ApiError;
 use crate::platform::audit::{Actor, AuditError};
 
 /// The envelope every consumer receives.
@@ -62,7 +62,7 @@ impl Message {
         Message {
             event_type: event_type.to_owned(),
             version: "1.0".into(),
-            correlation_id: crate::context::current().map(|c| c.correlation_id),
+            correlation_id: crate::base::context::current().map(|c| c.correlation_id),
             payload,
         }
     }

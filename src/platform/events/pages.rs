@@ -5,10 +5,10 @@ use askama::Template;
 use uuid::Uuid;
 
 use super::DeadLetter;
-use crate::app::Platform;
-use crate::error::ApiError;
-use crate::portal::session::SignedIn;
-use crate::portal::{layout::Layout, render};
+use super::Events;
+use crate::kit::error::ApiError;
+use crate::kit::portal::{layout::Layout, render};
+use crate::platform::iam::web::session::SignedIn;
 
 /// Registers the pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -25,12 +25,12 @@ struct DeadLettersPage {
 #[get("/events/dead-letters")]
 async fn dead_letters_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    events: web::Data<dyn Events>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let letters = platform.events.dead_letters(false).await?;
+    let letters = events.dead_letters(false).await?;
     render(&DeadLettersPage {
-        layout: Layout::new("Dead letters", Some("events"), platform.modules()).signed_in(&req),
+        layout: Layout::page("Dead letters", Some("events"), &req),
         letters,
     })
 }
@@ -38,15 +38,14 @@ async fn dead_letters_page(
 #[post("/events/dead-letters/{id}/replay")]
 async fn replay_form(
     signed: SignedIn,
-    platform: web::Data<Platform>,
+    events: web::Data<dyn Events>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    form: crate::http::input::Form<crate::portal::session::CsrfForm>,
+    form: crate::kit::http::input::Form<crate::platform::iam::web::session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    crate::portal::session::check_csrf(&req, &form.csrf)?;
+    crate::platform::iam::web::session::check_csrf(&req, &form.csrf)?;
     signed.require("platform.events.replay")?;
-    platform
-        .events
+    events
         .replay(id.into_inner(), signed.caller().actor())
         .await?;
     Ok(HttpResponse::SeeOther()

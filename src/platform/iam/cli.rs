@@ -3,8 +3,8 @@
 use clap::Subcommand;
 
 use super::{Caller, OrgKind, Organization, Project, Target, Tenancy};
-use crate::app::Platform;
-use crate::cli::{CliError, Output, print};
+use crate::kit::cli::{CliError, Output, print};
+use crate::platform::iam::Iam;
 
 pub use super::cli_keys::{KeyCommand, SaCommand, run_key, run_sa};
 pub use super::cli_people::{UserCommand, password_from_stdin, run_bootstrap, run_user};
@@ -104,7 +104,13 @@ pub async fn run_org(iam: &dyn Tenancy, command: &OrgCommand) -> Result<(), CliE
             let kind = OrgKind::parse(kind)
                 .ok_or_else(|| CliError::new(format!("--kind `{kind}` is not team or personal")))?;
             let created = iam
-                .create_organization(slug, name, kind, owner.as_deref(), crate::cli::actor())
+                .create_organization(
+                    slug,
+                    name,
+                    kind,
+                    owner.as_deref(),
+                    crate::platform::audit::Actor::operator(),
+                )
                 .await
                 .map_err(failed)?;
             let text = format!(
@@ -125,7 +131,7 @@ pub async fn run_org(iam: &dyn Tenancy, command: &OrgCommand) -> Result<(), CliE
         OrgCommand::Suspend { slug, out } | OrgCommand::Reactivate { slug, out } => {
             let active = matches!(command, OrgCommand::Reactivate { .. });
             let org = iam
-                .set_organization_active(slug, active, crate::cli::actor())
+                .set_organization_active(slug, active, crate::platform::audit::Actor::operator())
                 .await
                 .map_err(failed)?;
             let done = if active { "reactivated" } else { "suspended" };
@@ -150,7 +156,7 @@ pub async fn run_project(iam: &dyn Tenancy, command: &ProjectCommand) -> Result<
                     slug,
                     name,
                     department.as_deref(),
-                    crate::cli::actor(),
+                    crate::platform::audit::Actor::operator(),
                 )
                 .await
                 .map_err(failed)?;
@@ -180,17 +186,13 @@ pub async fn run_project(iam: &dyn Tenancy, command: &ProjectCommand) -> Result<
 
 /// The administrator at this command line: trusted like a platform administrator.
 pub fn console() -> Caller {
-    Caller::Console(crate::cli::actor().id)
+    Caller::Console(crate::platform::audit::Actor::operator().id)
 }
 
 /// The project `organization/project`, as the console sees it.
-pub async fn project_of(
-    platform: &Platform,
-    organization: &str,
-    project: &str,
-) -> Result<Project, CliError> {
+pub async fn project_of(iam: &Iam, organization: &str, project: &str) -> Result<Project, CliError> {
     let target = Target::project(organization, project);
-    let place = platform
+    let place = iam
         .access
         .authorize(&console(), "platform.iam.read", target)
         .await

@@ -4,8 +4,8 @@ use clap::Subcommand;
 use time::format_description::well_known::Rfc3339;
 
 use super::cli::{console, failed, project_of};
-use crate::app::Platform;
-use crate::cli::{CliError, Output, print};
+use crate::kit::cli::{CliError, Output, print};
+use crate::platform::iam::Iam;
 
 /// Service accounts.
 #[derive(Debug, Subcommand)]
@@ -54,9 +54,13 @@ pub enum SaCommand {
 pub enum KeyCommand {
     /// Issue a key for a service account; prints the secret once.
     Issue {
-        /// Service account id.
+        /// Organization slug.
+        organization: String,
+        /// Project slug.
+        project: String,
+        /// The service account's name in that project.
         #[arg(long)]
-        service_account: uuid::Uuid,
+        service_account: String,
         /// A name to recognise the key by.
         #[arg(long)]
         name: String,
@@ -101,7 +105,7 @@ pub enum KeyCommand {
 }
 
 /// Runs a service-account subcommand.
-pub async fn run_sa(platform: &Platform, command: &SaCommand) -> Result<(), CliError> {
+pub async fn run_sa(iam: &Iam, command: &SaCommand) -> Result<(), CliError> {
     match command {
         SaCommand::Create {
             organization,
@@ -111,7 +115,7 @@ pub async fn run_sa(platform: &Platform, command: &SaCommand) -> Result<(), CliE
             purpose,
             out,
         } => {
-            let sa = platform
+            let sa = iam
                 .keys
                 .create_service_account(&console(), organization, project, name, owner, purpose)
                 .await
@@ -127,12 +131,8 @@ pub async fn run_sa(platform: &Platform, command: &SaCommand) -> Result<(), CliE
             project,
             out,
         } => {
-            let project = project_of(platform, organization, project).await?;
-            let listed = platform
-                .keys
-                .service_accounts(&project)
-                .await
-                .map_err(failed)?;
+            let project = project_of(iam, organization, project).await?;
+            let listed = iam.keys.service_accounts(&project).await.map_err(failed)?;
             let lines: Vec<String> = listed
                 .iter()
                 .map(|sa| {
@@ -150,7 +150,7 @@ pub async fn run_sa(platform: &Platform, command: &SaCommand) -> Result<(), CliE
             name,
             out,
         } => {
-            let sa = platform
+            let sa = iam
                 .keys
                 .disable_service_account(&console(), organization, project, name)
                 .await
@@ -162,10 +162,12 @@ pub async fn run_sa(platform: &Platform, command: &SaCommand) -> Result<(), CliE
 }
 
 /// Runs a key subcommand.
-pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), CliError> {
-    let keys = platform.keys.as_ref();
+pub async fn run_key(iam: &Iam, command: &KeyCommand) -> Result<(), CliError> {
+    let keys = iam.keys.as_ref();
     match command {
         KeyCommand::Issue {
+            organization,
+            project,
             service_account,
             name,
             scopes,
@@ -173,6 +175,11 @@ pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), Cl
             expires,
             out,
         } => {
+            let project = project_of(iam, organization, project).await?;
+            let holder = keys
+                .holder_in(&console(), &project, Some(service_account))
+                .await
+                .map_err(failed)?;
             let expires_at = expires
                 .as_deref()
                 .map(|e| time::OffsetDateTime::parse(e, &Rfc3339))
@@ -181,7 +188,7 @@ pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), Cl
                     CliError::new("--expires must be an RFC 3339 time like 2027-01-31T00:00:00Z")
                 })?;
             let key = super::NewKey {
-                holder: super::KeyHolder::ServiceAccount(*service_account),
+                holder,
                 name: name.clone(),
                 scopes: scopes.clone(),
                 model_allowlist: models.clone(),
@@ -199,7 +206,7 @@ pub async fn run_key(platform: &Platform, command: &KeyCommand) -> Result<(), Cl
             project,
             out,
         } => {
-            let project = project_of(platform, organization, project).await?;
+            let project = project_of(iam, organization, project).await?;
             let listed = keys.keys(&project).await.map_err(failed)?;
             let lines: Vec<String> = listed
                 .iter()

@@ -4,8 +4,8 @@ use clap::Subcommand;
 
 use super::cli::{console, project_of};
 use super::{Member, Target};
-use crate::app::Platform;
-use crate::cli::{CliError, Output, print};
+use crate::kit::cli::{CliError, Output, print};
+use crate::platform::iam::Iam;
 
 /// Memberships.
 #[derive(Debug, Subcommand)]
@@ -62,8 +62,8 @@ fn where_(organization: &str, project: Option<&String>) -> String {
 }
 
 /// Runs a member subcommand.
-pub async fn run_member(platform: &Platform, command: &MemberCommand) -> Result<(), CliError> {
-    let members = platform.members.as_ref();
+pub async fn run_member(iam: &Iam, command: &MemberCommand) -> Result<(), CliError> {
+    let members = iam.members.as_ref();
     let caller = console();
     match command {
         MemberCommand::Add {
@@ -75,13 +75,13 @@ pub async fn run_member(platform: &Platform, command: &MemberCommand) -> Result<
         } => {
             let member = match project {
                 Some(p) => {
-                    let project = project_of(platform, organization, p).await?;
+                    let project = project_of(iam, organization, p).await?;
                     members
                         .set_project_member(&caller, &project, email, role)
                         .await
                 }
                 None => {
-                    let org = organization_of(platform, organization).await?;
+                    let org = organization_of(iam, organization).await?;
                     members.set_org_member(&caller, &org, email, role).await
                 }
             }
@@ -102,13 +102,13 @@ pub async fn run_member(platform: &Platform, command: &MemberCommand) -> Result<
         } => {
             match project {
                 Some(p) => {
-                    let project = project_of(platform, organization, p).await?;
+                    let project = project_of(iam, organization, p).await?;
                     members
                         .remove_project_member(&caller, &project, email)
                         .await
                 }
                 None => {
-                    let org = organization_of(platform, organization).await?;
+                    let org = organization_of(iam, organization).await?;
                     members.remove_org_member(&caller, &org, email).await
                 }
             }
@@ -124,11 +124,11 @@ pub async fn run_member(platform: &Platform, command: &MemberCommand) -> Result<
         } => {
             let listed: Vec<Member> = match project {
                 Some(p) => {
-                    let project = project_of(platform, organization, p).await?;
+                    let project = project_of(iam, organization, p).await?;
                     members.project_members(&project).await
                 }
                 None => {
-                    let org = organization_of(platform, organization).await?;
+                    let org = organization_of(iam, organization).await?;
                     members.org_members(&org).await
                 }
             }
@@ -142,11 +142,8 @@ pub async fn run_member(platform: &Platform, command: &MemberCommand) -> Result<
     }
 }
 
-async fn organization_of(
-    platform: &Platform,
-    organization: &str,
-) -> Result<super::Organization, CliError> {
-    let place = platform
+async fn organization_of(iam: &Iam, organization: &str) -> Result<super::Organization, CliError> {
+    let place = iam
         .access
         .authorize(&console(), "platform.iam.read", Target::org(organization))
         .await

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::cli::failed;
-use crate::cli::{CliError, Output, print};
+use crate::kit::cli::{CliError, Output, print};
 
 /// People.
 #[derive(Debug, Subcommand)]
@@ -86,7 +86,10 @@ pub async fn run_bootstrap(
         None
     };
     let generated = password.is_none();
-    let (user, password) = match people.bootstrap(email, password, crate::cli::actor()).await {
+    let (user, password) = match people
+        .bootstrap(email, password, crate::platform::audit::Actor::operator())
+        .await
+    {
         Ok(created) => created,
         Err(super::IamError::Conflict(_)) if if_absent => {
             println!(
@@ -117,7 +120,12 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
         UserCommand::Create { email, name, out } => {
             let password = password_from_stdin()?;
             let user = people
-                .create_user(email, name, &password, crate::cli::actor())
+                .create_user(
+                    email,
+                    name,
+                    &password,
+                    crate::platform::audit::Actor::operator(),
+                )
                 .await
                 .map_err(failed)?;
             print(out, &user, &format!("created user {}", user.email))
@@ -141,7 +149,7 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
         UserCommand::SetPassword { email } => {
             let password = password_from_stdin()?;
             people
-                .set_password(email, &password, crate::cli::actor())
+                .set_password(email, &password, crate::platform::audit::Actor::operator())
                 .await
                 .map_err(failed)?;
             println!("password changed for {email}; their sessions have ended");
@@ -150,7 +158,7 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
         UserCommand::Disable { email, out } | UserCommand::Enable { email, out } => {
             let active = matches!(command, UserCommand::Enable { .. });
             let user = people
-                .set_user_state(email, active, crate::cli::actor())
+                .set_user_state(email, active, crate::platform::audit::Actor::operator())
                 .await
                 .map_err(failed)?;
             print(
@@ -162,7 +170,12 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
         UserCommand::Grant { email, role, out } | UserCommand::Revoke { email, role, out } => {
             let grant = matches!(command, UserCommand::Grant { .. });
             people
-                .set_platform_role(email, role, grant, crate::cli::actor())
+                .set_platform_role(
+                    email,
+                    role,
+                    grant,
+                    crate::platform::audit::Actor::operator(),
+                )
                 .await
                 .map_err(failed)?;
             let text = match grant {

@@ -14,6 +14,7 @@ pub mod pages;
 pub mod people;
 mod schema;
 mod store;
+pub mod web;
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -28,10 +29,28 @@ pub use members::{
     org_role_id, project_role_id,
 };
 pub use people::{CurrentUser, People, SignedIn, User};
+
+/// IAM as its adapters (routes, pages, commands) and other modules' adapters reach it:
+/// one handle per capability trait, registered once as app data by the composition root.
+#[derive(Clone)]
+pub struct Iam {
+    /// Organizations, departments, projects.
+    pub tenancy: std::sync::Arc<dyn Tenancy>,
+    /// Service accounts, API keys, authentication and decisions.
+    pub keys: std::sync::Arc<dyn Keys>,
+    /// Users and portal sessions.
+    pub people: std::sync::Arc<dyn People>,
+    /// Memberships, role bindings and invitations.
+    pub members: std::sync::Arc<dyn Members>,
+    /// Who may do what where.
+    pub access: std::sync::Arc<dyn Access>,
+    /// The registry, for the names IAM serves (scopes, roles).
+    pub registry: std::sync::Arc<dyn crate::platform::registry::Registry>,
+}
 pub use store::{PgIam, flush_last_used_periodically};
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::base::db::DbError;
+use crate::kit::error::ApiError;
 use crate::platform::audit::{Actor, AuditError};
 
 /// Kind of organization.

@@ -11,15 +11,16 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::Registry;
 use super::{
     EntryFilter, EntryView, FAMILY_ORDER, Format, OnboardOutcome, PacketSource, ProductDetail,
     ProductSummary, Review, RevisionView,
 };
-use crate::app::Platform;
-use crate::error::{ApiError, Problem};
-use crate::http::guard;
-use crate::http::paging::{Page, PageQuery};
+use crate::kit::error::{ApiError, Problem};
+use crate::kit::http::paging::{Page, PageQuery};
+use crate::platform::iam::Iam;
 use crate::platform::iam::Target;
+use crate::platform::iam::web::guard;
 
 /// Scopes of the platform's packet guarding registry routes.
 const REGISTRY_READ: &str = "platform.registry.read";
@@ -43,13 +44,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
 #[utoipa::path(params(PageQuery), tag = "registry", responses((status = 200, body = Page<ProductSummary>), (status = 403, description = "the caller lacks `platform.registry.read` at platform scope", body = Problem)))]
 #[get("/products")]
 async fn list_products(
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<ProductSummary>>, ApiError> {
-    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
+    guard::authorize(&iam, &req, REGISTRY_READ, Target::Platform).await?;
     Ok(web::Json(
-        page.page(platform.registry.products().await?, |p| p.slug.clone())?,
+        page.page(registry.products().await?, |p| p.slug.clone())?,
     ))
 }
 
@@ -58,12 +60,13 @@ async fn list_products(
 #[utoipa::path(tag = "registry", responses((status = 200, body = ProductDetail), (status = 403, description = "the caller lacks `platform.registry.read` at platform scope", body = Problem), (status = 404, body = Problem)))]
 #[get("/products/{slug}")]
 async fn show_product(
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> Result<web::Json<ProductDetail>, ApiError> {
-    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
-    Ok(web::Json(platform.registry.product(&slug).await?))
+    guard::authorize(&iam, &req, REGISTRY_READ, Target::Platform).await?;
+    Ok(web::Json(registry.product(&slug).await?))
 }
 
 /// The readiness review of the product's current packet revision, as of today. Needs
@@ -71,12 +74,13 @@ async fn show_product(
 #[utoipa::path(tag = "registry", responses((status = 200, body = Review), (status = 403, description = "the caller lacks `platform.registry.read` at platform scope", body = Problem), (status = 404, body = Problem)))]
 #[get("/products/{slug}/review")]
 async fn review_product(
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> Result<web::Json<Review>, ApiError> {
-    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
-    Ok(web::Json(platform.registry.review_product(&slug).await?))
+    guard::authorize(&iam, &req, REGISTRY_READ, Target::Platform).await?;
+    Ok(web::Json(registry.review_product(&slug).await?))
 }
 
 /// The product's packet revisions, newest first, each with its diff. Needs
@@ -84,14 +88,15 @@ async fn review_product(
 #[utoipa::path(params(PageQuery), tag = "registry", responses((status = 200, body = Page<RevisionView>), (status = 403, description = "the caller lacks `platform.registry.read` at platform scope", body = Problem), (status = 404, body = Problem)))]
 #[get("/products/{slug}/revisions")]
 async fn product_revisions(
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     slug: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<RevisionView>>, ApiError> {
-    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
+    guard::authorize(&iam, &req, REGISTRY_READ, Target::Platform).await?;
     Ok(web::Json(
-        page.page(platform.registry.revisions(&slug).await?, |r| {
+        page.page(registry.revisions(&slug).await?, |r| {
             format!("{:010}", r.number)
         })?,
     ))
@@ -115,13 +120,14 @@ struct FamilyQuery {
 )]
 #[get("/{family}")]
 async fn list_family(
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     family: web::Path<String>,
     query: web::Query<FamilyQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<EntryView>>, ApiError> {
-    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
+    guard::authorize(&iam, &req, REGISTRY_READ, Target::Platform).await?;
     let family = singular(&family)?;
     let query = query.into_inner();
     if let Some(state) = &query.state
@@ -136,10 +142,9 @@ async fn list_family(
         product: query.product,
         state: query.state,
     };
-    Ok(web::Json(page.page(
-        platform.registry.entries(family, filter).await?,
-        |e| e.id.clone(),
-    )?))
+    Ok(web::Json(
+        page.page(registry.entries(family, filter).await?, |e| e.id.clone())?,
+    ))
 }
 
 /// `scopes` -> `scope`, `retention_classes` -> `retention_class`.
@@ -206,13 +211,14 @@ fn packet_body(req: &HttpRequest, body: web::Bytes) -> Result<PacketSource, ApiE
 )]
 #[post("/packets/review")]
 async fn review_packet(
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<web::Json<Review>, ApiError> {
-    guard::authorize(&platform, &req, REGISTRY_READ, Target::Platform).await?;
+    guard::authorize(&iam, &req, REGISTRY_READ, Target::Platform).await?;
     let source = packet_body(&req, body)?;
-    let mut reviews = platform.registry.review(vec![source]).await?;
+    let mut reviews = registry.review(vec![source]).await?;
     reviews
         .pop()
         .map(web::Json)
@@ -233,13 +239,12 @@ async fn review_packet(
 )]
 #[post("/packets/onboard")]
 async fn onboard_packet(
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<web::Json<OnboardOutcome>, ApiError> {
-    let (caller, _) = guard::authorize(&platform, &req, REGISTRY_WRITE, Target::Platform).await?;
+    let (caller, _) = guard::authorize(&iam, &req, REGISTRY_WRITE, Target::Platform).await?;
     let source = packet_body(&req, body)?;
-    Ok(web::Json(
-        platform.registry.onboard(source, caller.actor()).await?,
-    ))
+    Ok(web::Json(registry.onboard(source, caller.actor()).await?))
 }

@@ -8,7 +8,7 @@ use super::review::{CategoryStatus, Review};
 use super::{
     Format, OnboardOutcome, PacketSource, ProductDetail, ProductSummary, Registry, RegistryError,
 };
-use crate::cli::{CliError, Output, print};
+use crate::kit::cli::{CliError, Output, print};
 
 /// Product onboarding and the registry's products.
 #[derive(Debug, Subcommand)]
@@ -96,7 +96,10 @@ pub async fn run(registry: &dyn Registry, command: &ProductCommand) -> Result<()
         }
         ProductCommand::Onboard { file, out } => {
             let outcome = registry
-                .onboard(read_packet(file)?, crate::cli::actor())
+                .onboard(
+                    read_packet(file)?,
+                    crate::platform::audit::Actor::operator(),
+                )
                 .await
                 .map_err(failed)?;
             print(out, &outcome, &render_outcome(&outcome))

@@ -26,8 +26,8 @@ pub use review::Review;
 pub use store::PgRegistry;
 pub use validate::{Format, Issue};
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::base::db::DbError;
+use crate::kit::error::ApiError;
 use crate::platform::audit::{Actor, AuditError};
 
 /// A packet as submitted: where it came from, its text and encoding.

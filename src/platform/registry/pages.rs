@@ -5,13 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::Registry;
 use super::api::plural_of;
 use super::review::{CategoryStatus, Review};
 use super::{EntryFilter, EntryView, FAMILY_ORDER, ProductDetail, ProductSummary, RevisionView};
-use crate::app::Platform;
-use crate::error::ApiError;
-use crate::portal::session::SignedIn;
-use crate::portal::{layout::Layout, render};
+use crate::kit::error::ApiError;
+use crate::kit::portal::{layout::Layout, render};
+use crate::platform::iam::web::session::SignedIn;
 
 /// Registers the pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -49,12 +49,12 @@ struct ProductsPage {
 #[get("/products")]
 async fn products_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let products = platform.registry.products().await?;
+    let products = registry.products().await?;
     render(&ProductsPage {
-        layout: Layout::new("Products", AREA, platform.modules()).signed_in(&req),
+        layout: Layout::page("Products", AREA, &req),
         products,
         families: family_links(),
     })
@@ -95,27 +95,27 @@ impl ProductPage {
 }
 
 async fn persona_pages(
-    platform: &Platform,
+    registry: &dyn Registry,
     product: &ProductDetail,
 ) -> Result<Vec<EntryView>, ApiError> {
     let filter = EntryFilter {
         product: Some(product.summary.id.clone()),
         state: Some("active".into()),
     };
-    Ok(platform.registry.entries("portal_page", filter).await?)
+    Ok(registry.entries("portal_page", filter).await?)
 }
 
 #[get("/products/{slug}")]
 async fn product_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let product = platform.registry.product(&slug).await?;
-    let review = platform.registry.review_product(&slug).await?;
-    let revisions = platform.registry.revisions(&slug).await?;
-    let pages = persona_pages(&platform, &product)
+    let product = registry.product(&slug).await?;
+    let review = registry.review_product(&slug).await?;
+    let revisions = registry.revisions(&slug).await?;
+    let pages = persona_pages(registry.as_ref(), &product)
         .await?
         .into_iter()
         .map(|page| PersonaLink {
@@ -125,7 +125,7 @@ async fn product_page(
         })
         .collect();
     render(&ProductPage {
-        layout: Layout::new(&product.summary.name, AREA, platform.modules()).signed_in(&req),
+        layout: Layout::page(&product.summary.name, AREA, &req),
         product,
         review,
         revisions,
@@ -153,13 +153,13 @@ struct PersonaPage {
 #[get("/products/{slug}/pages/{id}")]
 async fn persona_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, id) = path.into_inner();
-    let product = platform.registry.product(&slug).await?;
-    let page = persona_pages(&platform, &product)
+    let product = registry.product(&slug).await?;
+    let page = persona_pages(registry.as_ref(), &product)
         .await?
         .into_iter()
         .find(|p| p.id == id)
@@ -172,8 +172,7 @@ async fn persona_page(
         ),
     };
     render(&PersonaPage {
-        layout: Layout::new(&text(&page.attributes, "title"), AREA, platform.modules())
-            .signed_in(&req),
+        layout: Layout::page(&text(&page.attributes, "title"), AREA, &req),
         persona: text(&page.attributes, "persona"),
         html: super::markdown::to_html(&markdown),
         product,
@@ -203,7 +202,7 @@ struct FamilyPage {
 #[get("/registry/{family}")]
 async fn family_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    registry: web::Data<dyn Registry>,
     req: HttpRequest,
     family: web::Path<String>,
     query: web::Query<FamilyQuery>,
@@ -217,9 +216,9 @@ async fn family_page(
         product: product.clone(),
         state: state.clone(),
     };
-    let entries = platform.registry.entries(family, filter).await?;
+    let entries = registry.entries(family, filter).await?;
     render(&FamilyPage {
-        layout: Layout::new(&family.replace('_', " "), AREA, platform.modules()).signed_in(&req),
+        layout: Layout::page(&family.replace('_', " "), AREA, &req),
         family: family.replace('_', " "),
         plural,
         entries,

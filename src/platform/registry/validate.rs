@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-pub use crate::error::Issue;
+pub use crate::kit::error::Issue;
 
 use super::packet::Packet;
 use super::records::{Flattened, Record};

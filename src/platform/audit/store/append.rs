@@ -132,7 +132,7 @@ impl PgAudit {
         let mut linked = AuditEvent {
             seq,
             id: Uuid::now_v7(),
-            occurred_at: crate::clock::truncate_to_micros(self.clock.now()),
+            occurred_at: crate::base::clock::truncate_to_micros(self.clock.now()),
             actor: event.actor,
             organization_id: event.organization_id,
             department_id: event.department_id,

@@ -41,7 +41,7 @@ impl PgAudit {
                 last_hash,
                 prev_signature: last.map_or(chain::GENESIS.to_owned(), |d| d.signature),
                 key_id: signing::public_key(key).key_id,
-                created_at: crate::clock::truncate_to_micros(self.clock.now()),
+                created_at: crate::base::clock::truncate_to_micros(self.clock.now()),
                 signature: String::new(),
             };
             record.signature = signing::sign(key, &chain::digest_message(&record));

@@ -17,9 +17,9 @@ use super::{
     Audit, AuditError, AuditEvent, DigestRecord, EventFilter, Export, NewEvent, Page, PublicKey,
     VerifyReport, signing,
 };
-use crate::clock::Clock;
-use crate::config::AuditSettings;
-use crate::db::Db;
+use crate::base::clock::Clock;
+use crate::base::config::AuditSettings;
+use crate::base::db::Db;
 use crate::platform::registry::Registry;
 
 /// Audit custody backed by PostgreSQL. Cloning shares everything (pool, key, last report).

@@ -12,9 +12,9 @@ use diesel::pg::PgConnection;
 use uuid::Uuid;
 
 use super::{Consumer, DeadLetter, Envelope, Events, EventsError, Message};
-use crate::clock::Clock;
-use crate::config::EventsSettings;
-use crate::db::Db;
+use crate::base::clock::Clock;
+use crate::base::config::EventsSettings;
+use crate::base::db::Db;
 use crate::platform::audit::{Actor, Audit};
 use crate::platform::registry::Registry;
 

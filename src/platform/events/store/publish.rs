@@ -51,7 +51,7 @@ impl Inner {
             event_id: Uuid::now_v7(),
             event_type: message.event_type,
             version: message.version,
-            occurred_at: crate::clock::truncate_to_micros(self.clock.now()),
+            occurred_at: crate::base::clock::truncate_to_micros(self.clock.now()),
             correlation_id: message.correlation_id,
             payload: message.payload,
         };

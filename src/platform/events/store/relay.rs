@@ -15,7 +15,7 @@ use super::super::schema::{consumers, dead_letters, outbox};
 use super::super::{Consumer, Envelope, EventsError, subjects};
 use super::rows::OutboxRow;
 use super::{CHANNEL, Inner};
-use crate::db::listen::{self, Next};
+use crate::base::db::listen::{self, Next};
 
 const FAN_OUT_BATCH: i64 = 200;
 const DELIVERY_BATCH: i64 = 50;

@@ -6,10 +6,10 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::{IAM_READ, KEYS_MANAGE};
-use crate::app::Platform;
-use crate::error::{ApiError, Problem};
-use crate::http::guard;
-use crate::http::paging::{Page, PageQuery};
+use crate::kit::error::{ApiError, Problem};
+use crate::kit::http::paging::{Page, PageQuery};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::guard;
 use crate::platform::iam::{ApiKeyView, Caller, IssuedKey, NewKey, ServiceAccount, Target};
 
 fn project_target(path: &(String, String)) -> Target {
@@ -20,14 +20,14 @@ fn project_target(path: &(String, String)) -> Target {
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<ServiceAccount>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects/{project}/service-accounts")]
 pub async fn list_service_accounts(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<ServiceAccount>>, ApiError> {
-    let (_, place) = guard::authorize(&platform, &req, IAM_READ, project_target(&path)).await?;
+    let (_, place) = guard::authorize(&iam, &req, IAM_READ, project_target(&path)).await?;
     Ok(web::Json(page.page(
-        platform.keys.service_accounts(place.project()?).await?,
+        iam.keys.service_accounts(place.project()?).await?,
         |s| s.name.clone(),
     )?))
 }
@@ -53,13 +53,13 @@ pub struct NewServiceAccount {
 ))]
 #[post("/orgs/{org}/projects/{project}/service-accounts")]
 pub async fn create_service_account(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: crate::http::input::Json<NewServiceAccount>,
+    body: crate::kit::http::input::Json<NewServiceAccount>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&platform, &req, IAM_READ, project_target(&path)).await?;
-    let sa = platform
+    let (caller, _) = guard::authorize(&iam, &req, IAM_READ, project_target(&path)).await?;
+    let sa = iam
         .keys
         .create_service_account(
             &caller,
@@ -80,15 +80,14 @@ pub async fn create_service_account(
 ))]
 #[post("/orgs/{org}/projects/{project}/service-accounts/{name}/disable")]
 pub async fn disable_service_account(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<web::Json<ServiceAccount>, ApiError> {
     let target = Target::project(&path.0, &path.1);
-    let (caller, _) = guard::authorize(&platform, &req, IAM_READ, target).await?;
+    let (caller, _) = guard::authorize(&iam, &req, IAM_READ, target).await?;
     Ok(web::Json(
-        platform
-            .keys
+        iam.keys
             .disable_service_account(&caller, &path.0, &path.1, &path.2)
             .await?,
     ))
@@ -98,16 +97,15 @@ pub async fn disable_service_account(
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<ApiKeyView>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects/{project}/keys")]
 pub async fn list_keys(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<ApiKeyView>>, ApiError> {
-    let (_, place) = guard::authorize(&platform, &req, IAM_READ, project_target(&path)).await?;
-    Ok(web::Json(page.page(
-        platform.keys.keys(place.project()?).await?,
-        |k| k.prefix.clone(),
-    )?))
+    let (_, place) = guard::authorize(&iam, &req, IAM_READ, project_target(&path)).await?;
+    Ok(web::Json(
+        page.page(iam.keys.keys(place.project()?).await?, |k| k.prefix.clone())?,
+    ))
 }
 
 /// A key to issue.
@@ -137,16 +135,15 @@ pub struct KeyRequest {
 ))]
 #[post("/orgs/{org}/projects/{project}/keys")]
 pub async fn issue_key(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: crate::http::input::Json<KeyRequest>,
+    body: crate::kit::http::input::Json<KeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, place) =
-        guard::authorize(&platform, &req, KEYS_MANAGE, project_target(&path)).await?;
+    let (caller, place) = guard::authorize(&iam, &req, KEYS_MANAGE, project_target(&path)).await?;
     let body = body.into_inner();
     let key = NewKey {
-        holder: platform
+        holder: iam
             .keys
             .holder_in(&caller, place.project()?, body.service_account.as_deref())
             .await?,
@@ -155,19 +152,19 @@ pub async fn issue_key(
         model_allowlist: body.models,
         expires_at: body.expires_at,
     };
-    let issued: IssuedKey = platform.keys.issue_key(&caller, key).await?;
+    let issued: IssuedKey = iam.keys.issue_key(&caller, key).await?;
     Ok(HttpResponse::Created().json(issued))
 }
 
 /// The key `prefix`, if it belongs to the project the caller manages keys in.
 async fn project_key(
-    platform: &Platform,
+    iam: &Iam,
     req: &HttpRequest,
     path: &(String, String, String),
 ) -> Result<(Caller, ApiKeyView), ApiError> {
     let target = Target::project(&path.0, &path.1);
-    let (caller, place) = guard::authorize(platform, req, KEYS_MANAGE, target).await?;
-    let key = platform.keys.key_in(place.project()?, &path.2).await?;
+    let (caller, place) = guard::authorize(iam, req, KEYS_MANAGE, target).await?;
+    let key = iam.keys.key_in(place.project()?, &path.2).await?;
     Ok((caller, key))
 }
 
@@ -175,14 +172,12 @@ async fn project_key(
 #[utoipa::path(tag = "iam", responses((status = 200, body = ApiKeyView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[post("/orgs/{org}/projects/{project}/keys/{prefix}/revoke")]
 pub async fn revoke_key(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<web::Json<ApiKeyView>, ApiError> {
-    let (caller, key) = project_key(&platform, &req, &path).await?;
-    Ok(web::Json(
-        platform.keys.revoke_key(&caller, &key.prefix).await?,
-    ))
+    let (caller, key) = project_key(&iam, &req, &path).await?;
+    Ok(web::Json(iam.keys.revoke_key(&caller, &key.prefix).await?))
 }
 
 /// How long the old key keeps working.
@@ -201,10 +196,10 @@ pub struct Rotation {
 ))]
 #[post("/orgs/{org}/projects/{project}/keys/{prefix}/rotate")]
 pub async fn rotate_key(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    body: crate::http::input::Json<Rotation>,
+    body: crate::kit::http::input::Json<Rotation>,
 ) -> Result<HttpResponse, ApiError> {
     let grace = body.grace_secs.unwrap_or(0);
     if grace > 30 * 24 * 3600 {
@@ -213,8 +208,8 @@ pub async fn rotate_key(
             reason: "must be at most 2592000 (30 days)".into(),
         });
     }
-    let (caller, key) = project_key(&platform, &req, &path).await?;
-    let issued = platform
+    let (caller, key) = project_key(&iam, &req, &path).await?;
+    let issued = iam
         .keys
         .rotate_key(&caller, &key.prefix, std::time::Duration::from_secs(grace))
         .await?;

@@ -6,10 +6,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{IAM_READ, IAM_WRITE};
-use crate::app::Platform;
-use crate::error::{ApiError, Problem};
-use crate::http::guard;
-use crate::http::paging::{Page, PageQuery};
+use crate::kit::error::{ApiError, Problem};
+use crate::kit::http::paging::{Page, PageQuery};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::guard;
 use crate::platform::iam::{Invitation, IssuedInvitation, Member, RoleBinding, Target};
 
 /// A role to hold.
@@ -25,14 +25,14 @@ pub struct RoleBody {
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Member>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/members")]
 pub async fn list_org_members(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<Member>>, ApiError> {
-    let (_, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    let (_, place) = guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
     Ok(web::Json(page.page(
-        platform.members.org_members(place.org()?).await?,
+        iam.members.org_members(place.org()?).await?,
         |m| m.email.to_lowercase(),
     )?))
 }
@@ -45,14 +45,14 @@ pub async fn list_org_members(
 ))]
 #[put("/orgs/{org}/members/{email}")]
 pub async fn set_org_member(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: crate::http::input::Json<RoleBody>,
+    body: crate::kit::http::input::Json<RoleBody>,
 ) -> Result<web::Json<Member>, ApiError> {
     let (org, email) = path.into_inner();
-    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
-    let member = platform
+    let (caller, place) = guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
+    let member = iam
         .members
         .set_org_member(&caller, place.org()?, &email, &body.role)
         .await?;
@@ -63,14 +63,13 @@ pub async fn set_org_member(
 #[utoipa::path(tag = "iam", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[delete("/orgs/{org}/members/{email}")]
 pub async fn remove_org_member(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, email) = path.into_inner();
-    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
-    platform
-        .members
+    let (caller, place) = guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
+    iam.members
         .remove_org_member(&caller, place.org()?, &email)
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -80,16 +79,16 @@ pub async fn remove_org_member(
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Member>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects/{project}/members")]
 pub async fn list_project_members(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<Member>>, ApiError> {
     let (org, project) = path.into_inner();
     let target = Target::project(&org, &project);
-    let (_, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
+    let (_, place) = guard::authorize(&iam, &req, IAM_READ, target).await?;
     Ok(web::Json(page.page(
-        platform.members.project_members(place.project()?).await?,
+        iam.members.project_members(place.project()?).await?,
         |m| m.email.to_lowercase(),
     )?))
 }
@@ -100,15 +99,15 @@ pub async fn list_project_members(
 ))]
 #[put("/orgs/{org}/projects/{project}/members/{email}")]
 pub async fn set_project_member(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    body: crate::http::input::Json<RoleBody>,
+    body: crate::kit::http::input::Json<RoleBody>,
 ) -> Result<web::Json<Member>, ApiError> {
     let (org, project, email) = path.into_inner();
     let target = Target::project(&org, &project);
-    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
-    let member = platform
+    let (caller, place) = guard::authorize(&iam, &req, IAM_READ, target).await?;
+    let member = iam
         .members
         .set_project_member(&caller, place.project()?, &email, &body.role)
         .await?;
@@ -119,15 +118,14 @@ pub async fn set_project_member(
 #[utoipa::path(tag = "iam", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 #[delete("/orgs/{org}/projects/{project}/members/{email}")]
 pub async fn remove_project_member(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, project, email) = path.into_inner();
     let target = Target::project(&org, &project);
-    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
-    platform
-        .members
+    let (caller, place) = guard::authorize(&iam, &req, IAM_READ, target).await?;
+    iam.members
         .remove_project_member(&caller, place.project()?, &email)
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -137,14 +135,14 @@ pub async fn remove_project_member(
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<RoleBinding>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/role-bindings")]
 pub async fn list_role_bindings(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<RoleBinding>>, ApiError> {
-    let (_, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    let (_, place) = guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
     Ok(web::Json(page.page(
-        platform.members.role_bindings(place.org()?).await?,
+        iam.members.role_bindings(place.org()?).await?,
         |b| b.id.to_string(),
     )?))
 }
@@ -170,17 +168,17 @@ pub struct NewBinding {
 ))]
 #[post("/orgs/{org}/role-bindings")]
 pub async fn grant_role(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
-    body: crate::http::input::Json<NewBinding>,
+    body: crate::kit::http::input::Json<NewBinding>,
 ) -> Result<HttpResponse, ApiError> {
     let target = match &body.project {
         Some(project) => Target::project(&org, project),
         None => Target::org(&org),
     };
-    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
-    let binding = platform
+    let (caller, place) = guard::authorize(&iam, &req, IAM_READ, target).await?;
+    let binding = iam
         .members
         .grant_role(
             &caller,
@@ -197,16 +195,13 @@ pub async fn grant_role(
 #[utoipa::path(tag = "iam", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 #[delete("/orgs/{org}/role-bindings/{id}")]
 pub async fn revoke_role(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = path.into_inner();
-    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
-    platform
-        .members
-        .revoke_role(&caller, place.org()?, id)
-        .await?;
+    let (caller, place) = guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
+    iam.members.revoke_role(&caller, place.org()?, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -214,14 +209,14 @@ pub async fn revoke_role(
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Invitation>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/invitations")]
 pub async fn list_invitations(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<Invitation>>, ApiError> {
-    let (_, place) = guard::authorize(&platform, &req, IAM_WRITE, Target::org(&org)).await?;
+    let (_, place) = guard::authorize(&iam, &req, IAM_WRITE, Target::org(&org)).await?;
     Ok(web::Json(page.page(
-        platform.members.invitations(place.org()?).await?,
+        iam.members.invitations(place.org()?).await?,
         |i| i.id.to_string(),
     )?))
 }
@@ -245,10 +240,10 @@ pub struct NewInvitation {
 ))]
 #[post("/orgs/{org}/invitations")]
 pub async fn invite(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
-    body: crate::http::input::Json<NewInvitation>,
+    body: crate::kit::http::input::Json<NewInvitation>,
 ) -> Result<HttpResponse, ApiError> {
     // Range-checked before any arithmetic: a huge count would overflow a Duration.
     let days = body.valid_days.unwrap_or(7);
@@ -258,8 +253,8 @@ pub async fn invite(
             reason: "must be 1 to 30".into(),
         });
     }
-    let (caller, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
-    let issued = platform
+    let (caller, place) = guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
+    let issued = iam
         .members
         .invite(
             &caller,
@@ -287,18 +282,15 @@ pub struct Acceptance {
 ))]
 #[post("/invitations/accept")]
 pub async fn accept_invitation(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
-    body: crate::http::input::Json<Acceptance>,
+    body: crate::kit::http::input::Json<Acceptance>,
 ) -> Result<web::Json<Member>, ApiError> {
-    let caller = guard::caller(&platform, &req).await?;
+    let caller = guard::caller(&iam, &req).await?;
     let user = caller
         .user_id()
         .ok_or_else(|| ApiError::Forbidden("only a person can accept an invitation".into()))?;
     Ok(web::Json(
-        platform
-            .members
-            .accept_invitation(&body.token, user)
-            .await?,
+        iam.members.accept_invitation(&body.token, user).await?,
     ))
 }

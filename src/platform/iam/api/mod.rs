@@ -15,9 +15,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::{Caller, Decision, IamError, Organization, Principal, User};
-use crate::app::Platform;
-use crate::error::{ApiError, Problem};
-use crate::http::guard;
+use crate::kit::error::{ApiError, Problem};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::guard;
 
 /// Scope a service account needs to ask for decisions, declared by the platform's packet.
 const DECISIONS_SCOPE: &str = "platform.decisions.check";
@@ -69,11 +69,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
     );
 }
 
-fn principal(platform: &Platform, req: &HttpRequest) -> Result<Principal, ApiError> {
+fn principal(iam: &Iam, req: &HttpRequest) -> Result<Principal, ApiError> {
     let bearer = guard::bearer(req).ok_or_else(|| {
         IamError::Unauthenticated("send an API key: Authorization: Bearer aic_...".into())
     })?;
-    Ok(platform.keys.authenticate(bearer)?)
+    Ok(iam.keys.authenticate(bearer)?)
 }
 
 /// A signed-in person, as `/me` shows them.
@@ -101,14 +101,14 @@ pub enum Me {
 /// The principal behind the bearer key, or the signed-in person.
 #[utoipa::path(tag = "iam", responses((status = 200, body = Me), (status = 401, body = Problem)))]
 #[get("/me")]
-async fn me(platform: web::Data<Platform>, req: HttpRequest) -> Result<web::Json<Me>, ApiError> {
-    let caller = guard::caller(&platform, &req).await?;
+async fn me(iam: web::Data<Iam>, req: HttpRequest) -> Result<web::Json<Me>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
     Ok(web::Json(match caller {
         Caller::Key(principal) => Me::Key(principal),
         Caller::User(ref user) => Me::Person(Person {
             kind: "user",
             user: user.clone(),
-            organizations: platform.access.visible_organizations(&caller).await?,
+            organizations: iam.access.visible_organizations(&caller).await?,
         }),
         Caller::Console(_) => {
             return Err(ApiError::Internal(
@@ -141,11 +141,11 @@ struct DecisionRequest {
 ))]
 #[post("/decisions")]
 async fn decisions(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
-    body: crate::http::input::Json<DecisionRequest>,
+    body: crate::kit::http::input::Json<DecisionRequest>,
 ) -> Result<web::Json<Decision>, ApiError> {
-    let caller = principal(&platform, &req)?;
+    let caller = principal(&iam, &req)?;
     for (field, value, max) in [("subject", &body.subject, 256), ("scope", &body.scope, 128)] {
         if !(1..=max).contains(&value.chars().count()) {
             return Err(ApiError::Invalid {
@@ -155,13 +155,13 @@ async fn decisions(
         }
     }
     if !caller.scopes.iter().any(|s| s == DECISIONS_SCOPE)
-        || !platform.registry.is_active("scope", DECISIONS_SCOPE)
+        || !iam.registry.is_active("scope", DECISIONS_SCOPE)
     {
         return Err(ApiError::Forbidden(format!(
             "this key lacks the `{DECISIONS_SCOPE}` scope"
         )));
     }
-    let subject = match platform.keys.authenticate(&body.subject) {
+    let subject = match iam.keys.authenticate(&body.subject) {
         Ok(subject) => subject,
         Err(_) => {
             return Ok(web::Json(Decision {
@@ -171,7 +171,7 @@ async fn decisions(
             }));
         }
     };
-    Ok(web::Json(platform.keys.decide(
+    Ok(web::Json(iam.keys.decide(
         &subject,
         &body.scope,
         body.organization_id,

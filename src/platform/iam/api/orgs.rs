@@ -5,10 +5,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{IAM_READ, IAM_WRITE, ORG_MANAGE};
-use crate::app::Platform;
-use crate::error::{ApiError, Problem};
-use crate::http::guard;
-use crate::http::paging::{Page, PageQuery};
+use crate::kit::error::{ApiError, Problem};
+use crate::kit::http::paging::{Page, PageQuery};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::guard;
 use crate::platform::iam::{
     Caller, CreatedOrganization, Department, OrgKind, Organization, Project, Target,
 };
@@ -17,13 +17,13 @@ use crate::platform::iam::{
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Organization>), (status = 401, body = Problem)))]
 #[get("/orgs")]
 pub async fn list_orgs(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<Organization>>, ApiError> {
-    let caller = guard::caller(&platform, &req).await?;
+    let caller = guard::caller(&iam, &req).await?;
     Ok(web::Json(page.page(
-        platform.access.visible_organizations(&caller).await?,
+        iam.access.visible_organizations(&caller).await?,
         |o| o.slug.clone(),
     )?))
 }
@@ -51,18 +51,18 @@ pub struct NewOrganization {
 ))]
 #[post("/orgs")]
 pub async fn create_org(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
-    body: crate::http::input::Json<NewOrganization>,
+    body: crate::kit::http::input::Json<NewOrganization>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&platform, &req, ORG_MANAGE, Target::Platform).await?;
+    let (caller, _) = guard::authorize(&iam, &req, ORG_MANAGE, Target::Platform).await?;
     let kind = body.kind.as_deref().unwrap_or("team");
     let kind = OrgKind::parse(kind).ok_or_else(|| ApiError::Invalid {
         field: "kind".into(),
         reason: format!("`{kind}` is not team or personal"),
     })?;
-    let created: CreatedOrganization = platform
-        .iam
+    let created: CreatedOrganization = iam
+        .tenancy
         .create_organization(
             &body.slug,
             &body.name,
@@ -78,11 +78,11 @@ pub async fn create_org(
 #[utoipa::path(tag = "iam", responses((status = 200, body = Organization), (status = 404, body = Problem)))]
 #[get("/orgs/{org}")]
 pub async fn show_org(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
 ) -> Result<web::Json<Organization>, ApiError> {
-    let (_, place) = guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    let (_, place) = guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
     Ok(web::Json(place.org()?.clone()))
 }
 
@@ -90,14 +90,13 @@ pub async fn show_org(
 #[utoipa::path(tag = "iam", responses((status = 200, body = Organization), (status = 403, body = Problem), (status = 404, body = Problem)))]
 #[post("/orgs/{org}/suspend")]
 pub async fn suspend_org(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
 ) -> Result<web::Json<Organization>, ApiError> {
-    let caller = platform_manager(&platform, &req, &org, "suspending").await?;
+    let caller = platform_manager(&iam, &req, &org, "suspending").await?;
     Ok(web::Json(
-        platform
-            .iam
+        iam.tenancy
             .set_organization_active(&org, false, caller.actor())
             .await?,
     ))
@@ -108,14 +107,13 @@ pub async fn suspend_org(
 #[utoipa::path(tag = "iam", responses((status = 200, body = Organization), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[post("/orgs/{org}/reactivate")]
 pub async fn reactivate_org(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
 ) -> Result<web::Json<Organization>, ApiError> {
-    let caller = platform_manager(&platform, &req, &org, "reactivating").await?;
+    let caller = platform_manager(&iam, &req, &org, "reactivating").await?;
     Ok(web::Json(
-        platform
-            .iam
+        iam.tenancy
             .set_organization_active(&org, true, caller.actor())
             .await?,
     ))
@@ -125,14 +123,14 @@ pub async fn reactivate_org(
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Project>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects")]
 pub async fn list_projects(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<Project>>, ApiError> {
-    guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
     Ok(web::Json(
-        page.page(platform.iam.projects(&org).await?, |p| p.slug.clone())?,
+        page.page(iam.tenancy.projects(&org).await?, |p| p.slug.clone())?,
     ))
 }
 
@@ -157,14 +155,14 @@ pub struct NewProject {
 ))]
 #[post("/orgs/{org}/projects")]
 pub async fn create_project(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
-    body: crate::http::input::Json<NewProject>,
+    body: crate::kit::http::input::Json<NewProject>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::org(&org)).await?;
-    let project = platform
-        .iam
+    let (caller, _) = guard::authorize(&iam, &req, IAM_WRITE, Target::org(&org)).await?;
+    let project = iam
+        .tenancy
         .create_project(
             &org,
             &body.slug,
@@ -180,14 +178,14 @@ pub async fn create_project(
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<Department>), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/departments")]
 pub async fn list_departments(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<Department>>, ApiError> {
-    guard::authorize(&platform, &req, IAM_READ, Target::org(&org)).await?;
+    guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
     Ok(web::Json(
-        page.page(platform.iam.departments(&org).await?, |d| d.slug.clone())?,
+        page.page(iam.tenancy.departments(&org).await?, |d| d.slug.clone())?,
     ))
 }
 
@@ -209,14 +207,14 @@ pub struct NewDepartment {
 ))]
 #[post("/orgs/{org}/departments")]
 pub async fn create_department(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
-    body: crate::http::input::Json<NewDepartment>,
+    body: crate::kit::http::input::Json<NewDepartment>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::org(&org)).await?;
-    let department = platform
-        .iam
+    let (caller, _) = guard::authorize(&iam, &req, IAM_WRITE, Target::org(&org)).await?;
+    let department = iam
+        .tenancy
         .create_department(&org, &body.slug, &body.name, caller.actor())
         .await?;
     Ok(HttpResponse::Created().json(department))
@@ -226,27 +224,26 @@ pub async fn create_department(
 #[utoipa::path(tag = "iam", responses((status = 200, body = Project), (status = 404, body = Problem)))]
 #[get("/orgs/{org}/projects/{project}")]
 pub async fn show_project(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<web::Json<Project>, ApiError> {
     let (org, project) = path.into_inner();
     let target = Target::project(&org, &project);
-    let (_, place) = guard::authorize(&platform, &req, IAM_READ, target).await?;
+    let (_, place) = guard::authorize(&iam, &req, IAM_READ, target).await?;
     Ok(web::Json(place.project()?.clone()))
 }
 
 /// The caller, when they may change `org`'s state: `platform.org.manage` platform-wide.
 async fn platform_manager(
-    platform: &Platform,
+    iam: &Iam,
     req: &HttpRequest,
     org: &str,
     doing: &str,
 ) -> Result<Caller, ApiError> {
     // Seeing the organization comes first, so other tenants get a 404, not a 403.
-    let (caller, _) = guard::authorize(platform, req, IAM_READ, Target::org(org)).await?;
-    platform
-        .access
+    let (caller, _) = guard::authorize(iam, req, IAM_READ, Target::org(org)).await?;
+    iam.access
         .authorize(&caller, ORG_MANAGE, Target::Platform)
         .await
         .map_err(|_| {

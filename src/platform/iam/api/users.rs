@@ -6,24 +6,24 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{IAM_READ, IAM_WRITE};
-use crate::app::Platform;
-use crate::error::{ApiError, Problem};
-use crate::http::guard;
-use crate::http::paging::{Page, PageQuery};
+use crate::kit::error::{ApiError, Problem};
+use crate::kit::http::paging::{Page, PageQuery};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::guard;
 use crate::platform::iam::{Target, User};
 
 /// Every user (platform-wide `platform.iam.read`).
 #[utoipa::path(params(PageQuery), tag = "iam", responses((status = 200, body = Page<User>), (status = 403, body = Problem)))]
 #[get("/users")]
 pub async fn list_users(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<User>>, ApiError> {
-    guard::authorize(&platform, &req, IAM_READ, Target::Platform).await?;
-    Ok(web::Json(
-        page.page(platform.people.users().await?, |u| u.email.to_lowercase())?,
-    ))
+    guard::authorize(&iam, &req, IAM_READ, Target::Platform).await?;
+    Ok(web::Json(page.page(iam.people.users().await?, |u| {
+        u.email.to_lowercase()
+    })?))
 }
 
 /// A new account.
@@ -47,12 +47,12 @@ pub struct NewUser {
 ))]
 #[post("/users")]
 pub async fn create_user(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
-    body: crate::http::input::Json<NewUser>,
+    body: crate::kit::http::input::Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::Platform).await?;
-    let user = platform
+    let (caller, _) = guard::authorize(&iam, &req, IAM_WRITE, Target::Platform).await?;
+    let user = iam
         .people
         .create_user(
             &body.email,
@@ -79,14 +79,13 @@ pub struct NewPassword {
 ))]
 #[put("/users/{email}/password")]
 pub async fn set_password(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     email: web::Path<String>,
-    body: crate::http::input::Json<NewPassword>,
+    body: crate::kit::http::input::Json<NewPassword>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&platform, &req, IAM_WRITE, Target::Platform).await?;
-    platform
-        .people
+    let (caller, _) = guard::authorize(&iam, &req, IAM_WRITE, Target::Platform).await?;
+    iam.people
         .set_password(&email, &body.password, caller.actor())
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -100,11 +99,11 @@ pub async fn set_password(
 ))]
 #[post("/users/{email}/disable")]
 pub async fn disable_user(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     email: web::Path<String>,
 ) -> Result<web::Json<User>, ApiError> {
-    set_state(&platform, &req, &email, false).await
+    set_state(&iam, &req, &email, false).await
 }
 
 /// Enables a disabled user again (platform-wide `platform.iam.write`).
@@ -113,21 +112,21 @@ pub async fn disable_user(
 ))]
 #[post("/users/{email}/enable")]
 pub async fn enable_user(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     email: web::Path<String>,
 ) -> Result<web::Json<User>, ApiError> {
-    set_state(&platform, &req, &email, true).await
+    set_state(&iam, &req, &email, true).await
 }
 
 async fn set_state(
-    platform: &Platform,
+    iam: &Iam,
     req: &HttpRequest,
     email: &str,
     active: bool,
 ) -> Result<web::Json<User>, ApiError> {
-    let (caller, _) = guard::authorize(platform, req, IAM_WRITE, Target::Platform).await?;
-    let user = platform
+    let (caller, _) = guard::authorize(iam, req, IAM_WRITE, Target::Platform).await?;
+    let user = iam
         .people
         .set_user_state(email, active, caller.actor())
         .await?;

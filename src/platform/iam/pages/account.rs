@@ -4,12 +4,12 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::app::Platform;
-use crate::error::ApiError;
+use crate::kit::error::ApiError;
+use crate::kit::portal::{layout::Layout, render};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::session::SignedIn;
+use crate::platform::iam::web::session::{self, SESSION_COOKIE};
 use crate::platform::iam::{CurrentUser, Organization, User};
-use crate::portal::session::SignedIn;
-use crate::portal::session::{self, SESSION_COOKIE};
-use crate::portal::{layout::Layout, render};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(account_page).service(change_password);
@@ -32,7 +32,7 @@ struct AccountQuery {
 #[get("/account")]
 async fn account_page(
     signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -43,8 +43,8 @@ async fn account_page(
         .map(|c| c.user.clone())
         .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
     render(&AccountPage {
-        layout: Layout::new("Your account", Some("iam"), platform.modules()).signed_in(&req),
-        organizations: platform.access.visible_organizations(&caller).await?,
+        layout: Layout::page("Your account", Some("iam"), &req),
+        organizations: iam.access.visible_organizations(&caller).await?,
         changed: query.changed.is_some(),
         user,
     })
@@ -61,9 +61,9 @@ struct PasswordForm {
 #[post("/account/password")]
 async fn change_password(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
-    form: crate::http::input::Form<PasswordForm>,
+    form: crate::kit::http::input::Form<PasswordForm>,
 ) -> Result<HttpResponse, ApiError> {
     session::check_csrf(&req, &form.csrf)?;
     if form.new != form.repeat {
@@ -85,8 +85,7 @@ async fn change_password(
         .peer_addr()
         .map(|p| p.ip().to_string())
         .unwrap_or_else(|| "unknown".into());
-    platform
-        .people
+    iam.people
         .change_password(&current.user, &form.current, &form.new, &token, &ip)
         .await?;
     Ok(session::redirect("/account?changed=1"))

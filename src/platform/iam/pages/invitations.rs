@@ -6,10 +6,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::form_caller;
-use crate::app::Platform;
-use crate::error::ApiError;
+use crate::kit::error::ApiError;
+use crate::kit::portal::layout::Layout;
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::session;
 use crate::platform::iam::{Caller, Invitation};
-use crate::portal::{layout::Layout, session};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(invitation_page).service(accept).service(join);
@@ -38,11 +39,11 @@ struct InvitationPage {
 
 #[get("/invitations/{token}")]
 async fn invitation_page(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let invitation = platform.members.invitation(&token).await?;
+    let invitation = iam.members.invitation(&token).await?;
     let viewer = match session::caller(&req) {
         Ok(Caller::User(user)) if user.email.eq_ignore_ascii_case(&invitation.email) => {
             Viewer::Invited
@@ -52,7 +53,7 @@ async fn invitation_page(
     };
     let (join_csrf, pair) = session::anonymous_csrf(&req)?;
     let page = InvitationPage {
-        layout: Layout::new("Invitation", Some("iam"), platform.modules()).signed_in(&req),
+        layout: Layout::page("Invitation", Some("iam"), &req),
         invitation,
         token: token.into_inner(),
         viewer,
@@ -69,18 +70,18 @@ async fn invitation_page(
 
 #[post("/invitations/{token}")]
 async fn accept(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     token: web::Path<String>,
-    form: crate::http::input::Form<session::CsrfForm>,
+    form: crate::kit::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     let Caller::User(user) = form_caller(&req, &form.csrf)? else {
         return Err(ApiError::Forbidden(
             "only a person can accept an invitation".into(),
         ));
     };
-    let invitation = platform.members.invitation(&token).await?;
-    platform.members.accept_invitation(&token, user.id).await?;
+    let invitation = iam.members.invitation(&token).await?;
+    iam.members.accept_invitation(&token, user.id).await?;
     Ok(session::redirect(&format!(
         "/access/{}",
         invitation.organization
@@ -99,10 +100,10 @@ struct JoinForm {
 /// then asks the person to sign in and accept.
 #[post("/invitations/{token}/join")]
 async fn join(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     token: web::Path<String>,
-    form: crate::http::input::Form<JoinForm>,
+    form: crate::kit::http::input::Form<JoinForm>,
 ) -> Result<HttpResponse, ApiError> {
     session::check_anonymous_csrf(&req, &form.csrf)?;
     if form.password != form.repeat {
@@ -111,8 +112,7 @@ async fn join(
             reason: "the password and its repetition differ".into(),
         });
     }
-    platform
-        .members
+    iam.members
         .join(&token, &form.display_name, &form.password)
         .await?;
     Ok(session::redirect(&format!(

@@ -13,9 +13,9 @@ mod projects;
 use actix_web::{HttpRequest, web};
 
 use super::{Caller, Holdings, Place, Target};
-use crate::app::Platform;
-use crate::error::ApiError;
-use crate::portal::session;
+use crate::kit::error::ApiError;
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::session;
 
 /// Registers the pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -27,12 +27,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The signed-in caller and what it holds at `target` (404 when it cannot see it).
 async fn at(
-    platform: &Platform,
+    iam: &Iam,
     req: &HttpRequest,
     target: Target,
 ) -> Result<(Caller, Place, Holdings), ApiError> {
     let caller = session::caller(req)?;
-    let (place, holdings) = platform.access.holdings(&caller, target).await?;
+    let (place, holdings) = iam.access.holdings(&caller, target).await?;
     Ok((caller, place, holdings))
 }
 
@@ -51,7 +51,7 @@ struct Submitted {
 impl Submitted {
     /// Parses an urlencoded body, repeated keys (checkboxes) included, and checks its token.
     fn parse(req: &HttpRequest, body: &[u8]) -> Result<Submitted, ApiError> {
-        let fields = crate::http::input::form_fields(body)?;
+        let fields = crate::kit::http::input::form_fields(body)?;
         let caller = form_caller(req, value_of(&fields, "csrf"))?;
         Ok(Submitted { fields, caller })
     }

@@ -6,15 +6,16 @@ use askama::Template;
 use uuid::Uuid;
 
 use super::{Submitted, at, form_caller};
-use crate::app::Platform;
-use crate::error::ApiError;
+use crate::kit::error::ApiError;
+use crate::kit::portal::{layout::Layout, render};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::session;
+use crate::platform::iam::web::session::SignedIn;
 use crate::platform::iam::{
     Department, Invitation, IssuedInvitation, Member, ORG_ROLES, OrgKind, Organization, Project,
     RoleBinding, Target,
 };
 use crate::platform::registry::EntryFilter;
-use crate::portal::session::SignedIn;
-use crate::portal::{layout::Layout, render, session};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(access_page)
@@ -33,8 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 const IAM_WRITE: &str = "platform.iam.write";
 const ORG_MANAGE: &str = "platform.org.manage";
 
-fn layout(platform: &Platform, req: &HttpRequest, title: &str) -> Layout {
-    Layout::new(title, Some("iam"), platform.modules()).signed_in(req)
+fn layout(req: &HttpRequest, title: &str) -> Layout {
+    Layout::page(title, Some("iam"), req)
 }
 
 #[derive(Template)]
@@ -54,12 +55,12 @@ struct RoleRow {
 }
 
 /// Every active role: what memberships and bindings can grant.
-async fn roles(platform: &Platform) -> Result<Vec<RoleRow>, ApiError> {
+async fn roles(iam: &Iam) -> Result<Vec<RoleRow>, ApiError> {
     let filter = EntryFilter {
         state: Some("active".into()),
         ..EntryFilter::default()
     };
-    Ok(platform
+    Ok(iam
         .registry
         .entries("role", filter)
         .await?
@@ -75,37 +76,35 @@ async fn roles(platform: &Platform) -> Result<Vec<RoleRow>, ApiError> {
 #[get("/access")]
 async fn access_page(
     signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let caller = signed.caller();
-    let organizations = platform.access.visible_organizations(&caller).await?;
+    let organizations = iam.access.visible_organizations(&caller).await?;
     let can_create =
-        crate::http::guard::holds_platform_wide(&platform, &caller, ORG_MANAGE).await?;
+        crate::platform::iam::web::guard::holds_platform_wide(&iam, &caller, ORG_MANAGE).await?;
     render(&AccessPage {
-        layout: layout(&platform, &req, "Access"),
+        layout: layout(&req, "Access"),
         organizations,
         can_create,
-        roles: roles(&platform).await?,
+        roles: roles(&iam).await?,
     })
 }
 
 #[post("/access")]
 async fn create_org(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let form = Submitted::parse(&req, &body)?;
-    platform
-        .access
+    iam.access
         .authorize(&form.caller, ORG_MANAGE, Target::Platform)
         .await?;
     let slug = form.field("slug");
     let owner = Some(form.field("owner")).filter(|o| !o.trim().is_empty());
-    platform
-        .iam
+    iam.tenancy
         .create_organization(
             slug,
             form.field("name"),
@@ -136,39 +135,40 @@ struct OrgPage {
 }
 
 async fn org_page_for(
-    platform: &Platform,
+    iam: &Iam,
     req: &HttpRequest,
     slug: &str,
     issued: Option<IssuedInvitation>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, place, holdings) = at(platform, req, Target::org(slug)).await?;
+    let (caller, place, holdings) = at(iam, req, Target::org(slug)).await?;
     let org = place.org()?.clone();
     let can_write = holdings.holds(IAM_WRITE);
-    let can_manage = crate::http::guard::holds_platform_wide(platform, &caller, ORG_MANAGE).await?;
+    let can_manage =
+        crate::platform::iam::web::guard::holds_platform_wide(iam, &caller, ORG_MANAGE).await?;
     let invitations = match can_write {
-        true => platform.members.invitations(&org).await?,
+        true => iam.members.invitations(&org).await?,
         false => Vec::new(),
     };
     // The platform's own roles come with memberships; only product roles are bound.
-    let product_roles = roles(platform)
+    let product_roles = roles(iam)
         .await?
         .into_iter()
         .map(|r| r.id)
         .filter(|id| !id.starts_with("platform."))
         .collect();
     render(&OrgPage {
-        layout: layout(platform, req, &org.name),
+        layout: layout(req, &org.name),
         your_role: holdings
             .org_role
             .clone()
             .unwrap_or_else(|| "platform".into()),
         can_write,
         can_manage,
-        projects: platform.iam.projects(&org.slug).await?,
-        departments: platform.iam.departments(&org.slug).await?,
-        members: platform.members.org_members(&org).await?,
+        projects: iam.tenancy.projects(&org.slug).await?,
+        departments: iam.tenancy.departments(&org.slug).await?,
+        members: iam.members.org_members(&org).await?,
         invitations,
-        bindings: platform.members.role_bindings(&org).await?,
+        bindings: iam.members.role_bindings(&org).await?,
         org_roles: &ORG_ROLES,
         product_roles,
         issued,
@@ -179,27 +179,26 @@ async fn org_page_for(
 #[get("/access/{org}")]
 async fn org_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    org_page_for(&platform, &req, &org, None).await
+    org_page_for(&iam, &req, &org, None).await
 }
 
 /// Suspends or reactivates the organization (`platform.org.manage` platform-wide).
 #[post("/access/{org}/state")]
 async fn set_org_state(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let form = Submitted::parse(&req, &body)?;
     // Seeing the organization comes first, so other tenants get a 404, not a 403.
-    at(&platform, &req, Target::org(&org)).await?;
-    platform
-        .access
+    at(&iam, &req, Target::org(&org)).await?;
+    iam.access
         .authorize(&form.caller, ORG_MANAGE, Target::Platform)
         .await?;
     let active = match form.field("state") {
@@ -212,8 +211,7 @@ async fn set_org_state(
             });
         }
     };
-    platform
-        .iam
+    iam.tenancy
         .set_organization_active(&org, active, form.caller.actor())
         .await?;
     Ok(session::redirect(&format!("/access/{org}")))
@@ -222,20 +220,18 @@ async fn set_org_state(
 #[post("/access/{org}/projects")]
 async fn create_project(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let form = Submitted::parse(&req, &body)?;
-    platform
-        .access
+    iam.access
         .authorize(&form.caller, IAM_WRITE, Target::org(&org))
         .await?;
     let slug = form.field("slug");
     let department = Some(form.field("department")).filter(|d| !d.is_empty());
-    platform
-        .iam
+    iam.tenancy
         .create_project(
             &org,
             slug,
@@ -250,18 +246,16 @@ async fn create_project(
 #[post("/access/{org}/departments")]
 async fn create_department(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let form = Submitted::parse(&req, &body)?;
-    platform
-        .access
+    iam.access
         .authorize(&form.caller, IAM_WRITE, Target::org(&org))
         .await?;
-    platform
-        .iam
+    iam.tenancy
         .create_department(
             &org,
             form.field("slug"),
@@ -275,15 +269,14 @@ async fn create_department(
 #[post("/access/{org}/members")]
 async fn set_member(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let form = Submitted::parse(&req, &body)?;
-    let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
-    platform
-        .members
+    let (_, place, _) = at(&iam, &req, Target::org(&org)).await?;
+    iam.members
         .set_org_member(
             &form.caller,
             place.org()?,
@@ -297,15 +290,14 @@ async fn set_member(
 #[post("/access/{org}/members/remove")]
 async fn remove_member(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let form = Submitted::parse(&req, &body)?;
-    let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
-    platform
-        .members
+    let (_, place, _) = at(&iam, &req, Target::org(&org)).await?;
+    iam.members
         .remove_org_member(&form.caller, place.org()?, form.field("email"))
         .await?;
     Ok(session::redirect(&format!("/access/{org}")))
@@ -315,14 +307,14 @@ async fn remove_member(
 #[post("/access/{org}/invitations")]
 async fn invite(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let form = Submitted::parse(&req, &body)?;
-    let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
-    let issued = platform
+    let (_, place, _) = at(&iam, &req, Target::org(&org)).await?;
+    let issued = iam
         .members
         .invite(
             &form.caller,
@@ -332,13 +324,13 @@ async fn invite(
             time::Duration::days(7),
         )
         .await?;
-    org_page_for(&platform, &req, &org, Some(issued)).await
+    org_page_for(&iam, &req, &org, Some(issued)).await
 }
 
 #[post("/access/{org}/role-bindings")]
 async fn grant_role(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
     body: web::Bytes,
@@ -348,9 +340,8 @@ async fn grant_role(
         "" => Target::org(&org),
         project => Target::project(&org, project),
     };
-    let (_, place, _) = at(&platform, &req, target).await?;
-    platform
-        .members
+    let (_, place, _) = at(&iam, &req, target).await?;
+    iam.members
         .grant_role(
             &form.caller,
             place.org()?,
@@ -365,17 +356,14 @@ async fn grant_role(
 #[post("/access/{org}/role-bindings/{id}/remove")]
 async fn revoke_role(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, Uuid)>,
-    form: crate::http::input::Form<session::CsrfForm>,
+    form: crate::kit::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = path.into_inner();
     let caller = form_caller(&req, &form.csrf)?;
-    let (_, place, _) = at(&platform, &req, Target::org(&org)).await?;
-    platform
-        .members
-        .revoke_role(&caller, place.org()?, id)
-        .await?;
+    let (_, place, _) = at(&iam, &req, Target::org(&org)).await?;
+    iam.members.revoke_role(&caller, place.org()?, id).await?;
     Ok(session::redirect(&format!("/access/{org}")))
 }

@@ -5,14 +5,15 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
 use super::{Submitted, at, form_caller};
-use crate::app::Platform;
-use crate::error::ApiError;
+use crate::kit::error::ApiError;
+use crate::kit::portal::{layout::Layout, render};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::session;
+use crate::platform::iam::web::session::SignedIn;
 use crate::platform::iam::{
     ApiKeyView, Caller, IssuedKey, Member, NewKey, Organization, PROJECT_ROLES, Place, Project,
     ServiceAccount, Target,
 };
-use crate::portal::session::SignedIn;
-use crate::portal::{layout::Layout, render, session};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(project_page)
@@ -56,18 +57,18 @@ fn path_of(org: &str, project: &str) -> String {
 }
 
 async fn project_page_for(
-    platform: &Platform,
+    iam: &Iam,
     req: &HttpRequest,
     (org, project): (&str, &str),
     issued: Option<IssuedKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, place, holdings) = at(platform, req, Target::project(org, project)).await?;
+    let (_, place, holdings) = at(iam, req, Target::project(org, project)).await?;
     let (org, project) = (place.org()?.clone(), place.project()?.clone());
-    let members = platform.members.project_members(&project).await?;
-    let service_accounts = platform.keys.service_accounts(&project).await?;
+    let members = iam.members.project_members(&project).await?;
+    let service_accounts = iam.keys.service_accounts(&project).await?;
     // Keys act as any member of the organization, not only project members.
-    let people = platform.members.org_members(&org).await?;
-    let keys = platform
+    let people = iam.members.org_members(&org).await?;
+    let keys = iam
         .keys
         .keys(&project)
         .await?
@@ -78,7 +79,7 @@ async fn project_page_for(
         })
         .collect();
     render(&ProjectPage {
-        layout: Layout::new(&project.name, Some("iam"), platform.modules()).signed_in(req),
+        layout: Layout::page(&project.name, Some("iam"), req),
         can_write: holdings.holds(IAM_WRITE),
         can_manage_keys: holdings.holds(KEYS_MANAGE),
         scopes: holdings.scopes.iter().cloned().collect(),
@@ -109,36 +110,35 @@ fn acts_as(key: &ApiKeyView, accounts: &[ServiceAccount], people: &[Member]) -> 
 #[get("/access/{org}/{project}")]
 async fn project_page(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    project_page_for(&platform, &req, (&path.0, &path.1), None).await
+    project_page_for(&iam, &req, (&path.0, &path.1), None).await
 }
 
 /// The form's caller and the project it targets.
 async fn project_form(
-    platform: &Platform,
+    iam: &Iam,
     req: &HttpRequest,
     path: &(String, String),
     body: &[u8],
 ) -> Result<(Submitted, Place), ApiError> {
     let form = Submitted::parse(req, body)?;
-    let (_, place, _) = at(platform, req, Target::project(&path.0, &path.1)).await?;
+    let (_, place, _) = at(iam, req, Target::project(&path.0, &path.1)).await?;
     Ok((form, place))
 }
 
 #[post("/access/{org}/{project}/members")]
 async fn set_member(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (form, place) = project_form(&platform, &req, &path, &body).await?;
-    platform
-        .members
+    let (form, place) = project_form(&iam, &req, &path, &body).await?;
+    iam.members
         .set_project_member(
             &form.caller,
             place.project()?,
@@ -152,14 +152,13 @@ async fn set_member(
 #[post("/access/{org}/{project}/members/remove")]
 async fn remove_member(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (form, place) = project_form(&platform, &req, &path, &body).await?;
-    platform
-        .members
+    let (form, place) = project_form(&iam, &req, &path, &body).await?;
+    iam.members
         .remove_project_member(&form.caller, place.project()?, form.field("email"))
         .await?;
     Ok(session::redirect(&path_of(&path.0, &path.1)))
@@ -168,14 +167,13 @@ async fn remove_member(
 #[post("/access/{org}/{project}/service-accounts")]
 async fn create_service_account(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (form, _) = project_form(&platform, &req, &path, &body).await?;
-    platform
-        .keys
+    let (form, _) = project_form(&iam, &req, &path, &body).await?;
+    iam.keys
         .create_service_account(
             &form.caller,
             &path.0,
@@ -191,14 +189,13 @@ async fn create_service_account(
 #[post("/access/{org}/{project}/service-accounts/{name}/disable")]
 async fn disable_service_account(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    form: crate::http::input::Form<session::CsrfForm>,
+    form: crate::kit::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = form_caller(&req, &form.csrf)?;
-    platform
-        .keys
+    iam.keys
         .disable_service_account(&caller, &path.0, &path.1, &path.2)
         .await?;
     Ok(session::redirect(&path_of(&path.0, &path.1)))
@@ -208,18 +205,18 @@ async fn disable_service_account(
 #[post("/access/{org}/{project}/keys")]
 async fn create_key(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (form, place) = project_form(&platform, &req, &path, &body).await?;
+    let (form, place) = project_form(&iam, &req, &path, &body).await?;
     let project = place.project()?;
     let service_account = match form.field("acts_as") {
         "" | "me" => None,
         name => Some(name),
     };
-    let holder = platform
+    let holder = iam
         .keys
         .holder_in(&form.caller, project, service_account)
         .await?;
@@ -238,36 +235,36 @@ async fn create_key(
         model_allowlist: (!models.is_empty()).then_some(models),
         expires_at: None,
     };
-    let issued = platform.keys.issue_key(&form.caller, key).await?;
-    project_page_for(&platform, &req, (&path.0, &path.1), Some(issued)).await
+    let issued = iam.keys.issue_key(&form.caller, key).await?;
+    project_page_for(&iam, &req, (&path.0, &path.1), Some(issued)).await
 }
 
 /// The key `prefix` of the project in the form's path; 404 when it is another project's.
 async fn key_form(
-    platform: &Platform,
+    iam: &Iam,
     req: &HttpRequest,
     path: &(String, String, String),
     csrf: &str,
 ) -> Result<Caller, ApiError> {
     let caller = form_caller(req, csrf)?;
-    let place = platform
+    let place = iam
         .access
         .authorize(&caller, KEYS_MANAGE, Target::project(&path.0, &path.1))
         .await?;
-    platform.keys.key_in(place.project()?, &path.2).await?;
+    iam.keys.key_in(place.project()?, &path.2).await?;
     Ok(caller)
 }
 
 #[post("/access/{org}/{project}/keys/{prefix}/revoke")]
 async fn revoke_key(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    form: crate::http::input::Form<session::CsrfForm>,
+    form: crate::kit::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = key_form(&platform, &req, &path, &form.csrf).await?;
-    platform.keys.revoke_key(&caller, &path.2).await?;
+    let caller = key_form(&iam, &req, &path, &form.csrf).await?;
+    iam.keys.revoke_key(&caller, &path.2).await?;
     Ok(session::redirect(&path_of(&path.0, &path.1)))
 }
 
@@ -275,15 +272,15 @@ async fn revoke_key(
 #[post("/access/{org}/{project}/keys/{prefix}/rotate")]
 async fn rotate_key(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    form: crate::http::input::Form<session::CsrfForm>,
+    form: crate::kit::http::input::Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = key_form(&platform, &req, &path, &form.csrf).await?;
-    let issued = platform
+    let caller = key_form(&iam, &req, &path, &form.csrf).await?;
+    let issued = iam
         .keys
         .rotate_key(&caller, &path.2, std::time::Duration::ZERO)
         .await?;
-    project_page_for(&platform, &req, (&path.0, &path.1), Some(issued)).await
+    project_page_for(&iam, &req, (&path.0, &path.1), Some(issued)).await
 }

@@ -9,10 +9,9 @@ use super::super::members::{org_role_id, project_role_id};
 use super::super::schema::{
     org_memberships, organizations, platform_roles, project_memberships, projects, role_bindings,
 };
-use super::super::{
-    Caller, Holdings, IamError, Organization, PLATFORM_SCOPE_MARKER, Place, Project, Target,
-};
+use super::super::{Caller, Holdings, IamError, Organization, Place, Project, Target};
 use super::PgIam;
+use super::reach::{key_reach, scope_active};
 use super::read_model::KeyEntry;
 use super::rows::{OrganizationRow, ProjectRow};
 use crate::platform::registry::Registry;
@@ -130,12 +129,13 @@ fn role_scopes(registry: &dyn Registry, role: &str) -> Vec<String> {
     let Some(entry) = registry.active_entry("role", role) else {
         return Vec::new();
     };
+    let active = scope_active(registry);
     entry.attributes["scopes"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|s| s.as_str())
-        .filter(|s| registry.is_active("scope", s))
+        .filter(|s| active(s))
         .map(str::to_owned)
         .collect()
 }
@@ -237,33 +237,15 @@ impl PgIam {
         }
     }
 
+    /// A key's holdings, by the one key-scope rule ([`key_reach`]) decisions follow too.
     fn key_holdings(&self, principal: &super::super::Principal, place: &Place) -> Holdings {
-        let platform_wide = principal.scopes.iter().any(|s| s == PLATFORM_SCOPE_MARKER);
-        // A platform-wide key (one an administrator minted with `platform.admin`) reaches
-        // every tenant; any other key only its own organization and project.
-        let inside = match (&place.organization, &place.project) {
-            _ if platform_wide => true,
-            (None, _) => false,
-            (Some(org), None) => org.id == principal.organization_id,
-            (Some(org), Some(project)) => {
-                org.id == principal.organization_id && project.id == principal.project_id
-            }
-        };
-        // Organization-level targets get the key's organization scopes, project ones its
-        // project scopes; a platform-wide key holds its scopes everywhere.
-        let granted = match (&place.project, platform_wide) {
-            (None, false) => &principal.organization_scopes,
-            _ => &principal.scopes,
-        };
-        let scopes: BTreeSet<String> = granted
-            .iter()
-            .filter(|s| self.registry.is_active("scope", s))
-            .cloned()
-            .collect();
+        let organization = place.organization.as_ref().map(|o| o.id);
+        let project = place.project.as_ref().map(|p| p.id);
+        let reach = key_reach(principal, organization, project);
         Holdings {
-            visible: inside,
-            platform_wide,
-            scopes: if inside { scopes } else { BTreeSet::new() },
+            visible: reach.visible,
+            platform_wide: reach.platform_wide,
+            scopes: reach.active_scopes(scope_active(self.registry.as_ref())),
             ..Holdings::default()
         }
     }

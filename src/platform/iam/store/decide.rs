@@ -4,7 +4,8 @@ use uuid::Uuid;
 
 use super::super::{Decision, IamError, Principal};
 use super::PgIam;
-use super::read_model::{self};
+use super::reach::{Refusal, key_reach, scope_active};
+use super::read_model;
 
 impl PgIam {
     pub(super) fn authenticate_in_memory(&self, bearer: &str) -> Result<Principal, IamError> {
@@ -15,7 +16,8 @@ impl PgIam {
         };
         let rest = bearer.strip_prefix("aic_").ok_or_else(denied)?;
         let (prefix, secret) = rest.split_once('_').ok_or_else(denied)?;
-        let entry = self.read_model.get(prefix).ok_or_else(denied)?;
+        let keys = self.keys.get();
+        let entry = keys.get(prefix).ok_or_else(denied)?;
         if !read_model::same(&entry.secret_sha256, &read_model::digest(secret)) {
             return Err(denied());
         }
@@ -24,9 +26,11 @@ impl PgIam {
             return Err(denied());
         }
         self.last_used.record(prefix, now);
-        Ok(entry.principal)
+        Ok(entry.principal.clone())
     }
 
+    /// Whether `principal` may use `scope` there, by the one key-scope rule
+    /// ([`key_reach`]) that route authorization follows too.
     pub(super) fn decide_now(
         &self,
         principal: &Principal,
@@ -34,46 +38,32 @@ impl PgIam {
         organization: Uuid,
         project: Option<Uuid>,
     ) -> Decision {
-        let deny = |reason, message: String| Decision {
-            allow: false,
-            reason,
-            message,
-        };
-        if principal.organization_id != organization
-            || project.is_some_and(|p| p != principal.project_id)
-        {
-            return deny(
+        let reach = key_reach(principal, Some(organization), project);
+        let (reason, message) = match reach.check(scope, scope_active(self.registry.as_ref())) {
+            Ok(()) => ("allowed", "allowed".into()),
+            Err(Refusal::OtherTenant) => (
                 "other_tenant",
                 "this key does not belong to that organization or project".into(),
-            );
-        }
-        // The same reach as every route: project scopes in the project, organization scopes
-        // for the organization as a whole.
-        let held = match project {
-            Some(_) => &principal.scopes,
-            None => &principal.organization_scopes,
-        };
-        if !held.iter().any(|s| s == scope) {
-            let there = if project.is_some() {
-                "in its project"
-            } else {
-                "organization-wide"
-            };
-            return deny(
+            ),
+            Err(Refusal::NotHeld) => (
                 "scope_not_held",
-                format!("this key lacks the `{scope}` scope {there}"),
-            );
-        }
-        if !self.registry.is_active("scope", scope) {
-            return deny(
+                format!(
+                    "this key lacks the `{scope}` scope {}",
+                    match project {
+                        Some(_) => "in that project",
+                        None => "organization-wide",
+                    }
+                ),
+            ),
+            Err(Refusal::Inactive) => (
                 "scope_inactive",
                 format!("`{scope}` is not an active scope"),
-            );
-        }
+            ),
+        };
         Decision {
-            allow: true,
-            reason: "allowed",
-            message: "allowed".into(),
+            allow: reason == "allowed",
+            reason,
+            message,
         }
     }
 }

@@ -9,6 +9,7 @@ mod last_used;
 mod members;
 mod people;
 mod pool;
+mod reach;
 mod read_model;
 mod revocation;
 mod rows;
@@ -24,8 +25,9 @@ pub use last_used::flush_last_used_periodically;
 use uuid::Uuid;
 
 use super::IamError;
-use crate::clock::Clock;
-use crate::db::Db;
+use crate::base::clock::Clock;
+use crate::base::db::Db;
+use crate::base::db::snapshot::Snapshot;
 use crate::platform::audit::Audit;
 use crate::platform::events::{Events, Message};
 use crate::platform::registry::Registry;
@@ -38,7 +40,7 @@ pub struct PgIam {
     events: Arc<dyn Events>,
     registry: Arc<dyn Registry>,
     clock: Arc<dyn Clock>,
-    read_model: Arc<read_model::ReadModel>,
+    keys: Snapshot<read_model::Keys>,
     last_used: Arc<last_used::LastUsed>,
 }
 
@@ -52,25 +54,18 @@ impl PgIam {
         registry: Arc<dyn Registry>,
         clock: Arc<dyn Clock>,
     ) -> Result<PgIam, IamError> {
-        let model = Arc::new(read_model::ReadModel::default());
-        let keys = db
-            .run({
-                let registry = Arc::clone(&registry);
-                move |conn| load_keys(conn, registry.as_ref())
-            })
-            .await?;
-        model.replace(keys);
         let narrowing = Arc::clone(&registry);
-        let adjust: read_model::Adjust =
-            Box::new(move |conn, keys| access::narrow_user_keys(conn, narrowing.as_ref(), keys));
-        read_model::keep_fresh(Arc::downgrade(&model), url, adjust);
+        let keys = Snapshot::start(db.clone(), url, read_model::FRESHNESS, move |conn| {
+            Ok(load_keys(conn, narrowing.as_ref())?)
+        })
+        .await?;
         Ok(PgIam {
             db,
             audit,
             events,
             registry,
             clock,
-            read_model: model,
+            keys,
             last_used: Arc::default(),
         })
     }
@@ -89,7 +84,7 @@ impl PgIam {
             .publish_in(conn, Message::new(subject, payload))
             .map(|_| ())
             .map_err(|err| {
-                IamError::Db(crate::db::DbError::Aborted(format!(
+                IamError::Db(crate::base::db::DbError::Aborted(format!(
                     "announcing {subject}: {err}"
                 )))
             })
@@ -100,7 +95,7 @@ impl PgIam {
 fn load_keys(
     conn: &mut diesel::PgConnection,
     registry: &dyn Registry,
-) -> Result<std::collections::HashMap<String, read_model::KeyEntry>, IamError> {
+) -> diesel::QueryResult<read_model::Keys> {
     let mut keys = read_model::load(conn)?;
     access::narrow_user_keys(conn, registry, &mut keys)?;
     Ok(keys)
@@ -146,7 +141,7 @@ fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), IamErr
 
 /// Random bytes as hex, for key prefixes, secrets and session tokens.
 fn random_hex(bytes: usize) -> Result<String, IamError> {
-    crate::encoding::random_hex(bytes).map_err(|e| IamError::Invalid {
+    crate::base::encoding::random_hex(bytes).map_err(|e| IamError::Invalid {
         field: "secret",
         reason: format!("no randomness available: {e}"),
     })
@@ -159,12 +154,6 @@ fn new_id() -> Uuid {
 impl PgIam {
     /// This process sees its own changes at once; others through NOTIFY.
     async fn reload(&self) -> Result<(), IamError> {
-        let registry = Arc::clone(&self.registry);
-        let keys = self
-            .db
-            .run(move |conn| load_keys(conn, registry.as_ref()))
-            .await?;
-        self.read_model.replace(keys);
-        Ok(())
+        Ok(self.keys.reload().await?)
     }
 }

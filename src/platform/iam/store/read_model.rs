@@ -1,10 +1,9 @@
 //! The key read model: every active key and its principal in memory, so authenticating a
-//! request touches no database. Reloaded on NOTIFY from any process (issue, revoke,
-//! suspend), with a periodic full resync as a safety net.
+//! request touches no database. A [`crate::base::db::snapshot::Snapshot`] reloaded on NOTIFY
+//! from any process (issue, revoke, suspend), with a periodic full resync as a safety net.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
@@ -13,13 +12,18 @@ use uuid::Uuid;
 
 use super::super::Principal;
 use super::super::schema::{api_keys, org_memberships, organizations, service_accounts, users};
-use crate::db::listen::{self, Next};
+use crate::base::db::snapshot::Freshness;
 use diesel::dsl::exists;
 
 /// Channel notified on every change that affects authentication.
 pub const CHANNEL: &str = "iam_changed";
-const TICK: Duration = Duration::from_millis(100);
-const RESYNC: Duration = Duration::from_secs(30);
+
+/// How the read model stays fresh: a revoked key fails within a second everywhere.
+pub const FRESHNESS: Freshness = Freshness {
+    channel: CHANNEL,
+    poll: Duration::from_millis(100),
+    resync: Duration::from_secs(30),
+};
 
 /// What authentication needs to know about one key.
 #[derive(Debug, Clone)]
@@ -30,27 +34,7 @@ pub struct KeyEntry {
 }
 
 /// Active keys (not revoked, organization active) by prefix.
-#[derive(Default)]
-pub struct ReadModel {
-    keys: RwLock<Arc<HashMap<String, KeyEntry>>>,
-}
-
-impl ReadModel {
-    pub fn get(&self, prefix: &str) -> Option<KeyEntry> {
-        let keys = match self.keys.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
-        keys.get(prefix).cloned()
-    }
-
-    pub fn replace(&self, keys: HashMap<String, KeyEntry>) {
-        match self.keys.write() {
-            Ok(mut guard) => *guard = Arc::new(keys),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
-        }
-    }
-}
+pub type Keys = HashMap<String, KeyEntry>;
 
 /// SHA-256 of a key's secret part.
 pub fn digest(secret: &str) -> [u8; 32] {
@@ -81,7 +65,7 @@ type Row = (
 
 /// Every usable key: not revoked, in an active organization, of an active service account,
 /// or of an active user who is still a member of that organization.
-pub fn load(conn: &mut PgConnection) -> QueryResult<HashMap<String, KeyEntry>> {
+pub fn load(conn: &mut PgConnection) -> QueryResult<Keys> {
     let member = org_memberships::table
         .filter(org_memberships::organization_id.eq(api_keys::organization_id))
         .filter(org_memberships::user_id.nullable().eq(api_keys::user_id));
@@ -154,25 +138,4 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<HashMap<String, KeyEntry>> {
             },
         )
         .collect())
-}
-
-/// How a fresh load is adjusted before it is used (user keys narrowed to current grants).
-pub type Adjust =
-    Box<dyn Fn(&mut PgConnection, &mut HashMap<String, KeyEntry>) -> QueryResult<()> + Send>;
-
-/// Keeps `model` fresh until it is dropped.
-pub fn keep_fresh(model: Weak<ReadModel>, url: String, adjust: Adjust) {
-    let mut last = Instant::now();
-    listen::spawn("iam-listener", url, CHANNEL, TICK, move |conn, notified| {
-        let Some(current) = model.upgrade() else {
-            return Ok(Next::Stop);
-        };
-        if notified || last.elapsed() >= RESYNC {
-            let mut keys = load(conn).map_err(|e| e.to_string())?;
-            adjust(conn, &mut keys).map_err(|e| e.to_string())?;
-            current.replace(keys);
-            last = Instant::now();
-        }
-        Ok(Next::Continue)
-    });
 }

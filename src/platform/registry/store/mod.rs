@@ -13,14 +13,15 @@ use diesel::prelude::*;
 use super::packet::Packet;
 use super::records::Flattened;
 use super::schema::{entries, products};
-use super::snapshot::{self, Active, Snapshot};
+use super::snapshot::{self, Active};
 use super::validate::{self, Known};
 use super::{
     ActiveEntry, EntryFilter, EntryView, OnboardOutcome, PacketSource, ProductDetail,
     ProductSummary, Registry, RegistryError, Review, RevisionView, review,
 };
-use crate::clock::Clock;
-use crate::db::Db;
+use crate::base::clock::Clock;
+use crate::base::db::Db;
+use crate::base::db::snapshot::Snapshot;
 use crate::platform::audit::{Actor, Audit};
 use crate::platform::events::Events;
 
@@ -28,7 +29,7 @@ use crate::platform::events::Events;
 pub struct PgRegistry {
     db: Db,
     clock: Arc<dyn Clock>,
-    snapshot: Arc<Snapshot>,
+    snapshot: Snapshot<Active>,
     // Set once after start: audit and events themselves look names up in the registry.
     collaborators: OnceLock<Collaborators>,
 }
@@ -47,12 +48,10 @@ impl PgRegistry {
         url: String,
         clock: Arc<dyn Clock>,
     ) -> Result<PgRegistry, RegistryError> {
-        let snapshot = Arc::new(Snapshot::default());
-        let active = db
-            .run(|conn| load_active(conn).map_err(RegistryError::from))
-            .await?;
-        snapshot.replace(active);
-        snapshot::keep_fresh(Arc::downgrade(&snapshot), url, load_active);
+        let snapshot = Snapshot::start(db.clone(), url, snapshot::FRESHNESS, |conn| {
+            Ok(load_active(conn)?)
+        })
+        .await?;
         Ok(PgRegistry {
             db,
             clock,
@@ -187,11 +186,11 @@ fn review_batch(
 #[async_trait::async_trait]
 impl Registry for PgRegistry {
     fn is_active(&self, family: &str, id: &str) -> bool {
-        self.snapshot.get(family, id).is_some()
+        snapshot::has(&self.snapshot, family, id)
     }
 
     fn active_entry(&self, family: &str, id: &str) -> Option<ActiveEntry> {
-        self.snapshot.get(family, id)
+        snapshot::entry(&self.snapshot, family, id)
     }
 
     fn active_entry_in(
@@ -238,7 +237,7 @@ impl Registry for PgRegistry {
     ) -> Result<OnboardOutcome, RegistryError> {
         let (packet, flat) = parse(&source)?;
         let collaborators = self.collaborators.get().cloned().ok_or_else(|| {
-            RegistryError::Db(crate::db::DbError::Aborted(
+            RegistryError::Db(crate::base::db::DbError::Aborted(
                 "audit and events are not attached to the registry".into(),
             ))
         })?;
@@ -256,11 +255,7 @@ impl Registry for PgRegistry {
             .await?;
         if !outcome.unchanged {
             // Our own lookups see the change at once; other processes via NOTIFY.
-            let active = self
-                .db
-                .run(|conn| load_active(conn).map_err(RegistryError::from))
-                .await?;
-            self.snapshot.replace(active);
+            self.snapshot.reload().await?;
         }
         Ok(outcome)
     }

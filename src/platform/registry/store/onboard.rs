@@ -18,7 +18,7 @@ use super::super::validate::{self, references_of};
 use super::super::{Diff, Format, Issue, OnboardOutcome, PacketSource, RegistryError, review};
 use super::rows::{EntryRow, ProductRow, RevisionRow};
 use super::{Collaborators, OtherEntries, other_products_entries};
-use crate::encoding::sha256_hex;
+use crate::base::encoding::sha256_hex;
 use crate::platform::audit::{Actor, NewEvent};
 use crate::platform::events::Message;
 
@@ -218,7 +218,7 @@ fn announce(
         .events
         .publish_in(conn, message)
         .map_err(|err| {
-            RegistryError::Db(crate::db::DbError::Aborted(format!(
+            RegistryError::Db(crate::base::db::DbError::Aborted(format!(
                 "announcing the onboarding: {err}"
             )))
         })?;

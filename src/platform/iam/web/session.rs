@@ -9,10 +9,10 @@ use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::layout::{Layout, PlatformScopes, area_of};
-use crate::app::Platform;
-use crate::error::ApiError;
-use crate::http::client::ClientInfo;
+use crate::kit::error::ApiError;
+use crate::kit::http::client::ClientInfo;
+use crate::kit::portal::layout::{Layout, PlatformScopes, Viewer, area_of};
+use crate::platform::iam::Iam;
 use crate::platform::iam::{CurrentUser, IamError, Target};
 
 /// Cookie holding the session token.
@@ -107,6 +107,11 @@ pub async fn gate(
         let denied = ApiError::Forbidden(format!("this area needs the `{scope}` scope"));
         return Ok(req.error_response(denied));
     }
+    let viewer = Viewer {
+        display_name: current.user.display_name.clone(),
+        csrf: current.csrf.clone(),
+    };
+    req.extensions_mut().insert(viewer);
     req.extensions_mut().insert(current);
     req.extensions_mut().insert(scopes);
     next.call(req)
@@ -172,11 +177,11 @@ async fn platform_scopes(
     req: &ServiceRequest,
     current: &CurrentUser,
 ) -> Result<PlatformScopes, ApiError> {
-    let Some(platform) = req.app_data::<web::Data<Platform>>() else {
+    let Some(iam) = req.app_data::<web::Data<Iam>>() else {
         return Ok(PlatformScopes::default());
     };
     let caller = crate::platform::iam::Caller::User(current.user.clone());
-    match platform.access.holdings(&caller, Target::Platform).await {
+    match iam.access.holdings(&caller, Target::Platform).await {
         Ok((_, holdings)) => Ok(PlatformScopes(holdings.scopes)),
         Err(IamError::Forbidden(_) | IamError::NotFound(_)) => Ok(PlatformScopes::default()),
         Err(err) => {
@@ -190,13 +195,13 @@ async fn platform_scopes(
 
 /// The session's user; `Ok(None)` without a live session, `Err` when none can be checked.
 async fn current_user(req: &ServiceRequest) -> Result<Option<CurrentUser>, ApiError> {
-    let (Some(platform), Some(token)) = (
-        req.app_data::<web::Data<Platform>>().cloned(),
+    let (Some(iam), Some(token)) = (
+        req.app_data::<web::Data<Iam>>().cloned(),
         req.cookie(SESSION_COOKIE),
     ) else {
         return Ok(None);
     };
-    platform.people.session(token.value()).await.map_err(|err| {
+    iam.people.session(token.value()).await.map_err(|err| {
         log::warn!("session lookup failed: {err}");
         ApiError::Unavailable("sessions cannot be checked: the database is unavailable".into())
     })
@@ -293,7 +298,8 @@ struct LoginQuery {
 /// A CSRF token for a form shown before anyone signs in, and the cookie that pairs with it
 /// (double submit: there is no session to hold it).
 pub fn anonymous_csrf(req: &HttpRequest) -> Result<(String, Cookie<'static>), ApiError> {
-    let csrf = crate::encoding::random_hex(16).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let csrf =
+        crate::base::encoding::random_hex(16).map_err(|e| ApiError::Internal(e.to_string()))?;
     let pair = cookie(
         req,
         LOGIN_CSRF_COOKIE,
@@ -365,19 +371,15 @@ struct LoginForm {
 
 #[post("/login")]
 async fn login(
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
-    form: crate::http::input::Form<LoginForm>,
+    form: crate::kit::http::input::Form<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     check_anonymous_csrf(&req, &form.csrf)?;
     let next = safe_next(form.next.as_deref());
     let ip = ClientInfo::of_request(&req).ip_text();
-    match platform
-        .people
-        .sign_in(&form.email, &form.password, &ip)
-        .await
-    {
+    match iam.people.sign_in(&form.email, &form.password, &ip).await {
         Ok(signed) => {
             let max_age = CookieDuration::seconds(
                 (signed.expires_at - time::OffsetDateTime::now_utc())
@@ -413,13 +415,13 @@ pub struct CsrfForm {
 #[post("/logout")]
 async fn logout(
     _signed: SignedIn,
-    platform: web::Data<Platform>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
-    form: crate::http::input::Form<CsrfForm>,
+    form: crate::kit::http::input::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     check_csrf(&req, &form.csrf)?;
     if let Some(token) = req.cookie(SESSION_COOKIE) {
-        platform.people.sign_out(token.value()).await?;
+        iam.people.sign_out(token.value()).await?;
     }
     let mut clear = cookie(&req, SESSION_COOKIE, String::new(), CookieDuration::ZERO);
     clear.make_removal();

@@ -16,17 +16,17 @@ const ASSETS: &[Asset] = &[
     Asset {
         name: "app.css",
         content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../static/app.css"),
+        body: include_bytes!("../../../static/app.css"),
     },
     Asset {
         name: "copy.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../static/copy.js"),
+        body: include_bytes!("../../../static/copy.js"),
     },
     Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
-        body: include_bytes!("../../static/favicon.svg"),
+        body: include_bytes!("../../../static/favicon.svg"),
     },
 ];
 
@@ -38,7 +38,7 @@ fn hashes() -> &'static [String] {
     HASHES.get_or_init(|| {
         ASSETS
             .iter()
-            .map(|asset| crate::encoding::sha256_hex(asset.body)[..16].to_owned())
+            .map(|asset| crate::base::encoding::sha256_hex(asset.body)[..16].to_owned())
             .collect()
     })
 }

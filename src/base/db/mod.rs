@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 pub mod listen;
+pub mod snapshot;
 
 /// A pooled connection.
 type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
@@ -105,9 +106,9 @@ impl Db {
             .map_err(|err| DbError::Aborted(err.to_string()))?;
         let pool = self.pool.clone();
         // Records the work writes (audit events, outbox messages) carry the request's context.
-        let context = crate::context::current();
+        let context = crate::base::context::current();
         let task = tokio::task::spawn_blocking(move || {
-            crate::context::on_this_thread(context, || {
+            crate::base::context::on_this_thread(context, || {
                 let mut conn = checkout(&pool)?;
                 f(&mut conn)
             })

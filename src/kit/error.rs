@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use serde::Serialize;
 
-use crate::db::DbError;
+use crate::base::db::DbError;
 
 /// An error as an HTTP client may see it. Every module error converts into this.
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +207,7 @@ impl actix_web::ResponseError for ApiError {
         // The problem middleware re-renders this with the request id and path; this body is
         // the fallback should a response escape it.
         actix_web::HttpResponse::build(self.status())
-            .content_type(crate::http::problem::PROBLEM_JSON)
+            .content_type(crate::kit::http::problem::PROBLEM_JSON)
             .json(self.to_problem(None, None))
     }
 }

@@ -4,18 +4,16 @@
 pub mod assets;
 mod home;
 pub mod layout;
-pub mod session;
 
 use askama::Template;
 
 use actix_web::HttpResponse;
 
-use crate::error::{ApiError, Problem};
+use crate::kit::error::{ApiError, Problem};
 
 /// Portal routes of the shell itself (modules add their own pages).
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.service(home::landing).service(assets::serve);
-    session::routes(cfg);
 }
 
 #[derive(Template)]

@@ -1,6 +1,6 @@
 //! `x-request-id` on every response. A well-formed client value is kept so a caller can
 //! follow one request through logs; anything else is replaced by a fresh UUIDv7. The id,
-//! with the client's address and agent, is the request's [`crate::context`].
+//! with the client's address and agent, is the request's [`crate::base::context`].
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -41,13 +41,13 @@ pub async fn assign(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let client = crate::http::client::ClientInfo::of_request(req.request());
-    let context = crate::context::RequestContext {
+    let client = crate::kit::http::client::ClientInfo::of_request(req.request());
+    let context = crate::base::context::RequestContext {
         correlation_id: id.clone(),
         client_ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent,
     };
-    let mut res = crate::context::scope(context, next.call(req)).await?;
+    let mut res = crate::base::context::scope(context, next.call(req)).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID, value);
     }

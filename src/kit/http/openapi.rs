@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use crate::http::problem::PROBLEM_JSON;
+use crate::kit::http::problem::PROBLEM_JSON;
 
 /// Document metadata; paths and schemas are added by `utoipa_actix_web` as routes register.
 #[derive(OpenApi)]

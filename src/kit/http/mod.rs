@@ -2,7 +2,6 @@
 //! health probes and the OpenAPI document.
 
 pub mod client;
-pub mod guard;
 pub mod health;
 pub mod input;
 pub mod openapi;

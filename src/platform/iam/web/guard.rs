@@ -8,28 +8,28 @@
 use actix_web::http::Method;
 use actix_web::{HttpMessage, HttpRequest};
 
-use crate::app::Platform;
-use crate::error::ApiError;
+use crate::kit::error::ApiError;
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::session::{SESSION_COOKIE, same_token};
 use crate::platform::iam::{Caller, IamError, Place, Target};
-use crate::portal::session::{SESSION_COOKIE, same_token};
 
 /// Header carrying a session's CSRF token on API writes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The authenticated caller of `req`; its actor is left in the request's extensions, so a
 /// denial of this request is audited as theirs.
-pub async fn caller(platform: &Platform, req: &HttpRequest) -> Result<Caller, ApiError> {
-    let caller = authenticate(platform, req).await?;
+pub async fn caller(iam: &Iam, req: &HttpRequest) -> Result<Caller, ApiError> {
+    let caller = authenticate(iam, req).await?;
     req.extensions_mut().insert(caller.actor());
     Ok(caller)
 }
 
-async fn authenticate(platform: &Platform, req: &HttpRequest) -> Result<Caller, ApiError> {
+async fn authenticate(iam: &Iam, req: &HttpRequest) -> Result<Caller, ApiError> {
     if let Some(bearer) = bearer(req) {
-        return Ok(Caller::Key(platform.keys.authenticate(bearer)?));
+        return Ok(Caller::Key(iam.keys.authenticate(bearer)?));
     }
     if let Some(cookie) = req.cookie(SESSION_COOKIE)
-        && let Some(current) = platform.people.session(cookie.value()).await?
+        && let Some(current) = iam.people.session(cookie.value()).await?
     {
         let reads = matches!(*req.method(), Method::GET | Method::HEAD);
         let token = req
@@ -52,13 +52,13 @@ async fn authenticate(platform: &Platform, req: &HttpRequest) -> Result<Caller, 
 
 /// The caller, once it holds `scope` at `target` (404 when it cannot see the target).
 pub async fn authorize(
-    platform: &Platform,
+    iam: &Iam,
     req: &HttpRequest,
     scope: &str,
     target: Target,
 ) -> Result<(Caller, Place), ApiError> {
-    let caller = caller(platform, req).await?;
-    let place = platform.access.authorize(&caller, scope, target).await?;
+    let caller = caller(iam, req).await?;
+    let place = iam.access.authorize(&caller, scope, target).await?;
     Ok((caller, place))
 }
 
@@ -73,11 +73,11 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
 
 /// Whether `caller` holds `scope` across the whole platform.
 pub async fn holds_platform_wide(
-    platform: &Platform,
+    iam: &Iam,
     caller: &Caller,
     scope: &str,
 ) -> Result<bool, ApiError> {
-    match platform.access.holdings(caller, Target::Platform).await {
+    match iam.access.holdings(caller, Target::Platform).await {
         Ok((_, holdings)) => Ok(holdings.holds(scope)),
         Err(IamError::NotFound(_) | IamError::Forbidden(_)) => Ok(false),
         Err(other) => Err(other.into()),
@@ -87,39 +87,39 @@ pub async fn holds_platform_wide(
 /// The project `ids.1` of organization `ids.0`, once `caller` holds `scope` in it; not
 /// found otherwise.
 pub async fn project_by_id(
-    platform: &Platform,
+    iam: &Iam,
     caller: &Caller,
     scope: &str,
     ids: (uuid::Uuid, uuid::Uuid),
 ) -> Result<Place, ApiError> {
     let missing = || ApiError::NotFound(format!("no project {}", ids.1));
-    let visible = platform.access.visible_organizations(caller).await?;
+    let visible = iam.access.visible_organizations(caller).await?;
     let org = visible
         .into_iter()
         .find(|o| o.id == ids.0)
         .ok_or_else(missing)?;
-    let projects = platform.iam.projects(&org.slug).await?;
+    let projects = iam.tenancy.projects(&org.slug).await?;
     let project = projects
         .into_iter()
         .find(|p| p.id == ids.1)
         .ok_or_else(missing)?;
     let target = Target::project(&org.slug, &project.slug);
-    Ok(platform.access.authorize(caller, scope, target).await?)
+    Ok(iam.access.authorize(caller, scope, target).await?)
 }
 
 /// The organization with `id`, once `caller` holds `scope` in it; not found otherwise.
 pub async fn organization_by_id(
-    platform: &Platform,
+    iam: &Iam,
     caller: &Caller,
     scope: &str,
     id: uuid::Uuid,
 ) -> Result<Place, ApiError> {
-    let visible = platform.access.visible_organizations(caller).await?;
+    let visible = iam.access.visible_organizations(caller).await?;
     let org = visible
         .into_iter()
         .find(|o| o.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("no organization {id}")))?;
-    Ok(platform
+    Ok(iam
         .access
         .authorize(caller, scope, Target::org(&org.slug))
         .await?)

@@ -3,9 +3,8 @@
 use actix_web::{get, web};
 use serde::Serialize;
 
-use crate::app::Platform;
-use crate::db::NotReady;
-use crate::error::{ApiError, Problem};
+use crate::base::db::{Db, NotReady};
+use crate::kit::error::{ApiError, Problem};
 
 /// Answer of `/healthz`: the process is up.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -43,8 +42,8 @@ pub async fn healthz() -> web::Json<Health> {
     (status = 503, description = "not ready; `detail` says why", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/readyz")]
-pub async fn readyz(platform: web::Data<Platform>) -> Result<web::Json<Readiness>, ApiError> {
-    match platform.db.readiness().await {
+pub async fn readyz(db: web::Data<Db>) -> Result<web::Json<Readiness>, ApiError> {
+    match db.readiness().await {
         Ok(()) => Ok(web::Json(Readiness {
             status: "ready",
             database: "ok",

@@ -86,6 +86,37 @@ pub const AREAS: &[Area] = &[
 #[derive(Debug, Clone, Default)]
 pub struct PlatformScopes(pub std::collections::BTreeSet<String>);
 
+/// Who is looking at a page, as the layout shows them: set in the request's extensions by
+/// whatever admitted the session (IAM's gate), so the shell names no module.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// Shown in the sidebar.
+    pub display_name: String,
+    /// The session's CSRF token, for the page's forms.
+    pub csrf: String,
+}
+
+impl actix_web::FromRequest for Viewer {
+    type Error = crate::kit::error::ApiError;
+    type Future = std::future::Ready<Result<Viewer, Self::Error>>;
+
+    /// Refuses a request no session gate admitted.
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        use actix_web::HttpMessage;
+        let viewer = req.extensions().get::<Viewer>().cloned();
+        let unauthorized = || crate::kit::error::ApiError::Unauthorized("sign in first".into());
+        std::future::ready(viewer.ok_or_else(unauthorized))
+    }
+}
+
+/// The modules present in this build, registered once as app data by the composition
+/// root; the navigation links the areas they serve.
+#[derive(Debug, Clone, Copy)]
+pub struct Shell {
+    /// Module names, as in [`Area::module`].
+    pub modules: &'static [&'static str],
+}
+
 /// The area a portal path belongs to.
 pub fn area_of(path: &str) -> Option<&'static Area> {
     AREAS.iter().find(|area| {
@@ -154,14 +185,19 @@ impl Layout {
         }
     }
 
-    /// Fills in the signed-in user (set by the session middleware) and shows only the
-    /// areas their roles allow (areas still to come only to platform administrators).
+    /// The layout of a page served to `req`: the areas of the modules present, and the
+    /// signed-in person's part of it.
+    pub fn page(title: &str, current: Option<&str>, req: &actix_web::HttpRequest) -> Layout {
+        let shell = req.app_data::<actix_web::web::Data<Shell>>();
+        let modules = shell.map_or(&[][..], |shell| shell.modules);
+        Layout::new(title, current, modules).signed_in(req)
+    }
+
+    /// Fills in the signed-in person (the [`Viewer`] the session gate set) and shows only
+    /// the areas their roles allow (areas still to come only to platform administrators).
     pub fn signed_in(mut self, req: &actix_web::HttpRequest) -> Layout {
         use actix_web::HttpMessage;
-        let current = req
-            .extensions()
-            .get::<crate::platform::iam::CurrentUser>()
-            .cloned();
+        let current = req.extensions().get::<Viewer>().cloned();
         let scopes = req
             .extensions()
             .get::<PlatformScopes>()
@@ -176,7 +212,7 @@ impl Layout {
                 };
                 needs.is_none_or(|scope| scopes.0.contains(scope))
             });
-            self.user = Some(current.user.display_name.clone());
+            self.user = Some(current.display_name);
             self.csrf = current.csrf;
         } else {
             // Someone not signed in (an invitation link) sees no areas at all.

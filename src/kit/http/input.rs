@@ -14,7 +14,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::kit::error::ApiError;
 
 /// Longest string any body field may hold, in characters.
 pub const MAX_STRING_CHARS: usize = 4096;

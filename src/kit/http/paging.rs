@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::kit::error::ApiError;
 
 /// Items per page when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 50;

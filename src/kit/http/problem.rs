@@ -8,8 +8,8 @@ use actix_web::http::header;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::error::{ApiError, Problem};
-use crate::http::request_id;
+use crate::kit::error::{ApiError, Problem};
+use crate::kit::http::request_id;
 
 /// Media type of problem responses.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -84,7 +84,7 @@ fn respond(req: &HttpRequest, problem: &Problem) -> HttpResponse {
     if wants_html(req) {
         return builder
             .content_type("text/html; charset=utf-8")
-            .body(crate::portal::error_page(problem));
+            .body(crate::kit::portal::error_page(problem));
     }
     builder.content_type(PROBLEM_JSON).json(problem)
 }

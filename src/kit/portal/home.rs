@@ -3,10 +3,8 @@
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
 
-use super::layout::{AREAS, Layout};
-use super::session::SignedIn;
-use crate::app::Platform;
-use crate::db::NotReady;
+use super::layout::{AREAS, Layout, Shell, Viewer};
+use crate::base::db::{Db, NotReady};
 
 struct ModuleRow {
     area: &'static str,
@@ -25,11 +23,12 @@ struct Landing {
 
 #[get("/")]
 async fn landing(
-    _signed: SignedIn,
-    platform: web::Data<Platform>,
+    _viewer: Viewer,
+    db: web::Data<Db>,
+    shell: web::Data<Shell>,
     req: actix_web::HttpRequest,
-) -> Result<HttpResponse, crate::error::ApiError> {
-    let (database_ok, database_status) = match platform.db.readiness().await {
+) -> Result<HttpResponse, crate::kit::error::ApiError> {
+    let (database_ok, database_status) = match db.readiness().await {
         Ok(()) => (true, "connected, migrations current".to_owned()),
         Err(NotReady::Unreachable(cause)) => {
             log::warn!("landing page: database unreachable: {cause}");
@@ -39,7 +38,7 @@ async fn landing(
             (false, format!("{} migration(s) pending", pending.len()))
         }
     };
-    let present = platform.modules();
+    let present = shell.modules;
     let modules = AREAS
         .iter()
         .map(|area| ModuleRow {
@@ -49,7 +48,7 @@ async fn landing(
         })
         .collect();
     let page = Landing {
-        layout: Layout::new("Overview", None, present).signed_in(&req),
+        layout: Layout::page("Overview", None, &req),
         database_ok,
         database_status,
         modules,

@@ -1,7 +1,7 @@
 //! The request being served, as far as records of it need to know: its correlation id
 //! (the request id), the client's address and its user agent.
 //!
-//! The HTTP layer sets it around each request; [`crate::db::Db::run`] carries it onto the
+//! The HTTP layer sets it around each request; [`crate::base::db::Db::run`] carries it onto the
 //! blocking thread that runs the query; audit events and outbox messages read it when they
 //! are created. So every record a request causes carries the request's correlation id,
 //! address and agent, in every module, without each signature passing them along. Outside a

@@ -1,0 +1,154 @@
+//! A value held in memory and kept fresh from the database, so readers never touch it: loaded
+//! at start, reloaded whenever a NOTIFY arrives on its channel (from any server process), and
+//! reloaded by a periodic resync should a notification be missed while reconnecting.
+//!
+//! Every module's in-memory read model is one of these; a module brings only its loader
+//! and its channel, and says how fresh it must stay.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use diesel::pg::PgConnection;
+
+use super::listen::{self, Next};
+use super::{Db, DbError};
+
+/// Reads the whole value from the database.
+type Loader<T> = Arc<dyn Fn(&mut PgConnection) -> Result<T, DbError> + Send + Sync>;
+
+/// How a snapshot stays fresh.
+#[derive(Debug, Clone, Copy)]
+pub struct Freshness {
+    /// The channel whose notifications mean "reload now".
+    pub channel: &'static str,
+    /// How often the listener looks for notifications: the longest a change waits.
+    pub poll: Duration,
+    /// The longest time between two listener reloads, notified or not.
+    pub resync: Duration,
+}
+
+/// The current value, shared by every clone of the handle. The listener thread holds only
+/// a weak reference: it ends at the next poll once every handle is dropped or
+/// [`Snapshot::stop`] is called.
+pub struct Snapshot<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Snapshot<T> {
+    fn clone(&self) -> Self {
+        Snapshot {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<T> {
+    value: RwLock<Arc<T>>,
+    db: Db,
+    load: Loader<T>,
+    stopped: AtomicBool,
+}
+
+impl<T: Send + Sync + 'static> Snapshot<T> {
+    /// Loads the value through `db`, then keeps it fresh from `url`'s notifications on
+    /// `freshness.channel` on a thread of its own.
+    pub async fn start<F>(
+        db: Db,
+        url: String,
+        freshness: Freshness,
+        load: F,
+    ) -> Result<Snapshot<T>, DbError>
+    where
+        F: Fn(&mut PgConnection) -> Result<T, DbError> + Send + Sync + 'static,
+    {
+        let load: Loader<T> = Arc::new(load);
+        let first = db.run(load_with(&load)).await?;
+        let snapshot = Snapshot {
+            inner: Arc::new(Inner {
+                value: RwLock::new(Arc::new(first)),
+                db,
+                load,
+                stopped: AtomicBool::new(false),
+            }),
+        };
+        keep_fresh(Arc::downgrade(&snapshot.inner), url, freshness);
+        Ok(snapshot)
+    }
+
+    /// The current value; it stays whole however long it is held.
+    pub fn get(&self) -> Arc<T> {
+        self.inner.get()
+    }
+
+    /// Replaces the value.
+    pub fn replace(&self, value: T) {
+        self.inner.replace(value);
+    }
+
+    /// Loads the value now, so this process sees its own change at once (others follow by
+    /// NOTIFY).
+    pub async fn reload(&self) -> Result<(), DbError> {
+        let value = self.inner.db.run(load_with(&self.inner.load)).await?;
+        self.replace(value);
+        Ok(())
+    }
+
+    /// Stops the listener at its next poll; the value keeps its last state.
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl<T> Inner<T> {
+    fn get(&self) -> Arc<T> {
+        match self.value.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn replace(&self, value: T) {
+        match self.value.write() {
+            Ok(mut guard) => *guard = Arc::new(value),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(value),
+        }
+    }
+}
+
+/// A one-shot closure for [`Db::run`] calling the shared loader.
+fn load_with<T>(
+    load: &Loader<T>,
+) -> impl FnOnce(&mut PgConnection) -> Result<T, DbError> + Send + 'static
+where
+    T: 'static,
+{
+    let load = Arc::clone(load);
+    move |conn| load(conn)
+}
+
+/// Starts the listener thread; it reloads on every notification (and right after each
+/// (re)connect, as anything may have been missed) and at least every `resync`.
+fn keep_fresh<T: Send + Sync + 'static>(inner: Weak<Inner<T>>, url: String, freshness: Freshness) {
+    let mut last_load = Instant::now();
+    let name = format!("snapshot-{}", freshness.channel);
+    listen::spawn(
+        &name,
+        url,
+        freshness.channel,
+        freshness.poll,
+        move |conn, notified| {
+            let Some(current) = inner.upgrade() else {
+                return Ok(Next::Stop);
+            };
+            if current.stopped.load(Ordering::SeqCst) {
+                return Ok(Next::Stop);
+            }
+            if notified || last_load.elapsed() >= freshness.resync {
+                current.replace((current.load)(conn).map_err(|e| e.to_string())?);
+                last_load = Instant::now();
+            }
+            Ok(Next::Continue)
+        },
+    );
+}
