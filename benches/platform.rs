@@ -388,11 +388,11 @@ async fn authentication(platform: &Arc<Platform>) {
     let org = platform
         .iam
         .create_organization(
+            &aicloud::platform::iam::Caller::Console("bench".into()),
             "bench",
             "Bench",
             OrgKind::Team,
             None,
-            Actor::system("bench"),
         )
         .await
         .expect("org");

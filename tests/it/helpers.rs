@@ -358,15 +358,15 @@ pub async fn admin_key_for(platform: &aicloud::app::Platform) -> String {
         .expect("platform admin role");
     let scopes: Vec<String> =
         serde_json::from_value(role.attributes["scopes"].clone()).expect("scopes");
-    let actor = aicloud::platform::audit::Actor::system("test");
+    let actor = aicloud::platform::iam::Caller::Console("test".into());
     let ops = platform
         .iam
         .create_organization(
+            &actor,
             "platform-ops",
             "Platform operations",
             OrgKind::Team,
             None,
-            actor,
         )
         .await
         .expect("ops organization");

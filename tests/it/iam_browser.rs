@@ -163,10 +163,10 @@ async fn a_person_creates_copies_uses_and_revokes_a_key_in_chromium() {
         .await;
     assert_eq!(tf.status(), 200);
     let platform = platform_for(&app.db, &[]).await;
-    let actor = aicloud::platform::audit::Actor::system("test");
+    let actor = aicloud::platform::iam::Caller::Console("test".into());
     platform
         .people
-        .create_user("pat@example.test", "Pat", PASSWORD, actor)
+        .create_user(&actor, "pat@example.test", "Pat", PASSWORD)
         .await
         .expect("user");
     let org = app

@@ -2,7 +2,6 @@
 //! route authorization (`Access::authorize`, what every handler asks) give the same answer
 //! for the same key, scope and place.
 
-use aicloud::platform::audit::Actor;
 use aicloud::platform::iam::{Caller, KeyHolder, NewKey, OrgKind, Principal, Target};
 use uuid::Uuid;
 
@@ -63,10 +62,10 @@ fn allowed(answers: &[(String, &'static str, bool)], target: &Target, scope: &st
 async fn second_tenant(
     platform: &aicloud::app::Platform,
 ) -> aicloud::platform::iam::CreatedOrganization {
-    let actor = Actor::system("test");
+    let actor = aicloud::platform::iam::Caller::Console("test".into());
     let created = platform
         .iam
-        .create_organization("other", "Other", OrgKind::Team, None, actor);
+        .create_organization(&actor, "other", "Other", OrgKind::Team, None);
     created.await.expect("second organization")
 }
 

@@ -212,7 +212,13 @@ async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_t
     let (platform, acme, sa) = in_process_tenant(&db).await;
     let other = platform
         .iam
-        .create_organization("other", "Other", OrgKind::Team, None, Actor::system("test"))
+        .create_organization(
+            &aicloud::platform::iam::Caller::Console("test".into()),
+            "other",
+            "Other",
+            OrgKind::Team,
+            None,
+        )
         .await
         .expect("org");
     let key = |scopes: &[&str]| NewKey {
@@ -409,7 +415,13 @@ pub async fn in_process_tenant(
         .expect("onboarded");
     let acme = platform
         .iam
-        .create_organization("acme", "Acme", OrgKind::Team, None, Actor::system("test"))
+        .create_organization(
+            &aicloud::platform::iam::Caller::Console("test".into()),
+            "acme",
+            "Acme",
+            OrgKind::Team,
+            None,
+        )
         .await
         .expect("org");
     let sa = platform

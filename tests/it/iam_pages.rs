@@ -12,10 +12,10 @@ async fn setup() -> TestApp {
     let admin = app.admin_key().await.to_owned();
     let platform = platform_for(&app.db, &[]).await;
     for email in ["olive@a.example", "mia@a.example", "zed@b.example"] {
-        let actor = aicloud::platform::audit::Actor::system("test");
+        let actor = aicloud::platform::iam::Caller::Console("test".into());
         platform
             .people
-            .create_user(email, email, PASSWORD, actor)
+            .create_user(&actor, email, email, PASSWORD)
             .await
             .expect("user");
     }

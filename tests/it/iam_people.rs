@@ -1,7 +1,7 @@
 //! People: bootstrap once, argon2 passwords, throttled sign-in, sessions that a password
 //! change ends.
 
-use aicloud::platform::audit::{Actor, EventFilter};
+use aicloud::platform::audit::EventFilter;
 use diesel::prelude::*;
 
 use crate::helpers::{TestDb, platform_for};
@@ -65,10 +65,10 @@ async fn wrong_passwords_are_throttled_per_address_and_audited_at_the_threshold(
     platform
         .people
         .create_user(
+            &aicloud::platform::iam::Caller::Console("test".into()),
             "dev@example.test",
             "Dev",
             "correct horse battery",
-            Actor::system("test"),
         )
         .await
         .expect("user");
@@ -130,10 +130,10 @@ async fn a_password_change_ends_other_sessions_and_short_passwords_are_refused()
     platform
         .people
         .create_user(
+            &aicloud::platform::iam::Caller::Console("test".into()),
             "dev@example.test",
             "Dev",
             "correct horse battery",
-            Actor::system("test"),
         )
         .await
         .expect("user");

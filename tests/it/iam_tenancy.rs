@@ -1,14 +1,15 @@
 //! IAM tenancy: organizations come with a default department and project, projects stay in
 //! their organization's departments, and every change is audited.
 
-use aicloud::platform::audit::{Actor, EventFilter};
-use aicloud::platform::iam::OrgKind;
+use aicloud::platform::audit::EventFilter;
+use aicloud::platform::iam::{Caller, OrgKind};
 use diesel::prelude::*;
 
 use crate::helpers::{TestDb, aicloud, platform_for};
 
-fn actor() -> Actor {
-    Actor::system("test")
+/// The administrator's console.
+fn actor() -> Caller {
+    Caller::Console("test".into())
 }
 
 #[tokio::test]
@@ -18,7 +19,7 @@ async fn an_organization_comes_with_a_default_department_and_project_all_audited
 
     let created = platform
         .iam
-        .create_organization("acme", "Acme Corp", OrgKind::Team, None, actor())
+        .create_organization(&actor(), "acme", "Acme Corp", OrgKind::Team, None)
         .await
         .expect("created");
 
@@ -53,21 +54,21 @@ async fn slugs_are_validated_and_unique() {
     let platform = platform_for(&db, &[]).await;
     platform
         .iam
-        .create_organization("acme", "Acme", OrgKind::Team, None, actor())
+        .create_organization(&actor(), "acme", "Acme", OrgKind::Team, None)
         .await
         .expect("created");
 
     let again = platform
         .iam
-        .create_organization("acme", "Acme again", OrgKind::Team, None, actor())
+        .create_organization(&actor(), "acme", "Acme again", OrgKind::Team, None)
         .await;
     let bad = platform
         .iam
-        .create_organization("Acme Corp!", "Acme", OrgKind::Team, None, actor())
+        .create_organization(&actor(), "Acme Corp!", "Acme", OrgKind::Team, None)
         .await;
     let project_again = platform
         .iam
-        .create_project("acme", "default", "Default again", None, actor())
+        .create_project(&actor(), "acme", "default", "Default again", None)
         .await;
 
     assert!(
@@ -96,18 +97,18 @@ async fn a_project_cannot_sit_in_another_organizations_department() {
     let platform = platform_for(&db, &[]).await;
     let a = platform
         .iam
-        .create_organization("org-a", "A", OrgKind::Team, None, actor())
+        .create_organization(&actor(), "org-a", "A", OrgKind::Team, None)
         .await
         .expect("a");
     let b = platform
         .iam
-        .create_organization("org-b", "B", OrgKind::Team, None, actor())
+        .create_organization(&actor(), "org-b", "B", OrgKind::Team, None)
         .await
         .expect("b");
 
     let unknown = platform
         .iam
-        .create_project("org-a", "research", "Research", Some("finance"), actor())
+        .create_project(&actor(), "org-a", "research", "Research", Some("finance"))
         .await;
     let mut conn = db.connect();
     // Even writing the tables directly, the database refuses a cross-organization department.
@@ -140,22 +141,22 @@ async fn suspending_is_audited_and_happens_once() {
     let platform = platform_for(&db, &[]).await;
     platform
         .iam
-        .create_organization("acme", "Acme", OrgKind::Team, None, actor())
+        .create_organization(&actor(), "acme", "Acme", OrgKind::Team, None)
         .await
         .expect("created");
 
     let suspended = platform
         .iam
-        .set_organization_active("acme", false, actor())
+        .set_organization_active(&actor(), "acme", false)
         .await
         .expect("suspended");
     let twice = platform
         .iam
-        .set_organization_active("acme", false, actor())
+        .set_organization_active(&actor(), "acme", false)
         .await;
     let missing = platform
         .iam
-        .set_organization_active("nobody", false, actor())
+        .set_organization_active(&actor(), "nobody", false)
         .await;
 
     assert_eq!(suspended.state, "suspended");

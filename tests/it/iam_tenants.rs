@@ -23,10 +23,10 @@ pub struct Tenants {
 }
 
 pub async fn user(platform: &Platform, email: &str) -> User {
-    let actor = aicloud::platform::audit::Actor::system("test");
+    let actor = aicloud::platform::iam::Caller::Console("test".into());
     platform
         .people
-        .create_user(email, email, PASSWORD, actor)
+        .create_user(&actor, email, email, PASSWORD)
         .await
         .expect("user")
 }

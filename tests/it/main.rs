@@ -23,6 +23,7 @@ mod events_restart;
 mod harness;
 mod health;
 mod iam_access;
+mod iam_authorization;
 mod iam_browser;
 mod iam_consent;
 mod iam_disable;

@@ -46,6 +46,12 @@ impl Caller {
         }
     }
 
+    /// The administrator's console, running an `aicloud` command as the operating-system
+    /// user `kit::cli::operator` names.
+    pub fn operator() -> Caller {
+        Caller::Console(crate::kit::cli::operator())
+    }
+
     /// The user behind the call: a signed-in person, or the owner of a user key.
     pub fn user_id(&self) -> Option<uuid::Uuid> {
         match self {

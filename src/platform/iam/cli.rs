@@ -105,11 +105,11 @@ pub async fn run_org(iam: &dyn Tenancy, command: &OrgCommand) -> Result<(), CliE
                 .ok_or_else(|| CliError::new(format!("--kind `{kind}` is not team or personal")))?;
             let created = iam
                 .create_organization(
+                    &crate::platform::iam::Caller::operator(),
                     slug,
                     name,
                     kind,
                     owner.as_deref(),
-                    crate::platform::audit::Actor::operator(),
                 )
                 .await
                 .map_err(failed)?;
@@ -131,7 +131,7 @@ pub async fn run_org(iam: &dyn Tenancy, command: &OrgCommand) -> Result<(), CliE
         OrgCommand::Suspend { slug, out } | OrgCommand::Reactivate { slug, out } => {
             let active = matches!(command, OrgCommand::Reactivate { .. });
             let org = iam
-                .set_organization_active(slug, active, crate::platform::audit::Actor::operator())
+                .set_organization_active(&crate::platform::iam::Caller::operator(), slug, active)
                 .await
                 .map_err(failed)?;
             let done = if active { "reactivated" } else { "suspended" };
@@ -152,11 +152,11 @@ pub async fn run_project(iam: &dyn Tenancy, command: &ProjectCommand) -> Result<
         } => {
             let project = iam
                 .create_project(
+                    &crate::platform::iam::Caller::operator(),
                     organization,
                     slug,
                     name,
                     department.as_deref(),
-                    crate::platform::audit::Actor::operator(),
                 )
                 .await
                 .map_err(failed)?;
@@ -186,7 +186,7 @@ pub async fn run_project(iam: &dyn Tenancy, command: &ProjectCommand) -> Result<
 
 /// The administrator at this command line: trusted like a platform administrator.
 pub fn console() -> Caller {
-    Caller::Console(crate::platform::audit::Actor::operator().id)
+    Caller::operator()
 }
 
 /// The project `organization/project`, as the console sees it.

@@ -121,10 +121,10 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
             let password = password_from_stdin()?;
             let user = people
                 .create_user(
+                    &crate::platform::iam::Caller::operator(),
                     email,
                     name,
                     &password,
-                    crate::platform::audit::Actor::operator(),
                 )
                 .await
                 .map_err(failed)?;
@@ -149,7 +149,7 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
         UserCommand::SetPassword { email } => {
             let password = password_from_stdin()?;
             people
-                .set_password(email, &password, crate::platform::audit::Actor::operator())
+                .set_password(&crate::platform::iam::Caller::operator(), email, &password)
                 .await
                 .map_err(failed)?;
             println!("password changed for {email}; their sessions have ended");
@@ -158,7 +158,7 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
         UserCommand::Disable { email, out } | UserCommand::Enable { email, out } => {
             let active = matches!(command, UserCommand::Enable { .. });
             let user = people
-                .set_user_state(email, active, crate::platform::audit::Actor::operator())
+                .set_user_state(&crate::platform::iam::Caller::operator(), email, active)
                 .await
                 .map_err(failed)?;
             print(
@@ -171,10 +171,10 @@ pub async fn run_user(people: &dyn super::People, command: &UserCommand) -> Resu
             let grant = matches!(command, UserCommand::Grant { .. });
             people
                 .set_platform_role(
+                    &crate::platform::iam::Caller::operator(),
                     email,
                     role,
                     grant,
-                    crate::platform::audit::Actor::operator(),
                 )
                 .await
                 .map_err(failed)?;

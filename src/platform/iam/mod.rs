@@ -51,7 +51,7 @@ pub use store::{PgIam, flush_last_used_periodically};
 
 use crate::base::db::DbError;
 use crate::kit::error::ApiError;
-use crate::platform::audit::{Actor, AuditError};
+use crate::platform::audit::AuditError;
 
 /// Kind of organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -217,11 +217,11 @@ pub trait Tenancy: Send + Sync {
     /// makes `owner` (an existing user's email) its owner, all in one audited transaction.
     async fn create_organization(
         &self,
+        caller: &Caller,
         slug: &str,
         name: &str,
         kind: OrgKind,
         owner: Option<&str>,
-        actor: Actor,
     ) -> Result<CreatedOrganization, IamError>;
 
     /// Every organization, by slug.
@@ -231,19 +231,19 @@ pub trait Tenancy: Send + Sync {
     /// keys work again), audited; refused when it is in that state already.
     async fn set_organization_active(
         &self,
+        caller: &Caller,
         slug: &str,
         active: bool,
-        actor: Actor,
     ) -> Result<Organization, IamError>;
 
     /// Creates a project in an organization's department (its default when `None`), audited.
     async fn create_project(
         &self,
+        caller: &Caller,
         organization: &str,
         slug: &str,
         name: &str,
         department: Option<&str>,
-        actor: Actor,
     ) -> Result<Project, IamError>;
 
     /// An organization's projects, by slug.
@@ -252,10 +252,10 @@ pub trait Tenancy: Send + Sync {
     /// Adds a department (cost center) to an organization, audited.
     async fn create_department(
         &self,
+        caller: &Caller,
         organization: &str,
         slug: &str,
         name: &str,
-        actor: Actor,
     ) -> Result<Department, IamError>;
 
     /// An organization's departments, the default first.

@@ -4,6 +4,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Caller;
 use super::IamError;
 use crate::platform::audit::Actor;
 
@@ -76,10 +77,10 @@ pub trait People: Send + Sync {
     /// Creates a user (no roles). Audited.
     async fn create_user(
         &self,
+        caller: &Caller,
         email: &str,
         display_name: &str,
         password: &str,
-        actor: Actor,
     ) -> Result<User, IamError>;
 
     /// Disables (`active` false) or enables a user, audited. A disabled user cannot sign in,
@@ -87,14 +88,18 @@ pub trait People: Send + Sync {
     /// stay. The last active platform administrator cannot be disabled.
     async fn set_user_state(
         &self,
+        caller: &Caller,
         email: &str,
         active: bool,
-        actor: Actor,
     ) -> Result<User, IamError>;
 
     /// Sets a password and ends every session of the user. Audited.
-    async fn set_password(&self, email: &str, password: &str, actor: Actor)
-    -> Result<(), IamError>;
+    async fn set_password(
+        &self,
+        caller: &Caller,
+        email: &str,
+        password: &str,
+    ) -> Result<(), IamError>;
 
     /// Changes `user`'s own password once `current` checks out, keeping the session
     /// `keep_session` and ending every other one. Audited.
@@ -111,10 +116,10 @@ pub trait People: Send + Sync {
     /// the platform that is neither an organization nor a project role. Audited.
     async fn set_platform_role(
         &self,
+        caller: &Caller,
         email: &str,
         role: &str,
         grant: bool,
-        actor: Actor,
     ) -> Result<(), IamError>;
 
     /// Checks a password; throttled per account and per address.

@@ -23,7 +23,6 @@ use crate::platform::iam::web::guard;
 const DECISIONS_SCOPE: &str = "platform.decisions.check";
 const IAM_READ: &str = "platform.iam.read";
 const IAM_WRITE: &str = "platform.iam.write";
-const ORG_MANAGE: &str = "platform.org.manage";
 const KEYS_MANAGE: &str = "platform.keys.manage";
 
 /// Registers the routes.

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{IAM_READ, IAM_WRITE, ORG_MANAGE};
+use super::IAM_READ;
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::paging::{Page, PageQuery};
 use crate::platform::iam::Iam;
@@ -55,7 +55,8 @@ pub async fn create_org(
     req: HttpRequest,
     body: crate::kit::http::input::Json<NewOrganization>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&iam, &req, ORG_MANAGE, Target::Platform).await?;
+    // IAM authorizes it (platform-wide `platform.org.manage`); the adapter only knows who asks.
+    let caller = guard::caller(&iam, &req).await?;
     let kind = body.kind.as_deref().unwrap_or("team");
     let kind = OrgKind::parse(kind).ok_or_else(|| ApiError::Invalid {
         field: "kind".into(),
@@ -63,13 +64,7 @@ pub async fn create_org(
     })?;
     let created: CreatedOrganization = iam
         .tenancy
-        .create_organization(
-            &body.slug,
-            &body.name,
-            kind,
-            body.owner.as_deref(),
-            caller.actor(),
-        )
+        .create_organization(&caller, &body.slug, &body.name, kind, body.owner.as_deref())
         .await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -94,10 +89,10 @@ pub async fn suspend_org(
     req: HttpRequest,
     org: web::Path<String>,
 ) -> Result<web::Json<Organization>, ApiError> {
-    let caller = platform_manager(&iam, &req, &org, "suspending").await?;
+    let caller = seeing(&iam, &req, &org).await?;
     Ok(web::Json(
         iam.tenancy
-            .set_organization_active(&org, false, caller.actor())
+            .set_organization_active(&caller, &org, false)
             .await?,
     ))
 }
@@ -111,10 +106,10 @@ pub async fn reactivate_org(
     req: HttpRequest,
     org: web::Path<String>,
 ) -> Result<web::Json<Organization>, ApiError> {
-    let caller = platform_manager(&iam, &req, &org, "reactivating").await?;
+    let caller = seeing(&iam, &req, &org).await?;
     Ok(web::Json(
         iam.tenancy
-            .set_organization_active(&org, true, caller.actor())
+            .set_organization_active(&caller, &org, true)
             .await?,
     ))
 }
@@ -160,15 +155,15 @@ pub async fn create_project(
     org: web::Path<String>,
     body: crate::kit::http::input::Json<NewProject>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&iam, &req, IAM_WRITE, Target::org(&org)).await?;
+    let caller = guard::caller(&iam, &req).await?;
     let project = iam
         .tenancy
         .create_project(
+            &caller,
             &org,
             &body.slug,
             &body.name,
             body.department.as_deref(),
-            caller.actor(),
         )
         .await?;
     Ok(HttpResponse::Created().json(project))
@@ -212,10 +207,10 @@ pub async fn create_department(
     org: web::Path<String>,
     body: crate::kit::http::input::Json<NewDepartment>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&iam, &req, IAM_WRITE, Target::org(&org)).await?;
+    let caller = guard::caller(&iam, &req).await?;
     let department = iam
         .tenancy
-        .create_department(&org, &body.slug, &body.name, caller.actor())
+        .create_department(&caller, &org, &body.slug, &body.name)
         .await?;
     Ok(HttpResponse::Created().json(department))
 }
@@ -234,20 +229,9 @@ pub async fn show_project(
     Ok(web::Json(place.project()?.clone()))
 }
 
-/// The caller, when they may change `org`'s state: `platform.org.manage` platform-wide.
-async fn platform_manager(
-    iam: &Iam,
-    req: &HttpRequest,
-    org: &str,
-    doing: &str,
-) -> Result<Caller, ApiError> {
-    // Seeing the organization comes first, so other tenants get a 404, not a 403.
+/// The caller, once they can see `org`: other tenants get a 404, as for every route of an
+/// organization. IAM itself decides whether they may change its state.
+async fn seeing(iam: &Iam, req: &HttpRequest, org: &str) -> Result<Caller, ApiError> {
     let (caller, _) = guard::authorize(iam, req, IAM_READ, Target::org(org)).await?;
-    iam.access
-        .authorize(&caller, ORG_MANAGE, Target::Platform)
-        .await
-        .map_err(|_| {
-            ApiError::Forbidden(format!("{doing} needs `{ORG_MANAGE}` at platform scope"))
-        })?;
     Ok(caller)
 }

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{IAM_READ, IAM_WRITE};
+use super::IAM_READ;
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::paging::{Page, PageQuery};
 use crate::platform::iam::Iam;
@@ -51,15 +51,11 @@ pub async fn create_user(
     req: HttpRequest,
     body: crate::kit::http::input::Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&iam, &req, IAM_WRITE, Target::Platform).await?;
+    // IAM authorizes it: people are the platform's (`platform.iam.write` platform-wide).
+    let caller = guard::caller(&iam, &req).await?;
     let user = iam
         .people
-        .create_user(
-            &body.email,
-            &body.display_name,
-            &body.password,
-            caller.actor(),
-        )
+        .create_user(&caller, &body.email, &body.display_name, &body.password)
         .await?;
     Ok(HttpResponse::Created().json(user))
 }
@@ -84,9 +80,10 @@ pub async fn set_password(
     email: web::Path<String>,
     body: crate::kit::http::input::Json<NewPassword>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = guard::authorize(&iam, &req, IAM_WRITE, Target::Platform).await?;
+    // IAM authorizes it: people are the platform's (`platform.iam.write` platform-wide).
+    let caller = guard::caller(&iam, &req).await?;
     iam.people
-        .set_password(&email, &body.password, caller.actor())
+        .set_password(&caller, &email, &body.password)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -125,10 +122,7 @@ async fn set_state(
     email: &str,
     active: bool,
 ) -> Result<web::Json<User>, ApiError> {
-    let (caller, _) = guard::authorize(iam, req, IAM_WRITE, Target::Platform).await?;
-    let user = iam
-        .people
-        .set_user_state(email, active, caller.actor())
-        .await?;
+    let caller = guard::caller(iam, req).await?;
+    let user = iam.people.set_user_state(&caller, email, active).await?;
     Ok(web::Json(user))
 }

@@ -105,13 +105,7 @@ async fn create_org(
     let slug = form.field("slug");
     let owner = Some(form.field("owner")).filter(|o| !o.trim().is_empty());
     iam.tenancy
-        .create_organization(
-            slug,
-            form.field("name"),
-            OrgKind::Team,
-            owner,
-            form.caller.actor(),
-        )
+        .create_organization(&form.caller, slug, form.field("name"), OrgKind::Team, owner)
         .await?;
     Ok(session::redirect(&format!("/access/{slug}")))
 }
@@ -212,7 +206,7 @@ async fn set_org_state(
         }
     };
     iam.tenancy
-        .set_organization_active(&org, active, form.caller.actor())
+        .set_organization_active(&form.caller, &org, active)
         .await?;
     Ok(session::redirect(&format!("/access/{org}")))
 }
@@ -232,13 +226,7 @@ async fn create_project(
     let slug = form.field("slug");
     let department = Some(form.field("department")).filter(|d| !d.is_empty());
     iam.tenancy
-        .create_project(
-            &org,
-            slug,
-            form.field("name"),
-            department,
-            form.caller.actor(),
-        )
+        .create_project(&form.caller, &org, slug, form.field("name"), department)
         .await?;
     Ok(session::redirect(&format!("/access/{org}/{slug}")))
 }
@@ -256,12 +244,7 @@ async fn create_department(
         .authorize(&form.caller, IAM_WRITE, Target::org(&org))
         .await?;
     iam.tenancy
-        .create_department(
-            &org,
-            form.field("slug"),
-            form.field("name"),
-            form.caller.actor(),
-        )
+        .create_department(&form.caller, &org, form.field("slug"), form.field("name"))
         .await?;
     Ok(session::redirect(&format!("/access/{org}")))
 }

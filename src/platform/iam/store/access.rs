@@ -317,6 +317,21 @@ impl PgIam {
         Ok(self.holdings_on(conn, caller, &place)?.visible)
     }
 
+    /// Runs `work` in one transaction once `caller` holds `scope` at `target`, handing it
+    /// the audit actor `caller` is: the way every privileged operation authorizes inside
+    /// the module, whatever its adapter checked.
+    pub(super) fn authorized_on<T>(
+        &self,
+        conn: &mut PgConnection,
+        (caller, scope, target): (&Caller, &str, &Target),
+        work: impl FnOnce(&mut PgConnection, crate::platform::audit::Actor) -> Result<T, IamError>,
+    ) -> Result<T, IamError> {
+        conn.transaction(|conn| {
+            self.authorize_on(conn, caller, scope, target)?;
+            work(conn, caller.actor())
+        })
+    }
+
     pub(super) fn authorize_on(
         &self,
         conn: &mut PgConnection,

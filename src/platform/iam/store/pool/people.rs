@@ -1,9 +1,14 @@
 //! `People` on the blocking pool.
 
 use crate::platform::audit::Actor;
-use crate::platform::iam::IamError;
 use crate::platform::iam::people::{CurrentUser, People, SignedIn, User};
 use crate::platform::iam::store::PgIam;
+use crate::platform::iam::{Caller, IamError, PLATFORM_SCOPE_MARKER, Target};
+
+/// People are the platform's: their accounts, states and passwords.
+const IAM_WRITE: &str = "platform.iam.write";
+/// Platform roles go only to those who act with platform authority.
+const PLATFORM_ADMIN_SCOPE: &str = PLATFORM_SCOPE_MARKER;
 
 #[async_trait::async_trait]
 impl People for PgIam {
@@ -25,32 +30,40 @@ impl People for PgIam {
 
     async fn create_user(
         &self,
+        caller: &Caller,
         email: &str,
         display_name: &str,
         password: &str,
-        actor: Actor,
     ) -> Result<User, IamError> {
-        let (this, email, name, password) = (
-            self.clone(),
-            email.to_owned(),
-            display_name.to_owned(),
-            password.to_owned(),
-        );
+        let (this, caller) = (self.clone(), caller.clone());
+        let [email, name, password] = [email, display_name, password].map(str::to_owned);
         self.db
-            .run(move |conn| this.create_user_on(conn, (&email, &name, &password), actor))
+            .run(move |conn| {
+                this.authorized_on(
+                    conn,
+                    (&caller, IAM_WRITE, &Target::Platform),
+                    |conn, actor| this.create_user_on(conn, (&email, &name, &password), actor),
+                )
+            })
             .await
     }
 
     async fn set_user_state(
         &self,
+        caller: &Caller,
         email: &str,
         active: bool,
-        actor: Actor,
     ) -> Result<User, IamError> {
-        let (this, email) = (self.clone(), email.to_owned());
+        let (this, caller, email) = (self.clone(), caller.clone(), email.to_owned());
         let user = self
             .db
-            .run(move |conn| this.set_user_state_on(conn, &email, active, actor))
+            .run(move |conn| {
+                this.authorized_on(
+                    conn,
+                    (&caller, IAM_WRITE, &Target::Platform),
+                    |conn, actor| this.set_user_state_on(conn, &email, active, actor),
+                )
+            })
             .await?;
         self.reload().await?;
         Ok(user)
@@ -58,26 +71,42 @@ impl People for PgIam {
 
     async fn set_password(
         &self,
+        caller: &Caller,
         email: &str,
         password: &str,
-        actor: Actor,
     ) -> Result<(), IamError> {
-        let (this, email, password) = (self.clone(), email.to_owned(), password.to_owned());
+        let (this, caller) = (self.clone(), caller.clone());
+        let (email, password) = (email.to_owned(), password.to_owned());
         self.db
-            .run(move |conn| this.set_password_on(conn, &email, &password, actor))
+            .run(move |conn| {
+                this.authorized_on(
+                    conn,
+                    (&caller, IAM_WRITE, &Target::Platform),
+                    |conn, actor| this.set_password_on(conn, &email, &password, actor),
+                )
+            })
             .await
     }
 
     async fn set_platform_role(
         &self,
+        caller: &Caller,
         email: &str,
         role: &str,
         grant: bool,
-        actor: Actor,
     ) -> Result<(), IamError> {
-        let (this, email, role) = (self.clone(), email.to_owned(), role.to_owned());
+        let (this, caller) = (self.clone(), caller.clone());
+        let (email, role) = (email.to_owned(), role.to_owned());
         self.db
-            .run(move |conn| this.set_platform_role_on(conn, &email, &role, grant, actor))
+            .run(move |conn| {
+                // Platform roles carry platform-wide authority: only the platform's own
+                // administrators (and the console) hand them out.
+                this.authorized_on(
+                    conn,
+                    (&caller, PLATFORM_ADMIN_SCOPE, &Target::Platform),
+                    |conn, actor| this.set_platform_role_on(conn, &email, &role, grant, actor),
+                )
+            })
             .await
     }
 

@@ -1,28 +1,37 @@
 //! `Tenancy` on the blocking pool.
 
-use crate::platform::audit::Actor;
 use crate::platform::iam::store::{PgIam, check_name, check_slug, tenancy};
 use crate::platform::iam::{
-    CreatedOrganization, Department, IamError, OrgKind, Organization, Project, Tenancy,
+    Caller, CreatedOrganization, Department, IamError, OrgKind, Organization, Project, Target,
+    Tenancy,
 };
+
+/// Creating, suspending and reactivating organizations is the platform's.
+const ORG_MANAGE: &str = "platform.org.manage";
+/// Departments and projects are made by whoever writes IAM in the organization.
+const IAM_WRITE: &str = "platform.iam.write";
 
 #[async_trait::async_trait]
 impl Tenancy for PgIam {
     async fn create_organization(
         &self,
+        caller: &Caller,
         slug: &str,
         name: &str,
         kind: OrgKind,
         owner: Option<&str>,
-        actor: Actor,
     ) -> Result<CreatedOrganization, IamError> {
         check_slug("slug", slug)?;
         check_name(name)?;
-        let (this, slug, name) = (self.clone(), slug.to_owned(), name.trim().to_owned());
+        let (this, caller) = (self.clone(), caller.clone());
+        let (slug, name) = (slug.to_owned(), name.trim().to_owned());
         let owner = owner.map(str::to_owned);
         self.db
             .run(move |conn| {
-                this.create_organization_on(conn, &slug, &name, kind, owner.as_deref(), actor)
+                let may = (&caller, ORG_MANAGE, &Target::Platform);
+                this.authorized_on(conn, may, |conn, actor| {
+                    this.create_organization_on(conn, &slug, &name, kind, owner.as_deref(), actor)
+                })
             })
             .await
     }
@@ -33,27 +42,32 @@ impl Tenancy for PgIam {
 
     async fn set_organization_active(
         &self,
+        caller: &Caller,
         slug: &str,
         active: bool,
-        actor: Actor,
     ) -> Result<Organization, IamError> {
-        let (this, slug) = (self.clone(), slug.to_owned());
+        let (this, caller, slug) = (self.clone(), caller.clone(), slug.to_owned());
         self.db
-            .run(move |conn| this.set_org_state_on(conn, &slug, active, actor))
+            .run(move |conn| {
+                let may = (&caller, ORG_MANAGE, &Target::Platform);
+                this.authorized_on(conn, may, |conn, actor| {
+                    this.set_org_state_on(conn, &slug, active, actor)
+                })
+            })
             .await
     }
 
     async fn create_project(
         &self,
+        caller: &Caller,
         organization: &str,
         slug: &str,
         name: &str,
         department: Option<&str>,
-        actor: Actor,
     ) -> Result<Project, IamError> {
         check_slug("slug", slug)?;
         check_name(name)?;
-        let this = self.clone();
+        let (this, caller) = (self.clone(), caller.clone());
         let (organization, slug, name) = (
             organization.to_owned(),
             slug.to_owned(),
@@ -62,31 +76,33 @@ impl Tenancy for PgIam {
         let department = department.map(str::to_owned);
         self.db
             .run(move |conn| {
-                this.create_project_on(
-                    conn,
-                    &organization,
-                    &slug,
-                    &name,
-                    department.as_deref(),
-                    actor,
-                )
+                let target = Target::org(&organization);
+                this.authorized_on(conn, (&caller, IAM_WRITE, &target), |conn, actor| {
+                    let department = department.as_deref();
+                    this.create_project_on(conn, &organization, &slug, &name, department, actor)
+                })
             })
             .await
     }
 
     async fn create_department(
         &self,
+        caller: &Caller,
         organization: &str,
         slug: &str,
         name: &str,
-        actor: Actor,
     ) -> Result<Department, IamError> {
         check_slug("slug", slug)?;
         check_name(name)?;
-        let this = self.clone();
+        let (this, caller) = (self.clone(), caller.clone());
         let [organization, slug, name] = [organization, slug, name.trim()].map(str::to_owned);
         self.db
-            .run(move |conn| this.create_department_on(conn, &organization, &slug, &name, actor))
+            .run(move |conn| {
+                let target = Target::org(&organization);
+                this.authorized_on(conn, (&caller, IAM_WRITE, &target), |conn, actor| {
+                    this.create_department_on(conn, &organization, &slug, &name, actor)
+                })
+            })
             .await
     }
 
