@@ -7,6 +7,10 @@ use serde::Serialize;
 
 use crate::base::db::DbError;
 
+/// Media type of problem responses (RFC 9457). The error table owns it, so the modules
+/// that render problems (`http::problem`, the portal) depend on this one, never the reverse.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 /// An error as an HTTP client may see it. Every module error converts into this.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -207,7 +211,7 @@ impl actix_web::ResponseError for ApiError {
         // The problem middleware re-renders this with the request id and path; this body is
         // the fallback should a response escape it.
         actix_web::HttpResponse::build(self.status())
-            .content_type(crate::kit::http::problem::PROBLEM_JSON)
+            .content_type(PROBLEM_JSON)
             .json(self.to_problem(None, None))
     }
 }

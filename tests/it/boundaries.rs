@@ -130,6 +130,8 @@ fn layer_of(path: &Path) -> &'static str {
     let path = path.to_string_lossy();
     match () {
         _ if path.starts_with("src/base/") => "base",
+        // The error table is the kit's floor: the problem renderers and the portal use it.
+        _ if path == "src/kit/error.rs" => "error table",
         _ if path.starts_with("src/kit/") => "kit",
         _ if path.starts_with("src/platform/") => "module",
         _ => "root",
@@ -140,6 +142,14 @@ fn layer_of(path: &Path) -> &'static str {
 fn forbidden_for(layer: &str) -> &'static [&'static str] {
     match layer {
         "base" => &["crate::kit", "crate::platform", "crate::app", "crate::cli"],
+        "error table" => &[
+            "crate::kit::http",
+            "crate::kit::portal",
+            "crate::kit::cli",
+            "crate::platform",
+            "crate::app",
+            "crate::cli",
+        ],
         "kit" => &["crate::platform", "crate::app", "crate::cli"],
         "module" => &["crate::app", "crate::cli"],
         _ => &[],

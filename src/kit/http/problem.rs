@@ -11,8 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::request_id;
 
-/// Media type of problem responses.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub use crate::kit::error::PROBLEM_JSON;
 
 /// Middleware that renders every 4xx/5xx response no handler gave a body of its own.
 pub fn error_handlers<B: MessageBody + 'static>() -> ErrorHandlers<B> {
