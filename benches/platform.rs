@@ -443,6 +443,23 @@ async fn authentication(platform: &Arc<Platform>) {
         rate(N, started)
     );
 
+    // What every platform API route does for a key: place the slugs, then decide.
+    let started = Instant::now();
+    for _ in 0..N / 10 {
+        let principal = platform.keys.authenticate(&secret).expect("authenticated");
+        let target = aicloud::platform::iam::Target::project("bench", "default");
+        let placed = platform
+            .access
+            .authorize(&Caller::Key(principal), "token_factory.inference", target)
+            .await;
+        assert!(std::hint::black_box(placed).is_ok());
+    }
+    println!(
+        "{:<44} {:>14.0}",
+        "authenticate + route authorize by slugs",
+        rate(N / 10, started)
+    );
+
     let started = Instant::now();
     for _ in 0..N {
         std::hint::black_box(<sha2::Sha256 as sha2::Digest>::digest(

@@ -151,3 +151,58 @@ async fn decisions_and_route_authorization_agree_for_platform_and_project_keys()
     );
     assert_eq!(elsewhere.reason, "other_tenant");
 }
+
+#[tokio::test]
+async fn a_keys_route_authorization_needs_no_database_round_trip() {
+    let db = TestDb::create();
+    let (platform, _, sa) = in_process_tenant(&db).await;
+    let key = NewKey {
+        holder: KeyHolder::ServiceAccount(sa.id),
+        name: "k".into(),
+        scopes: vec!["token_factory.inference".into()],
+        model_allowlist: None,
+        expires_at: None,
+    };
+    let secret = platform
+        .keys
+        .issue_key(&console(), key)
+        .await
+        .expect("key")
+        .secret;
+    let principal = platform.keys.authenticate(&secret).expect("known");
+    let person = Caller::User(crate::iam_tenants::user(&platform, "p@example.test").await);
+
+    // Gone: every connection cut, nothing left to query.
+    db.drop_now();
+    let target = || Target::project("acme", "default");
+    let by_key = platform
+        .access
+        .authorize(
+            &Caller::Key(principal.clone()),
+            "token_factory.inference",
+            target(),
+        )
+        .await;
+    let elsewhere = platform
+        .access
+        .authorize(
+            &Caller::Key(principal),
+            "token_factory.inference",
+            Target::org("nope"),
+        )
+        .await;
+    let by_person = platform
+        .access
+        .authorize(&person, "platform.iam.read", target())
+        .await;
+
+    assert!(by_key.is_ok(), "placed and decided from memory: {by_key:?}");
+    assert!(
+        elsewhere.is_err(),
+        "an unknown organization is still not found"
+    );
+    assert!(
+        by_person.is_err(),
+        "a person's memberships are read from the database"
+    );
+}

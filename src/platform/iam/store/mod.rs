@@ -8,6 +8,7 @@ mod keys;
 mod last_used;
 mod members;
 mod people;
+mod places;
 mod pool;
 mod reach;
 mod read_model;
@@ -41,6 +42,7 @@ pub struct PgIam {
     registry: Arc<dyn Registry>,
     clock: Arc<dyn Clock>,
     keys: Snapshot<read_model::Keys>,
+    places: Snapshot<places::Places>,
     last_used: Arc<last_used::LastUsed>,
 }
 
@@ -55,8 +57,13 @@ impl PgIam {
         clock: Arc<dyn Clock>,
     ) -> Result<PgIam, IamError> {
         let narrowing = Arc::clone(&registry);
+        let url_again = url.clone();
         let keys = Snapshot::start(db.clone(), url, read_model::FRESHNESS, move |conn| {
             Ok(load_keys(conn, narrowing.as_ref())?)
+        })
+        .await?;
+        let places = Snapshot::start(db.clone(), url_again, read_model::FRESHNESS, |conn| {
+            Ok(places::load(conn)?)
         })
         .await?;
         Ok(PgIam {
@@ -66,6 +73,7 @@ impl PgIam {
             registry,
             clock,
             keys,
+            places,
             last_used: Arc::default(),
         })
     }
@@ -155,5 +163,11 @@ impl PgIam {
     /// This process sees its own changes at once; others through NOTIFY.
     async fn reload(&self) -> Result<(), IamError> {
         Ok(self.keys.reload().await?)
+    }
+
+    /// After a tenancy change: this process places targets by the new organizations and
+    /// projects at once (others within the snapshot's bound).
+    async fn reload_places(&self) -> Result<(), IamError> {
+        Ok(self.places.reload().await?)
     }
 }

@@ -69,6 +69,8 @@ impl PgIam {
         let mut event = NewEvent::new(actor.clone(), action, target.0, &target.1);
         [event.organization_id, event.department_id, event.project_id] = scope;
         self.audit.append_in(conn, event)?;
+        // Every server's tenancy snapshot (and key read model) reloads on it.
+        diesel::sql_query(format!("NOTIFY {}", super::read_model::CHANNEL)).execute(conn)?;
         Ok(())
     }
 
@@ -228,7 +230,6 @@ impl PgIam {
                 ("organization", org.id.to_string()),
                 [Some(org.id), None, None],
             )?;
-            diesel::sql_query(format!("NOTIFY {}", super::read_model::CHANNEL)).execute(conn)?;
             let payload =
                 serde_json::json!({ "organization_id": org.id, "slug": org.slug, "state": wanted });
             self.announce(conn, subject, payload)?;

@@ -26,14 +26,17 @@ impl Tenancy for PgIam {
         let (this, caller) = (self.clone(), caller.clone());
         let (slug, name) = (slug.to_owned(), name.trim().to_owned());
         let owner = owner.map(str::to_owned);
-        self.db
+        let done = self
+            .db
             .run(move |conn| {
                 let may = (&caller, ORG_MANAGE, &Target::Platform);
                 this.authorized_on(conn, may, |conn, actor| {
                     this.create_organization_on(conn, &slug, &name, kind, owner.as_deref(), actor)
                 })
             })
-            .await
+            .await?;
+        self.reload_places().await?;
+        Ok(done)
     }
 
     async fn organizations(&self) -> Result<Vec<Organization>, IamError> {
@@ -47,14 +50,17 @@ impl Tenancy for PgIam {
         active: bool,
     ) -> Result<Organization, IamError> {
         let (this, caller, slug) = (self.clone(), caller.clone(), slug.to_owned());
-        self.db
+        let done = self
+            .db
             .run(move |conn| {
                 let may = (&caller, ORG_MANAGE, &Target::Platform);
                 this.authorized_on(conn, may, |conn, actor| {
                     this.set_org_state_on(conn, &slug, active, actor)
                 })
             })
-            .await
+            .await?;
+        self.reload_places().await?;
+        Ok(done)
     }
 
     async fn create_project(
@@ -74,7 +80,8 @@ impl Tenancy for PgIam {
             name.trim().to_owned(),
         );
         let department = department.map(str::to_owned);
-        self.db
+        let done = self
+            .db
             .run(move |conn| {
                 let target = Target::org(&organization);
                 this.authorized_on(conn, (&caller, IAM_WRITE, &target), |conn, actor| {
@@ -82,7 +89,9 @@ impl Tenancy for PgIam {
                     this.create_project_on(conn, &organization, &slug, &name, department, actor)
                 })
             })
-            .await
+            .await?;
+        self.reload_places().await?;
+        Ok(done)
     }
 
     async fn create_department(
@@ -96,14 +105,17 @@ impl Tenancy for PgIam {
         check_name(name)?;
         let (this, caller) = (self.clone(), caller.clone());
         let [organization, slug, name] = [organization, slug, name.trim()].map(str::to_owned);
-        self.db
+        let done = self
+            .db
             .run(move |conn| {
                 let target = Target::org(&organization);
                 this.authorized_on(conn, (&caller, IAM_WRITE, &target), |conn, actor| {
                     this.create_department_on(conn, &organization, &slug, &name, actor)
                 })
             })
-            .await
+            .await?;
+        self.reload_places().await?;
+        Ok(done)
     }
 
     async fn departments(&self, organization: &str) -> Result<Vec<Department>, IamError> {

@@ -1,0 +1,70 @@
+//! Every organization and project, in memory: what an API key's request needs to place its
+//! target without a database round trip. Kept fresh like the key read model (the same
+//! channel, notified by every tenancy change; this process reloads at once after its own).
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::super::schema::{organizations, projects};
+use super::super::{IamError, Organization, Place, Project, Target};
+use super::access::not_found;
+use super::rows::{OrganizationRow, ProjectRow};
+
+/// Organizations by slug, projects by organization and slug.
+#[derive(Debug, Default)]
+pub struct Places {
+    organizations: HashMap<String, Organization>,
+    projects: HashMap<(Uuid, String), Project>,
+}
+
+impl Places {
+    /// The place `target` names, or the same not-found answer `access::resolve` gives.
+    pub fn resolve(&self, target: &Target) -> Result<Place, IamError> {
+        let (org_slug, project_slug) = match target {
+            Target::Platform => return Ok(Place::default()),
+            Target::Organization(org) => (org, None),
+            Target::Project(org, project) => (org, Some(project)),
+        };
+        let org = self
+            .organizations
+            .get(org_slug)
+            .ok_or_else(|| not_found(&Target::org(org_slug)))?;
+        let project = match project_slug {
+            None => None,
+            Some(slug) => Some(
+                self.projects
+                    .get(&(org.id, slug.clone()))
+                    .ok_or_else(|| not_found(target))?
+                    .clone(),
+            ),
+        };
+        Ok(Place {
+            organization: Some(org.clone()),
+            project,
+        })
+    }
+}
+
+/// Loads every organization and project.
+pub fn load(conn: &mut PgConnection) -> QueryResult<Places> {
+    let organizations = organizations::table
+        .select(OrganizationRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Organization::from)
+        .map(|o| (o.slug.clone(), o))
+        .collect();
+    let projects = projects::table
+        .select(ProjectRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Project::from)
+        .map(|p| ((p.organization_id, p.slug.clone()), p))
+        .collect();
+    Ok(Places {
+        organizations,
+        projects,
+    })
+}
