@@ -432,8 +432,8 @@ async fn authentication(platform: &Arc<Platform>) {
         let decision = platform.keys.decide(
             &principal,
             "token_factory.inference",
-            org.organization.id,
-            Some(org.project.id),
+            aicloud::platform::iam::OrganizationId(org.organization.id),
+            Some(aicloud::platform::iam::ProjectId(org.project.id)),
         );
         assert!(std::hint::black_box(decision).allow);
     }

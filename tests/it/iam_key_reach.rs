@@ -31,9 +31,12 @@ async fn agreed(
     let mut answers = Vec::new();
     for at in places {
         for scope in SCOPES {
-            let decided = platform
-                .keys
-                .decide(key, scope, at.organization, at.project);
+            let decided = platform.keys.decide(
+                key,
+                scope,
+                aicloud::platform::iam::OrganizationId(at.organization),
+                at.project.map(aicloud::platform::iam::ProjectId),
+            );
             let routed = platform
                 .access
                 .authorize(&Caller::Key(key.clone()), scope, at.target.clone())
@@ -146,7 +149,7 @@ async fn decisions_and_route_authorization_agree_for_platform_and_project_keys()
     let elsewhere = platform.keys.decide(
         &project_key,
         "token_factory.inference",
-        other.organization.id,
+        aicloud::platform::iam::OrganizationId(other.organization.id),
         None,
     );
     assert_eq!(elsewhere.reason, "other_tenant");

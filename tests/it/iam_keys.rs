@@ -256,15 +256,20 @@ async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_t
             .decide(
                 &principal,
                 "token_factory.inference",
-                org,
-                Some(acme.project.id)
+                aicloud::platform::iam::OrganizationId(org),
+                Some(aicloud::platform::iam::ProjectId(acme.project.id))
             )
             .allow
     );
     assert_eq!(
         platform
             .keys
-            .decide(&principal, "token_factory.admin", org, None)
+            .decide(
+                &principal,
+                "token_factory.admin",
+                aicloud::platform::iam::OrganizationId(org),
+                None
+            )
             .reason,
         "scope_not_held"
     );
@@ -272,7 +277,12 @@ async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_t
     assert_eq!(
         platform
             .keys
-            .decide(&principal, "token_factory.inference", org, None)
+            .decide(
+                &principal,
+                "token_factory.inference",
+                aicloud::platform::iam::OrganizationId(org),
+                None
+            )
             .reason,
         "scope_not_held"
     );
@@ -282,7 +292,7 @@ async fn keys_only_carry_active_registry_scopes_and_decisions_follow_scope_and_t
             .decide(
                 &principal,
                 "token_factory.inference",
-                other.organization.id,
+                aicloud::platform::iam::OrganizationId(other.organization.id),
                 None
             )
             .reason,

@@ -31,6 +31,14 @@ pub struct ServiceAccount {
     pub disabled_at: Option<OffsetDateTime>,
 }
 
+/// An organization's id, where it meets other ids in a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrganizationId(pub Uuid);
+
+/// A project's id, where it meets other ids in a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProjectId(pub Uuid);
+
 /// Whom a key acts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyHolder {
@@ -237,11 +245,12 @@ pub trait Keys: Send + Sync {
     async fn flush_last_used(&self) -> Result<usize, IamError>;
 
     /// Whether `principal` may use `scope` in `organization` (and `project`, when given).
+    /// Answered from memory. The ids are typed so that the two cannot be swapped.
     fn decide(
         &self,
         principal: &Principal,
         scope: &str,
-        organization: Uuid,
-        project: Option<Uuid>,
+        organization: OrganizationId,
+        project: Option<ProjectId>,
     ) -> Decision;
 }

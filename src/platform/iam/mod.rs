@@ -22,7 +22,8 @@ use uuid::Uuid;
 
 pub use access::{Access, Caller, Holdings, PLATFORM_SCOPE_MARKER, Place, Target};
 pub use keys::{
-    ApiKeyView, Decision, IssuedKey, KeyHolder, Keys, NewKey, Principal, ServiceAccount,
+    ApiKeyView, Decision, IssuedKey, KeyHolder, Keys, NewKey, OrganizationId, Principal, ProjectId,
+    ServiceAccount,
 };
 pub use members::{
     Invitation, IssuedInvitation, Member, Members, ORG_ROLES, PROJECT_ROLES, RoleBinding,

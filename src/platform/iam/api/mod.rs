@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::{Caller, Decision, IamError, Organization, Principal, User};
+use super::{Caller, Decision, IamError, Organization, OrganizationId, Principal, ProjectId, User};
 use crate::kit::error::{ApiError, Problem};
 use crate::platform::iam::Iam;
 use crate::platform::iam::web::guard;
@@ -173,7 +173,7 @@ async fn decisions(
     Ok(web::Json(iam.keys.decide(
         &subject,
         &body.scope,
-        body.organization_id,
-        body.project_id,
+        OrganizationId(body.organization_id),
+        body.project_id.map(ProjectId),
     )))
 }

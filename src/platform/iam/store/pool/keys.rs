@@ -1,11 +1,9 @@
 //! `Keys` on the blocking pool; authentication and decisions stay in memory.
 
-use uuid::Uuid;
-
 use crate::platform::iam::store::{MAX_NAME, PgIam, check_slug, check_text};
 use crate::platform::iam::{
-    ApiKeyView, Caller, Decision, IamError, IssuedKey, Keys, NewKey, Principal, Project,
-    ServiceAccount,
+    ApiKeyView, Caller, Decision, IamError, IssuedKey, Keys, NewKey, OrganizationId, Principal,
+    Project, ProjectId, ServiceAccount,
 };
 
 #[async_trait::async_trait]
@@ -122,9 +120,9 @@ impl Keys for PgIam {
         &self,
         principal: &Principal,
         scope: &str,
-        organization: Uuid,
-        project: Option<Uuid>,
+        organization: OrganizationId,
+        project: Option<ProjectId>,
     ) -> Decision {
-        self.decide_now(principal, scope, organization, project)
+        self.decide_now(principal, scope, organization.0, project.map(|p| p.0))
     }
 }
