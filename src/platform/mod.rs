@@ -31,6 +31,13 @@
 //! - Every privileged operation takes the `Caller` and authorizes inside the module;
 //!   adapters parse, call and map. Errors convert through `base::db::DbError` (the one
 //!   diesel mapping) into the module's error, and from it into `kit::error::ApiError`.
+//! - One error vocabulary: a module's error names the same meaning the same way —
+//!   `Invalid { field, reason }` (422), `NotFound(String)` (404), `Conflict(..)` (409),
+//!   `Forbidden(String)` (403), `Audit(AuditError)` when the change could not be audited,
+//!   `Db(DbError)`; anything else is a variant the module documents (e.g. the registry's
+//!   `NotReady`).
+//! - Where ids of different kinds meet in a signature they are typed (`OrganizationId`,
+//!   `ProjectId`), so they cannot be swapped.
 //! - Bodies come through `kit::http::input::{Json, Form}` (control characters refused,
 //!   strings and lists bounded); lists answer `kit::http::paging::Page` for a `PageQuery`.
 //! - Audit events and outbox messages are made with `NewEvent::new` / `Message::new`, which

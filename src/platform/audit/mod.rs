@@ -362,7 +362,7 @@ pub struct Export {
 pub enum AuditError {
     /// The event breaks a rule; nothing was written.
     #[error("audit event refused: {field}: {reason}")]
-    Rejected {
+    Invalid {
         /// Field at fault.
         field: &'static str,
         /// Why.
@@ -390,7 +390,7 @@ impl From<diesel::result::Error> for AuditError {
 impl From<AuditError> for ApiError {
     fn from(err: AuditError) -> ApiError {
         match err {
-            AuditError::Rejected { field, reason } => ApiError::Invalid {
+            AuditError::Invalid { field, reason } => ApiError::Invalid {
                 field: field.into(),
                 reason,
             },

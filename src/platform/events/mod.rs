@@ -101,7 +101,7 @@ pub struct DeadLetter {
 pub enum EventsError {
     /// The message or subscription breaks a rule; nothing was written.
     #[error("{field}: {reason}")]
-    Rejected {
+    Invalid {
         /// Field at fault.
         field: &'static str,
         /// Why.
@@ -127,7 +127,7 @@ impl From<diesel::result::Error> for EventsError {
 impl From<EventsError> for ApiError {
     fn from(err: EventsError) -> ApiError {
         match err {
-            EventsError::Rejected { field, reason } => ApiError::Invalid {
+            EventsError::Invalid { field, reason } => ApiError::Invalid {
                 field: field.into(),
                 reason,
             },

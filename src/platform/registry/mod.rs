@@ -200,12 +200,9 @@ pub enum RegistryError {
     /// The packet changes entries incompatibly without bumping their versions.
     #[error("the packet changes registered entries incompatibly")]
     Incompatible(Vec<Issue>),
-    /// No such product.
-    #[error("no product `{0}`")]
-    NoProduct(String),
-    /// No such family.
-    #[error("no registry family `{0}`; families are: {families}", families = FAMILY_ORDER.join(", "))]
-    NoFamily(String),
+    /// No such product or family; the message says which, and what there is.
+    #[error("{0}")]
+    NotFound(String),
     /// The change could not be audited, so it was not made.
     #[error("not onboarded: {0}")]
     Audit(#[from] AuditError),
@@ -237,9 +234,8 @@ impl From<RegistryError> for ApiError {
                     .into(),
                 errors,
             },
-            RegistryError::NoProduct(slug) => ApiError::NotFound(format!("no product `{slug}`")),
-            RegistryError::NoFamily(_) => ApiError::NotFound(err.to_string()),
-            RegistryError::Audit(AuditError::Rejected { field, reason }) => ApiError::Conflict {
+            RegistryError::NotFound(what) => ApiError::NotFound(what),
+            RegistryError::Audit(AuditError::Invalid { field, reason }) => ApiError::Conflict {
                 detail: "the change cannot be audited, so it was not made".into(),
                 errors: vec![Issue {
                     at: format!("audit.{field}"),

@@ -28,12 +28,12 @@ impl PgAudit {
             None => self
                 .registry
                 .active_entry_in(conn, AUDIT_ACTION, action)
-                .map_err(|err| AuditError::Rejected {
+                .map_err(|err| AuditError::Invalid {
                     field: "action",
                     reason: err.to_string(),
                 })?,
         };
-        let entry = entry.ok_or_else(|| AuditError::Rejected {
+        let entry = entry.ok_or_else(|| AuditError::Invalid {
             field: "action",
             reason: format!("`{action}` is not an active audit action in the registry"),
         })?;
@@ -52,7 +52,7 @@ impl PgAudit {
     }
 
     fn check(&self, event: &NewEvent, declared: &Declared) -> Result<(), AuditError> {
-        let reject = |field, reason: String| Err(AuditError::Rejected { field, reason });
+        let reject = |field, reason: String| Err(AuditError::Invalid { field, reason });
         if event.target_type != declared.target_type {
             return reject(
                 "target_type",

@@ -20,13 +20,13 @@ impl Inner {
         let declared = self
             .registry
             .active_entry_in(conn, EVENT_SUBJECT, event_type)
-            .map_err(|err| EventsError::Rejected {
+            .map_err(|err| EventsError::Invalid {
                 field: "event_type",
                 reason: err.to_string(),
             })?;
         match declared {
             Some(_) => Ok(()),
-            None => Err(EventsError::Rejected {
+            None => Err(EventsError::Invalid {
                 field: "event_type",
                 reason: format!(
                     "`{event_type}` is not an event subject declared in an onboarded packet"
@@ -42,7 +42,7 @@ impl Inner {
     ) -> Result<Envelope, EventsError> {
         self.check_declared(conn, &message.event_type)?;
         if message.version.trim().is_empty() {
-            return Err(EventsError::Rejected {
+            return Err(EventsError::Invalid {
                 field: "version",
                 reason: "must not be empty".into(),
             });
@@ -78,13 +78,13 @@ impl Inner {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !valid_name {
-            return Err(EventsError::Rejected {
+            return Err(EventsError::Invalid {
                 field: "name",
                 reason: format!("`{name}` must be letters, digits, . _ -"),
             });
         }
         if patterns.is_empty() || !patterns.iter().all(|p| subjects::is_pattern(p)) {
-            return Err(EventsError::Rejected {
+            return Err(EventsError::Invalid {
                 field: "subjects",
                 reason: format!("{patterns:?} are not subject patterns"),
             });

@@ -280,7 +280,10 @@ impl Registry for PgRegistry {
         filter: EntryFilter,
     ) -> Result<Vec<EntryView>, RegistryError> {
         if !super::FAMILY_ORDER.contains(&family) {
-            return Err(RegistryError::NoFamily(family.to_owned()));
+            return Err(RegistryError::NotFound(format!(
+                "no registry family `{family}`; families are: {}",
+                super::FAMILY_ORDER.join(", ")
+            )));
         }
         let family = family.to_owned();
         self.db

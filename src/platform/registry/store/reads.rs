@@ -15,7 +15,7 @@ fn find(conn: &mut PgConnection, slug: &str) -> Result<ProductRow, RegistryError
         .select(ProductRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| RegistryError::NoProduct(slug.to_owned()))
+        .ok_or_else(|| RegistryError::NotFound(format!("no product `{slug}`")))
 }
 
 fn summary(conn: &mut PgConnection, row: &ProductRow) -> Result<ProductSummary, RegistryError> {
