@@ -147,7 +147,7 @@ impl PgIam {
         })
     }
 
-    pub(super) fn accept_on(
+    pub(super) fn accept_invitation_on(
         &self,
         conn: &mut PgConnection,
         token: &str,

@@ -241,7 +241,7 @@ impl PgIam {
         }
     }
 
-    pub(super) fn issue_on(
+    pub(super) fn issue_key_on(
         &self,
         conn: &mut PgConnection,
         caller: &Caller,

@@ -55,7 +55,7 @@ impl PgIam {
     }
 
     /// Revokes `prefix` at once, audited and announced; every server denies it within a second.
-    pub(super) fn revoke_on(
+    pub(super) fn revoke_key_on(
         &self,
         conn: &mut PgConnection,
         caller: &Caller,
@@ -116,7 +116,7 @@ impl PgIam {
 
     /// Ends the old key after `grace` (at once when zero) and issues its replacement, in one
     /// transaction with the audit event. The caller must be able to issue the replacement.
-    pub(super) fn rotate_on(
+    pub(super) fn rotate_key_on(
         &self,
         conn: &mut PgConnection,
         caller: &Caller,
@@ -152,7 +152,7 @@ impl PgIam {
                 model_allowlist: old.model_allowlist.clone(),
                 expires_at: old.expires_at,
             };
-            let issued = self.issue_on(conn, caller, replacement)?;
+            let issued = self.issue_key_on(conn, caller, replacement)?;
             let details = serde_json::json!({ "replacement": issued.key.prefix, "grace_secs": grace.as_secs() });
             self.audit_key(conn, caller, KEY_ROTATED, &old, details)?;
             if grace.is_zero() {

@@ -15,7 +15,7 @@ const SA_DISABLED: &str = "platform.service_account.disabled";
 const IAM_WRITE: &str = "platform.iam.write";
 
 impl PgIam {
-    pub(super) fn create_sa_on(
+    pub(super) fn create_service_account_on(
         &self,
         conn: &mut PgConnection,
         caller: &Caller,
@@ -47,7 +47,7 @@ impl PgIam {
 
     /// Disables a service account: its keys are denied on every server at once, and it
     /// gets no new ones. Its keys stay listed, so who held what remains visible.
-    pub(super) fn disable_sa_on(
+    pub(super) fn disable_service_account_on(
         &self,
         conn: &mut PgConnection,
         caller: &Caller,

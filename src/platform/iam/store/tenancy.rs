@@ -189,7 +189,7 @@ impl PgIam {
 
     /// Suspends (`active` false) or reactivates an organization. Suspension denies its keys
     /// on every server at once; reactivation lets them work again.
-    pub(super) fn set_org_state_on(
+    pub(super) fn set_organization_active_on(
         &self,
         conn: &mut PgConnection,
         slug: &str,

@@ -25,7 +25,7 @@ impl Keys for PgIam {
         self.db
             .run(move |conn| {
                 let [o, p, n, w, u] = &args;
-                this.create_sa_on(conn, &caller, (o, p, n, w, u))
+                this.create_service_account_on(conn, &caller, (o, p, n, w, u))
             })
             .await
     }
@@ -43,7 +43,7 @@ impl Keys for PgIam {
             .db
             .run(move |conn| {
                 let [o, p, n] = &args;
-                this.disable_sa_on(conn, &caller, (o, p, n))
+                this.disable_service_account_on(conn, &caller, (o, p, n))
             })
             .await?;
         self.reload().await?;
@@ -60,7 +60,7 @@ impl Keys for PgIam {
         let (this, caller) = (self.clone(), caller.clone());
         let issued = self
             .db
-            .run(move |conn| this.issue_on(conn, &caller, key))
+            .run(move |conn| this.issue_key_on(conn, &caller, key))
             .await?;
         self.reload().await?;
         Ok(issued)
@@ -87,7 +87,7 @@ impl Keys for PgIam {
         let (this, caller, prefix) = (self.clone(), caller.clone(), prefix.to_owned());
         let revoked = self
             .db
-            .run(move |conn| this.revoke_on(conn, &caller, &prefix))
+            .run(move |conn| this.revoke_key_on(conn, &caller, &prefix))
             .await?;
         self.reload().await?;
         Ok(revoked)
@@ -102,7 +102,7 @@ impl Keys for PgIam {
         let (this, caller, prefix) = (self.clone(), caller.clone(), prefix.to_owned());
         let issued = self
             .db
-            .run(move |conn| this.rotate_on(conn, &caller, &prefix, grace))
+            .run(move |conn| this.rotate_key_on(conn, &caller, &prefix, grace))
             .await?;
         self.reload().await?;
         Ok(issued)

@@ -162,6 +162,7 @@ impl Members for PgIam {
 
     async fn accept_invitation(&self, token: &str, user_id: Uuid) -> Result<Member, IamError> {
         let token = token.to_owned();
-        changing_access!(self, |this, conn| this.accept_on(conn, &token, user_id))
+        changing_access!(self, |this, conn| this
+            .accept_invitation_on(conn, &token, user_id))
     }
 }

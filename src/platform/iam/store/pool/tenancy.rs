@@ -55,7 +55,7 @@ impl Tenancy for PgIam {
             .run(move |conn| {
                 let may = (&caller, ORG_MANAGE, &Target::Platform);
                 this.authorized_on(conn, may, |conn, actor| {
-                    this.set_org_state_on(conn, &slug, active, actor)
+                    this.set_organization_active_on(conn, &slug, active, actor)
                 })
             })
             .await?;
