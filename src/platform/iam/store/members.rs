@@ -309,7 +309,7 @@ impl PgIam {
             // do their keys: access never outlives its grant, nor comes back with a re-add.
             diesel::delete(org_memberships::table.find((org.id, user.id))).execute(conn)?;
             let why = "membership removed";
-            self.revoke_member_keys(conn, caller, (user.id, org.id, None), why)?;
+            self.revoke_member_keys(conn, caller, (user.id, org.id), why)?;
             self.audit_member(
                 conn,
                 caller,

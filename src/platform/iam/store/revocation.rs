@@ -79,34 +79,24 @@ impl PgIam {
         })
     }
 
-    /// Revokes every live key of `user` in `organization` (in `project` only, when given),
-    /// each audited as revoked because the membership ended. Call inside the transaction
-    /// that removes the membership, so the access and its keys end together.
+    /// Revokes every live key of `user` in `organization`, each audited as revoked because
+    /// the membership ended. Call inside the transaction that removes the membership, so
+    /// the access and its keys end together.
     pub(super) fn revoke_member_keys(
         &self,
         conn: &mut PgConnection,
         caller: &Caller,
-        (user, organization, project): (Uuid, Uuid, Option<Uuid>),
+        (user, organization): (Uuid, Uuid),
         why: &str,
     ) -> Result<usize, IamError> {
-        let now = self.clock.now();
-        let mut live = api_keys::table
+        let live = api_keys::table
             .filter(api_keys::user_id.eq(user))
             .filter(api_keys::organization_id.eq(organization))
-            .filter(api_keys::revoked_at.is_null())
-            .into_boxed();
-        if let Some(project) = project {
-            live = live.filter(api_keys::project_id.eq(project));
-        }
-        let ids: Vec<Uuid> = live.select(api_keys::id).load(conn)?;
-        let ended: Vec<KeyRow> = diesel::update(
-            api_keys::table
-                .filter(api_keys::id.eq_any(&ids))
-                .filter(api_keys::revoked_at.is_null()),
-        )
-        .set(api_keys::revoked_at.eq(now))
-        .returning(key_columns!())
-        .get_results(conn)?;
+            .filter(api_keys::revoked_at.is_null());
+        let ended: Vec<KeyRow> = diesel::update(live)
+            .set(api_keys::revoked_at.eq(self.clock.now()))
+            .returning(key_columns!())
+            .get_results(conn)?;
         for key in ended.iter().cloned().map(view) {
             let details = serde_json::json!({ "reason": why });
             self.audit_key(conn, caller, KEY_REVOKED, &key, details)?;
