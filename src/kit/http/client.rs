@@ -63,11 +63,10 @@ impl ClientInfo {
 
     /// Reads `req` under the server's registered [`ProxyTrust`] (none: trust no proxy).
     pub fn of_request(req: &HttpRequest) -> ClientInfo {
-        let trust = req
-            .app_data::<web::Data<ProxyTrust>>()
-            .map(|t| t.get_ref().clone())
-            .unwrap_or_default();
-        ClientInfo::of(req, &trust)
+        match req.app_data::<web::Data<ProxyTrust>>() {
+            Some(trust) => ClientInfo::of(req, trust),
+            None => ClientInfo::of(req, &ProxyTrust::default()),
+        }
     }
 
     /// The address as text, `unknown` when there is none.

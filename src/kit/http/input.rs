@@ -1,5 +1,6 @@
 //! Input hygiene for every route: no control characters anywhere a client can put text,
-//! and a bound on every string and list a body can carry.
+//! (C0, DEL and C1, as `char::is_control` says), and a bound on every string and list a
+//! body can carry.
 //!
 //! Paths and queries are checked by the [`refuse_control_characters`] middleware, JSON and
 //! form bodies by the [`Json`] and [`Form`] extractors that every handler uses instead of
@@ -23,14 +24,9 @@ pub const MAX_LIST_ITEMS: usize = 256;
 /// Deepest nesting of objects and lists in a body.
 pub const MAX_DEPTH: usize = 16;
 
-/// Whether `c` is a control character (C0, DEL or C1), refused in every input.
-pub fn is_control(c: char) -> bool {
-    c.is_control()
-}
-
 /// Refuses `text` when it holds a control character, naming `field`.
 pub fn clean(field: &str, text: &str) -> Result<(), ApiError> {
-    match text.chars().any(is_control) {
+    match text.chars().any(char::is_control) {
         true => Err(ApiError::Invalid {
             field: field.to_owned(),
             reason: "control characters are not allowed".into(),
@@ -57,7 +53,7 @@ fn check_uri(uri: &actix_web::http::Uri) -> Result<(), ApiError> {
     let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
     clean("path", &path)?;
     for (key, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
-        let field = match key.chars().any(is_control) {
+        let field = match key.chars().any(char::is_control) {
             true => "query".to_owned(),
             false => format!("query.{key}"),
         };
@@ -116,7 +112,7 @@ fn check_text(at: &str, text: &str) -> Result<(), ApiError> {
 /// the field at fault is itself safe to echo.
 fn pointer_token(key: &str) -> String {
     key.chars()
-        .map(|c| if is_control(c) { '?' } else { c })
+        .map(|c| if c.is_control() { '?' } else { c })
         .collect::<String>()
         .replace('~', "~0")
         .replace('/', "~1")
