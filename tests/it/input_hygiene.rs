@@ -179,12 +179,7 @@ async fn every_list_route_pages_and_bounds_its_limit() {
         let res = app
             .get(&format!("{}?limit={}", concrete(&path), max + 1))
             .await;
-        assert!(
-            [422, 404].contains(&res.status().as_u16()),
-            "{path}: limit {} answered {}",
-            max + 1,
-            res.status()
-        );
+        assert_eq!(res.status(), 422, "{path}: limit {}", max + 1);
         lists += 1;
     }
     assert!(lists >= 14, "only {lists} list routes");

@@ -1,6 +1,6 @@
-//! Input hygiene for every route: no control characters anywhere a client can put text,
-//! (C0, DEL and C1, as `char::is_control` says), and a bound on every string and list a
-//! body can carry.
+//! Input hygiene for every route: no control characters (C0, DEL and C1, as
+//! `char::is_control` says) anywhere a client can put text, and a bound on every string
+//! and list a body can carry.
 //!
 //! Paths and queries are checked by the [`refuse_control_characters`] middleware, JSON and
 //! form bodies by the [`Json`] and [`Form`] extractors that every handler uses instead of

@@ -35,6 +35,25 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// Extracted from the query string and checked at once, so a bad `limit` or `cursor` is a
+/// 422 before the handler looks anything up.
+impl actix_web::FromRequest for PageQuery {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<PageQuery, actix_web::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let checked = actix_web::web::Query::<PageQuery>::from_query(req.query_string())
+            .map_err(actix_web::Error::from)
+            .and_then(|query| {
+                let query = query.into_inner();
+                query.limit()?;
+                query.after()?;
+                Ok(query)
+            });
+        std::future::ready(checked)
+    }
+}
+
 impl PageQuery {
     /// The limit once range-checked.
     pub fn limit(&self) -> Result<usize, ApiError> {

@@ -206,7 +206,7 @@ async fn list_digests(
     audit: web::Data<dyn Audit>,
     iam: web::Data<Iam>,
     req: HttpRequest,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<paging::Page<DigestRecord>>, ApiError> {
     guard::authorize(&iam, &req, AUDIT_READ, Target::Platform).await?;
     Ok(web::Json(page.page(audit.digests().await?, |d| {

@@ -38,7 +38,7 @@ async fn list_dead_letters(
     iam: web::Data<Iam>,
     req: HttpRequest,
     query: web::Query<DeadLetterQuery>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<DeadLetter>>, ApiError> {
     guard::authorize(&iam, &req, "platform.events.read", Target::Platform).await?;
     let open_only = !query.all.unwrap_or(false);

@@ -47,7 +47,7 @@ async fn list_products(
     registry: web::Data<dyn Registry>,
     iam: web::Data<Iam>,
     req: HttpRequest,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<ProductSummary>>, ApiError> {
     guard::authorize(&iam, &req, REGISTRY_READ, Target::Platform).await?;
     Ok(web::Json(
@@ -92,7 +92,7 @@ async fn product_revisions(
     iam: web::Data<Iam>,
     req: HttpRequest,
     slug: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<RevisionView>>, ApiError> {
     guard::authorize(&iam, &req, REGISTRY_READ, Target::Platform).await?;
     Ok(web::Json(
@@ -125,7 +125,7 @@ async fn list_family(
     req: HttpRequest,
     family: web::Path<String>,
     query: web::Query<FamilyQuery>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<EntryView>>, ApiError> {
     guard::authorize(&iam, &req, REGISTRY_READ, Target::Platform).await?;
     let family = singular(&family)?;

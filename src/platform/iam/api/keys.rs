@@ -23,7 +23,7 @@ pub async fn list_service_accounts(
     iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<ServiceAccount>>, ApiError> {
     let (_, place) = guard::authorize(&iam, &req, IAM_READ, project_target(&path)).await?;
     Ok(web::Json(page.page(
@@ -100,7 +100,7 @@ pub async fn list_keys(
     iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<ApiKeyView>>, ApiError> {
     let (_, place) = guard::authorize(&iam, &req, IAM_READ, project_target(&path)).await?;
     Ok(web::Json(

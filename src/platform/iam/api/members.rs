@@ -28,7 +28,7 @@ pub async fn list_org_members(
     iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<Member>>, ApiError> {
     let (_, place) = guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
     Ok(web::Json(page.page(
@@ -82,7 +82,7 @@ pub async fn list_project_members(
     iam: web::Data<Iam>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<Member>>, ApiError> {
     let (org, project) = path.into_inner();
     let target = Target::project(&org, &project);
@@ -138,7 +138,7 @@ pub async fn list_role_bindings(
     iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<RoleBinding>>, ApiError> {
     let (_, place) = guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
     Ok(web::Json(page.page(
@@ -212,7 +212,7 @@ pub async fn list_invitations(
     iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<Invitation>>, ApiError> {
     let (_, place) = guard::authorize(&iam, &req, IAM_WRITE, Target::org(&org)).await?;
     Ok(web::Json(page.page(

@@ -19,7 +19,7 @@ use crate::platform::iam::{
 pub async fn list_orgs(
     iam: web::Data<Iam>,
     req: HttpRequest,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<Organization>>, ApiError> {
     let caller = guard::caller(&iam, &req).await?;
     Ok(web::Json(page.page(
@@ -121,7 +121,7 @@ pub async fn list_projects(
     iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<Project>>, ApiError> {
     guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
     Ok(web::Json(
@@ -176,7 +176,7 @@ pub async fn list_departments(
     iam: web::Data<Iam>,
     req: HttpRequest,
     org: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<Department>>, ApiError> {
     guard::authorize(&iam, &req, IAM_READ, Target::org(&org)).await?;
     Ok(web::Json(

@@ -18,7 +18,7 @@ use crate::platform::iam::{Target, User};
 pub async fn list_users(
     iam: web::Data<Iam>,
     req: HttpRequest,
-    page: web::Query<PageQuery>,
+    page: PageQuery,
 ) -> Result<web::Json<Page<User>>, ApiError> {
     guard::authorize(&iam, &req, IAM_READ, Target::Platform).await?;
     Ok(web::Json(page.page(iam.people.users().await?, |u| {
