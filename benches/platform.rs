@@ -75,6 +75,7 @@ async fn run() {
     verify(&platform, &owner_db).await;
     outbox(&platform, &server_db).await;
     authentication(&platform).await;
+    sign_ins(&platform).await;
 
     drop(platform);
     sql(&mut admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
@@ -471,4 +472,40 @@ async fn authentication(platform: &Arc<Platform>) {
         "baseline: SHA-256 of the key alone",
         rate(N, started)
     );
+}
+
+/// Wrong passwords for an existing account and for an unknown email, each from an address
+/// of its own so the throttle never answers: both must cost one argon2 check, so the rates
+/// match and the answer's timing does not tell which emails have accounts.
+async fn sign_ins(platform: &Arc<Platform>) {
+    use aicloud::platform::iam::Caller;
+    platform
+        .people
+        .create_user(
+            &Caller::Console("bench".into()),
+            "known@bench.example",
+            "Known",
+            "a long bench passphrase",
+        )
+        .await
+        .expect("user");
+    const N: usize = 20;
+    for (label, email) in [
+        (
+            "sign-in, wrong password, known email",
+            "known@bench.example",
+        ),
+        ("sign-in, unknown email", "nobody@bench.example"),
+    ] {
+        let started = Instant::now();
+        for n in 0..N {
+            let ip = format!("10.{}.0.{n}", label.len());
+            let refused = platform
+                .people
+                .sign_in(email, "not the password", &ip)
+                .await;
+            assert!(refused.is_err());
+        }
+        println!("{label:<44} {:>14.1}", rate(N, started));
+    }
 }
