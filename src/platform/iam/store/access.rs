@@ -288,23 +288,15 @@ impl PgIam {
     ) -> Result<(Place, Holdings), IamError> {
         let place = self.places.get().resolve(target)?;
         let holdings = self.key_holdings(principal, &place);
-        if !holdings.visible && *target == Target::Platform {
-            return Err(IamError::Forbidden(
-                "this needs platform-wide authority, which you do not have".into(),
-            ));
-        }
         if !holdings.visible {
             let org_only = Place {
                 organization: place.organization.clone(),
                 project: None,
             };
-            let outer = match target {
-                Target::Project(org, _) if !self.key_holdings(principal, &org_only).visible => {
-                    Target::org(org)
-                }
-                _ => target.clone(),
-            };
-            return Err(not_found(&outer));
+            return Err(unseen(
+                target,
+                self.key_holdings(principal, &org_only).visible,
+            ));
         }
         Ok((place, holdings))
     }
@@ -317,13 +309,7 @@ impl PgIam {
         target: &Target,
     ) -> Result<Place, IamError> {
         let (place, holdings) = self.key_place(principal, target)?;
-        match holdings.holds(scope) {
-            true => Ok(place),
-            false => Err(IamError::Forbidden(format!(
-                "you lack the `{scope}` scope {}",
-                where_(target)
-            ))),
-        }
+        holding(place, &holdings, scope, target)
     }
 
     pub(super) fn place_on(
@@ -334,20 +320,12 @@ impl PgIam {
     ) -> Result<(Place, Holdings), IamError> {
         let place = resolve(conn, target)?;
         let holdings = self.holdings_on(conn, caller, &place)?;
-        if !holdings.visible && *target == Target::Platform {
-            return Err(IamError::Forbidden(
-                "this needs platform-wide authority, which you do not have".into(),
-            ));
-        }
         if !holdings.visible {
-            // Report the outermost thing the caller cannot see, as if it did not exist.
-            let outer = match (target, &place.organization) {
-                (Target::Project(org, _), Some(o)) if !self.org_visible(conn, caller, o)? => {
-                    Target::org(org)
-                }
-                _ => target.clone(),
+            let org_visible = match (target, &place.organization) {
+                (Target::Project(..), Some(org)) => self.org_visible(conn, caller, org)?,
+                _ => true,
             };
-            return Err(not_found(&outer));
+            return Err(unseen(target, org_visible));
         }
         Ok((place, holdings))
     }
@@ -388,13 +366,7 @@ impl PgIam {
         target: &Target,
     ) -> Result<Place, IamError> {
         let (place, holdings) = self.place_on(conn, caller, target)?;
-        match holdings.holds(scope) {
-            true => Ok(place),
-            false => Err(IamError::Forbidden(format!(
-                "you lack the `{scope}` scope {}",
-                where_(target)
-            ))),
-        }
+        holding(place, &holdings, scope, target)
     }
 
     pub(super) fn visible_organizations_on(
@@ -423,6 +395,34 @@ impl PgIam {
             }
         };
         Ok(all.into_iter().map(Organization::from).collect())
+    }
+}
+
+/// The answer for a target the caller cannot see: the platform itself is a 403; anything
+/// else is not found, naming the outermost thing they cannot see, as if it did not exist.
+fn unseen(target: &Target, org_visible: bool) -> IamError {
+    match target {
+        Target::Platform => {
+            IamError::Forbidden("this needs platform-wide authority, which you do not have".into())
+        }
+        Target::Project(org, _) if !org_visible => not_found(&Target::org(org)),
+        _ => not_found(target),
+    }
+}
+
+/// `place`, once `holdings` there carry `scope`.
+fn holding(
+    place: Place,
+    holdings: &Holdings,
+    scope: &str,
+    target: &Target,
+) -> Result<Place, IamError> {
+    match holdings.holds(scope) {
+        true => Ok(place),
+        false => Err(IamError::Forbidden(format!(
+            "you lack the `{scope}` scope {}",
+            where_(target)
+        ))),
     }
 }
 
