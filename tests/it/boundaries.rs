@@ -61,19 +61,39 @@ fn modules() -> Vec<String> {
         .collect()
 }
 
-/// Schemas named `<schema>.<table>` in `text`, among `known`.
-fn schemas_named<'a>(text: &str, known: &'a [String]) -> Vec<&'a str> {
+/// Schemas among `known` that `text` names as `<schema>.` where `opens` accepts the text
+/// before the name.
+fn named_where<'a>(text: &str, known: &'a [String], opens: impl Fn(&str) -> bool) -> Vec<&'a str> {
     known
         .iter()
         .filter(|schema| {
-            text.match_indices(&format!("{schema}.")).any(|(at, _)| {
-                let before = text[..at].chars().last();
-                !before.is_some_and(|c| {
-                    c.is_alphanumeric() || c == '_' || c == '.' || c == '\'' || c == '"'
-                })
-            })
+            text.match_indices(&format!("{schema}."))
+                .any(|(at, _)| opens(&text[..at]))
         })
         .map(String::as_str)
+        .collect()
+}
+
+/// Schemas named `<schema>.<table>` in SQL `text`, among `known`.
+fn schemas_named<'a>(text: &str, known: &'a [String]) -> Vec<&'a str> {
+    named_where(text, known, |before| {
+        !before
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '\'' || c == '"')
+    })
+}
+
+/// Of the schemas `find` sees in `text`, those that are not `owner`'s.
+fn foreign<'a>(
+    find: fn(&str, &'a [String]) -> Vec<&'a str>,
+    text: &str,
+    known: &'a [String],
+    owner: &str,
+) -> Vec<&'a str> {
+    find(text, known)
+        .into_iter()
+        .filter(|s| *s != owner)
         .collect()
 }
 
@@ -91,10 +111,7 @@ fn each_migration_touches_only_its_own_module_schema() {
             .unwrap_or_else(|| panic!("migration {name} is not named <ts>_<module>_<what>"));
         for file in files_under(&dir.path()) {
             let sql = std::fs::read_to_string(&file).expect("sql");
-            let foreign: Vec<&str> = schemas_named(&sql, &modules)
-                .into_iter()
-                .filter(|s| s != owner)
-                .collect();
+            let foreign = foreign(schemas_named, &sql, &modules, owner);
             assert!(
                 foreign.is_empty(),
                 "{} names schemas {foreign:?}",
@@ -211,10 +228,7 @@ fn module_code_names_no_other_modules_schema_in_raw_sql() {
         for path in files_under(Path::new(&format!("src/platform/{module}"))) {
             let source = std::fs::read_to_string(&path).expect("source");
             // SQL lives in string literals; scopes like "platform.iam.read" are preceded by a dot.
-            let foreign: Vec<&str> = sql_schemas(&source, &modules)
-                .into_iter()
-                .filter(|s| s != module)
-                .collect();
+            let foreign = foreign(sql_schemas, &source, &modules, module);
             assert!(
                 foreign.is_empty(),
                 "{} names schemas {foreign:?}",
@@ -224,20 +238,20 @@ fn module_code_names_no_other_modules_schema_in_raw_sql() {
     }
 }
 
-/// Schemas a Rust source names as `<schema>.<table>` inside SQL: after whitespace, `(`, a
-/// quote or a comma, and followed by a lowercase identifier.
+/// Schemas a Rust source names as `<schema>.<table>` right after an SQL keyword that
+/// takes a table (`FROM`, `JOIN`, `INTO`, `UPDATE`, `TABLE`, `ON`), in any case.
 fn sql_schemas<'a>(source: &str, known: &'a [String]) -> Vec<&'a str> {
     let sql_keywords = ["from ", "join ", "into ", "update ", "table ", "on "];
-    known
-        .iter()
-        .filter(|schema| {
-            source.match_indices(&format!("{schema}.")).any(|(at, _)| {
-                let before = source[..at].to_lowercase();
-                sql_keywords.iter().any(|k| before.ends_with(k))
-            })
-        })
-        .map(String::as_str)
-        .collect()
+    named_where(source, known, |before| {
+        // The longest keyword and its space fit in the last 8 characters.
+        let tail = before
+            .char_indices()
+            .rev()
+            .nth(7)
+            .map_or(before, |(at, _)| &before[at..]);
+        let tail = tail.to_lowercase();
+        sql_keywords.iter().any(|k| tail.ends_with(k))
+    })
 }
 
 #[test]
