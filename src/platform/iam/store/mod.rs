@@ -62,7 +62,7 @@ impl PgIam {
             Ok(load_keys(conn, narrowing.as_ref())?)
         })
         .await?;
-        let places = Snapshot::start(db.clone(), url_again, read_model::FRESHNESS, |conn| {
+        let places = Snapshot::start(db.clone(), url_again, places::FRESHNESS, |conn| {
             Ok(places::load(conn)?)
         })
         .await?;

@@ -1,8 +1,10 @@
 //! Every organization and project, in memory: what an API key's request needs to place its
-//! target without a database round trip. Kept fresh like the key read model (the same
-//! channel, notified by every tenancy change; this process reloads at once after its own).
+//! target without a database round trip. Kept fresh like the key read model, on a channel
+//! of its own that every tenancy change notifies (key changes do not: they move no place);
+//! this process reloads at once after its own changes.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -11,6 +13,17 @@ use super::super::schema::{organizations, projects};
 use super::super::{IamError, Organization, Place, Project, Target};
 use super::access::not_found;
 use super::rows::{OrganizationRow, ProjectRow};
+use crate::base::db::snapshot::Freshness;
+
+/// Channel notified on every change to organizations, departments and projects.
+pub const CHANNEL: &str = "iam_tenancy_changed";
+
+/// As fresh as the key read model: a suspension or a new project is seen within a second.
+pub const FRESHNESS: Freshness = Freshness {
+    channel: CHANNEL,
+    poll: Duration::from_millis(100),
+    resync: Duration::from_secs(30),
+};
 
 /// Organizations by slug, projects by organization and slug.
 #[derive(Debug, Default)]

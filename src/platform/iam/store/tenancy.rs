@@ -69,8 +69,11 @@ impl PgIam {
         let mut event = NewEvent::new(actor.clone(), action, target.0, &target.1);
         [event.organization_id, event.department_id, event.project_id] = scope;
         self.audit.append_in(conn, event)?;
-        // Every server's tenancy snapshot (and key read model) reloads on it.
-        diesel::sql_query(format!("NOTIFY {}", super::read_model::CHANNEL)).execute(conn)?;
+        // Every server's tenancy snapshot reloads on it, and so does its key read model: a
+        // suspension denies the organization's keys.
+        for channel in [super::places::CHANNEL, super::read_model::CHANNEL] {
+            diesel::sql_query(format!("NOTIFY {channel}")).execute(conn)?;
+        }
         Ok(())
     }
 
