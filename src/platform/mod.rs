@@ -11,8 +11,14 @@
 //!   mod.rs       docs; `pub trait <Capability>: Send + Sync` (split past ~15 methods);
 //!                domain types, id newtypes where ids of different kinds meet, <Module>Error
 //!   store/       `Pg<Module>`, the only code naming its tables: one file per capability,
-//!                each trait method one `Db::run` closure calling a sync function that
-//!                owns its transaction (and writes its audit event and outbox row in it)
+//!                its trait's impl first (a one-trait module keeps it in `mod.rs`), each
+//!                trait method one `Db::run` closure calling a sync function that owns its
+//!                transaction (and writes its audit event and outbox row in it). A sync
+//!                `Pg<Module>` function taking the connection is named `<what>_on`: a trait
+//!                method's own `<method>_on`, a shared one for what it does (`holdings_on`);
+//!                a free function just for what it does (`reads::products`). Rules and reads
+//!                the capabilities share go in sibling files named for what they hold;
+//!                ~450 lines a file at most
 //!   schema.rs    diesel `table!`s, every one qualified `<module>.<table>` (checked)
 //!   api.rs       routes under /api/v1/<module>: parse, one trait call, map; handlers take
 //!                `web::Data<dyn Trait>` and `web::Data<Iam>` for `iam::web::guard`
@@ -44,9 +50,6 @@
 //!   take the request's correlation id, address and agent from `base::context`.
 //! - Product-specific names (scopes, units, actions, components…) come from the registry
 //!   and fail closed when not active.
-//!
-//! Known gap: IAM still has a second layer (`store/pool/`, async facades over sync `*_on`
-//! functions) that the other modules do without; it is to be folded into the shape above.
 
 pub mod audit;
 pub mod events;

@@ -1,20 +1,53 @@
-//! Resolving targets and the scopes a caller holds there, from memberships and registry roles.
-
-use std::collections::{BTreeSet, HashMap};
+//! Resolving targets and the scopes a caller holds there: people by their grants
+//! (`grants.rs`), keys by the one key-scope rule (`reach.rs`).
 
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::super::members::{org_role_id, project_role_id};
-use super::super::schema::{
-    org_memberships, organizations, platform_roles, project_memberships, projects, role_bindings,
+use super::super::schema::{org_memberships, organizations, projects};
+use super::super::{
+    Access, Caller, Holdings, IamError, Organization, Place, Principal, Project, Target,
 };
-use super::super::{Caller, Holdings, IamError, Organization, Place, Project, Target};
 use super::PgIam;
 use super::reach::{key_reach, scope_active};
-use super::read_model::KeyEntry;
 use super::rows::{OrganizationRow, ProjectRow};
-use crate::platform::registry::Registry;
+
+#[async_trait::async_trait]
+impl Access for PgIam {
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        scope: &str,
+        target: Target,
+    ) -> Result<Place, IamError> {
+        // An API key's request is placed and decided from memory: no database round trip.
+        if let Caller::Key(principal) = caller {
+            return self.authorize_key(principal, scope, &target);
+        }
+        let (caller, scope) = (caller.clone(), scope.to_owned());
+        self.on_pool(move |this, conn| this.authorize_on(conn, &caller, &scope, &target))
+            .await
+    }
+
+    async fn holdings(
+        &self,
+        caller: &Caller,
+        target: Target,
+    ) -> Result<(Place, Holdings), IamError> {
+        if let Caller::Key(principal) = caller {
+            return self.key_place(principal, &target);
+        }
+        let caller = caller.clone();
+        self.on_pool(move |this, conn| this.place_on(conn, &caller, &target))
+            .await
+    }
+
+    async fn visible_organizations(&self, caller: &Caller) -> Result<Vec<Organization>, IamError> {
+        let caller = caller.clone();
+        self.on_pool(move |this, conn| this.visible_organizations_on(conn, &caller))
+            .await
+    }
+}
 
 /// Resolves a target to rows; missing ones are reported as the caller would see them.
 pub fn resolve(conn: &mut PgConnection, target: &Target) -> Result<Place, IamError> {
@@ -57,164 +90,7 @@ pub fn not_found(target: &Target) -> IamError {
     })
 }
 
-/// Registry roles a user holds at a place, with their membership roles.
-struct Grants {
-    platform: Vec<String>,
-    org_role: Option<String>,
-    project_role: Option<String>,
-    bound: Vec<String>,
-}
-
-/// The organization role `user` holds at `place`, whether they act in person or by key.
-pub(super) fn org_role_of(
-    conn: &mut PgConnection,
-    user: Uuid,
-    place: &Place,
-) -> QueryResult<Option<String>> {
-    Ok(grants(conn, user, place)?.org_role)
-}
-
-fn grants(conn: &mut PgConnection, user: Uuid, place: &Place) -> QueryResult<Grants> {
-    let org = place.organization.as_ref().map(|o| o.id);
-    let project = place.project.as_ref().map(|p| p.id);
-    grants_at(conn, user, org, project)
-}
-
-fn grants_at(
-    conn: &mut PgConnection,
-    user: Uuid,
-    org: Option<Uuid>,
-    project: Option<Uuid>,
-) -> QueryResult<Grants> {
-    let platform = platform_roles::table
-        .filter(platform_roles::user_id.eq(user))
-        .select(platform_roles::role)
-        .load(conn)?;
-    let mut grants = Grants {
-        platform,
-        org_role: None,
-        project_role: None,
-        bound: Vec::new(),
-    };
-    let Some(org) = org else {
-        return Ok(grants);
-    };
-    grants.org_role = org_memberships::table
-        .find((org, user))
-        .select(org_memberships::role)
-        .first(conn)
-        .optional()?;
-    if let Some(project) = project {
-        grants.project_role = project_memberships::table
-            .find((project, user))
-            .select(project_memberships::role)
-            .first(conn)
-            .optional()?;
-    }
-    grants.bound = role_bindings::table
-        .filter(role_bindings::organization_id.eq(org))
-        .filter(role_bindings::user_id.eq(user))
-        .filter(
-            role_bindings::project_id
-                .is_null()
-                .or(role_bindings::project_id.nullable().eq(project)),
-        )
-        .select(role_bindings::role)
-        .load(conn)?;
-    Ok(grants)
-}
-
-/// Active scopes of an active registry role; an unknown or inactive role grants nothing.
-fn role_scopes(registry: &dyn Registry, role: &str) -> Vec<String> {
-    let Some(entry) = registry.active_entry("role", role) else {
-        return Vec::new();
-    };
-    let active = scope_active(registry);
-    entry.attributes["scopes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str())
-        .filter(|s| active(s))
-        .map(str::to_owned)
-        .collect()
-}
-
-impl Grants {
-    /// Every registry role these grants put in effect.
-    fn roles(&self) -> impl Iterator<Item = String> + '_ {
-        self.platform
-            .iter()
-            .cloned()
-            .chain(self.org_role.iter().map(|r| org_role_id(r)))
-            .chain(self.project_role.iter().map(|r| project_role_id(r)))
-            .chain(self.bound.iter().cloned())
-    }
-}
-
-/// What `at.0` (a user) holds in organization `at.1` (or its project `at.2`), computed once
-/// per load.
-fn held_at<'a>(
-    conn: &mut PgConnection,
-    registry: &dyn Registry,
-    held: &'a mut HashMap<(Uuid, Uuid, Option<Uuid>), BTreeSet<String>>,
-    at: (Uuid, Uuid, Option<Uuid>),
-) -> QueryResult<&'a BTreeSet<String>> {
-    if let std::collections::hash_map::Entry::Vacant(slot) = held.entry(at) {
-        let grants = grants_at(conn, at.0, Some(at.1), at.2)?;
-        let roles = grants.roles().collect::<Vec<_>>();
-        slot.insert(
-            roles
-                .iter()
-                .flat_map(|r| role_scopes(registry, r))
-                .collect(),
-        );
-    }
-    Ok(&held[&at])
-}
-
-/// Narrows each user key to the scopes its user still holds in the key's project, so a
-/// demotion or a removed binding shrinks the user's keys too (they were a subset at issue).
-pub fn narrow_user_keys(
-    conn: &mut PgConnection,
-    registry: &dyn Registry,
-    keys: &mut HashMap<String, KeyEntry>,
-) -> QueryResult<()> {
-    let mut held: HashMap<(Uuid, Uuid, Option<Uuid>), BTreeSet<String>> = HashMap::new();
-    for entry in keys.values_mut().filter(|e| e.principal.kind == "user") {
-        let p = &mut entry.principal;
-        let in_project = held_at(
-            conn,
-            registry,
-            &mut held,
-            (p.id, p.organization_id, Some(p.project_id)),
-        )?;
-        p.scopes.retain(|s| in_project.contains(s));
-        let in_organization = held_at(conn, registry, &mut held, (p.id, p.organization_id, None))?;
-        p.organization_scopes
-            .retain(|s| in_organization.contains(s));
-    }
-    Ok(())
-}
-
 impl PgIam {
-    /// Active scopes of an active registry role.
-    pub(super) fn role_scopes(&self, role: &str) -> Vec<String> {
-        role_scopes(self.registry.as_ref(), role)
-    }
-
-    fn with_roles(
-        &self,
-        mut holdings: Holdings,
-        roles: impl IntoIterator<Item = String>,
-    ) -> Holdings {
-        for role in roles {
-            holdings.scopes.extend(self.role_scopes(&role));
-            holdings.roles.insert(role);
-        }
-        holdings
-    }
-
     /// What `caller` holds at `place`.
     pub(super) fn holdings_on(
         &self,
@@ -230,15 +106,12 @@ impl PgIam {
                 ..Holdings::default()
             }),
             Caller::Key(principal) => Ok(self.key_holdings(principal, place)),
-            Caller::User(user) => {
-                let grants = grants(conn, user.id, place)?;
-                Ok(self.user_holdings(grants, place))
-            }
+            Caller::User(user) => Ok(self.user_holdings_on(conn, user.id, place)?),
         }
     }
 
     /// A key's holdings, by the one key-scope rule ([`key_reach`]) decisions follow too.
-    fn key_holdings(&self, principal: &super::super::Principal, place: &Place) -> Holdings {
+    fn key_holdings(&self, principal: &Principal, place: &Place) -> Holdings {
         let organization = place.organization.as_ref().map(|o| o.id);
         let project = place.project.as_ref().map(|p| p.id);
         let reach = key_reach(principal, organization, project);
@@ -250,40 +123,12 @@ impl PgIam {
         }
     }
 
-    fn user_holdings(&self, grants: Grants, place: &Place) -> Holdings {
-        let platform_wide = !grants.platform.is_empty();
-        let suspended = place
-            .organization
-            .as_ref()
-            .is_some_and(|o| o.state != "active");
-        let mut holdings = Holdings {
-            visible: platform_wide || grants.org_role.is_some(),
-            platform_wide,
-            org_role: grants.org_role.clone(),
-            project_role: grants.project_role.clone(),
-            ..Holdings::default()
-        };
-        holdings = self.with_roles(holdings, grants.platform);
-        // A suspended organization's members keep sight of it but can do nothing in it.
-        if suspended {
-            return holdings;
-        }
-        let membership_roles = grants
-            .org_role
-            .iter()
-            .map(|r| org_role_id(r))
-            .chain(grants.project_role.iter().map(|r| project_role_id(r)));
-        let roles: Vec<String> = membership_roles.chain(grants.bound).collect();
-        self.with_roles(holdings, roles)
-    }
-
-    /// Resolves `target` and what `caller` holds there; invisible targets are not found.
     /// Where an API key's target is and what the key holds there, from memory alone: the
     /// tenancy snapshot places the target, the one key-scope rule decides. The same answers
     /// as [`PgIam::place_on`] gives keys, without its database round trip.
     pub(super) fn key_place(
         &self,
-        principal: &super::super::Principal,
+        principal: &Principal,
         target: &Target,
     ) -> Result<(Place, Holdings), IamError> {
         let place = self.places.get().resolve(target)?;
@@ -304,7 +149,7 @@ impl PgIam {
     /// `authorize` for an API key, from memory alone.
     pub(super) fn authorize_key(
         &self,
-        principal: &super::super::Principal,
+        principal: &Principal,
         scope: &str,
         target: &Target,
     ) -> Result<Place, IamError> {
@@ -312,6 +157,7 @@ impl PgIam {
         holding(place, &holdings, scope, target)
     }
 
+    /// Resolves `target` and what `caller` holds there; invisible targets are not found.
     pub(super) fn place_on(
         &self,
         conn: &mut PgConnection,

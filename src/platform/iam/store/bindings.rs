@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::super::schema::{projects, role_bindings, users};
 use super::super::{Caller, IamError, Organization, Place, Project, RoleBinding};
 use super::PgIam;
-use super::members::{grantee, place};
+use super::grant_rules::{grantee, place};
 
 const ROLE_GRANTED: &str = "platform.role.granted";
 const ROLE_REMOVED: &str = "platform.role.removed";

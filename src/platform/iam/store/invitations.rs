@@ -9,8 +9,9 @@ use super::super::members::{ORG_ROLES, org_role_id};
 use super::super::schema::{invitations, org_memberships, organizations};
 use super::super::{Caller, IamError, Invitation, IssuedInvitation, Member, Organization};
 use super::PgIam;
-use super::members::{OWNER, check_role, is_root, place, to_member};
-use super::people::{check_email, user_by_email};
+use super::accounts::{check_email, user_by_email};
+use super::grant_rules::{OWNER, check_role, is_root, place};
+use super::members::to_member;
 use super::read_model::digest;
 use crate::platform::audit::Actor;
 
@@ -129,7 +130,7 @@ impl PgIam {
     ) -> Result<(), IamError> {
         super::check_name(display_name)?;
         // Hashed before looking, so both answers cost the same time.
-        let hash = super::people::hash_password(password)?;
+        let hash = super::accounts::hash_password(password)?;
         conn.transaction(|conn| {
             let (_, invitation) = self.open_invitation_on(conn, token)?;
             if user_by_email(conn, &invitation.email)?.is_some() {
@@ -155,7 +156,7 @@ impl PgIam {
     ) -> Result<Member, IamError> {
         conn.transaction(|conn| {
             let (org, invitation) = self.open_invitation_on(conn, token)?;
-            let user = &super::people::user_by_id(conn, user_id)?;
+            let user = &super::accounts::user_by_id(conn, user_id)?;
             if !invitation.email.eq_ignore_ascii_case(&user.email) {
                 return Err(IamError::Forbidden(
                     "this invitation was sent to another email address".into(),

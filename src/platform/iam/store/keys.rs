@@ -1,22 +1,130 @@
-//! API keys: issue, list, revoke and rotate, each audited and announced in its transaction.
+//! API keys: the `Keys` trait, and issuing and reading keys, each change audited and
+//! announced in its transaction (service accounts in `service_accounts.rs`, ending keys in
+//! `revocation.rs`, who may issue what in `key_rules.rs`).
 
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::super::schema::{
-    api_keys, org_memberships, organizations, projects, service_accounts, users,
-};
+use super::super::schema::api_keys;
 use super::super::{
-    ApiKeyView, Caller, IamError, IssuedKey, KeyHolder, NewKey, Organization, Place, Project,
+    ApiKeyView, Caller, Decision, IamError, IssuedKey, KeyHolder, Keys, NewKey, OrganizationId,
+    Principal, Project, ProjectId, ServiceAccount,
 };
+use super::key_rules::check_new_key;
 use super::read_model::{self, CHANNEL};
-use super::rows::{OrganizationRow, ProjectRow};
-use super::{PgIam, random_hex};
+use super::{MAX_NAME, PgIam, check_slug, check_text, random_hex};
 use crate::platform::audit::NewEvent;
 
 const KEY_ISSUED: &str = "platform.api_key.issued";
 pub(super) const KEY_REVOKED: &str = "platform.api_key.revoked";
 pub(super) const KEYS_MANAGE: &str = "platform.keys.manage";
+
+/// Key changes reload this process's key read model at once (`changing_keys`), so a key
+/// works, or stops working, here as soon as the call returns; authentication and
+/// decisions are answered from that model, in memory.
+#[async_trait::async_trait]
+impl Keys for PgIam {
+    async fn create_service_account(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        project: &str,
+        name: &str,
+        owner: &str,
+        purpose: &str,
+    ) -> Result<ServiceAccount, IamError> {
+        check_slug("name", name)?;
+        check_text("owner", owner, MAX_NAME)?;
+        check_text("purpose", purpose, MAX_NAME)?;
+        let caller = caller.clone();
+        let args: [String; 5] = [organization, project, name, owner, purpose].map(str::to_owned);
+        self.on_pool(move |this, conn| {
+            let [o, p, n, w, u] = &args;
+            this.create_service_account_on(conn, &caller, (o, p, n, w, u))
+        })
+        .await
+    }
+
+    async fn disable_service_account(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<ServiceAccount, IamError> {
+        let caller = caller.clone();
+        let args: [String; 3] = [organization, project, name].map(str::to_owned);
+        self.changing_keys(move |this, conn| {
+            let [o, p, n] = &args;
+            this.disable_service_account_on(conn, &caller, (o, p, n))
+        })
+        .await
+    }
+
+    async fn issue_key(&self, caller: &Caller, key: NewKey) -> Result<IssuedKey, IamError> {
+        if key.name.trim().is_empty() {
+            return Err(IamError::Invalid {
+                field: "name",
+                reason: "must not be empty".into(),
+            });
+        }
+        let caller = caller.clone();
+        self.changing_keys(move |this, conn| this.issue_key_on(conn, &caller, key))
+            .await
+    }
+
+    async fn service_accounts(&self, project: &Project) -> Result<Vec<ServiceAccount>, IamError> {
+        let project = project.id;
+        self.db
+            .run(move |conn| PgIam::service_accounts_on(conn, project))
+            .await
+    }
+
+    async fn key(&self, prefix: &str) -> Result<ApiKeyView, IamError> {
+        let prefix = prefix.to_owned();
+        self.db.run(move |conn| PgIam::key_on(conn, &prefix)).await
+    }
+
+    async fn keys(&self, project: &Project) -> Result<Vec<ApiKeyView>, IamError> {
+        let project = project.id;
+        self.db.run(move |conn| PgIam::keys_on(conn, project)).await
+    }
+
+    async fn revoke_key(&self, caller: &Caller, prefix: &str) -> Result<ApiKeyView, IamError> {
+        let (caller, prefix) = (caller.clone(), prefix.to_owned());
+        self.changing_keys(move |this, conn| this.revoke_key_on(conn, &caller, &prefix))
+            .await
+    }
+
+    async fn rotate_key(
+        &self,
+        caller: &Caller,
+        prefix: &str,
+        grace: std::time::Duration,
+    ) -> Result<IssuedKey, IamError> {
+        let (caller, prefix) = (caller.clone(), prefix.to_owned());
+        self.changing_keys(move |this, conn| this.rotate_key_on(conn, &caller, &prefix, grace))
+            .await
+    }
+
+    fn authenticate(&self, bearer: &str) -> Result<Principal, IamError> {
+        self.authenticate_in_memory(bearer)
+    }
+
+    async fn flush_last_used(&self) -> Result<usize, IamError> {
+        self.write_last_used().await
+    }
+
+    fn decide(
+        &self,
+        principal: &Principal,
+        scope: &str,
+        organization: OrganizationId,
+        project: Option<ProjectId>,
+    ) -> Decision {
+        self.decide_now(principal, scope, organization.0, project.map(|p| p.0))
+    }
+}
 
 pub(super) type KeyRow = (
     Uuid,
@@ -88,36 +196,6 @@ pub(super) fn key_payload(key: &ApiKeyView) -> serde_json::Value {
     })
 }
 
-/// Longest key name, in characters.
-const MAX_KEY_NAME: usize = 100;
-/// Most scopes one key may carry.
-const MAX_KEY_SCOPES: usize = 64;
-/// Most models one key's allow-list may name.
-const MAX_ALLOWED_MODELS: usize = 256;
-/// Longest model id in an allow-list.
-const MAX_MODEL_ID: usize = 128;
-
-/// The bounds of a new key, checked before anything else.
-fn check_new_key(key: &NewKey) -> Result<(), IamError> {
-    super::check_text("name", &key.name, MAX_KEY_NAME)?;
-    if !(1..=MAX_KEY_SCOPES).contains(&key.scopes.len()) {
-        return Err(IamError::Invalid {
-            field: "scopes",
-            reason: format!("a key needs 1 to {MAX_KEY_SCOPES} scopes"),
-        });
-    }
-    let models = key.model_allowlist.as_deref().unwrap_or_default();
-    if models.len() > MAX_ALLOWED_MODELS {
-        return Err(IamError::Invalid {
-            field: "model_allowlist",
-            reason: format!("names at most {MAX_ALLOWED_MODELS} models"),
-        });
-    }
-    models
-        .iter()
-        .try_for_each(|model| super::check_text("model_allowlist", model, MAX_MODEL_ID))
-}
-
 impl PgIam {
     /// Audits a key change and tells every read model to reload.
     pub(super) fn audit_key(
@@ -140,103 +218,6 @@ impl PgIam {
         match action {
             KEY_ISSUED => self.announce(conn, "platform.iam.key_issued", key_payload(key)),
             KEY_REVOKED => self.announce(conn, "platform.iam.key_revoked", key_payload(key)),
-            _ => Ok(()),
-        }
-    }
-
-    /// The organization and project a new key lands in, from whom it acts as.
-    fn holder_place(conn: &mut PgConnection, holder: KeyHolder) -> Result<Place, IamError> {
-        let project_id = match holder {
-            KeyHolder::ServiceAccount(id) => {
-                let (project, name, state): (Uuid, String, String) = service_accounts::table
-                    .find(id)
-                    .select((
-                        service_accounts::project_id,
-                        service_accounts::name,
-                        service_accounts::state,
-                    ))
-                    .first(conn)
-                    .optional()?
-                    .ok_or_else(|| IamError::NotFound(format!("no service account {id}")))?;
-                if state != "active" {
-                    return Err(IamError::Conflict(format!(
-                        "service account `{name}` is disabled; it gets no new keys"
-                    )));
-                }
-                project
-            }
-            KeyHolder::User(_, project) => project,
-        };
-        let project: Project = projects::table
-            .find(project_id)
-            .select(ProjectRow::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| IamError::NotFound(format!("no project {project_id}")))?
-            .into();
-        let org: Organization = organizations::table
-            .find(project.organization_id)
-            .select(OrganizationRow::as_select())
-            .first(conn)?
-            .into();
-        if let KeyHolder::User(user, _) = holder {
-            let member: i64 = org_memberships::table
-                .filter(org_memberships::organization_id.eq(org.id))
-                .filter(org_memberships::user_id.eq(user))
-                .count()
-                .get_result(conn)?;
-            if member == 0 {
-                return Err(IamError::Invalid {
-                    field: "user",
-                    reason: format!("the user is not a member of organization `{}`", org.slug),
-                });
-            }
-            let state: String = users::table.find(user).select(users::state).first(conn)?;
-            if state != "active" {
-                return Err(IamError::Conflict(
-                    "the user is disabled; they get no new keys".into(),
-                ));
-            }
-        }
-        Ok(Place {
-            organization: Some(org),
-            project: Some(project),
-        })
-    }
-
-    /// No escalation: the caller manages keys in the project and holds every scope it hands
-    /// out; a user key is only ever issued by that user (or the platform).
-    fn may_issue(
-        &self,
-        conn: &mut PgConnection,
-        caller: &Caller,
-        place: &Place,
-        key: &NewKey,
-    ) -> Result<(), IamError> {
-        let holdings = self.holdings_on(conn, caller, place)?;
-        let (org, project) = (place.org()?, place.project()?);
-        let here = format!("`{}/{}`", org.slug, project.slug);
-        if !holdings.visible {
-            return Err(IamError::NotFound(format!("no project {here}")));
-        }
-        if !holdings.holds(KEYS_MANAGE) {
-            return Err(IamError::Forbidden(format!(
-                "you lack the `{KEYS_MANAGE}` scope in project {here}"
-            )));
-        }
-        if let Some(scope) = key.scopes.iter().find(|s| !holdings.holds(s)) {
-            return Err(IamError::Forbidden(format!(
-                "you cannot give a key `{scope}`: you do not hold it in project {here}"
-            )));
-        }
-        match key.holder {
-            KeyHolder::User(user, _)
-                if caller.user_id() != Some(user) && !holdings.platform_wide =>
-            {
-                Err(IamError::Forbidden(
-                    "a user key can only be issued by that user".into(),
-                ))
-            }
             _ => Ok(()),
         }
     }

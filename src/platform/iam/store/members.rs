@@ -1,5 +1,6 @@
-//! Organization and project memberships, and the escalation rules every access change
-//! follows (also used by role bindings and invitations), each change audited in its transaction.
+//! Organization and project memberships, and the `Members` trait (memberships, role
+//! bindings in `bindings.rs`, invitations in `invitations.rs`); every change follows
+//! `grant_rules.rs` and is audited and announced in its transaction.
 
 use diesel::prelude::*;
 use serde_json::json;
@@ -7,109 +8,171 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::members::{ORG_ROLES, PROJECT_ROLES, org_role_id, project_role_id};
-use super::super::schema::{org_memberships, organizations, project_memberships, users};
-use super::super::{Caller, Holdings, IamError, Member, Organization, Place, Project, User};
-use super::PgIam;
-use super::people::user_by_email;
+use super::super::schema::{org_memberships, project_memberships, users};
+use super::super::{
+    Caller, IamError, Invitation, IssuedInvitation, Member, Members, Organization, Place, Project,
+    RoleBinding, User,
+};
+use super::grant_rules::{OWNER, check_role, grantee, is_root, keep_an_owner, place};
 use super::read_model::CHANNEL;
+use super::{PgIam, tenancy_reads};
 use crate::platform::audit::NewEvent;
+
+/// Memberships and bindings decide what user keys hold, so each change to them (and an
+/// accepted invitation) reloads the key read model (`changing_keys`); reads and open
+/// invitations grant nothing, and do not.
+#[async_trait::async_trait]
+impl Members for PgIam {
+    async fn org_members(&self, org: &Organization) -> Result<Vec<Member>, IamError> {
+        let org = org.id;
+        self.db
+            .run(move |conn| PgIam::org_members_on(conn, org))
+            .await
+    }
+
+    async fn set_org_member(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        email: &str,
+        role: &str,
+    ) -> Result<Member, IamError> {
+        let (caller, org) = (caller.clone(), org.clone());
+        let [email, role] = [email, role].map(str::to_owned);
+        self.changing_keys(move |this, conn| {
+            this.set_org_member_on(conn, &caller, &org, &email, &role)
+        })
+        .await
+    }
+
+    async fn remove_org_member(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        email: &str,
+    ) -> Result<(), IamError> {
+        let (caller, org, email) = (caller.clone(), org.clone(), email.to_owned());
+        self.changing_keys(move |this, conn| this.remove_org_member_on(conn, &caller, &org, &email))
+            .await
+    }
+
+    async fn project_members(&self, project: &Project) -> Result<Vec<Member>, IamError> {
+        let project = project.id;
+        self.db
+            .run(move |conn| PgIam::project_members_on(conn, project))
+            .await
+    }
+
+    async fn set_project_member(
+        &self,
+        caller: &Caller,
+        project: &Project,
+        email: &str,
+        role: &str,
+    ) -> Result<Member, IamError> {
+        let (caller, project) = (caller.clone(), project.clone());
+        let [email, role] = [email, role].map(str::to_owned);
+        self.changing_keys(move |this, conn| {
+            let org = tenancy_reads::organization_by_id(conn, project.organization_id)?;
+            this.set_project_member_on(conn, &caller, &org, &project, &email, &role)
+        })
+        .await
+    }
+
+    async fn remove_project_member(
+        &self,
+        caller: &Caller,
+        project: &Project,
+        email: &str,
+    ) -> Result<(), IamError> {
+        let (caller, project, email) = (caller.clone(), project.clone(), email.to_owned());
+        self.changing_keys(move |this, conn| {
+            let org = tenancy_reads::organization_by_id(conn, project.organization_id)?;
+            this.remove_project_member_on(conn, &caller, &org, &project, &email)
+        })
+        .await
+    }
+
+    async fn role_bindings(&self, org: &Organization) -> Result<Vec<RoleBinding>, IamError> {
+        let org = org.id;
+        self.db
+            .run(move |conn| PgIam::role_bindings_on(conn, org))
+            .await
+    }
+
+    async fn grant_role(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        project: Option<&Project>,
+        email: &str,
+        role: &str,
+    ) -> Result<RoleBinding, IamError> {
+        let (caller, org, project) = (caller.clone(), org.clone(), project.cloned());
+        let [email, role] = [email, role].map(str::to_owned);
+        self.changing_keys(move |this, conn| {
+            this.grant_role_on(conn, &caller, &org, project.as_ref(), &email, &role)
+        })
+        .await
+    }
+
+    async fn revoke_role(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        binding: Uuid,
+    ) -> Result<(), IamError> {
+        let (caller, org) = (caller.clone(), org.clone());
+        self.changing_keys(move |this, conn| this.revoke_role_on(conn, &caller, &org, binding))
+            .await
+    }
+
+    async fn invite(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        email: &str,
+        role: &str,
+        valid_for: time::Duration,
+    ) -> Result<IssuedInvitation, IamError> {
+        let (caller, org) = (caller.clone(), org.clone());
+        let [email, role] = [email, role].map(str::to_owned);
+        self.on_pool(move |this, conn| {
+            this.invite_on(conn, &caller, &org, &email, &role, valid_for)
+        })
+        .await
+    }
+
+    async fn invitations(&self, org: &Organization) -> Result<Vec<Invitation>, IamError> {
+        let org = org.clone();
+        self.db
+            .run(move |conn| PgIam::invitations_on(conn, &org))
+            .await
+    }
+
+    async fn invitation(&self, token: &str) -> Result<Invitation, IamError> {
+        let token = token.to_owned();
+        self.on_pool(move |this, conn| this.open_invitation_on(conn, &token).map(|(_, i)| i))
+            .await
+    }
+
+    async fn join(&self, token: &str, display_name: &str, password: &str) -> Result<(), IamError> {
+        let [token, name, password] = [token, display_name, password].map(str::to_owned);
+        self.on_pool(move |this, conn| this.join_on(conn, &token, &name, &password))
+            .await
+    }
+
+    async fn accept_invitation(&self, token: &str, user_id: Uuid) -> Result<Member, IamError> {
+        let token = token.to_owned();
+        self.changing_keys(move |this, conn| this.accept_invitation_on(conn, &token, user_id))
+            .await
+    }
+}
 
 const MEMBERSHIP_GRANTED: &str = "platform.membership.granted";
 const MEMBERSHIP_REVOKED: &str = "platform.membership.revoked";
-const WRITE: &str = "platform.iam.write";
-const ORG_MANAGE: &str = "platform.org.manage";
-pub(super) const OWNER: &str = "owner";
 /// Event subject for every access change, declared by the platform's packet.
 const MEMBERSHIP_CHANGED: &str = "platform.iam.membership_changed";
-
-pub(super) fn check_role(
-    field: &'static str,
-    role: &str,
-    allowed: &[&str],
-) -> Result<(), IamError> {
-    match allowed.contains(&role) {
-        true => Ok(()),
-        false => Err(IamError::Invalid {
-            field,
-            reason: format!("`{role}` is not one of {}", allowed.join(", ")),
-        }),
-    }
-}
-
-pub(super) fn place(org: &Organization, project: Option<&Project>) -> Place {
-    Place {
-        organization: Some(org.clone()),
-        project: project.cloned(),
-    }
-}
-
-pub(super) fn user_named(conn: &mut PgConnection, email: &str) -> Result<User, IamError> {
-    let (row, _) = user_by_email(conn, email)?
-        .ok_or_else(|| IamError::NotFound(format!("no user `{email}`")))?;
-    Ok(super::people::to_user(conn, row)?)
-}
-
-/// The person an access change in `org` is about, and their organization role. A tenant
-/// changes only its own members' access (anyone else joins by accepting an invitation) and
-/// is told the same whether or not an account exists for `email`; the platform may name
-/// any account, and is told when there is none.
-pub(super) fn grantee(
-    conn: &mut PgConnection,
-    org: &Organization,
-    email: &str,
-    holdings: &Holdings,
-) -> Result<(User, Option<String>), IamError> {
-    let not_member = || {
-        IamError::NotFound(format!(
-            "`{email}` is not a member of `{}`; invite them to join it",
-            org.slug
-        ))
-    };
-    let user = match user_named(conn, email) {
-        Ok(user) => user,
-        Err(IamError::NotFound(_)) if !holdings.platform_wide => return Err(not_member()),
-        Err(other) => return Err(other),
-    };
-    let role: Option<String> = org_memberships::table
-        .find((org.id, user.id))
-        .select(org_memberships::role)
-        .first(conn)
-        .optional()?;
-    match (&role, holdings.platform_wide) {
-        (None, false) => Err(not_member()),
-        _ => Ok((user, role)),
-    }
-}
-
-/// Members of the organization who are owners, locking the organization row so two
-/// demotions cannot both pass the last-owner check.
-fn owners(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<Uuid>> {
-    organizations::table
-        .find(org)
-        .select(organizations::id)
-        .for_update()
-        .first::<Uuid>(conn)?;
-    org_memberships::table
-        .filter(org_memberships::organization_id.eq(org))
-        .filter(org_memberships::role.eq(OWNER))
-        .select(org_memberships::user_id)
-        .load(conn)
-}
-
-fn keep_an_owner(
-    conn: &mut PgConnection,
-    org: &Organization,
-    leaving: Uuid,
-) -> Result<(), IamError> {
-    let owners = owners(conn, org.id)?;
-    match owners.as_slice() {
-        [only] if *only == leaving => Err(IamError::Conflict(format!(
-            "organization `{}` must keep at least one owner; make someone else owner first",
-            org.slug
-        ))),
-        _ => Ok(()),
-    }
-}
 
 pub(super) fn to_member(user: &User, role: String, created_at: OffsetDateTime) -> Member {
     Member {
@@ -132,42 +195,6 @@ type MemberRow = (
 );
 
 impl PgIam {
-    /// Checks `caller` may change access at `place`, and may hand out `roles`: nobody grants
-    /// scopes they lack, except an owner of the organization or the platform itself.
-    pub(super) fn may_grant(
-        &self,
-        conn: &mut PgConnection,
-        caller: &Caller,
-        place: &Place,
-        roles: &[String],
-    ) -> Result<Holdings, IamError> {
-        let holdings = self.holdings_on(conn, caller, place)?;
-        let target = place_name(place);
-        if !holdings.visible {
-            return Err(IamError::NotFound(format!("no {target}")));
-        }
-        if !holdings.holds(WRITE) {
-            return Err(IamError::Forbidden(format!(
-                "you lack the `{WRITE}` scope in {target}"
-            )));
-        }
-        if is_root(&holdings) {
-            return Ok(holdings);
-        }
-        for role in roles {
-            if let Some(scope) = self
-                .role_scopes(role)
-                .into_iter()
-                .find(|s| !holdings.holds(s))
-            {
-                return Err(IamError::Forbidden(format!(
-                    "`{role}` grants `{scope}`, which you do not hold in {target}"
-                )));
-            }
-        }
-        Ok(holdings)
-    }
-
     pub(super) fn audit_member(
         &self,
         conn: &mut PgConnection,
@@ -416,22 +443,5 @@ fn member(r: MemberRow) -> Member {
         role: r.3,
         created_at: r.4,
         email_verified: r.5.is_some(),
-    }
-}
-
-/// The organization's owner or the platform: the tenant's root, who may grant anything in it.
-pub(super) fn is_root(holdings: &Holdings) -> bool {
-    holdings.org_role.as_deref() == Some(OWNER) || is_platform_manager(holdings)
-}
-
-fn is_platform_manager(holdings: &Holdings) -> bool {
-    holdings.platform_wide && holdings.holds(ORG_MANAGE)
-}
-
-fn place_name(place: &Place) -> String {
-    match (&place.organization, &place.project) {
-        (Some(o), Some(p)) => format!("project `{}/{}`", o.slug, p.slug),
-        (Some(o), None) => format!("organization `{}`", o.slug),
-        _ => "the platform".into(),
     }
 }

@@ -1,15 +1,18 @@
 //! `PgIam`: IAM over PostgreSQL schema `iam`.
 
 mod access;
+mod accounts;
 mod bindings;
 mod decide;
+mod grant_rules;
+mod grants;
 mod invitations;
+mod key_rules;
 mod keys;
 mod last_used;
 mod members;
 mod people;
 mod places;
-mod pool;
 mod reach;
 mod read_model;
 mod revocation;
@@ -17,19 +20,21 @@ mod rows;
 mod service_accounts;
 mod sign_in;
 mod tenancy;
+mod tenancy_reads;
 mod throttle;
 
 use std::sync::Arc;
 
 pub use last_used::flush_last_used_periodically;
 
+use diesel::PgConnection;
 use uuid::Uuid;
 
-use super::IamError;
+use super::{Caller, IamError, Target};
 use crate::base::clock::Clock;
 use crate::base::db::Db;
 use crate::base::db::snapshot::Snapshot;
-use crate::platform::audit::Audit;
+use crate::platform::audit::{Actor, Audit};
 use crate::platform::events::{Events, Message};
 use crate::platform::registry::Registry;
 
@@ -105,7 +110,7 @@ fn load_keys(
     registry: &dyn Registry,
 ) -> diesel::QueryResult<read_model::Keys> {
     let mut keys = read_model::load(conn)?;
-    access::narrow_user_keys(conn, registry, &mut keys)?;
+    grants::narrow_user_keys(conn, registry, &mut keys)?;
     Ok(keys)
 }
 
@@ -160,14 +165,69 @@ fn new_id() -> Uuid {
 }
 
 impl PgIam {
+    /// Runs `work` on the blocking pool with a handle of its own to this store, so actix
+    /// workers never wait on diesel.
+    async fn on_pool<T, F>(&self, work: F) -> Result<T, IamError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PgIam, &mut PgConnection) -> Result<T, IamError> + Send + 'static,
+    {
+        let this = self.clone();
+        self.db.run(move |conn| work(&this, conn)).await
+    }
+
+    /// [`PgIam::on_pool`] for a privileged change: `work` runs once `caller` holds `scope`
+    /// at `target` (see [`PgIam::authorized_on`]), given the audit actor `caller` is.
+    async fn authorized<T, F>(
+        &self,
+        caller: &Caller,
+        (scope, target): (&'static str, Target),
+        work: F,
+    ) -> Result<T, IamError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PgIam, &mut PgConnection, Actor) -> Result<T, IamError> + Send + 'static,
+    {
+        let caller = caller.clone();
+        self.on_pool(move |this, conn| {
+            this.authorized_on(conn, (&caller, scope, &target), |conn, actor| {
+                work(this, conn, actor)
+            })
+        })
+        .await
+    }
+
+    /// [`PgIam::on_pool`] for a change to what keys hold (a key, a membership, a binding):
+    /// this process's key read model follows at once, others' by NOTIFY.
+    async fn changing_keys<T, F>(&self, work: F) -> Result<T, IamError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PgIam, &mut PgConnection) -> Result<T, IamError> + Send + 'static,
+    {
+        let changed = self.on_pool(work).await?;
+        self.reload().await?;
+        Ok(changed)
+    }
+
     /// This process sees its own changes at once; others through NOTIFY.
     async fn reload(&self) -> Result<(), IamError> {
         Ok(self.keys.reload().await?)
     }
 
-    /// After a tenancy change: this process places targets by the new organizations and
-    /// projects at once (others within the snapshot's bound).
-    async fn reload_places(&self) -> Result<(), IamError> {
-        Ok(self.places.reload().await?)
+    /// [`PgIam::authorized`] for a tenancy change: this process places targets by the new
+    /// organizations and projects at once (others within the snapshot's bound).
+    async fn changing_places<T, F>(
+        &self,
+        caller: &Caller,
+        may: (&'static str, Target),
+        work: F,
+    ) -> Result<T, IamError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PgIam, &mut PgConnection, Actor) -> Result<T, IamError> + Send + 'static,
+    {
+        let changed = self.authorized(caller, may, work).await?;
+        self.places.reload().await?;
+        Ok(changed)
     }
 }

@@ -1,21 +1,21 @@
-//! Users, platform roles and passwords.
+//! Users, platform roles and passwords, as the platform administers them.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use diesel::prelude::*;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::super::IamError;
-use super::super::people::{PLATFORM_ADMIN, User};
+use super::super::people::{CurrentUser, PLATFORM_ADMIN, People, SignedIn, User};
 use super::super::schema::{platform_roles, sessions, users};
+use super::super::{Caller, IamError, PLATFORM_SCOPE_MARKER, Target};
+use super::accounts::{
+    USER_COLUMNS, UserRow, check_email, hash_password, roles_of, to_user, user_by_email, user_by_id,
+};
 use super::{PgIam, random_hex};
 use crate::platform::audit::{Actor, NewEvent};
 
-const MIN_PASSWORD: usize = 12;
-/// Longest password: argon2 takes any length, but hashing megabytes on request is a gift
-/// to an attacker.
-const MAX_PASSWORD: usize = 1024;
+/// People are the platform's: their accounts, states and passwords.
+const IAM_WRITE: &str = "platform.iam.write";
+/// Platform roles go only to those who act with platform authority.
+const PLATFORM_ADMIN_SCOPE: &str = PLATFORM_SCOPE_MARKER;
 
 const ROLE_GRANTED: &str = "platform.role.granted";
 const ROLE_REMOVED: &str = "platform.role.removed";
@@ -24,133 +24,126 @@ const USER_CREATED: &str = "platform.user.created";
 const USER_DISABLED: &str = "platform.user.disabled";
 const USER_ENABLED: &str = "platform.user.enabled";
 
-pub(super) type UserRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    String,
-    Option<OffsetDateTime>,
-    Option<OffsetDateTime>,
-);
-
-/// The columns behind a `UserRow`, in its order.
-pub(super) const USER_COLUMNS: (
-    users::id,
-    users::email,
-    users::display_name,
-    users::state,
-    users::password_hash,
-    users::last_sign_in_at,
-    users::email_verified_at,
-) = (
-    users::id,
-    users::email,
-    users::display_name,
-    users::state,
-    users::password_hash,
-    users::last_sign_in_at,
-    users::email_verified_at,
-);
-
-/// argon2id with a random salt.
-pub fn hash_password(password: &str) -> Result<String, IamError> {
-    let length = password.chars().count();
-    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
-        let bound = match length < MIN_PASSWORD {
-            true => format!("at least {MIN_PASSWORD}"),
-            false => format!("at most {MAX_PASSWORD}"),
-        };
-        return Err(IamError::Invalid {
-            field: "password",
-            reason: format!("must be {bound} characters"),
-        });
+#[async_trait::async_trait]
+impl People for PgIam {
+    async fn bootstrap(
+        &self,
+        email: &str,
+        password: Option<String>,
+        actor: Actor,
+    ) -> Result<(User, String), IamError> {
+        let email = email.to_owned();
+        self.on_pool(move |this, conn| this.bootstrap_on(conn, &email, password, actor))
+            .await
     }
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| IamError::Invalid {
-        field: "password",
-        reason: e.to_string(),
-    })?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| IamError::Invalid {
-        field: "password",
-        reason: e.to_string(),
-    })?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| IamError::Invalid {
-            field: "password",
-            reason: e.to_string(),
+
+    async fn users(&self) -> Result<Vec<User>, IamError> {
+        self.db.run(PgIam::users_on).await
+    }
+
+    async fn create_user(
+        &self,
+        caller: &Caller,
+        email: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<User, IamError> {
+        let [email, name, password] = [email, display_name, password].map(str::to_owned);
+        let may = (IAM_WRITE, Target::Platform);
+        self.authorized(caller, may, move |this, conn, actor| {
+            this.create_user_on(conn, (&email, &name, &password), actor)
         })
-}
-
-pub(super) fn password_matches(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
-}
-
-pub(super) fn check_email(email: &str) -> Result<String, IamError> {
-    let email = email.trim();
-    let ok = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-    match ok {
-        true => Ok(email.to_owned()),
-        false => Err(IamError::Invalid {
-            field: "email",
-            reason: format!("`{email}` is not an email address"),
-        }),
+        .await
     }
-}
 
-pub(super) fn user_by_email(
-    conn: &mut PgConnection,
-    email: &str,
-) -> QueryResult<Option<(UserRow, String)>> {
-    users::table
-        .filter(
-            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = lower(")
-                .bind::<diesel::sql_types::Text, _>(email)
-                .sql(")"),
-        )
-        .select((USER_COLUMNS, users::password_hash))
-        .first(conn)
-        .optional()
-}
+    async fn set_user_state(
+        &self,
+        caller: &Caller,
+        email: &str,
+        active: bool,
+    ) -> Result<User, IamError> {
+        let email = email.to_owned();
+        let may = (IAM_WRITE, Target::Platform);
+        let user = self
+            .authorized(caller, may, move |this, conn, actor| {
+                this.set_user_state_on(conn, &email, active, actor)
+            })
+            .await?;
+        // A person's keys follow their state on this server at once.
+        self.reload().await?;
+        Ok(user)
+    }
 
-fn roles_of(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<String>> {
-    platform_roles::table
-        .filter(platform_roles::user_id.eq(user))
-        .select(platform_roles::role)
-        .order(platform_roles::role)
-        .load(conn)
-}
+    async fn set_password(
+        &self,
+        caller: &Caller,
+        email: &str,
+        password: &str,
+    ) -> Result<(), IamError> {
+        let [email, password] = [email, password].map(str::to_owned);
+        let may = (IAM_WRITE, Target::Platform);
+        self.authorized(caller, may, move |this, conn, actor| {
+            this.set_password_on(conn, &email, &password, actor)
+        })
+        .await
+    }
 
-/// The user with `id`.
-pub(super) fn user_by_id(conn: &mut PgConnection, id: Uuid) -> Result<User, IamError> {
-    let row: UserRow = users::table
-        .find(id)
-        .select(USER_COLUMNS)
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| IamError::NotFound(format!("no user {id}")))?;
-    Ok(to_user(conn, row)?)
-}
+    async fn set_platform_role(
+        &self,
+        caller: &Caller,
+        email: &str,
+        role: &str,
+        grant: bool,
+    ) -> Result<(), IamError> {
+        let [email, role] = [email, role].map(str::to_owned);
+        // Platform roles carry platform-wide authority: only the platform's own
+        // administrators (and the console) hand them out.
+        let may = (PLATFORM_ADMIN_SCOPE, Target::Platform);
+        self.authorized(caller, may, move |this, conn, actor| {
+            this.set_platform_role_on(conn, &email, &role, grant, actor)
+        })
+        .await
+    }
 
-pub(super) fn to_user(conn: &mut PgConnection, r: UserRow) -> QueryResult<User> {
-    Ok(User {
-        platform_roles: roles_of(conn, r.0)?,
-        id: r.0,
-        email: r.1,
-        display_name: r.2,
-        state: r.3,
-        last_sign_in_at: r.5,
-        email_verified: r.6.is_some(),
-    })
+    async fn change_password(
+        &self,
+        user: &User,
+        current: &str,
+        new: &str,
+        keep_session: &str,
+        client_ip: &str,
+    ) -> Result<(), IamError> {
+        let user = user.clone();
+        let [current, new, keep, ip] = [current, new, keep_session, client_ip].map(str::to_owned);
+        self.on_pool(move |this, conn| {
+            this.change_password_on(conn, &user, (&current, &new), &keep, &ip)
+        })
+        .await
+    }
+
+    async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client_ip: &str,
+    ) -> Result<SignedIn, IamError> {
+        let [email, password, ip] = [email, password, client_ip].map(str::to_owned);
+        self.on_pool(move |this, conn| this.sign_in_on(conn, &email, &password, &ip))
+            .await
+    }
+
+    async fn session(&self, token: &str) -> Result<Option<CurrentUser>, IamError> {
+        let (token, now) = (token.to_owned(), self.clock.now());
+        self.db
+            .run(move |conn| PgIam::session_on(conn, &token, now))
+            .await
+    }
+
+    async fn sign_out(&self, token: &str) -> Result<(), IamError> {
+        let token = token.to_owned();
+        self.on_pool(move |this, conn| this.sign_out_on(conn, &token))
+            .await
+    }
 }
 
 impl PgIam {

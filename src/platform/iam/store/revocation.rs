@@ -11,7 +11,7 @@ use super::super::schema::{api_keys, organizations, projects};
 use super::super::{ApiKeyView, Caller, IamError, IssuedKey, KeyHolder, NewKey, Place};
 use super::keys::{KEY_REVOKED, KEYS_MANAGE, KeyRow, key_columns, key_payload, view};
 use super::rows::{OrganizationRow, ProjectRow};
-use super::{PgIam, access};
+use super::{PgIam, grants};
 
 const KEY_ROTATED: &str = "platform.api_key.rotated";
 /// Organization roles that may end another person's keys.
@@ -40,7 +40,7 @@ impl PgIam {
         };
         // By the person's role now, whether they act in person or through one of their keys.
         let role = match caller.user_id() {
-            Some(user) => access::org_role_of(conn, user, &place)?,
+            Some(user) => grants::org_role_of(conn, user, &place)?,
             None => None,
         };
         let senior = role.is_some_and(|role| SENIOR_ROLES.contains(&role.as_str()));

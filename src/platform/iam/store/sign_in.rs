@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::super::IamError;
 use super::super::people::{CurrentUser, SignedIn, User};
 use super::super::schema::{sessions, users};
-use super::people::{
+use super::accounts::{
     USER_COLUMNS, UserRow, hash_password, password_matches, to_user, user_by_email,
 };
 use super::read_model::digest;
@@ -199,7 +199,7 @@ impl PgIam {
         let Some(user) = ended else {
             return Ok(());
         };
-        let user = super::people::user_by_id(conn, user)?;
+        let user = super::accounts::user_by_id(conn, user)?;
         let actor = super::super::Caller::User(user.clone()).actor();
         let event = NewEvent::new(actor, SESSION_ENDED, "user", &user.id.to_string());
         self.audit.append_in(conn, event)?;

@@ -1,13 +1,22 @@
-//! Organizations, departments and projects, each change audited in its transaction.
+//! Organizations, departments and projects: the `Tenancy` trait and its changes, each
+//! audited in its transaction (reads in `tenancy_reads.rs`).
 
 use diesel::prelude::*;
 
 use super::super::schema::{departments, org_memberships, organizations, projects};
-use super::super::{CreatedOrganization, Department, IamError, OrgKind, Organization, Project};
+use super::super::{
+    Caller, CreatedOrganization, Department, IamError, OrgKind, Organization, Project, Target,
+    Tenancy,
+};
 use super::rows::{DepartmentRow, OrganizationRow, ProjectRow};
-use super::{PgIam, new_id};
+use super::tenancy_reads::{self, organization};
+use super::{PgIam, check_name, check_slug, new_id};
 use crate::platform::audit::{Actor, NewEvent};
 
+/// Creating, suspending and reactivating organizations is the platform's.
+const ORG_MANAGE: &str = "platform.org.manage";
+/// Departments and projects are made by whoever writes IAM in the organization.
+const IAM_WRITE: &str = "platform.iam.write";
 const ORG_CREATED: &str = "platform.organization.created";
 const ORG_SUSPENDED: &str = "platform.organization.suspended";
 const ORG_REACTIVATED: &str = "platform.organization.reactivated";
@@ -16,45 +25,97 @@ const PROJECT_CREATED: &str = "platform.project.created";
 const DEFAULT: &str = "default";
 const MEMBERSHIP_GRANTED: &str = "platform.membership.granted";
 
-fn organization(conn: &mut PgConnection, slug: &str) -> Result<OrganizationRow, IamError> {
-    organizations::table
-        .filter(organizations::slug.eq(slug))
-        .select(OrganizationRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| IamError::NotFound(format!("no organization `{slug}`")))
-}
+/// Every change goes through `changing_places`: the next request this process serves is
+/// placed by the new tenancy.
+#[async_trait::async_trait]
+impl Tenancy for PgIam {
+    async fn create_organization(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        name: &str,
+        kind: OrgKind,
+        owner: Option<&str>,
+    ) -> Result<CreatedOrganization, IamError> {
+        check_slug("slug", slug)?;
+        check_name(name)?;
+        let (slug, name) = (slug.to_owned(), name.trim().to_owned());
+        let owner = owner.map(str::to_owned);
+        let may = (ORG_MANAGE, Target::Platform);
+        self.changing_places(caller, may, move |this, conn, actor| {
+            this.create_organization_on(conn, &slug, &name, kind, owner.as_deref(), actor)
+        })
+        .await
+    }
 
-pub fn organization_by_id(
-    conn: &mut PgConnection,
-    id: uuid::Uuid,
-) -> Result<Organization, IamError> {
-    Ok(organizations::table
-        .find(id)
-        .select(OrganizationRow::as_select())
-        .first(conn)?
-        .into())
-}
+    async fn organizations(&self) -> Result<Vec<Organization>, IamError> {
+        self.db.run(tenancy_reads::organizations).await
+    }
 
-pub fn organizations(conn: &mut PgConnection) -> Result<Vec<Organization>, IamError> {
-    let rows: Vec<OrganizationRow> = organizations::table
-        .order(organizations::slug)
-        .select(OrganizationRow::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().map(Organization::from).collect())
-}
+    async fn set_organization_active(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        active: bool,
+    ) -> Result<Organization, IamError> {
+        let slug = slug.to_owned();
+        let may = (ORG_MANAGE, Target::Platform);
+        self.changing_places(caller, may, move |this, conn, actor| {
+            this.set_organization_active_on(conn, &slug, active, actor)
+        })
+        .await
+    }
 
-pub fn projects(
-    conn: &mut PgConnection,
-    organization_slug: &str,
-) -> Result<Vec<Project>, IamError> {
-    let org = organization(conn, organization_slug)?;
-    let rows: Vec<ProjectRow> = projects::table
-        .filter(projects::organization_id.eq(org.id))
-        .order(projects::slug)
-        .select(ProjectRow::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().map(Project::from).collect())
+    async fn create_project(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        slug: &str,
+        name: &str,
+        department: Option<&str>,
+    ) -> Result<Project, IamError> {
+        check_slug("slug", slug)?;
+        check_name(name)?;
+        let [org, slug, name] = [organization, slug, name.trim()].map(str::to_owned);
+        let department = department.map(str::to_owned);
+        let may = (IAM_WRITE, Target::org(&org));
+        self.changing_places(caller, may, move |this, conn, actor| {
+            let department = department.as_deref();
+            this.create_project_on(conn, &org, &slug, &name, department, actor)
+        })
+        .await
+    }
+
+    async fn create_department(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        slug: &str,
+        name: &str,
+    ) -> Result<Department, IamError> {
+        check_slug("slug", slug)?;
+        check_name(name)?;
+        let [org, slug, name] = [organization, slug, name.trim()].map(str::to_owned);
+        let may = (IAM_WRITE, Target::org(&org));
+        self.changing_places(caller, may, move |this, conn, actor| {
+            this.create_department_on(conn, &org, &slug, &name, actor)
+        })
+        .await
+    }
+
+    async fn departments(&self, organization: &str) -> Result<Vec<Department>, IamError> {
+        let organization = organization.to_owned();
+        self.db
+            .run(move |conn| tenancy_reads::departments(conn, &organization))
+            .await
+    }
+
+    async fn projects(&self, organization: &str) -> Result<Vec<Project>, IamError> {
+        let organization = organization.to_owned();
+        self.db
+            .run(move |conn| tenancy_reads::projects(conn, &organization))
+            .await
+    }
 }
 
 impl PgIam {
@@ -91,7 +152,7 @@ impl PgIam {
             let owner = match owner {
                 None => None,
                 Some(email) => Some(
-                    super::people::user_by_email(conn, email)?
+                    super::accounts::user_by_email(conn, email)?
                         .ok_or_else(|| IamError::Invalid {
                             field: "owner",
                             reason: format!("no user `{email}`; create the user first"),
@@ -343,17 +404,4 @@ impl PgIam {
             Ok(department.into())
         })
     }
-}
-
-pub fn departments(
-    conn: &mut PgConnection,
-    organization_slug: &str,
-) -> Result<Vec<Department>, IamError> {
-    let org = organization(conn, organization_slug)?;
-    let rows: Vec<DepartmentRow> = departments::table
-        .filter(departments::organization_id.eq(org.id))
-        .order((departments::is_default.desc(), departments::slug))
-        .select(DepartmentRow::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().map(Department::from).collect())
 }
