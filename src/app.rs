@@ -41,6 +41,8 @@ pub struct Platform {
     pub members: Arc<dyn Members>,
     /// Who may do what where.
     pub access: Arc<dyn Access>,
+    /// The registry and IAM as themselves, to stop their snapshots' listeners at shutdown.
+    stores: (Arc<PgRegistry>, Arc<PgIam>),
 }
 
 impl Platform {
@@ -86,14 +88,15 @@ impl Platform {
         Ok(Platform {
             db,
             settings,
-            registry,
+            registry: registry.clone(),
             audit,
             events,
             iam: iam.clone(),
             keys: iam.clone(),
             people: iam.clone(),
             members: iam.clone(),
-            access: iam,
+            access: iam.clone(),
+            stores: (registry, iam),
         })
     }
 
@@ -108,12 +111,16 @@ impl Platform {
         crate::platform::iam::flush_last_used_periodically(Arc::clone(&self.keys), interval);
     }
 
-    /// Finishes what background work holds in memory; call once the server has stopped.
+    /// Finishes what background work holds in memory and stops the snapshots' listeners;
+    /// call once the server has stopped.
     pub async fn finish_background(&self) {
         self.events.stop_relay().await;
         if let Err(err) = self.keys.flush_last_used().await {
             log::warn!("API keys' last-used times not written at shutdown: {err}");
         }
+        let (registry, iam) = &self.stores;
+        registry.stop();
+        iam.stop();
     }
 
     /// Names of the platform modules and products present in this build.

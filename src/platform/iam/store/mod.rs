@@ -165,6 +165,13 @@ fn new_id() -> Uuid {
 }
 
 impl PgIam {
+    /// Stops the listeners that keep the key read model and the tenancy snapshot fresh, at
+    /// shutdown; both keep their last state (this process's own changes still reload them).
+    pub fn stop(&self) {
+        self.keys.stop();
+        self.places.stop();
+    }
+
     /// Runs `work` on the blocking pool with a handle of its own to this store, so actix
     /// workers never wait on diesel.
     async fn on_pool<T, F>(&self, work: F) -> Result<T, IamError>

@@ -60,6 +60,12 @@ impl PgRegistry {
         })
     }
 
+    /// Stops the listener that keeps the snapshot fresh, at shutdown; the snapshot keeps
+    /// its last state.
+    pub fn stop(&self) {
+        self.snapshot.stop();
+    }
+
     /// Connects audit custody and the outbox; onboarding refuses to run without them.
     pub fn attach(&self, audit: Arc<dyn Audit>, events: Arc<dyn Events>) {
         if self
