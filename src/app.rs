@@ -14,6 +14,8 @@ use crate::base::config::Settings;
 use crate::base::db::{Db, DbError};
 use crate::kit::http;
 use crate::platform::audit::{Audit, PgAudit};
+use crate::platform::billing::store::Collaborators;
+use crate::platform::billing::{Ledger, Metering, PgBilling, Pricing, SpendGuard};
 use crate::platform::events::{Events, PgEvents};
 use crate::platform::iam::{Access, Iam, Keys, Members, People, PgIam, Tenancy};
 use crate::platform::registry::{PgRegistry, Registry};
@@ -41,8 +43,16 @@ pub struct Platform {
     pub members: Arc<dyn Members>,
     /// Who may do what where.
     pub access: Arc<dyn Access>,
-    /// The registry and IAM as themselves, to stop their snapshots' listeners at shutdown.
-    stores: (Arc<PgRegistry>, Arc<PgIam>),
+    /// Usage capture (rating and posting with it).
+    pub metering: Arc<dyn Metering>,
+    /// Price books.
+    pub pricing: Arc<dyn Pricing>,
+    /// Balances, credits, the journal.
+    pub ledger: Arc<dyn Ledger>,
+    /// Reservations against funds, from memory.
+    pub spend: Arc<dyn SpendGuard>,
+    /// The stores as themselves, to stop their snapshots' listeners at shutdown.
+    stores: (Arc<PgRegistry>, Arc<PgIam>, Arc<PgBilling>),
 }
 
 impl Platform {
@@ -85,6 +95,23 @@ impl Platform {
             .await
             .map_err(|err| StartError::Module(format!("iam: {err}")))?,
         );
+        let billing = Arc::new(
+            PgBilling::start(
+                db.clone(),
+                settings.database_url()?,
+                Collaborators {
+                    access: iam.clone(),
+                    tenancy: iam.clone(),
+                    audit: Arc::clone(&audit),
+                    events: Arc::clone(&events),
+                    registry: registry.clone(),
+                    clock: Arc::clone(&clock),
+                },
+                settings.billing.clone(),
+            )
+            .await
+            .map_err(|err| StartError::Module(format!("billing: {err}")))?,
+        );
         Ok(Platform {
             db,
             settings,
@@ -96,7 +123,11 @@ impl Platform {
             people: iam.clone(),
             members: iam.clone(),
             access: iam.clone(),
-            stores: (registry, iam),
+            metering: billing.clone(),
+            pricing: billing.clone(),
+            ledger: billing.clone(),
+            spend: Arc::new(billing.guard()),
+            stores: (registry, iam, billing),
         })
     }
 
@@ -118,12 +149,14 @@ impl Platform {
         if let Err(err) = self.keys.flush_last_used().await {
             log::warn!("API keys' last-used times not written at shutdown: {err}");
         }
-        let (registry, iam) = &self.stores;
+        let (registry, iam, billing) = &self.stores;
         registry.stop();
         iam.stop();
+        billing.stop();
     }
 
-    /// Names of the platform modules and products present in this build.
+    /// Names of the platform modules and products present in this build, as the portal
+    /// links their areas. Billing joins when its portal pages land (its API is served).
     pub fn modules(&self) -> &'static [&'static str] {
         &["registry", "audit", "events", "iam"]
     }
@@ -243,6 +276,9 @@ struct AppData {
     audit: web::Data<dyn Audit>,
     events: web::Data<dyn Events>,
     registry: web::Data<dyn Registry>,
+    metering: web::Data<dyn Metering>,
+    pricing: web::Data<dyn Pricing>,
+    ledger: web::Data<dyn Ledger>,
 }
 
 impl AppData {
@@ -256,6 +292,9 @@ impl AppData {
             audit: web::Data::from(Arc::clone(&platform.audit)),
             events: web::Data::from(Arc::clone(&platform.events)),
             registry: web::Data::from(Arc::clone(&platform.registry)),
+            metering: web::Data::from(Arc::clone(&platform.metering)),
+            pricing: web::Data::from(Arc::clone(&platform.pricing)),
+            ledger: web::Data::from(Arc::clone(&platform.ledger)),
         }
     }
 }
@@ -300,6 +339,9 @@ fn http_server(
             .app_data(data.audit.clone())
             .app_data(data.events.clone())
             .app_data(data.registry.clone())
+            .app_data(data.metering.clone())
+            .app_data(data.pricing.clone())
+            .app_data(data.ledger.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)
@@ -308,6 +350,7 @@ fn http_server(
             .configure(crate::platform::audit::api::routes)
             .configure(crate::platform::events::api::routes)
             .configure(crate::platform::iam::api::routes)
+            .configure(crate::platform::billing::api::routes)
             .openapi_service(http::openapi::service)
             .into_app()
             .configure(crate::kit::portal::routes)

@@ -30,6 +30,20 @@ pub struct Settings {
     pub events: EventsSettings,
     /// Identity and access settings.
     pub iam: IamSettings,
+    /// Metering, ledger and spend guard settings.
+    pub billing: BillingSettings,
+}
+
+/// `[billing]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSettings {
+    /// ISO 4217 code organizations are billed in.
+    pub currency: String,
+    /// Available funds (minor units) below which an organization is `low_balance`.
+    pub low_balance_minor: i64,
+    /// Most usage events one group commit writes.
+    pub group_max_events: usize,
 }
 
 /// `[iam]`
@@ -259,6 +273,19 @@ impl Settings {
         }
         if self.iam.last_used_flush_secs == 0 {
             return invalid("iam.last_used_flush_secs", "must be at least 1");
+        }
+        let currency = &self.billing.currency;
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return invalid(
+                "billing.currency",
+                "must be three uppercase letters (ISO 4217)",
+            );
+        }
+        if self.billing.low_balance_minor < 0 {
+            return invalid("billing.low_balance_minor", "must not be negative");
+        }
+        if !(1..=100_000).contains(&self.billing.group_max_events) {
+            return invalid("billing.group_max_events", "must be 1 to 100000");
         }
         if self.audit.max_details_bytes < 256 {
             return invalid("audit.max_details_bytes", "must be at least 256");

@@ -2,6 +2,7 @@
 //! of their own; every command that prints data takes `--json`.
 
 mod audit;
+mod billing;
 mod check;
 mod events;
 mod iam;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Review and onboard product packets; list and show products.
     #[command(subcommand)]
     Product(crate::platform::registry::cli::ProductCommand),
+    /// Billing: balances, top-ups, grants, credit lines, prices, usage files.
+    #[command(subcommand)]
+    Billing(crate::platform::billing::cli::BillingCommand),
 }
 
 pub use crate::kit::cli::{CliError, Output, print};
@@ -108,6 +112,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             out,
         } => iam::bootstrap(&cli.config_dir, email, *password_stdin, *if_absent, out),
         Command::Key(command) => iam::key(&cli.config_dir, command),
+        Command::Billing(command) => billing::run(&cli.config_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -52,6 +52,7 @@
 //!   and fail closed when not active.
 
 pub mod audit;
+pub mod billing;
 pub mod events;
 pub mod iam;
 pub mod registry;

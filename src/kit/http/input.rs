@@ -66,6 +66,16 @@ fn check_uri(uri: &actix_web::http::Uri) -> Result<(), ApiError> {
 /// Refuses a JSON value holding a control character, a string over [`MAX_STRING_CHARS`],
 /// a list over [`MAX_LIST_ITEMS`] or nesting over [`MAX_DEPTH`]; `at` is its JSON pointer.
 pub fn check_json(value: &Value, at: &str, depth: usize) -> Result<(), ApiError> {
+    check_json_within(value, at, depth, MAX_LIST_ITEMS)
+}
+
+/// [`check_json`] with lists bounded at `max_items` instead (a batch route's own bound).
+pub fn check_json_within(
+    value: &Value,
+    at: &str,
+    depth: usize,
+    max_items: usize,
+) -> Result<(), ApiError> {
     let invalid = |reason: String| ApiError::Invalid {
         field: if at.is_empty() {
             "body".into()
@@ -79,18 +89,17 @@ pub fn check_json(value: &Value, at: &str, depth: usize) -> Result<(), ApiError>
     }
     match value {
         Value::String(text) => check_text(at, text),
-        Value::Array(items) if items.len() > MAX_LIST_ITEMS => Err(invalid(format!(
-            "holds {} items; at most {MAX_LIST_ITEMS} are allowed",
+        Value::Array(items) if items.len() > max_items => Err(invalid(format!(
+            "holds {} items; at most {max_items} are allowed",
             items.len()
         ))),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, item)| check_json(item, &format!("{at}/{i}"), depth + 1)),
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+            check_json_within(item, &format!("{at}/{i}"), depth + 1, max_items)
+        }),
         Value::Object(fields) => fields.iter().try_for_each(|(key, item)| {
             let at = format!("{at}/{}", pointer_token(key));
             check_text(&at, key)?;
-            check_json(item, &at, depth + 1)
+            check_json_within(item, &at, depth + 1, max_items)
         }),
         Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
     }
@@ -118,26 +127,27 @@ fn pointer_token(key: &str) -> String {
         .replace('/', "~1")
 }
 
-/// A JSON body that passed [`check_json`], then deserialized into `T`.
-pub struct Json<T>(pub T);
+/// A JSON body that passed [`check_json`] (lists bounded at `MAX_ITEMS`), then
+/// deserialized into `T`.
+pub struct Json<T, const MAX_ITEMS: usize = MAX_LIST_ITEMS>(pub T);
 
-impl<T> Json<T> {
+impl<T, const MAX_ITEMS: usize> Json<T, MAX_ITEMS> {
     /// The body.
     pub fn into_inner(self) -> T {
         self.0
     }
 }
 
-impl<T> std::ops::Deref for Json<T> {
+impl<T, const MAX_ITEMS: usize> std::ops::Deref for Json<T, MAX_ITEMS> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
     }
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+impl<T: DeserializeOwned + 'static, const MAX_ITEMS: usize> FromRequest for Json<T, MAX_ITEMS> {
     type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Json<T>, actix_web::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Json<T, MAX_ITEMS>, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         // actix's extractor, configured by `problem::json_config`, enforces the size limit,
@@ -145,7 +155,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let raw = web::Json::<Value>::from_request(req, payload);
         Box::pin(async move {
             let value = raw.await?.into_inner();
-            check_json(&value, "", 0)?;
+            check_json_within(&value, "", 0, MAX_ITEMS)?;
             let body = serde_json::from_value(value).map_err(|err| ApiError::Invalid {
                 field: "body".into(),
                 reason: err.to_string(),

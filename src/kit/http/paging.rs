@@ -54,6 +54,20 @@ impl actix_web::FromRequest for PageQuery {
     }
 }
 
+impl<T> Page<T> {
+    /// A page of items a store fetched itself, in order after the cursor: up to
+    /// `limit + 1`, the extra one only saying that there is more.
+    pub fn fetched(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = match (more, items.last()) {
+            (true, Some(last)) => Some(hex::encode(key(last))),
+            _ => None,
+        };
+        Page { items, next_cursor }
+    }
+}
+
 impl PageQuery {
     /// The limit once range-checked.
     pub fn limit(&self) -> Result<usize, ApiError> {

@@ -261,4 +261,8 @@ pub trait Tenancy: Send + Sync {
 
     /// An organization's departments, the default first.
     async fn departments(&self, organization: &str) -> Result<Vec<Department>, IamError>;
+
+    /// The project with this id, from the in-memory tenancy snapshot (no database round
+    /// trip): how other modules place ids they are handed, e.g. usage attribution.
+    fn project_by_id(&self, project: ProjectId) -> Option<Project>;
 }

@@ -30,9 +30,15 @@ pub const FRESHNESS: Freshness = Freshness {
 pub struct Places {
     organizations: HashMap<String, Organization>,
     projects: HashMap<(Uuid, String), Project>,
+    project_ids: HashMap<Uuid, (Uuid, String)>,
 }
 
 impl Places {
+    /// The project with this id.
+    pub fn project(&self, id: Uuid) -> Option<&Project> {
+        self.projects.get(self.project_ids.get(&id)?)
+    }
+
     /// The place `target` names, or the same not-found answer `access::resolve` gives.
     pub fn resolve(&self, target: &Target) -> Result<Place, IamError> {
         let (org_slug, project_slug) = match target {
@@ -69,15 +75,20 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<Places> {
         .map(Organization::from)
         .map(|o| (o.slug.clone(), o))
         .collect();
-    let projects = projects::table
+    let projects: HashMap<(Uuid, String), Project> = projects::table
         .select(ProjectRow::as_select())
         .load(conn)?
         .into_iter()
         .map(Project::from)
         .map(|p| ((p.organization_id, p.slug.clone()), p))
         .collect();
+    let project_ids = projects
+        .iter()
+        .map(|(key, p)| (p.id, key.clone()))
+        .collect();
     Ok(Places {
         organizations,
         projects,
+        project_ids,
     })
 }

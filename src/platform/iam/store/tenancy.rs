@@ -5,8 +5,8 @@ use diesel::prelude::*;
 
 use super::super::schema::{departments, org_memberships, organizations, projects};
 use super::super::{
-    Caller, CreatedOrganization, Department, IamError, OrgKind, Organization, Project, Target,
-    Tenancy,
+    Caller, CreatedOrganization, Department, IamError, OrgKind, Organization, Project, ProjectId,
+    Target, Tenancy,
 };
 use super::rows::{DepartmentRow, OrganizationRow, ProjectRow};
 use super::tenancy_reads::{self, organization};
@@ -115,6 +115,10 @@ impl Tenancy for PgIam {
         self.db
             .run(move |conn| tenancy_reads::projects(conn, &organization))
             .await
+    }
+
+    fn project_by_id(&self, project: ProjectId) -> Option<Project> {
+        self.places.get().project(project.0).cloned()
     }
 }
 

@@ -1,0 +1,354 @@
+//! `/api/v1/billing`: usage ingestion, price books, balances, credits and the journal.
+//! Handlers parse, make one trait call and map; billing authorizes every call itself.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::store::ingest::MAX_BATCH;
+use super::{
+    Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice, PriceView,
+    Pricing, RatedPreview, UnratedUsage, UsageEvent,
+};
+use crate::kit::error::{ApiError, Problem};
+use crate::kit::http::input::Json;
+use crate::kit::http::paging::{Page, PageQuery};
+use crate::platform::iam::Iam;
+use crate::platform::iam::web::guard;
+
+/// Registers the routes.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(
+        utoipa_actix_web::scope("/api/v1/billing")
+            .service(ingest)
+            .service(preview)
+            .service(unrated)
+            .service(list_prices)
+            .service(set_price)
+            .service(balance)
+            .service(top_up)
+            .service(grant)
+            .service(credit_line)
+            .service(org_journal)
+            .service(journal),
+    );
+}
+
+/// A batch of usage events.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBatch {
+    /// 1 to 1000 events.
+    #[schema(min_items = 1, max_items = 1000)]
+    events: Vec<UsageEvent>,
+}
+
+/// One result per event, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestResults {
+    /// accepted, duplicate or rejected (with a reason), per event.
+    results: Vec<IngestOutcome>,
+}
+
+/// What the previewed events would cost.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewResults {
+    /// Per event.
+    results: Vec<RatedPreview>,
+}
+
+/// Captures usage: each event is accepted, a duplicate, or rejected with its reason (and
+/// nothing written for it). Needs `platform.billing.usage_ingest`.
+#[utoipa::path(tag = "billing", request_body = UsageBatch, responses((status = 200, body = IngestResults), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[post("/usage")]
+async fn ingest(
+    iam: web::Data<Iam>,
+    metering: web::Data<dyn Metering>,
+    req: HttpRequest,
+    body: Json<UsageBatch, MAX_BATCH>,
+) -> Result<web::Json<IngestResults>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let results = metering.ingest(&caller, body.into_inner().events).await?;
+    Ok(web::Json(IngestResults { results }))
+}
+
+/// Rates events at today's price books and writes nothing (shadow rating). Needs
+/// `platform.billing.read` at platform scope.
+#[utoipa::path(tag = "billing", request_body = UsageBatch, responses((status = 200, body = PreviewResults), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[post("/usage/preview")]
+async fn preview(
+    iam: web::Data<Iam>,
+    metering: web::Data<dyn Metering>,
+    req: HttpRequest,
+    body: Json<UsageBatch, MAX_BATCH>,
+) -> Result<web::Json<PreviewResults>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let results = metering.preview(&caller, body.into_inner().events).await?;
+    Ok(web::Json(PreviewResults { results }))
+}
+
+/// Accepted usage no price covered, oldest first. Needs `platform.billing.read` at
+/// platform scope.
+#[utoipa::path(params(PageQuery), tag = "billing", responses((status = 200, body = Page<UnratedUsage>), (status = 403, body = Problem)))]
+#[get("/usage/unrated")]
+async fn unrated(
+    iam: web::Data<Iam>,
+    metering: web::Data<dyn Metering>,
+    req: HttpRequest,
+    page: PageQuery,
+) -> Result<web::Json<Page<UnratedUsage>>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let after = cursor(&page, |s| s.parse::<Uuid>().ok())?;
+    let limit = page.limit()?;
+    let items = metering.unrated(&caller, after, limit + 1).await?;
+    Ok(web::Json(Page::fetched(items, limit, |u| {
+        u.usage_id.to_string()
+    })))
+}
+
+/// Filter for price versions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PriceFilter {
+    /// Only this product's prices.
+    #[param(max_length = 100)]
+    product: Option<String>,
+}
+
+/// Every price version. Needs `platform.billing.read` at platform scope.
+#[utoipa::path(params(PageQuery, PriceFilter), tag = "billing", responses((status = 200, body = Page<PriceView>), (status = 403, body = Problem)))]
+#[get("/prices")]
+async fn list_prices(
+    iam: web::Data<Iam>,
+    pricing: web::Data<dyn Pricing>,
+    req: HttpRequest,
+    page: PageQuery,
+    filter: web::Query<PriceFilter>,
+) -> Result<web::Json<Page<PriceView>>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let prices = pricing.prices(&caller, filter.into_inner().product).await?;
+    Ok(web::Json(page.page(prices, |p| p.id.to_string())?))
+}
+
+/// A new price version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceBody {
+    /// Product id.
+    #[schema(min_length = 1, max_length = 100)]
+    product: String,
+    /// One of its active usage units.
+    #[schema(min_length = 1, max_length = 200)]
+    unit: String,
+    /// One of its active resource types (none: every resource).
+    #[schema(max_length = 200)]
+    resource_type: Option<String>,
+    /// One resource (none: every resource of the type).
+    #[schema(max_length = 200)]
+    resource_id: Option<String>,
+    /// ISO 4217 code.
+    #[schema(pattern = "^[A-Z]{3}$")]
+    currency: String,
+    /// Minor units per unit, a decimal string with at most 12 decimal places.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "0.000015")]
+    unit_price_minor: Decimal,
+    /// From (RFC 3339, not in the past; default now).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    effective_from: Option<OffsetDateTime>,
+    /// Until (RFC 3339, exclusive).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    effective_to: Option<OffsetDateTime>,
+}
+
+/// Adds a price version (prices are never edited). Needs `platform.billing.adjust`.
+#[utoipa::path(tag = "billing", request_body = PriceBody, responses((status = 201, body = PriceView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[post("/prices")]
+async fn set_price(
+    iam: web::Data<Iam>,
+    pricing: web::Data<dyn Pricing>,
+    req: HttpRequest,
+    body: Json<PriceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let b = body.into_inner();
+    let price = NewPrice {
+        product: b.product,
+        unit: b.unit,
+        resource_type: b.resource_type,
+        resource_id: b.resource_id,
+        currency: b.currency,
+        unit_price_minor: b.unit_price_minor,
+        effective_from: b.effective_from,
+        effective_to: b.effective_to,
+    };
+    Ok(HttpResponse::Created().json(pricing.set_price(&caller, price).await?))
+}
+
+/// An organization's funds, derived from its postings. Needs `platform.billing.read` in it.
+#[utoipa::path(tag = "billing", responses((status = 200, body = Balance), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/balance")]
+async fn balance(
+    iam: web::Data<Iam>,
+    ledger: web::Data<dyn Ledger>,
+    req: HttpRequest,
+    org: web::Path<String>,
+) -> Result<web::Json<Balance>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    Ok(web::Json(ledger.balance(&caller, &org).await?))
+}
+
+/// An amount of whole minor units and why.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditBody {
+    /// Minor units (cents), 1 to 10^12 (0 allowed for a credit line).
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    amount_minor: i64,
+    /// Why (ledger and audit).
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+impl CreditBody {
+    fn credit(self) -> Credit {
+        Credit {
+            amount_minor: self.amount_minor,
+            reason: self.reason,
+        }
+    }
+}
+
+/// Credits the prepaid balance (money received outside a processor). Needs
+/// `platform.billing.adjust`; audited.
+#[utoipa::path(tag = "billing", request_body = CreditBody, responses((status = 201, body = JournalView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[post("/orgs/{org}/topups")]
+async fn top_up(
+    iam: web::Data<Iam>,
+    ledger: web::Data<dyn Ledger>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: Json<CreditBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let entry = ledger
+        .top_up(&caller, &org, body.into_inner().credit())
+        .await?;
+    Ok(HttpResponse::Created().json(entry))
+}
+
+/// A promotional grant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// Minor units, 1 to 10^12.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    amount_minor: i64,
+    /// Why.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+    /// Drawn before lots of lower priority (0 to 1000, default 0).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000)]
+    priority: i32,
+    /// When what is left stops counting (RFC 3339, in the future).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+/// Adds a promotional lot. Needs `platform.billing.adjust`; audited.
+#[utoipa::path(tag = "billing", request_body = GrantBody, responses((status = 201, body = JournalView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[post("/orgs/{org}/grants")]
+async fn grant(
+    iam: web::Data<Iam>,
+    ledger: web::Data<dyn Ledger>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: Json<GrantBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let b = body.into_inner();
+    let grant = NewGrant {
+        credit: Credit {
+            amount_minor: b.amount_minor,
+            reason: b.reason,
+        },
+        priority: b.priority,
+        expires_at: b.expires_at,
+    };
+    Ok(HttpResponse::Created().json(ledger.grant(&caller, &org, grant).await?))
+}
+
+/// Sets how far the prepaid balance may go below zero. Needs `platform.billing.adjust`;
+/// audited.
+#[utoipa::path(tag = "billing", request_body = CreditBody, responses((status = 200, body = Balance), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[put("/orgs/{org}/credit-line")]
+async fn credit_line(
+    iam: web::Data<Iam>,
+    ledger: web::Data<dyn Ledger>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: Json<CreditBody>,
+) -> Result<web::Json<Balance>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let credit = body.into_inner().credit();
+    Ok(web::Json(
+        ledger.set_credit_line(&caller, &org, credit).await?,
+    ))
+}
+
+/// An organization's journal transactions, newest first. Needs `platform.billing.read` in it.
+#[utoipa::path(params(PageQuery), tag = "billing", responses((status = 200, body = Page<JournalView>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[get("/orgs/{org}/journal")]
+async fn org_journal(
+    iam: web::Data<Iam>,
+    ledger: web::Data<dyn Ledger>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    page: PageQuery,
+) -> Result<web::Json<Page<JournalView>>, ApiError> {
+    journal_page(&iam, ledger.as_ref(), &req, Some(&org), &page).await
+}
+
+/// Every journal transaction, newest first. Needs `platform.billing.read` at platform scope.
+#[utoipa::path(params(PageQuery), tag = "billing", responses((status = 200, body = Page<JournalView>), (status = 403, body = Problem)))]
+#[get("/journal")]
+async fn journal(
+    iam: web::Data<Iam>,
+    ledger: web::Data<dyn Ledger>,
+    req: HttpRequest,
+    page: PageQuery,
+) -> Result<web::Json<Page<JournalView>>, ApiError> {
+    journal_page(&iam, ledger.as_ref(), &req, None, &page).await
+}
+
+async fn journal_page(
+    iam: &Iam,
+    ledger: &dyn Ledger,
+    req: &HttpRequest,
+    org: Option<&str>,
+    page: &PageQuery,
+) -> Result<web::Json<Page<JournalView>>, ApiError> {
+    let caller = guard::caller(iam, req).await?;
+    let before = cursor(page, |s| s.parse::<i64>().ok())?;
+    let limit = page.limit()?;
+    let items = ledger.journal(&caller, org, before, limit + 1).await?;
+    Ok(web::Json(Page::fetched(items, limit, |j| {
+        j.seq.to_string()
+    })))
+}
+
+/// The page's cursor as the key type of its list.
+fn cursor<T>(page: &PageQuery, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+    match page.after()? {
+        None => Ok(None),
+        Some(raw) => parse(&raw).map(Some).ok_or_else(|| ApiError::Invalid {
+            field: "cursor".into(),
+            reason: "is not a cursor this list gave out".into(),
+        }),
+    }
+}

@@ -1,0 +1,179 @@
+//! Derives organizations' funds from their postings: the snapshot's loader, and what a
+//! posting transaction reads (under the organizations' locks) before it draws on them.
+
+use std::collections::HashMap;
+
+use diesel::dsl::sum;
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::super::funds::{BalanceState, Lot, OrgFunds};
+use super::super::schema::{accounts, balance_states, credit_lines, grants, postings};
+
+/// Funds in `currency` of `orgs` (every organization when `None`), derived from postings.
+pub fn load(
+    conn: &mut PgConnection,
+    orgs: Option<&[Uuid]>,
+    currency: &str,
+) -> QueryResult<HashMap<Uuid, OrgFunds>> {
+    let mut funds: HashMap<Uuid, OrgFunds> = HashMap::new();
+    let accounts = org_accounts(conn, orgs, currency)?;
+    let ids: Vec<Uuid> = accounts.keys().copied().collect();
+    let lots = lots(conn, orgs, currency)?;
+    let mut remaining: HashMap<Uuid, Decimal> = HashMap::new();
+    for (account, grant, total) in sums(conn, &ids)? {
+        let Some((org, kind)) = accounts.get(&account) else {
+            continue;
+        };
+        let org_funds = slot(&mut funds, *org, currency);
+        match (kind.as_str(), grant) {
+            ("prepaid", _) => org_funds.prepaid += total,
+            (_, Some(grant)) => *remaining.entry(grant).or_default() += total,
+            _ => {}
+        }
+    }
+    for (org, mut lot) in lots {
+        lot.remaining = remaining.get(&lot.grant_id).copied().unwrap_or_default();
+        slot(&mut funds, org, currency).lots.push(lot);
+    }
+    for (org, limit) in latest_credit_lines(conn, orgs, currency)? {
+        slot(&mut funds, org, currency).credit_line = limit;
+    }
+    for (org, state) in latest_states(conn, orgs, currency)? {
+        slot(&mut funds, org, currency).state = BalanceState::parse(&state);
+    }
+    Ok(funds)
+}
+
+fn slot<'a>(funds: &'a mut HashMap<Uuid, OrgFunds>, org: Uuid, currency: &str) -> &'a mut OrgFunds {
+    funds
+        .entry(org)
+        .or_insert_with(|| OrgFunds::empty(currency))
+}
+
+/// Organizations' accounts: id -> (organization, kind).
+fn org_accounts(
+    conn: &mut PgConnection,
+    orgs: Option<&[Uuid]>,
+    currency: &str,
+) -> QueryResult<HashMap<Uuid, (Uuid, String)>> {
+    let mut query = accounts::table
+        .filter(accounts::currency.eq(currency))
+        .select((accounts::id, accounts::organization_id, accounts::kind))
+        .into_boxed();
+    if let Some(orgs) = orgs {
+        query = query.filter(accounts::organization_id.eq_any(orgs.to_vec()));
+    }
+    let rows: Vec<(Uuid, Option<Uuid>, String)> = query.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, org, kind)| org.map(|org| (id, (org, kind))))
+        .collect())
+}
+
+/// Postings summed per account and lot.
+fn sums(
+    conn: &mut PgConnection,
+    accounts: &[Uuid],
+) -> QueryResult<Vec<(Uuid, Option<Uuid>, Decimal)>> {
+    let rows: Vec<(Uuid, Option<Uuid>, Option<Decimal>)> = postings::table
+        .filter(postings::account_id.eq_any(accounts))
+        .group_by((postings::account_id, postings::grant_id))
+        .select((
+            postings::account_id,
+            postings::grant_id,
+            sum(postings::amount_minor),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(account, grant, total)| (account, grant, total.unwrap_or_default()))
+        .collect())
+}
+
+type LotRow = (
+    Uuid,
+    Uuid,
+    Decimal,
+    i32,
+    Option<OffsetDateTime>,
+    OffsetDateTime,
+    String,
+);
+
+/// Every promotional lot (remaining filled in by the caller).
+fn lots(
+    conn: &mut PgConnection,
+    orgs: Option<&[Uuid]>,
+    currency: &str,
+) -> QueryResult<Vec<(Uuid, Lot)>> {
+    let mut query = grants::table
+        .filter(grants::currency.eq(currency))
+        .select((
+            grants::id,
+            grants::organization_id,
+            grants::amount_minor,
+            grants::priority,
+            grants::expires_at,
+            grants::created_at,
+            grants::reason,
+        ))
+        .into_boxed();
+    if let Some(orgs) = orgs {
+        query = query.filter(grants::organization_id.eq_any(orgs.to_vec()));
+    }
+    let rows: Vec<LotRow> = query.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, org, amount, priority, expires_at, created_at, reason)| {
+                let lot = Lot {
+                    grant_id: id,
+                    amount,
+                    remaining: Decimal::ZERO,
+                    priority,
+                    expires_at,
+                    created_at,
+                    reason,
+                };
+                (org, lot)
+            },
+        )
+        .collect())
+}
+
+fn latest_credit_lines(
+    conn: &mut PgConnection,
+    orgs: Option<&[Uuid]>,
+    currency: &str,
+) -> QueryResult<Vec<(Uuid, Decimal)>> {
+    let mut query = credit_lines::table
+        .filter(credit_lines::currency.eq(currency))
+        .distinct_on(credit_lines::organization_id)
+        .order((credit_lines::organization_id, credit_lines::seq.desc()))
+        .select((credit_lines::organization_id, credit_lines::limit_minor))
+        .into_boxed();
+    if let Some(orgs) = orgs {
+        query = query.filter(credit_lines::organization_id.eq_any(orgs.to_vec()));
+    }
+    query.load(conn)
+}
+
+fn latest_states(
+    conn: &mut PgConnection,
+    orgs: Option<&[Uuid]>,
+    currency: &str,
+) -> QueryResult<Vec<(Uuid, String)>> {
+    let mut query = balance_states::table
+        .filter(balance_states::currency.eq(currency))
+        .distinct_on(balance_states::organization_id)
+        .order((balance_states::organization_id, balance_states::seq.desc()))
+        .select((balance_states::organization_id, balance_states::state))
+        .into_boxed();
+    if let Some(orgs) = orgs {
+        query = query.filter(balance_states::organization_id.eq_any(orgs.to_vec()));
+    }
+    query.load(conn)
+}

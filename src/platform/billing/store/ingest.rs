@@ -1,0 +1,361 @@
+//! Capture with group commit: concurrent callers' events are written by one transaction
+//! (capture, rating, posting), with multi-row statements; each caller is answered when the
+//! group it joined has committed. One group is in flight per process at a time: callers
+//! arriving meanwhile form the next group, so the busier it gets, the larger the groups.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::super::guard::Guard;
+use super::super::prices::PriceBook;
+use super::super::schema::{ratings, usage_events};
+use super::super::usage::{self, IngestOutcome, Outcome, UsageEvent};
+use super::super::{
+    BILLING_READ, BillingError, Metering, RatedPreview, USAGE_INGEST, UnratedUsage,
+};
+use super::posting::Writer;
+use super::rows::{RatingRow, UsageRow};
+use super::{PgBilling, prices, rating};
+use crate::base::config::BillingSettings;
+use crate::base::db::Db;
+use crate::platform::iam::{Caller, ProjectId, Target};
+
+/// Most events one ingest call may carry.
+pub const MAX_BATCH: usize = 1000;
+/// Rows per INSERT statement (PostgreSQL allows 65,535 bind parameters; a usage row has 18).
+const ROWS_PER_STATEMENT: usize = 2000;
+
+/// What each organization was charged by a group.
+type Debits = Vec<(Uuid, Decimal)>;
+
+type Reply = oneshot::Sender<Result<Vec<Outcome>, BillingError>>;
+
+/// One caller's checked events waiting for a group.
+struct Job {
+    events: Vec<UsageEvent>,
+    reply: Reply,
+}
+
+/// The handle callers submit to; the group loop runs on a task of its own.
+pub struct Committer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Committer {
+    /// Starts the group loop.
+    pub fn start(db: Db, writer: Writer, guard: Guard, settings: &BillingSettings) -> Committer {
+        let (jobs, queue) = mpsc::channel(4096);
+        let max = settings.group_max_events;
+        tokio::spawn(run_groups(queue, db, writer, guard, max));
+        Committer { jobs }
+    }
+
+    /// Writes `events` in the next group; one outcome each (accepted or duplicate).
+    async fn submit(&self, events: Vec<UsageEvent>) -> Result<Vec<Outcome>, BillingError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { events, reply })
+            .await
+            .map_err(|_| BillingError::Unavailable("the group committer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| BillingError::Unavailable("the group commit was abandoned".into()))?
+    }
+}
+
+async fn run_groups(
+    mut queue: mpsc::Receiver<Job>,
+    db: Db,
+    writer: Writer,
+    guard: Guard,
+    max: usize,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut size = first.events.len();
+        let mut group = vec![first];
+        while size < max {
+            match queue.try_recv() {
+                Ok(job) => {
+                    size += job.events.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&db, &writer, &guard, group).await;
+    }
+}
+
+/// Writes one group and answers each of its callers.
+async fn commit_group(db: &Db, writer: &Writer, guard: &Guard, group: Vec<Job>) {
+    let (events, replies): (Vec<Vec<UsageEvent>>, Vec<Reply>) =
+        group.into_iter().map(|job| (job.events, job.reply)).unzip();
+    let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
+    let all: Vec<UsageEvent> = events.into_iter().flatten().collect();
+    let writer = writer.clone();
+    let result = db
+        .run(move |conn| conn.transaction(|conn| write_group(conn, &writer, &all)))
+        .await;
+    match result {
+        Ok((outcomes, debits)) => {
+            guard.spent(&debits);
+            let mut outcomes = outcomes.into_iter();
+            for (size, reply) in sizes.into_iter().zip(replies) {
+                let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
+            }
+        }
+        Err(err) => {
+            log::error!(
+                "billing: a usage group of {} events failed: {err}",
+                sizes.iter().sum::<usize>()
+            );
+            let detail = err.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(BillingError::Unavailable(detail.clone())));
+            }
+        }
+    }
+}
+
+/// Capture, rate and post `events` in the caller's transaction. Returns each event's
+/// outcome and each organization's debit.
+fn write_group(
+    conn: &mut PgConnection,
+    writer: &Writer,
+    events: &[UsageEvent],
+) -> Result<(Vec<Outcome>, Debits), BillingError> {
+    let now = writer.clock.now();
+    let batch = Uuid::now_v7();
+    let (firsts, ids) = first_of_each(events);
+    let captured = capture(conn, events, &firsts, &ids, batch, now)?;
+    let units: Vec<String> = captured
+        .iter()
+        .map(|i| events[*i].unit.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let book = PriceBook::new(prices::of_units(conn, &units)?);
+    let mut rated: Vec<(Uuid, RatingRow)> = Vec::new();
+    let mut debits: HashMap<Uuid, Decimal> = HashMap::new();
+    for index in &captured {
+        let event = &events[*index];
+        if let Some(row) = rating::rate(&book, ids[*index], event, &writer.currency, now) {
+            if row.amount_minor > Decimal::ZERO {
+                *debits.entry(event.organization_id).or_default() += row.amount_minor;
+            }
+            rated.push((event.organization_id, row));
+        }
+    }
+    let journals = writer.post_usage(conn, batch, &debits)?;
+    let rows: Vec<RatingRow> = rated
+        .into_iter()
+        .map(|(org, mut row)| {
+            row.journal_id = (row.amount_minor > Decimal::ZERO)
+                .then(|| journals.get(&org).copied())
+                .flatten();
+            row
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        diesel::insert_into(ratings::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    let accepted: HashSet<usize> = captured.into_iter().collect();
+    let outcomes = (0..events.len())
+        .map(|i| match accepted.contains(&i) {
+            true => Outcome::Accepted,
+            false => Outcome::Duplicate,
+        })
+        .collect();
+    Ok((outcomes, debits.into_iter().collect()))
+}
+
+/// The first occurrence of each (product, event id) in the group, and a new id for each
+/// event; later occurrences are duplicates of the first.
+fn first_of_each(events: &[UsageEvent]) -> (Vec<usize>, Vec<Uuid>) {
+    let mut seen = HashSet::new();
+    let firsts = (0..events.len())
+        .filter(|i| seen.insert((&events[*i].product, &events[*i].event_id)))
+        .collect();
+    let ids = events.iter().map(|_| Uuid::now_v7()).collect();
+    (firsts, ids)
+}
+
+/// Inserts the first occurrences, skipping event ids already captured (by an earlier call
+/// or a concurrent transaction, which this one waits for). Returns the indexes inserted.
+fn capture(
+    conn: &mut PgConnection,
+    events: &[UsageEvent],
+    firsts: &[usize],
+    ids: &[Uuid],
+    batch: Uuid,
+    now: OffsetDateTime,
+) -> QueryResult<Vec<usize>> {
+    let by_id: HashMap<Uuid, usize> = firsts.iter().map(|i| (ids[*i], *i)).collect();
+    let mut inserted = Vec::new();
+    for chunk in firsts.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<UsageRow<'_>> = chunk
+            .iter()
+            .map(|i| usage_row(&events[*i], ids[*i], batch, now))
+            .collect();
+        let new_ids: Vec<Uuid> = diesel::insert_into(usage_events::table)
+            .values(&rows)
+            .on_conflict((usage_events::product, usage_events::event_id))
+            .do_nothing()
+            .returning(usage_events::id)
+            .get_results(conn)?;
+        inserted.extend(new_ids.iter().filter_map(|id| by_id.get(id).copied()));
+    }
+    inserted.sort_unstable();
+    Ok(inserted)
+}
+
+fn usage_row(event: &UsageEvent, id: Uuid, batch: Uuid, now: OffsetDateTime) -> UsageRow<'_> {
+    UsageRow {
+        id,
+        product: &event.product,
+        event_id: &event.event_id,
+        unit: &event.unit,
+        quantity: event.quantity.normalize(),
+        organization_id: event.organization_id,
+        department_id: event.department_id,
+        project_id: event.project_id,
+        actor_kind: event.actor.kind.as_str(),
+        actor_id: &event.actor.id,
+        resource_type: &event.resource_type,
+        resource_id: &event.resource_id,
+        usage_source: &event.usage_source,
+        occurred_at: event.occurred_at,
+        received_at: now,
+        correlation_id: event.correlation_id.as_deref(),
+        attributes: serde_json::Value::Object(event.attributes.clone()),
+        batch_id: batch,
+    }
+}
+
+impl PgBilling {
+    /// Each event's problem, if any (checked against the registry and IAM's places).
+    fn problems(&self, events: &[UsageEvent]) -> Vec<Option<String>> {
+        let now = self.with.clock.now();
+        events
+            .iter()
+            .map(|event| {
+                let home = self
+                    .with
+                    .tenancy
+                    .project_by_id(ProjectId(event.project_id))
+                    .map(|p| (p.organization_id, p.department_id));
+                usage::problem(event, self.with.registry.as_ref(), home, now)
+            })
+            .collect()
+    }
+}
+
+fn check_batch(events: &[UsageEvent]) -> Result<(), BillingError> {
+    match (1..=MAX_BATCH).contains(&events.len()) {
+        true => Ok(()),
+        false => Err(BillingError::Invalid {
+            field: "events",
+            reason: format!("must hold 1 to {MAX_BATCH} events"),
+        }),
+    }
+}
+
+#[async_trait::async_trait]
+impl Metering for PgBilling {
+    async fn ingest(
+        &self,
+        caller: &Caller,
+        events: Vec<UsageEvent>,
+    ) -> Result<Vec<IngestOutcome>, BillingError> {
+        self.authorized(caller, USAGE_INGEST, Target::Platform)
+            .await?;
+        check_batch(&events)?;
+        let problems = self.problems(&events);
+        let (valid, rejected): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .zip(problems)
+            .enumerate()
+            .partition(|(_, (_, problem))| problem.is_none());
+        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; valid.len() + rejected.len()];
+        for (index, (event, problem)) in rejected {
+            outcomes[index] = Some(IngestOutcome::rejected(
+                &event.event_id,
+                problem.unwrap_or_default(),
+            ));
+        }
+        let (indexes, events): (Vec<usize>, Vec<UsageEvent>) =
+            valid.into_iter().map(|(i, (event, _))| (i, event)).unzip();
+        if !events.is_empty() {
+            let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+            let written = self.committer.submit(events).await?;
+            for ((index, id), outcome) in indexes.into_iter().zip(ids).zip(written) {
+                outcomes[index] = Some(IngestOutcome::of(&id, outcome));
+            }
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    async fn preview(
+        &self,
+        caller: &Caller,
+        events: Vec<UsageEvent>,
+    ) -> Result<Vec<RatedPreview>, BillingError> {
+        self.authorized(caller, BILLING_READ, Target::Platform)
+            .await?;
+        check_batch(&events)?;
+        let problems = self.problems(&events);
+        let book = self.prices.get();
+        let currency = self.settings.currency.clone();
+        Ok(events
+            .iter()
+            .zip(problems)
+            .map(|(event, problem)| preview_one(&book, event, problem, &currency))
+            .collect())
+    }
+
+    async fn unrated(
+        &self,
+        caller: &Caller,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<UnratedUsage>, BillingError> {
+        self.authorized(caller, BILLING_READ, Target::Platform)
+            .await?;
+        self.db
+            .run(move |conn| Ok(super::ledger_reads::unrated(conn, after, limit)?))
+            .await
+    }
+}
+
+fn preview_one(
+    book: &PriceBook,
+    event: &UsageEvent,
+    problem: Option<String>,
+    currency: &str,
+) -> RatedPreview {
+    let price = problem
+        .is_none()
+        .then(|| rating::price_of(book, event, currency))
+        .flatten();
+    let amount = price.and_then(|p| super::super::money::rate(event.quantity, p.unit_price_minor));
+    let problem = problem.or_else(|| {
+        price
+            .is_none()
+            .then(|| "no price covers it: it would be accepted unrated".to_owned())
+    });
+    RatedPreview {
+        event_id: event.event_id.clone(),
+        price_id: price.map(|p| p.id),
+        currency: currency.to_owned(),
+        unit_price_minor: price.map(|p| p.unit_price_minor),
+        amount_minor: amount,
+        problem,
+    }
+}

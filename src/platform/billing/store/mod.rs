@@ -1,0 +1,188 @@
+//! `PgBilling`: billing over PostgreSQL schema `billing`, with the price book and every
+//! organization's funds held in memory for the spend guard.
+
+mod credits;
+mod funds_load;
+pub mod ingest;
+mod ledger_reads;
+pub mod posting;
+mod prices;
+pub mod rating;
+mod rows;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+
+use super::BillingError;
+use super::funds::Funds;
+use super::guard::Guard;
+use super::prices::PriceBook;
+use crate::base::clock::Clock;
+use crate::base::config::BillingSettings;
+use crate::base::db::Db;
+use crate::base::db::snapshot::{Freshness, Snapshot};
+use crate::platform::audit::Audit;
+use crate::platform::events::Events;
+use crate::platform::iam::{Access, Caller, Place, Target, Tenancy};
+use crate::platform::registry::Registry;
+
+/// Notified by every transaction that posts to the ledger or sets a credit line.
+const FUNDS_CHANNEL: &str = "billing_funds_changed";
+/// Notified by every new price version.
+const PRICES_CHANNEL: &str = "billing_prices_changed";
+
+/// Funds are seen by every process within a second of a posting.
+const FUNDS_FRESHNESS: Freshness = Freshness {
+    channel: FUNDS_CHANNEL,
+    poll: Duration::from_millis(200),
+    resync: Duration::from_secs(30),
+};
+
+const PRICES_FRESHNESS: Freshness = Freshness {
+    channel: PRICES_CHANNEL,
+    poll: Duration::from_millis(200),
+    resync: Duration::from_secs(60),
+};
+
+/// The modules billing works through.
+#[derive(Clone)]
+pub struct Collaborators {
+    /// Authorizes every call.
+    pub access: Arc<dyn Access>,
+    /// Places the projects usage names.
+    pub tenancy: Arc<dyn Tenancy>,
+    /// Audits every money movement a person makes, in its transaction.
+    pub audit: Arc<dyn Audit>,
+    /// Announces balance-state transitions, in their transaction.
+    pub events: Arc<dyn Events>,
+    /// Units, resource types and products must be active here.
+    pub registry: Arc<dyn Registry>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Billing backed by PostgreSQL.
+pub struct PgBilling {
+    db: Db,
+    with: Collaborators,
+    settings: BillingSettings,
+    prices: Snapshot<PriceBook>,
+    funds: Snapshot<Funds>,
+    guard: Guard,
+    writer: posting::Writer,
+    committer: ingest::Committer,
+}
+
+impl PgBilling {
+    /// Loads prices and funds, keeps them fresh from `url`'s notifications, and starts the
+    /// group committer.
+    pub async fn start(
+        db: Db,
+        url: String,
+        with: Collaborators,
+        settings: BillingSettings,
+    ) -> Result<PgBilling, BillingError> {
+        let prices = Snapshot::start(db.clone(), url.clone(), PRICES_FRESHNESS, |conn| {
+            Ok(PriceBook::new(prices::all(conn, None)?))
+        })
+        .await?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&commits);
+        let currency = settings.currency.clone();
+        let funds = Snapshot::start(db.clone(), url, FUNDS_FRESHNESS, move |conn| {
+            // Read first: what this process committed up to here is in what we load.
+            let as_of = counter.load(Ordering::SeqCst);
+            let orgs = funds_load::load(conn, None, &currency)?;
+            Ok(Funds { orgs, as_of })
+        })
+        .await?;
+        let guard = Guard::new(
+            funds.clone(),
+            prices.clone(),
+            Arc::clone(&with.clock),
+            settings.currency.clone(),
+            commits,
+        );
+        let writer = posting::Writer {
+            events: Arc::clone(&with.events),
+            clock: Arc::clone(&with.clock),
+            currency: settings.currency.clone(),
+            low_balance: Decimal::from(settings.low_balance_minor),
+        };
+        let committer =
+            ingest::Committer::start(db.clone(), writer.clone(), guard.clone(), &settings);
+        Ok(PgBilling {
+            db,
+            with,
+            settings,
+            prices,
+            funds,
+            guard,
+            writer,
+            committer,
+        })
+    }
+
+    /// The spend guard over this billing's funds.
+    pub fn guard(&self) -> Guard {
+        self.guard.clone()
+    }
+
+    /// Stops the snapshots' listeners (at shutdown).
+    pub fn stop(&self) {
+        self.prices.stop();
+        self.funds.stop();
+    }
+
+    /// Authorizes `caller` for `scope` at `target` through IAM.
+    async fn authorized(
+        &self,
+        caller: &Caller,
+        scope: &str,
+        target: Target,
+    ) -> Result<Place, BillingError> {
+        Ok(self.with.access.authorize(caller, scope, target).await?)
+    }
+
+    /// This process sees its own credit at once; others through NOTIFY.
+    async fn reload_funds(&self) -> Result<(), BillingError> {
+        Ok(self.funds.reload().await?)
+    }
+}
+
+/// Wakes every process's funds snapshot when the transaction commits.
+fn notify_funds(conn: &mut PgConnection) -> QueryResult<()> {
+    notify(conn, FUNDS_CHANNEL)
+}
+
+fn notify(conn: &mut PgConnection, channel: &str) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_notify($1, '')")
+        .bind::<diesel::sql_types::Text, _>(channel)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Serializes writers of one organization's funds across processes, until commit. Callers
+/// lock in ascending order, so two transactions never wait on each other in a circle.
+fn lock_organizations(conn: &mut PgConnection, orgs: &[uuid::Uuid]) -> QueryResult<()> {
+    let mut keys: Vec<i64> = orgs.iter().map(|org| advisory_key(*org)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(key)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A lock key for an organization's funds: its id's low 64 bits, tagged so it cannot meet
+/// another module's advisory locks on the same id by chance.
+fn advisory_key(org: uuid::Uuid) -> i64 {
+    const BILLING_TAG: u64 = 0xB111_0000_0000_0000;
+    ((org.as_u128() as u64 & 0x0000_FFFF_FFFF_FFFF) | BILLING_TAG) as i64
+}

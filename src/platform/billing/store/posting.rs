@@ -1,0 +1,205 @@
+//! Posting: journal transactions and their legs, and the balance-state transition each
+//! may cause. Every function here runs inside its caller's transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::super::BillingError;
+use super::super::funds::{BalanceState, OrgFunds};
+use super::super::schema::{accounts, balance_states, journal, postings};
+use super::rows::{AccountRow, JournalRow, PostingRow, StateRow};
+use super::{funds_load, lock_organizations, notify_funds};
+use crate::base::clock::Clock;
+use crate::platform::events::{Events, Message};
+
+/// Who posts usage: billing itself, on the product's behalf.
+const USAGE_POSTER: &str = "billing";
+
+/// What posting needs besides the connection.
+#[derive(Clone)]
+pub struct Writer {
+    /// Announces balance-state transitions.
+    pub events: Arc<dyn Events>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+    /// The billing currency.
+    pub currency: String,
+    /// Below this, available funds are `low_balance`.
+    pub low_balance: Decimal,
+}
+
+/// An organization's account (`Some(org)`) or a platform account (`None`) of `kind`,
+/// created on first use.
+pub fn account(
+    conn: &mut PgConnection,
+    org: Option<Uuid>,
+    kind: &str,
+    currency: &str,
+) -> QueryResult<Uuid> {
+    let row = AccountRow {
+        id: Uuid::now_v7(),
+        organization_id: org,
+        kind,
+        currency,
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    diesel::insert_into(accounts::table)
+        .values(&row)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    let mut query = accounts::table
+        .filter(accounts::kind.eq(kind))
+        .filter(accounts::currency.eq(currency))
+        .select(accounts::id)
+        .into_boxed();
+    query = match org {
+        Some(org) => query.filter(accounts::organization_id.eq(org)),
+        None => query.filter(accounts::organization_id.is_null()),
+    };
+    query.first(conn)
+}
+
+/// Writes journal transactions and their postings, each as one multi-row statement.
+/// The database refuses the commit if any transaction does not sum to zero.
+pub fn post(
+    conn: &mut PgConnection,
+    journals: &[JournalRow],
+    legs: &[PostingRow],
+) -> QueryResult<()> {
+    for chunk in journals.chunks(2000) {
+        diesel::insert_into(journal::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    for chunk in legs.chunks(5000) {
+        diesel::insert_into(postings::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    notify_funds(conn)
+}
+
+impl Writer {
+    /// Debits each organization's rated usage of batch `batch`, drawing on its lots then
+    /// its prepaid balance, and credits platform revenue. Returns each organization's
+    /// journal transaction.
+    pub fn post_usage(
+        &self,
+        conn: &mut PgConnection,
+        batch: Uuid,
+        debits: &HashMap<Uuid, Decimal>,
+    ) -> Result<HashMap<Uuid, Uuid>, BillingError> {
+        let orgs: Vec<Uuid> = debits.keys().copied().collect();
+        if orgs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        lock_organizations(conn, &orgs)?;
+        let mut funds = funds_load::load(conn, Some(&orgs), &self.currency)?;
+        let revenue = account(conn, None, "revenue", &self.currency)?;
+        let now = self.clock.now();
+        let (mut journals, mut legs, mut posted) = (Vec::new(), Vec::new(), HashMap::new());
+        for (org, amount) in debits {
+            let org_funds = funds
+                .entry(*org)
+                .or_insert_with(|| OrgFunds::empty(&self.currency));
+            let source = ("usage_batch", batch.to_string());
+            let entry = JournalRow::new(Some(*org), "usage", source, USAGE_POSTER.into(), now);
+            let parts = org_funds.draw(*amount, now);
+            for (lot, part) in &parts {
+                let kind = if lot.is_some() {
+                    "promotional"
+                } else {
+                    "prepaid"
+                };
+                legs.push(self.leg(
+                    entry.id,
+                    account(conn, Some(*org), kind, &self.currency)?,
+                    *lot,
+                    -*part,
+                ));
+            }
+            legs.push(self.leg(entry.id, revenue, None, *amount));
+            org_funds.apply_draw(&parts);
+            posted.insert(*org, entry.id);
+            journals.push(entry);
+        }
+        post(conn, &journals, &legs)?;
+        for (org, journal_id) in &posted {
+            if let Some(after) = funds.get(org) {
+                self.record_state(conn, *org, after, *journal_id)?;
+            }
+        }
+        Ok(posted)
+    }
+
+    /// A leg in the billing currency.
+    pub fn leg(
+        &self,
+        journal: Uuid,
+        account: Uuid,
+        lot: Option<Uuid>,
+        amount: Decimal,
+    ) -> PostingRow {
+        PostingRow {
+            journal_id: journal,
+            account_id: account,
+            currency: self.currency.clone(),
+            grant_id: lot,
+            amount_minor: amount,
+        }
+    }
+
+    /// After a change to `org`'s funds: its state now, recorded (with one outbox event)
+    /// only when it differs from the last recorded one.
+    pub fn record_state(
+        &self,
+        conn: &mut PgConnection,
+        org: Uuid,
+        after: &OrgFunds,
+        journal_id: Uuid,
+    ) -> Result<BalanceState, BillingError> {
+        let now = self.clock.now();
+        let available = after.available(now);
+        let state = BalanceState::of(available, self.low_balance);
+        if state == after.state {
+            return Ok(state);
+        }
+        diesel::insert_into(balance_states::table)
+            .values(StateRow {
+                organization_id: org,
+                currency: self.currency.clone(),
+                state: state.as_str(),
+                available_minor: available,
+                journal_id,
+                at: now,
+            })
+            .execute(conn)?;
+        let payload = json!({
+            "organization_id": org,
+            "currency": self.currency,
+            "from": after.state.as_str(),
+            "to": state.as_str(),
+            "available_minor": available.to_string(),
+            "journal_id": journal_id,
+        });
+        self.events
+            .publish_in(conn, Message::new(state.subject(), payload))
+            .map_err(|err| {
+                BillingError::Unavailable(format!("announcing {}: {err}", state.subject()))
+            })?;
+        Ok(state)
+    }
+
+    /// `org`'s funds as this transaction sees them, after its own postings.
+    pub fn funds_now(&self, conn: &mut PgConnection, org: Uuid) -> QueryResult<OrgFunds> {
+        let mut funds = funds_load::load(conn, Some(&[org]), &self.currency)?;
+        Ok(funds
+            .remove(&org)
+            .unwrap_or_else(|| OrgFunds::empty(&self.currency)))
+    }
+}
