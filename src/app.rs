@@ -15,7 +15,7 @@ use crate::base::db::{Db, DbError};
 use crate::kit::http;
 use crate::platform::audit::{Audit, PgAudit};
 use crate::platform::billing::store::Collaborators;
-use crate::platform::billing::{Ledger, Metering, PgBilling, Pricing, SpendGuard};
+use crate::platform::billing::{Adjustments, Ledger, Metering, PgBilling, Pricing, SpendGuard};
 use crate::platform::events::{Events, PgEvents};
 use crate::platform::iam::{Access, Iam, Keys, Members, People, PgIam, Tenancy};
 use crate::platform::registry::{PgRegistry, Registry};
@@ -49,6 +49,8 @@ pub struct Platform {
     pub pricing: Arc<dyn Pricing>,
     /// Balances, credits, the journal.
     pub ledger: Arc<dyn Ledger>,
+    /// Refunds, reversals and lot expiries.
+    pub adjustments: Arc<dyn Adjustments>,
     /// Reservations against funds, from memory.
     pub spend: Arc<dyn SpendGuard>,
     /// The stores as themselves, to stop their snapshots' listeners at shutdown.
@@ -126,6 +128,7 @@ impl Platform {
             metering: billing.clone(),
             pricing: billing.clone(),
             ledger: billing.clone(),
+            adjustments: billing.clone(),
             spend: Arc::new(billing.guard()),
             stores: (registry, iam, billing),
         })
@@ -140,6 +143,11 @@ impl Platform {
         crate::platform::audit::sign_periodically(Arc::clone(&self.audit), interval);
         let interval = std::time::Duration::from_secs(self.settings.iam.last_used_flush_secs);
         crate::platform::iam::flush_last_used_periodically(Arc::clone(&self.keys), interval);
+        let interval = std::time::Duration::from_secs(self.settings.billing.expiry_interval_secs);
+        crate::platform::billing::post_expiries_periodically(
+            Arc::clone(&self.adjustments),
+            interval,
+        );
     }
 
     /// Finishes what background work holds in memory and stops the snapshots' listeners;
@@ -279,6 +287,7 @@ struct AppData {
     metering: web::Data<dyn Metering>,
     pricing: web::Data<dyn Pricing>,
     ledger: web::Data<dyn Ledger>,
+    adjustments: web::Data<dyn Adjustments>,
 }
 
 impl AppData {
@@ -295,6 +304,7 @@ impl AppData {
             metering: web::Data::from(Arc::clone(&platform.metering)),
             pricing: web::Data::from(Arc::clone(&platform.pricing)),
             ledger: web::Data::from(Arc::clone(&platform.ledger)),
+            adjustments: web::Data::from(Arc::clone(&platform.adjustments)),
         }
     }
 }
@@ -342,6 +352,7 @@ fn http_server(
             .app_data(data.metering.clone())
             .app_data(data.pricing.clone())
             .app_data(data.ledger.clone())
+            .app_data(data.adjustments.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)

@@ -41,7 +41,7 @@ CREATE TABLE billing.journal (
     seq bigserial NOT NULL UNIQUE,
     organization_id uuid,
     kind text NOT NULL CHECK (kind IN ('usage', 'topup', 'grant', 'expiry', 'payment', 'refund', 'correction')),
-    source_type text NOT NULL CHECK (source_type IN ('usage_batch', 'operator', 'grant', 'payment', 'usage_event', 'journal')),
+    source_type text NOT NULL CHECK (source_type IN ('usage_batch', 'operator', 'grant', 'payment', 'usage_event', 'period', 'journal')),
     source_id text NOT NULL CHECK (length(source_id) BETWEEN 1 AND 200),
     corrects uuid REFERENCES billing.journal (id),
     reason text CHECK (length(reason) <= 500),
@@ -53,6 +53,9 @@ CREATE TABLE billing.journal (
 CREATE INDEX journal_org ON billing.journal (organization_id, seq);
 -- A grant expires once, and a payment credits once, whatever runs it.
 CREATE UNIQUE INDEX journal_once ON billing.journal (kind, source_id) WHERE kind IN ('expiry', 'payment');
+-- A transaction is corrected (reversed) at most once.
+CREATE UNIQUE INDEX journal_corrected_once ON billing.journal (corrects);
+CREATE INDEX journal_source ON billing.journal (source_type, source_id);
 
 -- Promotional credit lots: drawn before the prepaid balance, highest priority first, then
 -- the soonest expiry; value left at expires_at stops counting and is posted as an expiry.

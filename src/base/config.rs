@@ -44,6 +44,9 @@ pub struct BillingSettings {
     pub low_balance_minor: i64,
     /// Most usage events one group commit writes.
     pub group_max_events: usize,
+    /// Seconds between posting the expiry of promotional lots (their value stops counting
+    /// at the instant anyway).
+    pub expiry_interval_secs: u64,
 }
 
 /// `[iam]`
@@ -283,6 +286,9 @@ impl Settings {
         }
         if self.billing.low_balance_minor < 0 {
             return invalid("billing.low_balance_minor", "must not be negative");
+        }
+        if self.billing.expiry_interval_secs == 0 {
+            return invalid("billing.expiry_interval_secs", "must be at least 1");
         }
         if !(1..=100_000).contains(&self.billing.group_max_events) {
             return invalid("billing.group_max_events", "must be 1 to 100000");

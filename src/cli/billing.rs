@@ -11,6 +11,7 @@ pub(super) fn run(config_dir: &Path, command: &BillingCommand) -> Result<(), Cli
             metering: platform.metering.as_ref(),
             pricing: platform.pricing.as_ref(),
             ledger: platform.ledger.as_ref(),
+            adjustments: platform.adjustments.as_ref(),
         };
         run_command(&handles, command).await
     })

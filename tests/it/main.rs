@@ -13,6 +13,7 @@ mod audit;
 mod audit_completeness;
 mod audit_export;
 mod audit_pages;
+mod billing_adjustments;
 mod billing_ingest;
 mod billing_ledger;
 mod billing_support;

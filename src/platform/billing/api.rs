@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::store::ingest::MAX_BATCH;
 use super::{
-    Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice, PriceView,
-    Pricing, RatedPreview, UnratedUsage, UsageEvent,
+    Adjustments, Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice,
+    Period, PriceView, Pricing, RatedPreview, Refund, RefundOf, UnratedUsage, UsageEvent,
 };
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::input::Json;
@@ -34,6 +34,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(grant)
             .service(credit_line)
             .service(org_journal)
+            .service(refund)
+            .service(reverse)
             .service(journal),
     );
 }
@@ -340,6 +342,88 @@ async fn journal_page(
     Ok(web::Json(Page::fetched(items, limit, |j| {
         j.seq.to_string()
     })))
+}
+
+/// A refund: of exactly one of a usage event, a payment (or top-up) or a month.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Billing's id of a usage event.
+    usage_id: Option<Uuid>,
+    /// The journal transaction of a payment or top-up.
+    payment_id: Option<Uuid>,
+    /// A month of usage, `YYYY-MM` (UTC).
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}$")]
+    period: Option<String>,
+    /// Minor units, a decimal string (at most 9 decimal places); absent refunds all that is left.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>)]
+    amount_minor: Option<Decimal>,
+    /// Why.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+impl RefundBody {
+    fn refund(self) -> Result<Refund, ApiError> {
+        let of = match (self.usage_id, self.payment_id, self.period) {
+            (Some(usage), None, None) => RefundOf::UsageEvent(usage),
+            (None, Some(payment), None) => RefundOf::Payment(payment),
+            (None, None, Some(period)) => RefundOf::Period(Period::parse(&period)?),
+            _ => {
+                return Err(ApiError::Invalid {
+                    field: "body".into(),
+                    reason: "name exactly one of usage_id, payment_id and period".into(),
+                });
+            }
+        };
+        Ok(Refund {
+            of,
+            amount_minor: self.amount_minor,
+            reason: self.reason,
+        })
+    }
+}
+
+/// Refunds part or all of a charge; never more than was charged. Needs
+/// `platform.billing.adjust`; audited.
+#[utoipa::path(tag = "billing", request_body = RefundBody, responses((status = 201, body = JournalView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[post("/orgs/{org}/refunds")]
+async fn refund(
+    iam: web::Data<Iam>,
+    adjustments: web::Data<dyn Adjustments>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    body: Json<RefundBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let refund = body.into_inner().refund()?;
+    Ok(HttpResponse::Created().json(adjustments.refund(&caller, &org, refund).await?))
+}
+
+/// Why a transaction is reversed.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReversalBody {
+    /// Why.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+/// Reverses a top-up or an untouched grant posted in error (once). Needs
+/// `platform.billing.adjust`; audited.
+#[utoipa::path(tag = "billing", request_body = ReversalBody, responses((status = 201, body = JournalView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[post("/journal/{id}/reverse")]
+async fn reverse(
+    iam: web::Data<Iam>,
+    adjustments: web::Data<dyn Adjustments>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: Json<ReversalBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let entry = adjustments.reverse(&caller, *id, &body.reason).await?;
+    Ok(HttpResponse::Created().json(entry))
 }
 
 /// The page's cursor as the key type of its list.

@@ -10,8 +10,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::store::ingest::MAX_BATCH;
 use super::{
-    Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice, Outcome,
-    PriceView, Pricing, UsageEvent,
+    Adjustments, Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice,
+    Outcome, Period, PriceView, Pricing, Refund, RefundOf, UsageEvent,
 };
 use crate::kit::cli::{CliError, Output, print};
 use crate::platform::iam::Caller;
@@ -50,6 +50,38 @@ pub enum BillingCommand {
     CreditLine {
         #[command(flatten)]
         movement: Movement,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Refund part or all of a usage event, a payment or top-up, or a month of usage.
+    Refund {
+        /// Organization slug.
+        organization: String,
+        /// Billing's id of a usage event.
+        #[arg(long, group = "of")]
+        usage: Option<uuid::Uuid>,
+        /// The journal transaction of a payment or top-up.
+        #[arg(long, group = "of")]
+        payment: Option<uuid::Uuid>,
+        /// A month of usage, YYYY-MM (UTC).
+        #[arg(long, group = "of")]
+        period: Option<String>,
+        /// Minor units (decimal); all that is left when absent.
+        #[arg(long)]
+        amount: Option<Decimal>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Reverse a top-up or an untouched grant posted in error.
+    Reverse {
+        /// The journal transaction.
+        journal: uuid::Uuid,
+        /// Why.
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         out: Output,
     },
@@ -142,6 +174,8 @@ pub struct BillingHandles<'a> {
     pub pricing: &'a dyn Pricing,
     /// Ledger.
     pub ledger: &'a dyn Ledger,
+    /// Refunds and reversals.
+    pub adjustments: &'a dyn Adjustments,
 }
 
 fn failed(err: impl std::fmt::Display) -> CliError {
@@ -206,6 +240,53 @@ pub async fn run(b: &BillingHandles<'_>, command: &BillingCommand) -> Result<(),
                 .await
                 .map_err(failed)?;
             print(out, &balance, &balance_text(&m.organization, &balance))
+        }
+        BillingCommand::Refund {
+            organization,
+            usage,
+            payment,
+            period,
+            amount,
+            reason,
+            out,
+        } => {
+            let of = match (usage, payment, period) {
+                (Some(usage), _, _) => RefundOf::UsageEvent(*usage),
+                (_, Some(payment), _) => RefundOf::Payment(*payment),
+                (_, _, Some(period)) => RefundOf::Period(Period::parse(period).map_err(failed)?),
+                _ => {
+                    return Err(CliError::new(
+                        "name what to refund: --usage, --payment or --period",
+                    ));
+                }
+            };
+            let refund = Refund {
+                of,
+                amount_minor: *amount,
+                reason: reason.clone(),
+            };
+            let entry = b
+                .adjustments
+                .refund(&console, organization, refund)
+                .await
+                .map_err(failed)?;
+            print(out, &entry, &entry_text("refunded", organization, &entry))
+        }
+        BillingCommand::Reverse {
+            journal,
+            reason,
+            out,
+        } => {
+            let entry = b
+                .adjustments
+                .reverse(&console, *journal, reason)
+                .await
+                .map_err(failed)?;
+            let text = format!(
+                "reversed {journal} with journal transaction {} #{}",
+                entry.id, entry.seq
+            );
+            print(out, &entry, &text)
         }
         BillingCommand::Price(command) => run_price(b.pricing, &console, command).await,
         BillingCommand::Usage(UsageCommand::Ingest { file, out }) => {

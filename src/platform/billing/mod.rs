@@ -140,6 +140,135 @@ pub trait Ledger: Send + Sync {
     ) -> Result<Vec<JournalView>, BillingError>;
 }
 
+/// Corrections of the ledger: refunds, reversals and the expiry of promotional lots. Each
+/// is a new journal transaction referencing what it corrects; nothing is edited.
+#[async_trait::async_trait]
+pub trait Adjustments: Send + Sync {
+    /// Refunds (part of) a usage event's charge, a payment or top-up, or a month of usage;
+    /// never more than was charged, however many refunds run at once. Needs
+    /// `platform.billing.adjust`; audited.
+    async fn refund(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        refund: Refund,
+    ) -> Result<JournalView, BillingError>;
+
+    /// Reverses a top-up or grant posted in error (a correction linked to it, at most one).
+    /// Usage is corrected by refunds, not reversals. Needs `platform.billing.adjust`.
+    async fn reverse(
+        &self,
+        caller: &Caller,
+        journal_id: Uuid,
+        reason: &str,
+    ) -> Result<JournalView, BillingError>;
+
+    /// Posts the expiry of every promotional lot past its expiry with value left; returns
+    /// how many. Run by the server periodically; safe to run anywhere, any number of times.
+    async fn post_expiries(&self) -> Result<usize, BillingError>;
+}
+
+/// Posts due lot expiries every `interval`, on a task of its own, for the life of the
+/// process; a failed run is logged and retried at the next.
+pub fn post_expiries_periodically(
+    adjustments: std::sync::Arc<dyn Adjustments>,
+    interval: std::time::Duration,
+) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match adjustments.post_expiries().await {
+                Ok(0) => {}
+                Ok(n) => log::info!("billing: posted the expiry of {n} promotional lots"),
+                Err(err) => log::warn!("billing: posting lot expiries failed: {err}"),
+            }
+        }
+    });
+}
+
+/// What a refund is of.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefundOf {
+    /// One captured usage event (billing's usage id).
+    UsageEvent(Uuid),
+    /// A payment or top-up (its journal transaction): the money goes back out.
+    Payment(Uuid),
+    /// The organization's usage that occurred in a calendar month (UTC).
+    Period(Period),
+}
+
+/// A refund to post.
+#[derive(Debug, Clone)]
+pub struct Refund {
+    /// Of what.
+    pub of: RefundOf,
+    /// How much (minor units, at most 9 decimal places); `None` refunds all that is left.
+    pub amount_minor: Option<Decimal>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A calendar month, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// Year.
+    pub year: i32,
+    /// Month.
+    pub month: time::Month,
+}
+
+impl Period {
+    /// From `YYYY-MM`.
+    pub fn parse(text: &str) -> Result<Period, BillingError> {
+        let invalid = || BillingError::Invalid {
+            field: "period",
+            reason: format!("`{text}` is not a month written YYYY-MM"),
+        };
+        let (year, month) = text.split_once('-').ok_or_else(invalid)?;
+        let year: i32 = year.parse().map_err(|_| invalid())?;
+        let month: u8 = month.parse().map_err(|_| invalid())?;
+        if !(2000..=9999).contains(&year) || year_digits(text) != 4 {
+            return Err(invalid());
+        }
+        let month = time::Month::try_from(month).map_err(|_| invalid())?;
+        Ok(Period { year, month })
+    }
+
+    /// The first instant of the month and of the next one.
+    pub fn bounds(self) -> (OffsetDateTime, OffsetDateTime) {
+        let first = |year: i32, month: time::Month| {
+            time::Date::from_calendar_date(year, month, 1)
+                .map(|d| d.midnight().assume_utc())
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        };
+        let (next_year, next_month) = match self.month {
+            time::Month::December => (self.year + 1, time::Month::January),
+            month => (self.year, month.next()),
+        };
+        (first(self.year, self.month), first(next_year, next_month))
+    }
+
+    /// The month `at` falls in.
+    pub fn of(at: OffsetDateTime) -> Period {
+        Period {
+            year: at.year(),
+            month: at.month(),
+        }
+    }
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, u8::from(self.month))
+    }
+}
+
+fn year_digits(text: &str) -> usize {
+    text.split('-').next().map_or(0, str::len)
+}
+
 /// Reservations against an organization's funds, answered from memory. Holds move no money
 /// and vanish with their process; dropping a [`Hold`] releases it.
 pub trait SpendGuard: Send + Sync {

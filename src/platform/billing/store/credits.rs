@@ -25,10 +25,10 @@ use crate::platform::iam::{Caller, Target};
 const MAX_REASON: usize = 500;
 
 /// Who moved the money and the audit trail it goes to.
-struct Mover {
-    actor: Actor,
-    audit: Arc<dyn Audit>,
-    writer: Writer,
+pub(super) struct Mover {
+    pub actor: Actor,
+    pub audit: Arc<dyn Audit>,
+    pub writer: Writer,
 }
 
 #[async_trait::async_trait]
@@ -137,7 +137,7 @@ impl Ledger for PgBilling {
 impl PgBilling {
     /// Runs a money movement by `caller` in one transaction, then lets this process's
     /// spend guard see it at once.
-    async fn moving<T, F>(&self, caller: &Caller, movement: F) -> Result<T, BillingError>
+    pub(super) async fn moving<T, F>(&self, caller: &Caller, movement: F) -> Result<T, BillingError>
     where
         F: FnOnce(&mut PgConnection, &Mover) -> Result<T, BillingError> + Send + 'static,
         T: Send + 'static,
@@ -156,14 +156,18 @@ impl PgBilling {
     }
 
     /// The organization a money movement is for, once the caller may adjust billing there.
-    async fn adjusting(&self, caller: &Caller, organization: &str) -> Result<Uuid, BillingError> {
+    pub(super) async fn adjusting(
+        &self,
+        caller: &Caller,
+        organization: &str,
+    ) -> Result<Uuid, BillingError> {
         let place = self
             .authorized(caller, BILLING_ADJUST, Target::org(organization))
             .await?;
         Ok(place.org()?.id)
     }
 
-    async fn journal_entry(&self, id: Uuid) -> Result<JournalView, BillingError> {
+    pub(super) async fn journal_entry(&self, id: Uuid) -> Result<JournalView, BillingError> {
         self.db
             .run(move |conn| {
                 ledger_reads::entry(conn, id)?
@@ -181,7 +185,7 @@ fn checked(credit: &Credit) -> Result<Decimal, BillingError> {
     })
 }
 
-fn check_reason(reason: &str) -> Result<(), BillingError> {
+pub(super) fn check_reason(reason: &str) -> Result<(), BillingError> {
     let count = reason.trim().chars().count();
     if reason.chars().any(char::is_control) || !(1..=MAX_REASON).contains(&count) {
         return Err(BillingError::Invalid {
@@ -335,7 +339,7 @@ fn credit_line_on(
     Ok(())
 }
 
-fn audited(
+pub(super) fn audited(
     conn: &mut PgConnection,
     mover: &Mover,
     org: Uuid,
@@ -355,7 +359,7 @@ fn audited(
 }
 
 /// Records the state the organization's funds are in after this transaction's postings.
-fn settle_state(
+pub(super) fn settle_state(
     conn: &mut PgConnection,
     mover: &Mover,
     org: Uuid,

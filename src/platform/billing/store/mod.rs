@@ -2,12 +2,14 @@
 //! organization's funds held in memory for the spend guard.
 
 mod credits;
+mod expiry;
 mod funds_load;
 pub mod ingest;
 mod ledger_reads;
 pub mod posting;
 mod prices;
 pub mod rating;
+mod refunds;
 mod rows;
 
 use std::sync::Arc;
