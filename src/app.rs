@@ -15,7 +15,9 @@ use crate::base::db::{Db, DbError};
 use crate::kit::http;
 use crate::platform::audit::{Audit, PgAudit};
 use crate::platform::billing::store::Collaborators;
-use crate::platform::billing::{Adjustments, Ledger, Metering, PgBilling, Pricing, SpendGuard};
+use crate::platform::billing::{
+    Adjustments, Ledger, Metering, PgBilling, Pricing, SpendGuard, Statements,
+};
 use crate::platform::events::{Events, PgEvents};
 use crate::platform::iam::{Access, Iam, Keys, Members, People, PgIam, Tenancy};
 use crate::platform::registry::{PgRegistry, Registry};
@@ -51,6 +53,8 @@ pub struct Platform {
     pub ledger: Arc<dyn Ledger>,
     /// Refunds, reversals and lot expiries.
     pub adjustments: Arc<dyn Adjustments>,
+    /// Monthly statements and reconciliation.
+    pub statements: Arc<dyn Statements>,
     /// Reservations against funds, from memory.
     pub spend: Arc<dyn SpendGuard>,
     /// The stores as themselves, to stop their snapshots' listeners at shutdown.
@@ -129,6 +133,7 @@ impl Platform {
             pricing: billing.clone(),
             ledger: billing.clone(),
             adjustments: billing.clone(),
+            statements: billing.clone(),
             spend: Arc::new(billing.guard()),
             stores: (registry, iam, billing),
         })
@@ -288,6 +293,7 @@ struct AppData {
     pricing: web::Data<dyn Pricing>,
     ledger: web::Data<dyn Ledger>,
     adjustments: web::Data<dyn Adjustments>,
+    statements: web::Data<dyn Statements>,
 }
 
 impl AppData {
@@ -305,6 +311,7 @@ impl AppData {
             pricing: web::Data::from(Arc::clone(&platform.pricing)),
             ledger: web::Data::from(Arc::clone(&platform.ledger)),
             adjustments: web::Data::from(Arc::clone(&platform.adjustments)),
+            statements: web::Data::from(Arc::clone(&platform.statements)),
         }
     }
 }
@@ -353,6 +360,7 @@ fn http_server(
             .app_data(data.pricing.clone())
             .app_data(data.ledger.clone())
             .app_data(data.adjustments.clone())
+            .app_data(data.statements.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)

@@ -47,6 +47,8 @@ pub struct BillingSettings {
     /// Seconds between posting the expiry of promotional lots (their value stops counting
     /// at the instant anyway).
     pub expiry_interval_secs: u64,
+    /// Minutes accepted usage may stay unrated before reconciliation reports it.
+    pub unrated_grace_minutes: i64,
 }
 
 /// `[iam]`
@@ -286,6 +288,9 @@ impl Settings {
         }
         if self.billing.low_balance_minor < 0 {
             return invalid("billing.low_balance_minor", "must not be negative");
+        }
+        if !(1..=525_600).contains(&self.billing.unrated_grace_minutes) {
+            return invalid("billing.unrated_grace_minutes", "must be 1 to 525600");
         }
         if self.billing.expiry_interval_secs == 0 {
             return invalid("billing.expiry_interval_secs", "must be at least 1");

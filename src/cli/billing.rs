@@ -12,6 +12,7 @@ pub(super) fn run(config_dir: &Path, command: &BillingCommand) -> Result<(), Cli
             pricing: platform.pricing.as_ref(),
             ledger: platform.ledger.as_ref(),
             adjustments: platform.adjustments.as_ref(),
+            statements: platform.statements.as_ref(),
         };
         run_command(&handles, command).await
     })

@@ -16,6 +16,7 @@ mod audit_pages;
 mod billing_adjustments;
 mod billing_ingest;
 mod billing_ledger;
+mod billing_statements;
 mod billing_support;
 mod boundaries;
 mod check_cli;

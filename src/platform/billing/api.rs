@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::store::ingest::MAX_BATCH;
 use super::{
     Adjustments, Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice,
-    Period, PriceView, Pricing, RatedPreview, Refund, RefundOf, UnratedUsage, UsageEvent,
+    Period, PriceView, Pricing, RatedPreview, Reconciliation, Refund, RefundOf, Statement,
+    Statements, UnratedUsage, UsageEvent,
 };
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::input::Json;
@@ -36,6 +37,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(org_journal)
             .service(refund)
             .service(reverse)
+            .service(statement)
+            .service(reconciliation)
             .service(journal),
     );
 }
@@ -424,6 +427,68 @@ async fn reverse(
     let caller = guard::caller(&iam, &req).await?;
     let entry = adjustments.reverse(&caller, *id, &body.reason).await?;
     Ok(HttpResponse::Created().json(entry))
+}
+
+/// How a statement is answered.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatementFormat {
+    /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
+    format: Option<String>,
+}
+
+/// An organization's month (`YYYY-MM`, UTC) from its ledger, as JSON or CSV. Needs
+/// `platform.billing.read` in it.
+#[utoipa::path(params(StatementFormat), tag = "billing", responses((status = 200, body = Statement, content_type = "application/json"), (status = 200, body = String, content_type = "text/csv"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[get("/orgs/{org}/statements/{period}")]
+async fn statement(
+    iam: web::Data<Iam>,
+    statements: web::Data<dyn Statements>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    format: web::Query<StatementFormat>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let csv = match format.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(ApiError::Invalid {
+                field: "format".into(),
+                reason: "must be json or csv".into(),
+            });
+        }
+    };
+    let period = Period::parse(&path.1)?;
+    let statement = statements.statement(&caller, &path.0, period).await?;
+    if !csv {
+        return Ok(HttpResponse::Ok().json(statement));
+    }
+    let body = statement
+        .to_csv()
+        .map_err(|err| ApiError::Internal(format!("writing the statement as CSV: {err}")))?;
+    let name = format!(
+        "attachment; filename=\"statement-{}-{}.csv\"",
+        path.0, statement.period
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("content-disposition", name))
+        .body(body))
+}
+
+/// Checks every invariant of the ledger; `violations` is empty when it holds. Needs
+/// `platform.billing.read` at platform scope.
+#[utoipa::path(tag = "billing", responses((status = 200, body = Reconciliation), (status = 403, body = Problem)))]
+#[get("/reconciliation")]
+async fn reconciliation(
+    iam: web::Data<Iam>,
+    statements: web::Data<dyn Statements>,
+    req: HttpRequest,
+) -> Result<web::Json<Reconciliation>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    Ok(web::Json(statements.reconcile(&caller).await?))
 }
 
 /// The page's cursor as the key type of its list.

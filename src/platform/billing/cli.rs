@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use super::store::ingest::MAX_BATCH;
 use super::{
     Adjustments, Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice,
-    Outcome, Period, PriceView, Pricing, Refund, RefundOf, UsageEvent,
+    Outcome, Period, PriceView, Pricing, Refund, RefundOf, Statement, Statements, UsageEvent,
 };
 use crate::kit::cli::{CliError, Output, print};
 use crate::platform::iam::Caller;
@@ -82,6 +82,22 @@ pub enum BillingCommand {
         /// Why.
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// An organization's month from its ledger.
+    Statement {
+        /// Organization slug.
+        organization: String,
+        /// The month, YYYY-MM (UTC).
+        #[arg(long)]
+        period: String,
+        /// text, json or csv.
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+    /// Check every invariant of the ledger; exits non-zero listing each violation.
+    Reconcile {
         #[command(flatten)]
         out: Output,
     },
@@ -176,6 +192,8 @@ pub struct BillingHandles<'a> {
     pub ledger: &'a dyn Ledger,
     /// Refunds and reversals.
     pub adjustments: &'a dyn Adjustments,
+    /// Statements and reconciliation.
+    pub statements: &'a dyn Statements,
 }
 
 fn failed(err: impl std::fmt::Display) -> CliError {
@@ -288,6 +306,35 @@ pub async fn run(b: &BillingHandles<'_>, command: &BillingCommand) -> Result<(),
             );
             print(out, &entry, &text)
         }
+        BillingCommand::Statement {
+            organization,
+            period,
+            format,
+        } => {
+            let period = Period::parse(period).map_err(failed)?;
+            let statement = b
+                .statements
+                .statement(&console, organization, period)
+                .await
+                .map_err(failed)?;
+            print_statement(&statement, format)
+        }
+        BillingCommand::Reconcile { out } => {
+            let report = b.statements.reconcile(&console).await.map_err(failed)?;
+            let mut text = format!("{} checks", report.checks.len());
+            match report.violations.is_empty() {
+                true => text.push_str(", no violations: the ledger reconciles"),
+                false => text.push_str(&format!(", {} violations:", report.violations.len())),
+            }
+            for v in &report.violations {
+                text.push_str(&format!("\n  {}: {}", v.check, v.detail));
+            }
+            print(out, &report, &text)?;
+            match report.violations.len() {
+                0 => Ok(()),
+                n => Err(CliError::new(format!("{n} reconciliation violations"))),
+            }
+        }
         BillingCommand::Price(command) => run_price(b.pricing, &console, command).await,
         BillingCommand::Usage(UsageCommand::Ingest { file, out }) => {
             ingest_file(b.metering, &console, file, out).await
@@ -395,6 +442,38 @@ async fn ingest_file(
     match count(Outcome::Rejected) {
         0 => Ok(()),
         n => Err(CliError::new(format!("{n} events were rejected"))),
+    }
+}
+
+fn print_statement(s: &Statement, format: &str) -> Result<(), CliError> {
+    match format {
+        "json" => print(&Output { json: true }, s, ""),
+        "csv" => {
+            let csv = s.to_csv().map_err(failed)?;
+            print!("{csv}");
+            Ok(())
+        }
+        "text" => {
+            let mut text = format!(
+                "statement {} ({}), minor units\n  opening  {}",
+                s.period, s.currency, s.opening_minor
+            );
+            for m in &s.movements {
+                text.push_str(&format!("\n  {:<9}{}", m.kind, m.amount_minor));
+            }
+            for u in &s.usage {
+                text.push_str(&format!(
+                    "\n    usage {} {} {}: {} for {}",
+                    u.unit, u.resource_type, u.resource_id, u.quantity, u.amount_minor
+                ));
+            }
+            text.push_str(&format!("\n  closing  {}", s.closing_minor));
+            println!("{text}");
+            Ok(())
+        }
+        other => Err(CliError::new(format!(
+            "--format `{other}` is not text, json or csv"
+        ))),
     }
 }
 

@@ -22,6 +22,7 @@
 //! credit line. Value left in a lot at its expiry stops counting at that instant and is
 //! posted back to the platform's grants account as an expiry entry.
 
+mod adjust;
 pub mod api;
 pub mod cli;
 mod funds;
@@ -29,19 +30,22 @@ mod guard;
 pub mod money;
 mod prices;
 mod schema;
+pub mod statement;
 pub mod store;
 mod usage;
+mod views;
 
-use rust_decimal::Decimal;
-use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use adjust::{Period, Refund, RefundOf};
 pub use funds::BalanceState;
 pub use guard::{Hold, SpendRefusal};
 pub use prices::{NewPrice, PriceView};
+pub use statement::{Movement, Reconciliation, Statement, UsageLine, Violation};
 pub use store::PgBilling;
 pub use usage::{Estimate, IngestOutcome, Outcome, UsageActor, UsageActorKind, UsageEvent};
+pub use views::{Balance, GrantView, JournalView, PostingView, RatedPreview, UnratedUsage};
 
 use crate::base::db::DbError;
 use crate::kit::error::ApiError;
@@ -168,6 +172,22 @@ pub trait Adjustments: Send + Sync {
     async fn post_expiries(&self) -> Result<usize, BillingError>;
 }
 
+/// Statements and reconciliation.
+#[async_trait::async_trait]
+pub trait Statements: Send + Sync {
+    /// An organization's month from its ledger. Needs `platform.billing.read` in it.
+    async fn statement(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        period: Period,
+    ) -> Result<Statement, BillingError>;
+
+    /// Checks every invariant of the ledger; an empty list of violations means it holds.
+    /// Needs `platform.billing.read` at platform scope.
+    async fn reconcile(&self, caller: &Caller) -> Result<Reconciliation, BillingError>;
+}
+
 /// Posts due lot expiries every `interval`, on a task of its own, for the life of the
 /// process; a failed run is logged and retried at the next.
 pub fn post_expiries_periodically(
@@ -186,87 +206,6 @@ pub fn post_expiries_periodically(
             }
         }
     });
-}
-
-/// What a refund is of.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RefundOf {
-    /// One captured usage event (billing's usage id).
-    UsageEvent(Uuid),
-    /// A payment or top-up (its journal transaction): the money goes back out.
-    Payment(Uuid),
-    /// The organization's usage that occurred in a calendar month (UTC).
-    Period(Period),
-}
-
-/// A refund to post.
-#[derive(Debug, Clone)]
-pub struct Refund {
-    /// Of what.
-    pub of: RefundOf,
-    /// How much (minor units, at most 9 decimal places); `None` refunds all that is left.
-    pub amount_minor: Option<Decimal>,
-    /// Why.
-    pub reason: String,
-}
-
-/// A calendar month, UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Period {
-    /// Year.
-    pub year: i32,
-    /// Month.
-    pub month: time::Month,
-}
-
-impl Period {
-    /// From `YYYY-MM`.
-    pub fn parse(text: &str) -> Result<Period, BillingError> {
-        let invalid = || BillingError::Invalid {
-            field: "period",
-            reason: format!("`{text}` is not a month written YYYY-MM"),
-        };
-        let (year, month) = text.split_once('-').ok_or_else(invalid)?;
-        let year: i32 = year.parse().map_err(|_| invalid())?;
-        let month: u8 = month.parse().map_err(|_| invalid())?;
-        if !(2000..=9999).contains(&year) || year_digits(text) != 4 {
-            return Err(invalid());
-        }
-        let month = time::Month::try_from(month).map_err(|_| invalid())?;
-        Ok(Period { year, month })
-    }
-
-    /// The first instant of the month and of the next one.
-    pub fn bounds(self) -> (OffsetDateTime, OffsetDateTime) {
-        let first = |year: i32, month: time::Month| {
-            time::Date::from_calendar_date(year, month, 1)
-                .map(|d| d.midnight().assume_utc())
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        };
-        let (next_year, next_month) = match self.month {
-            time::Month::December => (self.year + 1, time::Month::January),
-            month => (self.year, month.next()),
-        };
-        (first(self.year, self.month), first(next_year, next_month))
-    }
-
-    /// The month `at` falls in.
-    pub fn of(at: OffsetDateTime) -> Period {
-        Period {
-            year: at.year(),
-            month: at.month(),
-        }
-    }
-}
-
-impl std::fmt::Display for Period {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, u8::from(self.month))
-    }
-}
-
-fn year_digits(text: &str) -> usize {
-    text.split('-').next().map_or(0, str::len)
 }
 
 /// Reservations against an organization's funds, answered from memory. Holds move no money
@@ -310,141 +249,6 @@ pub struct NewGrant {
     pub priority: i32,
     /// When what is left stops counting; `None` never.
     pub expires_at: Option<OffsetDateTime>,
-}
-
-/// An organization's funds.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Balance {
-    /// Organization id.
-    pub organization_id: Uuid,
-    /// ISO 4217 code.
-    pub currency: String,
-    /// Prepaid balance (below zero while the credit line is drawn).
-    #[schema(value_type = String)]
-    pub prepaid_minor: Decimal,
-    /// Promotional credit still counting (unexpired lots).
-    #[schema(value_type = String)]
-    pub promotional_minor: Decimal,
-    /// How far prepaid may go below zero.
-    #[schema(value_type = String)]
-    pub credit_line_minor: Decimal,
-    /// prepaid + promotional + credit line.
-    #[schema(value_type = String)]
-    pub available_minor: Decimal,
-    /// healthy, low_balance or depleted.
-    pub state: BalanceState,
-    /// Promotional lots with value left.
-    pub grants: Vec<GrantView>,
-}
-
-/// A promotional lot.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct GrantView {
-    /// Grant id.
-    pub id: Uuid,
-    /// What was granted.
-    #[schema(value_type = String)]
-    pub amount_minor: Decimal,
-    /// What is left.
-    #[schema(value_type = String)]
-    pub remaining_minor: Decimal,
-    /// Drawn first when higher.
-    pub priority: i32,
-    /// When what is left stops counting.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
-    /// Why it was granted.
-    pub reason: String,
-}
-
-/// A journal transaction and its postings.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct JournalView {
-    /// Transaction id.
-    pub id: Uuid,
-    /// Order of commit, for paging.
-    pub seq: i64,
-    /// The organization it concerns, if any.
-    pub organization_id: Option<Uuid>,
-    /// usage, topup, grant, expiry, payment, refund or correction.
-    pub kind: String,
-    /// What caused it: usage_batch, operator, grant, payment, usage_event or journal.
-    pub source_type: String,
-    /// Its id.
-    pub source_id: String,
-    /// The transaction this one corrects.
-    pub corrects: Option<Uuid>,
-    /// Why.
-    pub reason: Option<String>,
-    /// Who.
-    pub actor: String,
-    /// Request it came from.
-    pub correlation_id: Option<String>,
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// Its legs; they sum to zero per currency.
-    pub postings: Vec<PostingView>,
-}
-
-/// One leg of a journal transaction.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PostingView {
-    /// prepaid, promotional, revenue, grants, payments_clearing or refunds.
-    pub account: String,
-    /// The account's organization (none for platform accounts).
-    pub organization_id: Option<Uuid>,
-    /// ISO 4217 code.
-    pub currency: String,
-    /// The lot a promotional posting draws on or fills.
-    pub grant_id: Option<Uuid>,
-    /// Signed: positive raises the account's balance.
-    #[schema(value_type = String)]
-    pub amount_minor: Decimal,
-}
-
-/// What an event would cost (shadow rating).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RatedPreview {
-    /// The event's id.
-    pub event_id: String,
-    /// The price version that would apply; none means it would be unrated.
-    pub price_id: Option<Uuid>,
-    /// ISO 4217 code.
-    pub currency: String,
-    /// Unit price used.
-    #[schema(value_type = Option<String>)]
-    pub unit_price_minor: Option<Decimal>,
-    /// Rated amount.
-    #[schema(value_type = Option<String>)]
-    pub amount_minor: Option<Decimal>,
-    /// Why it could not be rated, or was refused.
-    pub problem: Option<String>,
-}
-
-/// Accepted usage no price covered.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct UnratedUsage {
-    /// Billing's id of the event.
-    pub usage_id: Uuid,
-    /// Product.
-    pub product: String,
-    /// The product's event id.
-    pub event_id: String,
-    /// Usage unit.
-    pub unit: String,
-    /// Quantity.
-    #[schema(value_type = String)]
-    pub quantity: Decimal,
-    /// Resource type and id.
-    pub resource_type: String,
-    /// Resource id.
-    pub resource_id: String,
-    /// Organization.
-    pub organization_id: Uuid,
-    /// When it happened.
-    #[serde(with = "time::serde::rfc3339")]
-    pub occurred_at: OffsetDateTime,
 }
 
 /// Billing's failures.

@@ -9,8 +9,10 @@ mod ledger_reads;
 pub mod posting;
 mod prices;
 pub mod rating;
+mod reconcile;
 mod refunds;
 mod rows;
+mod statements;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
