@@ -177,3 +177,46 @@ async fn usage_no_price_covers_is_accepted_unrated_listed_and_charges_nothing() 
             .is_some_and(|p| p.contains("unrated"))
     );
 }
+
+#[tokio::test]
+async fn the_quota_feed_sums_usage_per_project_actor_and_unit_and_announces_each_group() {
+    let b = Billed::start().await;
+    let mut other_key = b.event("k2-1", INPUT, 5, "demo");
+    other_key.actor.id = "tf_other".into();
+    b.ingest(vec![
+        b.event("k1-1", INPUT, 10, "demo"),
+        b.event("k1-2", INPUT, 15, "big"),
+        other_key,
+    ])
+    .await;
+    b.ingest(vec![
+        b.event("k1-3", REQUESTS, 1, "demo"),
+        b.event("k1-1", INPUT, 10, "demo"),
+    ])
+    .await;
+    let month = aicloud::platform::billing::Period::of(time::OffsetDateTime::now_utc());
+    let totals = b
+        .platform
+        .metering
+        .usage_totals(&console(), "acme", month)
+        .await
+        .expect("totals");
+    let seen: Vec<(String, String, String)> = totals
+        .iter()
+        .map(|t| (t.actor_id.clone(), t.unit.clone(), t.quantity.to_string()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("tf_other".to_owned(), INPUT.to_owned(), "5".to_owned()),
+            ("tf_test".to_owned(), INPUT.to_owned(), "25".to_owned()),
+            ("tf_test".to_owned(), REQUESTS.to_owned(), "1".to_owned()),
+        ]
+    );
+    // One announcement per group; the duplicate adds nothing.
+    let added = b.scalar(
+        "SELECT string_agg(t->>'actor_id' || ':' || (t->>'quantity_added'), ',' ORDER BY o.seq, t->>'actor_id', t->>'unit') AS n \
+         FROM events.outbox o, jsonb_array_elements(o.payload->'totals') t WHERE o.event_type = 'platform.billing.usage_recorded'",
+    );
+    assert_eq!(added, "tf_other:5,tf_test:25,tf_test:1");
+}

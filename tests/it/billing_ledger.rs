@@ -140,7 +140,7 @@ async fn each_balance_state_move_is_announced_once() {
         b.ingest(vec![event]).await;
     }
     let announced = b.scalar(
-        "SELECT string_agg(event_type, ',' ORDER BY seq) AS n FROM events.outbox WHERE event_type LIKE 'platform.billing.%'",
+        "SELECT string_agg(event_type, ',' ORDER BY seq) AS n FROM events.outbox WHERE event_type LIKE 'platform.billing.balance%'",
     );
     assert_eq!(
         announced,

@@ -13,7 +13,7 @@ use super::store::ingest::MAX_BATCH;
 use super::{
     Adjustments, Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice,
     Period, PriceView, Pricing, RatedPreview, Reconciliation, Refund, RefundOf, Statement,
-    Statements, UnratedUsage, UsageEvent,
+    Statements, UnratedUsage, UsageEvent, UsageTotal,
 };
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::input::Json;
@@ -38,6 +38,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(refund)
             .service(reverse)
             .service(statement)
+            .service(usage_totals)
             .service(reconciliation)
             .service(journal),
     );
@@ -427,6 +428,29 @@ async fn reverse(
     let caller = guard::caller(&iam, &req).await?;
     let entry = adjustments.reverse(&caller, *id, &body.reason).await?;
     Ok(HttpResponse::Created().json(entry))
+}
+
+/// An organization's usage in a month (`YYYY-MM`, by when it occurred), per project, actor
+/// and unit: the quota feed. Needs `platform.billing.read` in the organization.
+#[utoipa::path(params(PageQuery), tag = "billing", responses((status = 200, body = Page<UsageTotal>), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[get("/orgs/{org}/usage/{period}")]
+async fn usage_totals(
+    iam: web::Data<Iam>,
+    metering: web::Data<dyn Metering>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    page: PageQuery,
+) -> Result<web::Json<Page<UsageTotal>>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let period = Period::parse(&path.1)?;
+    let totals = metering.usage_totals(&caller, &path.0, period).await?;
+    let key = |t: &UsageTotal| {
+        format!(
+            "{}/{}/{}/{}",
+            t.project_id, t.actor_kind, t.actor_id, t.unit
+        )
+    };
+    Ok(web::Json(page.page(totals, key)?))
 }
 
 /// How a statement is answered.

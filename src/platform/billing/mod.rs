@@ -45,7 +45,9 @@ pub use prices::{NewPrice, PriceView};
 pub use statement::{Movement, Reconciliation, Statement, UsageLine, Violation};
 pub use store::PgBilling;
 pub use usage::{Estimate, IngestOutcome, Outcome, UsageActor, UsageActorKind, UsageEvent};
-pub use views::{Balance, GrantView, JournalView, PostingView, RatedPreview, UnratedUsage};
+pub use views::{
+    Balance, GrantView, JournalView, PostingView, RatedPreview, UnratedUsage, UsageTotal,
+};
 
 use crate::base::db::DbError;
 use crate::kit::error::ApiError;
@@ -78,6 +80,17 @@ pub trait Metering: Send + Sync {
         caller: &Caller,
         events: Vec<UsageEvent>,
     ) -> Result<Vec<RatedPreview>, BillingError>;
+
+    /// Usage captured in `period` (by when it occurred) for an organization, summed per
+    /// project, actor and unit: the quota feed policy reads instead of billing's tables
+    /// (each group commit also announces what it added, `platform.billing.usage_recorded`).
+    /// Needs `platform.billing.read` in the organization.
+    async fn usage_totals(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        period: Period,
+    ) -> Result<Vec<UsageTotal>, BillingError>;
 
     /// Accepted events no price covered, oldest first, after `after` (a usage id).
     async fn unrated(

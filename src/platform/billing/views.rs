@@ -141,3 +141,21 @@ pub struct UnratedUsage {
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
 }
+
+/// Usage of one project, actor and unit in a month.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct UsageTotal {
+    /// Organization.
+    pub organization_id: Uuid,
+    /// Project.
+    pub project_id: Uuid,
+    /// api_key, service_account or user.
+    pub actor_kind: String,
+    /// Key prefix, service account id or user id.
+    pub actor_id: String,
+    /// Usage unit.
+    pub unit: String,
+    /// Total quantity.
+    #[schema(value_type = String)]
+    pub quantity: Decimal,
+}

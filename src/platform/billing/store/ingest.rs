@@ -16,7 +16,8 @@ use super::super::prices::PriceBook;
 use super::super::schema::{ratings, usage_events};
 use super::super::usage::{self, IngestOutcome, Outcome, UsageEvent};
 use super::super::{
-    BILLING_READ, BillingError, Metering, RatedPreview, USAGE_INGEST, UnratedUsage,
+    BILLING_READ, BillingError, Metering, Period, RatedPreview, USAGE_INGEST, UnratedUsage,
+    UsageTotal,
 };
 use super::posting::Writer;
 use super::rows::{RatingRow, UsageRow};
@@ -29,6 +30,9 @@ use crate::platform::iam::{Caller, ProjectId, Target};
 pub const MAX_BATCH: usize = 1000;
 /// Rows per INSERT statement (PostgreSQL allows 65,535 bind parameters; a usage row has 18).
 const ROWS_PER_STATEMENT: usize = 2000;
+
+/// What each organization owes for a group, while it is being written.
+type OrgDebits = HashMap<Uuid, Decimal>;
 
 /// What each organization was charged by a group.
 type Debits = Vec<(Uuid, Decimal)>;
@@ -133,24 +137,7 @@ fn write_group(
     let batch = Uuid::now_v7();
     let (firsts, ids) = first_of_each(events);
     let captured = capture(conn, events, &firsts, &ids, batch, now)?;
-    let units: Vec<String> = captured
-        .iter()
-        .map(|i| events[*i].unit.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let book = PriceBook::new(prices::of_units(conn, &units)?);
-    let mut rated: Vec<(Uuid, RatingRow)> = Vec::new();
-    let mut debits: HashMap<Uuid, Decimal> = HashMap::new();
-    for index in &captured {
-        let event = &events[*index];
-        if let Some(row) = rating::rate(&book, ids[*index], event, &writer.currency, now) {
-            if row.amount_minor > Decimal::ZERO {
-                *debits.entry(event.organization_id).or_default() += row.amount_minor;
-            }
-            rated.push((event.organization_id, row));
-        }
-    }
+    let (rated, debits) = rate_all(conn, writer, events, &captured, &ids, now)?;
     let journals = writer.post_usage(conn, batch, &debits)?;
     let rows: Vec<RatingRow> = rated
         .into_iter()
@@ -166,6 +153,8 @@ fn write_group(
             .values(chunk)
             .execute(conn)?;
     }
+    let captured_events: Vec<&UsageEvent> = captured.iter().map(|i| &events[*i]).collect();
+    super::quota_feed::announce(conn, writer, batch, &captured_events)?;
     let accepted: HashSet<usize> = captured.into_iter().collect();
     let outcomes = (0..events.len())
         .map(|i| match accepted.contains(&i) {
@@ -174,6 +163,37 @@ fn write_group(
         })
         .collect();
     Ok((outcomes, debits.into_iter().collect()))
+}
+
+/// Each captured event's rating (by its organization) where a price covers it, and what
+/// each organization owes for the group.
+fn rate_all(
+    conn: &mut PgConnection,
+    writer: &Writer,
+    events: &[UsageEvent],
+    captured: &[usize],
+    ids: &[Uuid],
+    now: OffsetDateTime,
+) -> Result<(Vec<(Uuid, RatingRow)>, OrgDebits), BillingError> {
+    let units: Vec<String> = captured
+        .iter()
+        .map(|i| events[*i].unit.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let book = PriceBook::new(prices::of_units(conn, &units)?);
+    let mut rated = Vec::new();
+    let mut debits: HashMap<Uuid, Decimal> = HashMap::new();
+    for index in captured {
+        let event = &events[*index];
+        if let Some(row) = rating::rate(&book, ids[*index], event, &writer.currency, now) {
+            if row.amount_minor > Decimal::ZERO {
+                *debits.entry(event.organization_id).or_default() += row.amount_minor;
+            }
+            rated.push((event.organization_id, row));
+        }
+    }
+    Ok((rated, debits))
 }
 
 /// The first occurrence of each (product, event id) in the group, and a new id for each
@@ -318,6 +338,21 @@ impl Metering for PgBilling {
             .zip(problems)
             .map(|(event, problem)| preview_one(&book, event, problem, &currency))
             .collect())
+    }
+
+    async fn usage_totals(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        period: Period,
+    ) -> Result<Vec<UsageTotal>, BillingError> {
+        let place = self
+            .authorized(caller, BILLING_READ, Target::org(organization))
+            .await?;
+        let org = place.org()?.id;
+        self.db
+            .run(move |conn| Ok(super::quota_feed::totals(conn, org, period)?))
+            .await
     }
 
     async fn unrated(

@@ -8,6 +8,7 @@ pub mod ingest;
 mod ledger_reads;
 pub mod posting;
 mod prices;
+mod quota_feed;
 pub mod rating;
 mod reconcile;
 mod refunds;
