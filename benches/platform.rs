@@ -1,6 +1,7 @@
 //! `make bench`: audit appends per second (single and batched), verify events per second
 //! over a long chain, outbox events delivered per second, and authenticate + decide per
-//! second from memory, each beside a baseline measured in the same run.
+//! second from memory, and billing's ingestion and spend guard (benches/platform/billing.rs),
+//! each beside a baseline measured in the same run.
 //!
 //! Runs only under `cargo bench` (which passes `--bench`); `cargo test --all-targets` just
 //! builds it. BENCH_EVENTS sets the chain length for verify (default 1,000,000).
@@ -21,6 +22,9 @@ use aicloud::base::db::Db;
 use aicloud::platform::audit::{Actor, ActorKind, AuditEvent, AuditResult, NewEvent, chain};
 use aicloud::platform::registry::{Format, PacketSource};
 use diesel::{Connection, PgConnection, RunQueryDsl};
+
+#[path = "platform/billing.rs"]
+mod billing;
 
 const SINGLE: usize = 2_000;
 const BATCH: usize = 500;
@@ -76,6 +80,7 @@ async fn run() {
     outbox(&platform, &server_db).await;
     authentication(&platform).await;
     sign_ins(&platform).await;
+    billing::billing(&platform, &owner_db, &server_db).await;
 
     drop(platform);
     sql(&mut admin, &format!("DROP DATABASE {name} WITH (FORCE)"));

@@ -511,6 +511,12 @@ impl ServerProcess {
         }
     }
 
+    /// Sends SIGKILL (no chance to finish anything) and waits for the process to die.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL sent");
+        self.child.wait().expect("server reaped");
+    }
+
     /// Sends SIGTERM (a graceful stop) and waits for the process to exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let signalled = std::process::Command::new("kill")

@@ -197,8 +197,8 @@ fn expiry_order(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> std::cm
 pub struct Funds {
     /// By organization.
     pub orgs: HashMap<Uuid, OrgFunds>,
-    /// The local commit counter when the load began: commits up to it are included.
-    pub as_of: u64,
+    /// This process's pending journal transactions that the load could see.
+    pub included: std::collections::HashSet<Uuid>,
 }
 
 #[cfg(test)]

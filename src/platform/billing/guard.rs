@@ -1,7 +1,13 @@
 //! The spend guard: reservations answered from memory. Available funds are the loaded
-//! funds snapshot, minus what this process committed since that load began, minus the
+//! funds snapshot, minus this process's debits that snapshot does not hold yet, minus the
 //! holds open here. Other processes' commits arrive with the snapshot's reload (NOTIFY,
 //! within a second).
+//!
+//! Which local debits a load holds is decided by the load itself: a debit is registered
+//! (with its journal transaction) before its transaction commits, and each load, inside
+//! one repeatable-read snapshot, looks up which registered journal transactions it can
+//! see. A debit is therefore counted exactly once, never zero times: not yet visible, it
+//! is subtracted here; visible, the snapshot holds it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,18 +52,51 @@ pub enum SpendRefusal {
 struct Local {
     /// Sum of open holds.
     held: Decimal,
-    /// Debits this process committed: (local commit number, amount).
-    spent: Vec<(u64, Decimal)>,
+    /// Debits this process wrote: (journal transaction, amount).
+    spent: Vec<(Uuid, Decimal)>,
 }
 
-/// State shared by the guard and its holds.
-struct Ledgerless {
+impl Local {
+    /// Forgets the debits `funds` holds.
+    fn prune(&mut self, funds: &Funds) {
+        self.spent
+            .retain(|(journal, _)| !funds.included.contains(journal));
+    }
+}
+
+/// What this process holds and spends beyond the funds snapshot; shared by the guard, its
+/// holds and the snapshot's loader.
+pub struct Spending {
     shards: Vec<Mutex<HashMap<Uuid, Local>>>,
-    commits: Arc<AtomicU64>,
     overruns: AtomicU64,
 }
 
-impl Ledgerless {
+impl Default for Spending {
+    fn default() -> Spending {
+        Spending {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            overruns: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Spending {
+    /// Every journal transaction of a local debit not yet known to be in a load.
+    pub fn pending_journals(&self) -> Vec<Uuid> {
+        (0..SHARDS)
+            .flat_map(|i| {
+                let shard = match self.shards[i].lock() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                shard
+                    .values()
+                    .flat_map(|l| l.spent.iter().map(|(j, _)| *j))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     fn shard(&self, org: Uuid) -> MutexGuard<'_, HashMap<Uuid, Local>> {
         let index = (org.as_u128() % SHARDS as u128) as usize;
         match self.shards[index].lock() {
@@ -78,7 +117,7 @@ impl Ledgerless {
 pub struct Hold {
     organization: Uuid,
     amount: Decimal,
-    state: Arc<Ledgerless>,
+    state: Arc<Spending>,
     open: bool,
 }
 
@@ -119,40 +158,46 @@ pub struct Guard {
     prices: Snapshot<PriceBook>,
     clock: Arc<dyn Clock>,
     currency: String,
-    state: Arc<Ledgerless>,
+    state: Arc<Spending>,
 }
 
 impl Guard {
-    /// A guard over these snapshots, pricing in `currency`; `commits` counts this
-    /// process's ledger commits (the funds loader reads it before each load).
+    /// A guard over these snapshots, pricing in `currency`; `spending` is shared with the
+    /// funds loader, which reads which local debits each load holds.
     pub fn new(
         funds: Snapshot<Funds>,
         prices: Snapshot<PriceBook>,
         clock: Arc<dyn Clock>,
         currency: String,
-        commits: Arc<AtomicU64>,
+        spending: Arc<Spending>,
     ) -> Guard {
-        let shards = (0..SHARDS).map(|_| Mutex::default()).collect();
         Guard {
             funds,
             prices,
             clock,
             currency,
-            state: Arc::new(Ledgerless {
-                shards,
-                commits,
-                overruns: AtomicU64::new(0),
-            }),
+            state: spending,
         }
     }
 
-    /// Records debits this process just committed, so reserves see them before the next
-    /// snapshot load does.
-    pub fn spent(&self, debits: &[(Uuid, Decimal)]) {
-        for (org, amount) in debits {
-            let number = self.state.commits.fetch_add(1, Ordering::SeqCst) + 1;
+    /// Registers debits (organization, journal transaction, amount) before their
+    /// transaction commits, so reserves count them until a load holds them.
+    pub fn spent(&self, debits: &[(Uuid, Uuid, Decimal)]) {
+        let funds = self.funds.get();
+        for (org, journal, amount) in debits {
             let mut shard = self.state.shard(*org);
-            shard.entry(*org).or_default().spent.push((number, *amount));
+            let local = shard.entry(*org).or_default();
+            local.prune(&funds);
+            local.spent.push((*journal, *amount));
+        }
+    }
+
+    /// Withdraws debits whose transaction did not commit.
+    pub fn unspent(&self, debits: &[(Uuid, Uuid, Decimal)]) {
+        for (org, journal, _) in debits {
+            if let Some(local) = self.state.shard(*org).get_mut(org) {
+                local.spent.retain(|(j, _)| j != journal);
+            }
         }
     }
 
@@ -182,7 +227,7 @@ impl Guard {
         let now = self.clock.now();
         let mut shard = self.state.shard(org);
         let local = shard.entry(org).or_default();
-        local.spent.retain(|(number, _)| *number > funds.as_of);
+        local.prune(&funds);
         let spent: Decimal = local.spent.iter().map(|(_, amount)| *amount).sum();
         let available = loaded.available(now) - spent - local.held;
         if available <= Decimal::ZERO || required > available {

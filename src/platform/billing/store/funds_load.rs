@@ -9,8 +9,34 @@ use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::super::funds::{BalanceState, Lot, OrgFunds};
-use super::super::schema::{accounts, balance_states, credit_lines, grants, postings};
+use super::super::funds::{BalanceState, Funds, Lot, OrgFunds};
+use super::super::guard::Spending;
+use super::super::schema::{accounts, balance_states, credit_lines, grants, journal, postings};
+
+/// Every organization's funds for the spend guard, read in one repeatable-read snapshot,
+/// with which of this process's pending debits that snapshot holds (read after the
+/// snapshot is taken: a debit is registered before its commit, so any commit the snapshot
+/// sees is pending by then).
+pub fn load_snapshot(
+    conn: &mut PgConnection,
+    currency: &str,
+    spending: &Spending,
+) -> QueryResult<Funds> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(|conn| {
+            let orgs = load(conn, None, currency)?;
+            let pending = spending.pending_journals();
+            let included = journal::table
+                .filter(journal::id.eq_any(&pending))
+                .select(journal::id)
+                .load::<Uuid>(conn)?
+                .into_iter()
+                .collect();
+            Ok(Funds { orgs, included })
+        })
+}
 
 /// Funds in `currency` of `orgs` (every organization when `None`), derived from postings.
 pub fn load(

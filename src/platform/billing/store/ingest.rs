@@ -34,8 +34,8 @@ const ROWS_PER_STATEMENT: usize = 2000;
 /// What each organization owes for a group, while it is being written.
 type OrgDebits = HashMap<Uuid, Decimal>;
 
-/// What each organization was charged by a group.
-type Debits = Vec<(Uuid, Decimal)>;
+/// What each organization was charged by a group: (organization, journal, amount).
+type Debits = Vec<(Uuid, Uuid, Decimal)>;
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, BillingError>>;
 
@@ -101,13 +101,25 @@ async fn commit_group(db: &Db, writer: &Writer, guard: &Guard, group: Vec<Job>) 
         group.into_iter().map(|job| (job.events, job.reply)).unzip();
     let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
     let all: Vec<UsageEvent> = events.into_iter().flatten().collect();
-    let writer = writer.clone();
+    let (writer, guard) = (writer.clone(), guard.clone());
     let result = db
-        .run(move |conn| conn.transaction(|conn| write_group(conn, &writer, &all)))
+        .run(move |conn| {
+            let mut registered: Debits = Vec::new();
+            let written = conn.transaction(|conn| {
+                let (outcomes, debits) = write_group(conn, &writer, &all)?;
+                // Before the commit: see the module doc of `guard`.
+                guard.spent(&debits);
+                registered = debits;
+                Ok::<_, BillingError>(outcomes)
+            });
+            if written.is_err() {
+                guard.unspent(&registered);
+            }
+            written
+        })
         .await;
     match result {
-        Ok((outcomes, debits)) => {
-            guard.spent(&debits);
+        Ok(outcomes) => {
             let mut outcomes = outcomes.into_iter();
             for (size, reply) in sizes.into_iter().zip(replies) {
                 let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
@@ -162,7 +174,11 @@ fn write_group(
             false => Outcome::Duplicate,
         })
         .collect();
-    Ok((outcomes, debits.into_iter().collect()))
+    let debits = debits
+        .into_iter()
+        .filter_map(|(org, amount)| journals.get(&org).map(|journal| (org, *journal, amount)))
+        .collect();
+    Ok((outcomes, debits))
 }
 
 /// Each captured event's rating (by its organization) where a price covers it, and what

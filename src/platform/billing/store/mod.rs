@@ -16,7 +16,6 @@ mod rows;
 mod statements;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -24,7 +23,7 @@ use rust_decimal::Decimal;
 
 use super::BillingError;
 use super::funds::Funds;
-use super::guard::Guard;
+use super::guard::{Guard, Spending};
 use super::prices::PriceBook;
 use crate::base::clock::Clock;
 use crate::base::config::BillingSettings;
@@ -95,14 +94,11 @@ impl PgBilling {
             Ok(PriceBook::new(prices::all(conn, None)?))
         })
         .await?;
-        let commits = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&commits);
+        let spending = Arc::new(Spending::default());
+        let unseen = Arc::clone(&spending);
         let currency = settings.currency.clone();
         let funds = Snapshot::start(db.clone(), url, FUNDS_FRESHNESS, move |conn| {
-            // Read first: what this process committed up to here is in what we load.
-            let as_of = counter.load(Ordering::SeqCst);
-            let orgs = funds_load::load(conn, None, &currency)?;
-            Ok(Funds { orgs, as_of })
+            Ok(funds_load::load_snapshot(conn, &currency, unseen.as_ref())?)
         })
         .await?;
         let guard = Guard::new(
@@ -110,7 +106,7 @@ impl PgBilling {
             prices.clone(),
             Arc::clone(&with.clock),
             settings.currency.clone(),
-            commits,
+            spending,
         );
         let writer = posting::Writer {
             events: Arc::clone(&with.events),
