@@ -169,9 +169,9 @@ impl Platform {
     }
 
     /// Names of the platform modules and products present in this build, as the portal
-    /// links their areas. Billing joins when its portal pages land (its API is served).
+    /// links their areas.
     pub fn modules(&self) -> &'static [&'static str] {
-        &["registry", "audit", "events", "iam"]
+        &["registry", "audit", "events", "iam", "billing"]
     }
 
     /// IAM's handles, as its adapters and other modules' adapters take them.
@@ -378,6 +378,7 @@ fn http_server(
             .configure(crate::platform::audit::pages::routes)
             .configure(crate::platform::events::pages::routes)
             .configure(crate::platform::iam::pages::routes)
+            .configure(crate::platform::billing::pages::routes)
             .default_service(web::to(http::problem::no_route))
             .wrap(from_fn(crate::platform::iam::web::session::gate))
             .wrap(from_fn(http::input::refuse_control_characters))

@@ -29,7 +29,8 @@ pub const AREAS: &[Area] = &[
         module: "billing",
         href: "/billing",
         paths: &["/billing"],
-        scope: Some("platform.billing.read"),
+        // Tenants read their own organizations' billing here; each page authorizes itself.
+        scope: None,
     },
     Area {
         title: "Policy",

@@ -485,16 +485,21 @@ async fn statement(
         }
     };
     let period = Period::parse(&path.1)?;
-    let statement = statements.statement(&caller, &path.0, period).await?;
-    if !csv {
-        return Ok(HttpResponse::Ok().json(statement));
+    let month = statements.statement(&caller, &path.0, period).await?;
+    match csv {
+        true => csv_download(&path.0, &month),
+        false => Ok(HttpResponse::Ok().json(month)),
     }
-    let body = statement
+}
+
+/// `statement` as a CSV file to save, named after the organization and month.
+pub(super) fn csv_download(org: &str, month: &Statement) -> Result<HttpResponse, ApiError> {
+    let body = month
         .to_csv()
         .map_err(|err| ApiError::Internal(format!("writing the statement as CSV: {err}")))?;
     let name = format!(
-        "attachment; filename=\"statement-{}-{}.csv\"",
-        path.0, statement.period
+        "attachment; filename=\"statement-{org}-{}.csv\"",
+        month.period
     );
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")

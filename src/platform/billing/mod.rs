@@ -24,10 +24,12 @@
 
 mod adjust;
 pub mod api;
+mod chart;
 pub mod cli;
 mod funds;
 mod guard;
 pub mod money;
+pub mod pages;
 mod prices;
 mod schema;
 pub mod statement;
@@ -42,7 +44,7 @@ pub use adjust::{Period, Refund, RefundOf};
 pub use funds::BalanceState;
 pub use guard::{Hold, SpendRefusal};
 pub use prices::{NewPrice, PriceView};
-pub use statement::{Movement, Reconciliation, Statement, UsageLine, Violation};
+pub use statement::{DailyUsage, Movement, Reconciliation, Statement, UsageLine, Violation};
 pub use store::PgBilling;
 pub use usage::{Estimate, IngestOutcome, Outcome, UsageActor, UsageActorKind, UsageEvent};
 pub use views::{
@@ -195,6 +197,15 @@ pub trait Statements: Send + Sync {
         organization: &str,
         period: Period,
     ) -> Result<Statement, BillingError>;
+
+    /// What each day's usage of each resource cost, for the last `days` days (1 to 366).
+    /// Needs `platform.billing.read` in the organization.
+    async fn daily_usage(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        days: u16,
+    ) -> Result<Vec<DailyUsage>, BillingError>;
 
     /// Checks every invariant of the ledger; an empty list of violations means it holds.
     /// Needs `platform.billing.read` at platform scope.

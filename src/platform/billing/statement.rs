@@ -124,3 +124,15 @@ pub struct Violation {
     /// What, naming the rows.
     pub detail: String,
 }
+
+/// What a day's usage of one resource cost.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DailyUsage {
+    /// `YYYY-MM-DD` (UTC), when the usage occurred.
+    pub day: String,
+    /// The resource (e.g. a model).
+    pub resource_id: String,
+    /// Charged.
+    #[schema(value_type = String)]
+    pub amount_minor: Decimal,
+}

@@ -6,7 +6,9 @@ use diesel::sql_types::{Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::super::statement::{Movement, Reconciliation, Statement, UsageLine, Violation};
+use super::super::statement::{
+    DailyUsage, Movement, Reconciliation, Statement, UsageLine, Violation,
+};
 use super::super::{BILLING_READ, BillingError, Period, Statements};
 use super::PgBilling;
 use crate::platform::iam::{Caller, Target};
@@ -26,6 +28,28 @@ impl Statements for PgBilling {
         let currency = self.settings.currency.clone();
         self.db
             .run(move |conn| Ok(statement_on(conn, org, &currency, period)?))
+            .await
+    }
+
+    async fn daily_usage(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        days: u16,
+    ) -> Result<Vec<DailyUsage>, BillingError> {
+        if !(1..=366).contains(&days) {
+            return Err(BillingError::Invalid {
+                field: "days",
+                reason: "must be 1 to 366".into(),
+            });
+        }
+        let place = self
+            .authorized(caller, BILLING_READ, Target::org(organization))
+            .await?;
+        let org = place.org()?.id;
+        let since = self.with.clock.now() - time::Duration::days(i64::from(days));
+        self.db
+            .run(move |conn| Ok::<_, BillingError>(daily_on(conn, org, since)?))
             .await
     }
 
@@ -150,6 +174,40 @@ fn statement_on(
             .collect(),
         closing_minor: held_before(conn, org, currency, to)?,
     })
+}
+
+#[derive(QueryableByName)]
+struct DayRow {
+    #[diesel(sql_type = Text)]
+    day: String,
+    #[diesel(sql_type = Text)]
+    resource_id: String,
+    #[diesel(sql_type = Numeric)]
+    amount: Decimal,
+}
+
+fn daily_on(
+    conn: &mut PgConnection,
+    org: Uuid,
+    since: time::OffsetDateTime,
+) -> QueryResult<Vec<DailyUsage>> {
+    let rows: Vec<DayRow> = diesel::sql_query(
+        "SELECT to_char(u.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, u.resource_id, \
+                sum(r.amount_minor) AS amount \
+         FROM billing.ratings r JOIN billing.usage_events u ON u.id = r.usage_id \
+         WHERE u.organization_id = $1 AND u.occurred_at >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<Timestamptz, _>(since)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DailyUsage {
+            day: r.day,
+            resource_id: r.resource_id,
+            amount_minor: r.amount.normalize(),
+        })
+        .collect())
 }
 
 impl PgBilling {
