@@ -69,6 +69,20 @@ impl Period {
         (first(self.year, self.month), first(next_year, next_month))
     }
 
+    /// The month before this one.
+    pub fn previous(self) -> Period {
+        match self.month {
+            time::Month::January => Period {
+                year: self.year - 1,
+                month: time::Month::December,
+            },
+            month => Period {
+                year: self.year,
+                month: month.previous(),
+            },
+        }
+    }
+
     /// The month `at` falls in.
     pub fn of(at: OffsetDateTime) -> Period {
         Period {
@@ -86,4 +100,31 @@ impl std::fmt::Display for Period {
 
 fn year_digits(text: &str) -> usize {
     text.split('-').next().map_or(0, str::len)
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::expect_used,
+    reason = "a test should fail loudly at the step that broke"
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_parse_print_and_step_back_across_a_year() {
+        let january = Period::parse("2027-01").expect("a month");
+        assert_eq!(january.previous().to_string(), "2026-12");
+        assert_eq!(january.to_string(), "2027-01");
+        let (from, to) = Period::parse("2026-12").expect("a month").bounds();
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            (
+                "2026-12-01 0:00:00.0 +00:00:00".into(),
+                "2027-01-01 0:00:00.0 +00:00:00".into()
+            )
+        );
+        for bad in ["2026-13", "2026-1x", "26-01", "2026", "02026-01"] {
+            assert!(Period::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -117,9 +117,10 @@ async fn org_page(
     let caller = signed.caller();
     let balance = ledger.balance(&caller, &org).await?;
     let usage = statements.daily_usage(&caller, &org, CHART_DAYS).await?;
-    let now = time::OffsetDateTime::now_utc();
-    let periods = (0..3)
-        .map(|back| Period::of(now - time::Duration::days(back * 31)).to_string())
+    let this_month = Period::of(time::OffsetDateTime::now_utc());
+    let periods = std::iter::successors(Some(this_month), |p| Some(p.previous()))
+        .take(3)
+        .map(|p| p.to_string())
         .collect();
     render(&OrgPage {
         layout: layout(&req, &format!("Billing · {org}")),
@@ -129,6 +130,24 @@ async fn org_page(
         periods,
         can_adjust: signed.require(BILLING_ADJUST).is_ok(),
     })
+}
+
+/// An instant as pages show it: UTC to the second.
+fn shown(at: &time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    at.format(&format).unwrap_or_default()
+}
+
+impl HomePage {
+    fn at(&self, t: &time::OffsetDateTime) -> String {
+        shown(t)
+    }
+}
+
+impl OrgPage {
+    fn at(&self, t: &time::OffsetDateTime) -> String {
+        shown(t)
+    }
 }
 
 /// Total charged per resource over the charted days, largest first.
