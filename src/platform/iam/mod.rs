@@ -265,4 +265,13 @@ pub trait Tenancy: Send + Sync {
     /// The project with this id, from the in-memory tenancy snapshot (no database round
     /// trip): how other modules place ids they are handed, e.g. usage attribution.
     fn project_by_id(&self, project: ProjectId) -> Option<Project>;
+
+    /// The organization with this id, or `None`. Read from the database, not the snapshot,
+    /// so one created a moment ago on another server is found too: how a module places an
+    /// id it was handed from outside the platform (a payment processor's metadata), where
+    /// a miss is recorded, not retried.
+    async fn organization_by_id(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Option<Organization>, IamError>;
 }

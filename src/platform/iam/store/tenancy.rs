@@ -5,8 +5,8 @@ use diesel::prelude::*;
 
 use super::super::schema::{departments, org_memberships, organizations, projects};
 use super::super::{
-    Caller, CreatedOrganization, Department, IamError, OrgKind, Organization, Project, ProjectId,
-    Target, Tenancy,
+    Caller, CreatedOrganization, Department, IamError, OrgKind, Organization, OrganizationId,
+    Project, ProjectId, Target, Tenancy,
 };
 use super::rows::{DepartmentRow, OrganizationRow, ProjectRow};
 use super::tenancy_reads::{self, organization};
@@ -119,6 +119,15 @@ impl Tenancy for PgIam {
 
     fn project_by_id(&self, project: ProjectId) -> Option<Project> {
         self.places.get().project(project.0).cloned()
+    }
+
+    async fn organization_by_id(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Option<Organization>, IamError> {
+        self.db
+            .run(move |conn| tenancy_reads::organization_with_id(conn, organization.0))
+            .await
     }
 }
 

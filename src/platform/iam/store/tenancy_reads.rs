@@ -19,6 +19,19 @@ pub(super) fn organization(
         .ok_or_else(|| IamError::NotFound(format!("no organization `{slug}`")))
 }
 
+/// The organization with `id`, if there is one.
+pub fn organization_with_id(
+    conn: &mut PgConnection,
+    id: uuid::Uuid,
+) -> Result<Option<Organization>, IamError> {
+    Ok(organizations::table
+        .find(id)
+        .select(OrganizationRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Organization::from))
+}
+
 pub fn organization_by_id(
     conn: &mut PgConnection,
     id: uuid::Uuid,
