@@ -317,8 +317,13 @@ impl TestApp {
             .get_or_init(|| async {
                 let platform = platform_for(&self.db, &[]).await;
                 let key = admin_key_for(&platform).await;
-                // Ready once the server's registry snapshot, too, has the platform's scopes.
+                // Ready once the server's registry snapshot, too, has the platform's scopes,
+                // and its tenancy snapshot the key's organization (each hears of its change
+                // by NOTIFY on a channel of its own, so one being ready says nothing of the
+                // other: a top-up to `platform-ops` was once refused as no organization).
                 self.wait_until_ok(&key, "/api/v1/audit/digests").await;
+                self.wait_until_ok(&key, "/api/v1/iam/orgs/platform-ops")
+                    .await;
                 key
             })
             .await
