@@ -16,7 +16,7 @@ use crate::kit::http;
 use crate::platform::audit::{Audit, PgAudit};
 use crate::platform::billing::store::Collaborators;
 use crate::platform::billing::{
-    Adjustments, Ledger, Metering, PgBilling, Pricing, SpendGuard, Statements,
+    Adjustments, Ledger, Metering, Payments, PgBilling, Pricing, SpendGuard, Statements,
 };
 use crate::platform::events::{Events, PgEvents};
 use crate::platform::iam::{Access, Iam, Keys, Members, People, PgIam, Tenancy};
@@ -57,6 +57,8 @@ pub struct Platform {
     pub statements: Arc<dyn Statements>,
     /// Reservations against funds, from memory.
     pub spend: Arc<dyn SpendGuard>,
+    /// Payments a card processor announces.
+    pub payments: Arc<dyn Payments>,
     /// The stores as themselves, to stop their snapshots' listeners at shutdown.
     stores: (Arc<PgRegistry>, Arc<PgIam>, Arc<PgBilling>),
 }
@@ -135,6 +137,7 @@ impl Platform {
             adjustments: billing.clone(),
             statements: billing.clone(),
             spend: Arc::new(billing.guard()),
+            payments: billing.clone(),
             stores: (registry, iam, billing),
         })
     }
@@ -294,6 +297,7 @@ struct AppData {
     ledger: web::Data<dyn Ledger>,
     adjustments: web::Data<dyn Adjustments>,
     statements: web::Data<dyn Statements>,
+    payments: web::Data<dyn Payments>,
 }
 
 impl AppData {
@@ -312,6 +316,7 @@ impl AppData {
             ledger: web::Data::from(Arc::clone(&platform.ledger)),
             adjustments: web::Data::from(Arc::clone(&platform.adjustments)),
             statements: web::Data::from(Arc::clone(&platform.statements)),
+            payments: web::Data::from(Arc::clone(&platform.payments)),
         }
     }
 }
@@ -361,6 +366,7 @@ fn http_server(
             .app_data(data.ledger.clone())
             .app_data(data.adjustments.clone())
             .app_data(data.statements.clone())
+            .app_data(data.payments.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)

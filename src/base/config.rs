@@ -35,7 +35,7 @@ pub struct Settings {
 }
 
 /// `[billing]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BillingSettings {
     /// ISO 4217 code organizations are billed in.
@@ -49,6 +49,33 @@ pub struct BillingSettings {
     pub expiry_interval_secs: u64,
     /// Minutes accepted usage may stay unrated before reconciliation reports it.
     pub unrated_grace_minutes: i64,
+    /// Signing secret of the Stripe webhook endpoint (`whsec_...`); empty: no webhook.
+    pub stripe_webhook_secret: String,
+    /// How far a webhook's signed timestamp may be from now, in seconds, either way.
+    pub stripe_tolerance_secs: u64,
+}
+
+// Hand-written so the webhook's signing secret never reaches a log line.
+impl std::fmt::Debug for BillingSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BillingSettings")
+            .field("currency", &self.currency)
+            .field("low_balance_minor", &self.low_balance_minor)
+            .field("group_max_events", &self.group_max_events)
+            .field("expiry_interval_secs", &self.expiry_interval_secs)
+            .field("unrated_grace_minutes", &self.unrated_grace_minutes)
+            .field(
+                "stripe_webhook_secret",
+                &redacted(&self.stripe_webhook_secret),
+            )
+            .field("stripe_tolerance_secs", &self.stripe_tolerance_secs)
+            .finish()
+    }
+}
+
+/// What Debug shows of a secret: whether there is one.
+fn redacted(secret: &str) -> &'static str {
+    if secret.is_empty() { "(none)" } else { "(set)" }
 }
 
 /// `[iam]`
@@ -91,14 +118,7 @@ pub struct AuditSettings {
 impl std::fmt::Debug for AuditSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditSettings")
-            .field(
-                "signing_key",
-                &if self.signing_key.is_empty() {
-                    "(none)"
-                } else {
-                    "(set)"
-                },
-            )
+            .field("signing_key", &redacted(&self.signing_key))
             .field("digest_interval_secs", &self.digest_interval_secs)
             .field("max_details_bytes", &self.max_details_bytes)
             .finish()
@@ -297,6 +317,17 @@ impl Settings {
         }
         if !(1..=100_000).contains(&self.billing.group_max_events) {
             return invalid("billing.group_max_events", "must be 1 to 100000");
+        }
+        let secret = &self.billing.stripe_webhook_secret;
+        // A pasted secret with a stray space or newline would refuse every delivery.
+        if secret.trim() != secret || secret.chars().any(char::is_control) {
+            return invalid(
+                "billing.stripe_webhook_secret",
+                "must not hold whitespace at either end or control characters",
+            );
+        }
+        if !(1..=3600).contains(&self.billing.stripe_tolerance_secs) {
+            return invalid("billing.stripe_tolerance_secs", "must be 1 to 3600");
         }
         if self.audit.max_details_bytes < 256 {
             return invalid("audit.max_details_bytes", "must be at least 256");

@@ -92,7 +92,10 @@ async fn every_documented_operation_answers_fuzzed_requests_as_its_document_says
         "{} is missing: run `make fuzz-tools` to install schemathesis",
         schemathesis.display()
     );
-    let app = TestApp::spawn().await;
+    // With a signing secret, so the fuzzer reaches the webhook's signature check (every
+    // delivery it can make is unsigned: 400) instead of the 404 of an unconfigured one.
+    let secret = ("AICLOUD__BILLING__STRIPE_WEBHOOK_SECRET", "whsec_fuzz");
+    let app = TestApp::spawn_with(&[secret]).await;
     // Onboards the platform packet, issues the key, and waits until the server knows both.
     let key = app.admin_key().await.to_owned();
     let prefix = key

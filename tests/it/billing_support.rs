@@ -136,15 +136,7 @@ impl Billed {
 
     /// One number from SQL (`SELECT ... AS n`), as text.
     pub fn scalar(&self, sql: &str) -> String {
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            n: String,
-        }
-        let row: N = diesel::sql_query(sql)
-            .get_result(&mut self.db.connect())
-            .expect("query");
-        row.n
+        scalar_in(&self.db, sql)
     }
 
     /// Journal transactions whose postings do not sum to zero per currency.
@@ -154,4 +146,17 @@ impl Billed {
              GROUP BY journal_id, currency HAVING sum(amount_minor) <> 0) s",
         )
     }
+}
+
+/// One value from SQL (`SELECT ... AS n`) in `db`, as text.
+pub fn scalar_in(db: &TestDb, sql: &str) -> String {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        n: String,
+    }
+    let row: N = diesel::sql_query(sql)
+        .get_result(&mut db.connect())
+        .expect("query");
+    row.n
 }

@@ -6,6 +6,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, cookie_client, csrf_in};
 
+/// The one JSON route whose body is not checked as a whole (see its exemption below).
+const STRIPE_WEBHOOK: &str = "/api/v1/billing/webhooks/stripe";
+
 /// Fills a route's path parameters with something that could exist.
 fn concrete(path: &str) -> String {
     path.replace("{org}", "platform-ops")
@@ -43,6 +46,13 @@ async fn every_json_route_refuses_a_control_character_naming_the_field() {
 
     for (method, path, operation) in operations(&app).await {
         if operation["requestBody"]["content"]["application/json"].is_null() {
+            continue;
+        }
+        // Exempt: the card processor's webhook takes the raw bytes it signed, and its
+        // events carry customers' free text (addresses, descriptions) that may well hold
+        // a newline. It is admitted by its signature (400 otherwise), and billing checks
+        // the fields it keeps (event id and type: no control characters, bounded).
+        if path == STRIPE_WEBHOOK {
             continue;
         }
         let res = app

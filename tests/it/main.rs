@@ -18,6 +18,7 @@ mod billing_crash;
 mod billing_ingest;
 mod billing_ledger;
 mod billing_pages;
+mod billing_payments;
 mod billing_properties;
 mod billing_statements;
 mod billing_support;

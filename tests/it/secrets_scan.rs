@@ -6,10 +6,14 @@ use std::process::Stdio;
 
 use diesel::prelude::*;
 
+use crate::billing_payments::{completed, signature};
 use crate::helpers::{
     KilledOnDrop, TestDb, admin_key_for, aicloud, aicloud_with_stdin, csrf_in, onboard_over_http,
     packet, platform_for, portal_url, server_command,
 };
+
+/// The Stripe webhook's signing secret the server is given.
+const WEBHOOK_SECRET: &str = "whsec_scanned_for_4f1c9e";
 
 #[derive(QueryableByName)]
 struct Dump {
@@ -49,6 +53,7 @@ async fn no_secret_reaches_the_logs_or_the_database() {
     let mut server = KilledOnDrop(
         server_command(&db)
             .env("RUST_LOG", "debug")
+            .env("AICLOUD__BILLING__STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -187,6 +192,32 @@ async fn no_secret_reaches_the_logs_or_the_database() {
         "the invitation link opens (and is logged)"
     );
 
+    // A card payment credited, and one refused for its signature.
+    let acme: serde_json::Value = http
+        .get(format!("{url}api/v1/iam/orgs/acme"))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("org");
+    let event = completed("evt_scan", acme["id"].as_str().expect("id"), 500, "usd");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for (header, status) in [
+        (signature(WEBHOOK_SECRET, now, &event), 200),
+        (signature("whsec_wrong", now, &event), 400),
+    ] {
+        let res = http
+            .post(format!("{url}api/v1/billing/webhooks/stripe"))
+            .header("stripe-signature", header)
+            .body(event.clone())
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), status);
+    }
+
     server.kill().expect("stopped");
     server.wait().expect("reaped");
     let mut logs = String::new();
@@ -207,6 +238,7 @@ async fn no_secret_reaches_the_logs_or_the_database() {
         ("password", password),
         ("session token", session.as_str()),
         ("invitation token", invitation.as_str()),
+        ("webhook signing secret", WEBHOOK_SECRET),
         (
             "administrator's key secret",
             admin_key.rsplit('_').next().expect("secret part"),

@@ -1,5 +1,6 @@
-//! `/api/v1/billing`: usage ingestion, price books, balances, credits and the journal.
-//! Handlers parse, make one trait call and map; billing authorizes every call itself.
+//! `/api/v1/billing`: usage ingestion, price books, balances, credits, the journal, and
+//! the card processor's webhook. Handlers parse, make one trait call and map; billing
+//! authorizes every call itself (the webhook by its signature).
 
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use rust_decimal::Decimal;
@@ -12,8 +13,8 @@ use uuid::Uuid;
 use super::store::ingest::MAX_BATCH;
 use super::{
     Adjustments, Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice,
-    Period, PriceView, Pricing, RatedPreview, Reconciliation, Refund, RefundOf, Statement,
-    Statements, UnratedUsage, UsageEvent, UsageTotal,
+    PaymentReceipt, Payments, Period, PriceView, Pricing, RatedPreview, Reconciliation, Refund,
+    RefundOf, Statement, Statements, StripeEvent, UnratedUsage, UsageEvent, UsageTotal,
 };
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::input::Json;
@@ -40,7 +41,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(statement)
             .service(usage_totals)
             .service(reconciliation)
-            .service(journal),
+            .service(journal)
+            .service(stripe_webhook),
     );
 }
 
@@ -518,6 +520,35 @@ async fn reconciliation(
 ) -> Result<web::Json<Reconciliation>, ApiError> {
     let caller = guard::caller(&iam, &req).await?;
     Ok(web::Json(statements.reconcile(&caller).await?))
+}
+
+/// Stripe's webhook: credits a completed Checkout payment to the organization its
+/// `metadata.organization_id` names, once per event id (a redelivery answers what the
+/// first recorded and writes nothing); other events are recorded as ignored. No API key:
+/// Stripe cannot send one. The `Stripe-Signature` header, an HMAC-SHA256 of the exact body
+/// with the endpoint's signing secret, is what admits a delivery; one that does not verify,
+/// or was signed outside the tolerance window, is 400 and writes nothing. 404 while no
+/// signing secret is configured.
+#[utoipa::path(
+    tag = "billing",
+    params(("Stripe-Signature" = String, Header, description = "t=UNIX_SECONDS,v1=HEX[,v1=HEX...]: HMAC-SHA256 of `{t}.{body}` with the signing secret")),
+    request_body(content = StripeEvent, content_type = "application/json", description = "The event exactly as Stripe sent it: the signature is over these bytes"),
+    responses(
+        (status = 200, body = PaymentReceipt, description = "Recorded (credited, ignored or unmatched), or recorded before"),
+        (status = 400, body = Problem, description = "The signature is missing, malformed, does not match the body, or is outside the tolerance window"),
+        (status = 404, body = Problem, description = "No Stripe webhook is configured on this server"),
+        (status = 422, body = Problem, description = "A verified event whose id or type is out of bounds, or that is not a Stripe event"),
+    )
+)]
+#[post("/webhooks/stripe")]
+async fn stripe_webhook(
+    payments: web::Data<dyn Payments>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<PaymentReceipt>, ApiError> {
+    // The raw bytes, never a parsed body: the signature is over exactly what was sent.
+    let signature = req.headers().get("stripe-signature").map(|v| v.as_bytes());
+    Ok(web::Json(payments.stripe_event(signature, &body).await?))
 }
 
 /// The page's cursor as the key type of its list.

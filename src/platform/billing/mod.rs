@@ -30,10 +30,12 @@ mod funds;
 mod guard;
 pub mod money;
 pub mod pages;
+mod payments;
 mod prices;
 mod schema;
 pub mod statement;
 pub mod store;
+pub mod stripe;
 mod usage;
 mod views;
 
@@ -43,6 +45,7 @@ use uuid::Uuid;
 pub use adjust::{Period, Refund, RefundOf};
 pub use funds::BalanceState;
 pub use guard::{Hold, SpendRefusal};
+pub use payments::{PaymentReceipt, PaymentStatus, StripeEvent, StripeEventData};
 pub use prices::{NewPrice, PriceView};
 pub use statement::{DailyUsage, Movement, Reconciliation, Statement, UsageLine, Violation};
 pub use store::PgBilling;
@@ -232,6 +235,23 @@ pub fn post_expiries_periodically(
     });
 }
 
+/// Money received through a card processor, announced by its signed webhook.
+#[async_trait::async_trait]
+pub trait Payments: Send + Sync {
+    /// Takes one delivery of the Stripe webhook: `signature` is its `Stripe-Signature`
+    /// header (`None` when absent), `body` the exact bytes that were signed. There is no
+    /// caller to authorize: the signature, verified here against the configured secret
+    /// and tolerance, is what admits it ([`stripe::verify`]); refused, nothing is written.
+    /// A verified event is recorded once per event id, a completed payment credited once
+    /// (the rules are in `payments.rs`); a redelivery, also a concurrent one, answers
+    /// what the first recorded and writes nothing. `NotFound` while no secret is set.
+    async fn stripe_event(
+        &self,
+        signature: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<PaymentReceipt, BillingError>;
+}
+
 /// Reservations against an organization's funds, answered from memory. Holds move no money
 /// and vanish with their process; dropping a [`Hold`] releases it.
 pub trait SpendGuard: Send + Sync {
@@ -295,6 +315,9 @@ pub enum BillingError {
     /// The caller may not.
     #[error("{0}")]
     Forbidden(String),
+    /// A webhook delivery whose signature does not verify: 400, nothing written.
+    #[error("{0}")]
+    Unverified(String),
     /// Ingestion is not running (shutting down).
     #[error("billing is not accepting usage: {0}")]
     Unavailable(String),
@@ -328,6 +351,7 @@ impl From<BillingError> for ApiError {
                 errors: Vec::new(),
             },
             BillingError::Forbidden(detail) => ApiError::Forbidden(detail),
+            BillingError::Unverified(detail) => ApiError::MalformedBody(detail),
             BillingError::Unavailable(detail) => ApiError::from(DbError::Unavailable(detail)),
             BillingError::Audit(audit) => audit.into(),
             BillingError::Iam(iam) => iam.into(),

@@ -129,6 +129,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    billing.payments (id) {
+        id -> Uuid,
+        provider -> Text,
+        provider_event_id -> Text,
+        event_type -> Text,
+        organization_id -> Nullable<Uuid>,
+        amount_minor -> Nullable<Numeric>,
+        currency -> Nullable<Text>,
+        status -> Text,
+        reason -> Nullable<Text>,
+        journal_id -> Nullable<Uuid>,
+        received_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(postings -> journal (journal_id));
 diesel::joinable!(postings -> accounts (account_id));
 diesel::joinable!(ratings -> usage_events (usage_id));
@@ -142,4 +158,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_events,
     ratings,
     balance_states,
+    payments,
 );

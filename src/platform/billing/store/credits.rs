@@ -215,22 +215,7 @@ fn top_up_on(
         now,
     );
     entry.reason = Some(reason.trim().to_owned());
-    let legs = [
-        mover.writer.leg(
-            entry.id,
-            account(conn, Some(org), "prepaid", &currency)?,
-            None,
-            amount,
-        ),
-        mover.writer.leg(
-            entry.id,
-            account(conn, None, "payments_clearing", &currency)?,
-            None,
-            -amount,
-        ),
-    ];
-    let id = entry.id;
-    post(conn, &[entry], &legs)?;
+    let id = mover.writer.receive(conn, entry, org, amount)?;
     audited(
         conn,
         mover,
@@ -238,7 +223,7 @@ fn top_up_on(
         id,
         json!({ "kind": "topup", "amount_minor": amount.to_string(), "currency": currency, "reason": reason }),
     )?;
-    settle_state(conn, mover, org, id)?;
+    mover.writer.settle_state(conn, org, id)?;
     Ok(id)
 }
 
@@ -300,7 +285,7 @@ fn grant_on(
         id,
         json!({ "kind": "grant", "grant_id": lot, "amount_minor": amount.to_string(), "currency": currency, "priority": grant.priority, "expires_at": expires, "reason": reason }),
     )?;
-    settle_state(conn, mover, org, id)?;
+    mover.writer.settle_state(conn, org, id)?;
     Ok(id)
 }
 
@@ -355,17 +340,5 @@ pub(super) fn audited(
     event.organization_id = Some(org);
     event.details = details;
     mover.audit.append_in(conn, event)?;
-    Ok(())
-}
-
-/// Records the state the organization's funds are in after this transaction's postings.
-pub(super) fn settle_state(
-    conn: &mut PgConnection,
-    mover: &Mover,
-    org: Uuid,
-    journal_id: Uuid,
-) -> Result<(), BillingError> {
-    let after = mover.writer.funds_now(conn, org)?;
-    mover.writer.record_state(conn, org, &after, journal_id)?;
     Ok(())
 }

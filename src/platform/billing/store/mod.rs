@@ -6,6 +6,7 @@ mod expiry;
 mod funds_load;
 pub mod ingest;
 mod ledger_reads;
+mod payments;
 pub mod posting;
 mod prices;
 mod quota_feed;

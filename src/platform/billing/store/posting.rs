@@ -137,6 +137,46 @@ impl Writer {
         Ok(posted)
     }
 
+    /// Posts `entry` as money received for `org`: prepaid +amount, payments clearing
+    /// −amount (a top-up, a card payment). Returns the transaction's id.
+    pub fn receive(
+        &self,
+        conn: &mut PgConnection,
+        entry: JournalRow,
+        org: Uuid,
+        amount: Decimal,
+    ) -> QueryResult<Uuid> {
+        let id = entry.id;
+        let legs = [
+            self.leg(
+                id,
+                account(conn, Some(org), "prepaid", &self.currency)?,
+                None,
+                amount,
+            ),
+            self.leg(
+                id,
+                account(conn, None, "payments_clearing", &self.currency)?,
+                None,
+                -amount,
+            ),
+        ];
+        post(conn, &[entry], &legs)?;
+        Ok(id)
+    }
+
+    /// Records the state `org`'s funds are in after this transaction's postings.
+    pub fn settle_state(
+        &self,
+        conn: &mut PgConnection,
+        org: Uuid,
+        journal_id: Uuid,
+    ) -> Result<(), BillingError> {
+        let after = self.funds_now(conn, org)?;
+        self.record_state(conn, org, &after, journal_id)?;
+        Ok(())
+    }
+
     /// A leg in the billing currency.
     pub fn leg(
         &self,

@@ -61,6 +61,21 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT 'grant ' || grant_id || ' is overdrawn: ' || sum(amount_minor) AS detail FROM billing.postings \
          WHERE grant_id IS NOT NULL GROUP BY grant_id HAVING sum(amount_minor) < 0",
     ),
+    (
+        "payments_credited_once",
+        "SELECT 'payment ' || p.provider || ' ' || p.provider_event_id || ' of ' || p.amount_minor || ' credited ' || coalesce(c.total, 0) AS detail \
+         FROM billing.payments p \
+         LEFT JOIN (SELECT po.journal_id, sum(po.amount_minor) AS total FROM billing.postings po \
+                    JOIN billing.accounts a ON a.id = po.account_id AND a.kind = 'prepaid' GROUP BY po.journal_id) c ON c.journal_id = p.journal_id \
+         WHERE p.status = 'credited' AND coalesce(c.total, 0) <> p.amount_minor",
+    ),
+    (
+        "payment_credits_backed_by_payments",
+        "SELECT 'payment journal ' || j.id || ' (' || j.source_id || ') has no credited payment behind it' AS detail \
+         FROM billing.journal j LEFT JOIN billing.payments p \
+         ON p.journal_id = j.id AND p.status = 'credited' AND p.provider_event_id = j.source_id \
+         WHERE j.kind = 'payment' AND p.id IS NULL",
+    ),
 ];
 
 /// Runs every check.

@@ -13,7 +13,7 @@ use super::super::schema::{grants, journal, postings, ratings, usage_events};
 use super::super::{
     Adjustments, BILLING_ADJUST, BillingError, JournalView, Period, Refund, RefundOf,
 };
-use super::credits::{Mover, audited, check_reason, settle_state};
+use super::credits::{Mover, audited, check_reason};
 use super::posting::{account, post};
 use super::rows::JournalRow;
 use super::{PgBilling, lock_organizations};
@@ -134,7 +134,7 @@ fn refund_on(
     post(conn, &[entry], &legs)?;
     let details = json!({ "kind": "refund", "of": refundable.source.0, "source_id": refundable.source.1, "amount_minor": amount.normalize().to_string(), "reason": refund.reason });
     audited(conn, mover, org, id, details)?;
-    settle_state(conn, mover, org, id)?;
+    mover.writer.settle_state(conn, org, id)?;
     Ok(id)
 }
 
@@ -320,7 +320,7 @@ fn reverse_on(
         id,
         json!({ "kind": "correction", "corrects": original, "reason": reason }),
     )?;
-    settle_state(conn, mover, org, id)?;
+    mover.writer.settle_state(conn, org, id)?;
     Ok(id)
 }
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::super::PriceView;
 use super::super::schema::{
-    accounts, balance_states, grants, journal, postings, prices, ratings, usage_events,
+    accounts, balance_states, grants, journal, payments, postings, prices, ratings, usage_events,
 };
 
 #[derive(Insertable)]
@@ -131,6 +131,22 @@ pub struct StateRow {
     pub available_minor: Decimal,
     pub journal_id: Uuid,
     pub at: OffsetDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = payments)]
+pub struct PaymentRow<'a> {
+    pub id: Uuid,
+    pub provider: &'static str,
+    pub provider_event_id: &'a str,
+    pub event_type: &'a str,
+    pub organization_id: Option<Uuid>,
+    pub amount_minor: Option<Decimal>,
+    pub currency: Option<&'a str>,
+    pub status: &'static str,
+    pub reason: Option<&'a str>,
+    pub journal_id: Option<Uuid>,
+    pub received_at: OffsetDateTime,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
