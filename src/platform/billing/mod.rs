@@ -14,7 +14,14 @@
 //! - a rated amount is `quantity × unit price`, rounded once, per event, to 9 fractional
 //!   digits of a minor unit, ties to even ([`money::rate`]); nothing is rounded after that:
 //!   postings, balances and statements add the rated amounts exactly;
-//! - top-ups, grants and credit lines are whole minor units.
+//! - top-ups, grants, credit lines and card payments are whole minor units.
+//!
+//! # Card payments
+//! A processor's signed webhook ([`Payments`], Stripe's format in [`stripe`]) credits the
+//! prepaid balance of the organization a completed checkout names, once per provider
+//! event id; what billing cannot place is recorded `unmatched` for an operator, never
+//! credited by guess. Until the secrets module holds it, the signing secret is
+//! `billing.stripe_webhook_secret`; while it is empty the webhook answers 404.
 //!
 //! # Consumption order
 //! Usage draws on promotional lots first (highest priority, then soonest expiry, then
