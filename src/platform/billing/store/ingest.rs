@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use super::super::guard::Guard;
 use super::super::prices::PriceBook;
-use super::super::schema::{ratings, usage_events};
 use super::super::usage::{self, IngestOutcome, Outcome, UsageEvent};
 use super::super::{
     BILLING_READ, BillingError, Metering, Period, RatedPreview, USAGE_INGEST, UnratedUsage,
@@ -28,8 +27,6 @@ use crate::platform::iam::{Caller, ProjectId, Target};
 
 /// Most events one ingest call may carry.
 pub const MAX_BATCH: usize = 1000;
-/// Rows per INSERT statement (PostgreSQL allows 65,535 bind parameters; a usage row has 18).
-const ROWS_PER_STATEMENT: usize = 2000;
 
 /// What each organization owes for a group, while it is being written.
 type OrgDebits = HashMap<Uuid, Decimal>;
@@ -160,11 +157,7 @@ fn write_group(
             row
         })
         .collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        diesel::insert_into(ratings::table)
-            .values(chunk)
-            .execute(conn)?;
-    }
+    super::bulk::insert_ratings(conn, &rows)?;
     let captured_events: Vec<&UsageEvent> = captured.iter().map(|i| &events[*i]).collect();
     super::quota_feed::announce(conn, writer, batch, &captured_events)?;
     let accepted: HashSet<usize> = captured.into_iter().collect();
@@ -234,20 +227,15 @@ fn capture(
     now: OffsetDateTime,
 ) -> QueryResult<Vec<usize>> {
     let by_id: HashMap<Uuid, usize> = firsts.iter().map(|i| (ids[*i], *i)).collect();
-    let mut inserted = Vec::new();
-    for chunk in firsts.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<UsageRow<'_>> = chunk
-            .iter()
-            .map(|i| usage_row(&events[*i], ids[*i], batch, now))
-            .collect();
-        let new_ids: Vec<Uuid> = diesel::insert_into(usage_events::table)
-            .values(&rows)
-            .on_conflict((usage_events::product, usage_events::event_id))
-            .do_nothing()
-            .returning(usage_events::id)
-            .get_results(conn)?;
-        inserted.extend(new_ids.iter().filter_map(|id| by_id.get(id).copied()));
-    }
+    let rows: Vec<UsageRow<'_>> = firsts
+        .iter()
+        .map(|i| usage_row(&events[*i], ids[*i], batch, now))
+        .collect();
+    let new_ids = super::bulk::insert_usage(conn, &rows, batch, now)?;
+    let mut inserted: Vec<usize> = new_ids
+        .iter()
+        .filter_map(|id| by_id.get(id).copied())
+        .collect();
     inserted.sort_unstable();
     Ok(inserted)
 }

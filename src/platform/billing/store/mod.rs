@@ -1,6 +1,7 @@
 //! `PgBilling`: billing over PostgreSQL schema `billing`, with the price book and every
 //! organization's funds held in memory for the spend guard.
 
+mod bulk;
 mod credits;
 mod expiry;
 mod funds_load;
