@@ -124,7 +124,6 @@ CREATE TABLE billing.usage_events (
     UNIQUE (product, event_id)
 );
 CREATE INDEX usage_org_time ON billing.usage_events (organization_id, occurred_at);
-CREATE INDEX usage_batch ON billing.usage_events (batch_id);
 
 -- Rating: the price each event used (its pricing snapshot) and its amount. An event with
 -- no row here is unrated: accepted, never silently zero. journal_id is NULL only when the
