@@ -220,3 +220,59 @@ async fn the_quota_feed_sums_usage_per_project_actor_and_unit_and_announces_each
     );
     assert_eq!(added, "tf_other:5,tf_test:25,tf_test:1");
 }
+
+#[tokio::test]
+async fn usage_that_arrived_unrated_is_rated_once_a_backdated_price_covers_it() {
+    let b = Billed::start().await;
+    b.top_up(1000).await;
+    let mut late = b.event("late", REQUESTS, 4, "demo");
+    late.occurred_at -= Duration::days(3);
+    b.ingest(vec![late]).await;
+    assert_eq!(
+        b.platform
+            .metering
+            .rate_unrated(&console())
+            .await
+            .expect("run"),
+        0,
+        "no price yet"
+    );
+    b.price_from(
+        REQUESTS,
+        "5",
+        Some(time::OffsetDateTime::now_utc() - Duration::days(7)),
+    )
+    .await;
+    assert_eq!(
+        b.platform
+            .metering
+            .rate_unrated(&console())
+            .await
+            .expect("run"),
+        1
+    );
+    assert_eq!(
+        b.platform
+            .metering
+            .rate_unrated(&console())
+            .await
+            .expect("rerun"),
+        0
+    );
+    assert!(
+        b.platform
+            .metering
+            .unrated(&console(), None, 10)
+            .await
+            .expect("unrated")
+            .is_empty()
+    );
+    assert_eq!(b.balance().await.prepaid_minor.to_string(), "980");
+    let report = b
+        .platform
+        .statements
+        .reconcile(&console())
+        .await
+        .expect("reconcile");
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+}

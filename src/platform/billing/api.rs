@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(ingest)
             .service(preview)
             .service(unrated)
+            .service(rate_unrated)
             .service(list_prices)
             .service(set_price)
             .service(balance)
@@ -118,6 +119,27 @@ async fn unrated(
     })))
 }
 
+/// How many unrated events were rated.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rated {
+    /// Events rated and posted by this call (at most 5,000; call again for more).
+    rated: usize,
+}
+
+/// Rates and posts accepted events that a price now covers (at the price in effect when
+/// each occurred). Needs `platform.billing.adjust` at platform scope; audited.
+#[utoipa::path(tag = "billing", responses((status = 200, body = Rated), (status = 403, body = Problem)))]
+#[post("/usage/unrated/rate")]
+async fn rate_unrated(
+    iam: web::Data<Iam>,
+    metering: web::Data<dyn Metering>,
+    req: HttpRequest,
+) -> Result<web::Json<Rated>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let rated = metering.rate_unrated(&caller).await?;
+    Ok(web::Json(Rated { rated }))
+}
+
 /// Filter for price versions.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -165,7 +187,7 @@ pub struct PriceBody {
     #[serde(with = "rust_decimal::serde::str")]
     #[schema(value_type = String, example = "0.000015")]
     unit_price_minor: Decimal,
-    /// From (RFC 3339, not in the past; default now).
+    /// From (RFC 3339, at most 400 days back; default now).
     #[serde(default, with = "time::serde::rfc3339::option")]
     effective_from: Option<OffsetDateTime>,
     /// Until (RFC 3339, exclusive).

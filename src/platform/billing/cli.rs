@@ -180,6 +180,12 @@ pub enum UsageCommand {
         #[command(flatten)]
         out: Output,
     },
+    /// Rate and post accepted events that a price now covers (add the price first, dated
+    /// back to when they occurred).
+    RateUnrated {
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 /// What a billing command needs.
@@ -338,6 +344,11 @@ pub async fn run(b: &BillingHandles<'_>, command: &BillingCommand) -> Result<(),
         BillingCommand::Price(command) => run_price(b.pricing, &console, command).await,
         BillingCommand::Usage(UsageCommand::Ingest { file, out }) => {
             ingest_file(b.metering, &console, file, out).await
+        }
+        BillingCommand::Usage(UsageCommand::RateUnrated { out }) => {
+            let rated = b.metering.rate_unrated(&console).await.map_err(failed)?;
+            let text = format!("rated and posted {rated} events that had no price");
+            print(out, &serde_json::json!({ "rated": rated }), &text)
         }
     }
 }

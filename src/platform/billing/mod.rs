@@ -104,6 +104,11 @@ pub trait Metering: Send + Sync {
         period: Period,
     ) -> Result<Vec<UsageTotal>, BillingError>;
 
+    /// Rates accepted events that no price covered when captured and one covers now (at
+    /// the price in effect when each occurred), and posts them; returns how many were
+    /// rated (at most 5,000 a call). Needs `platform.billing.adjust`; audited.
+    async fn rate_unrated(&self, caller: &Caller) -> Result<usize, BillingError>;
+
     /// Accepted events no price covered, oldest first, after `after` (a usage id).
     async fn unrated(
         &self,

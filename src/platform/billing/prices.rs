@@ -23,8 +23,8 @@ pub struct NewPrice {
     pub currency: String,
     /// Minor units per unit of usage, at most 12 decimal places.
     pub unit_price_minor: Decimal,
-    /// From when it applies (inclusive); none means now. Never in the past: rated history
-    /// keeps the prices it was rated at.
+    /// From when it applies (inclusive); none means now. Up to 400 days back, so usage that
+    /// arrived unrated can be rated; usage already rated keeps the price it was rated at.
     pub effective_from: Option<OffsetDateTime>,
     /// Until when (exclusive); none means until a later version replaces it.
     pub effective_to: Option<OffsetDateTime>,

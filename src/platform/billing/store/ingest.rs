@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::super::BILLING_ADJUST;
 use super::super::guard::Guard;
 use super::super::prices::PriceBook;
 use super::super::usage::{self, IngestOutcome, Outcome, UsageEvent};
@@ -29,10 +30,10 @@ use crate::platform::iam::{Caller, ProjectId, Target};
 pub const MAX_BATCH: usize = 1000;
 
 /// What each organization owes for a group, while it is being written.
-type OrgDebits = HashMap<Uuid, Decimal>;
+pub(super) type OrgDebits = HashMap<Uuid, Decimal>;
 
 /// What each organization was charged by a group: (organization, journal, amount).
-type Debits = Vec<(Uuid, Uuid, Decimal)>;
+pub(super) type Debits = Vec<(Uuid, Uuid, Decimal)>;
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, BillingError>>;
 
@@ -100,20 +101,7 @@ async fn commit_group(db: &Db, writer: &Writer, guard: &Guard, group: Vec<Job>) 
     let all: Vec<UsageEvent> = events.into_iter().flatten().collect();
     let (writer, guard) = (writer.clone(), guard.clone());
     let result = db
-        .run(move |conn| {
-            let mut registered: Debits = Vec::new();
-            let written = conn.transaction(|conn| {
-                let (outcomes, debits) = write_group(conn, &writer, &all)?;
-                // Before the commit: see the module doc of `guard`.
-                guard.spent(&debits);
-                registered = debits;
-                Ok::<_, BillingError>(outcomes)
-            });
-            if written.is_err() {
-                guard.unspent(&registered);
-            }
-            written
-        })
+        .run(move |conn| committing(conn, &guard, |conn| write_group(conn, &writer, &all)))
         .await;
     match result {
         Ok(outcomes) => {
@@ -135,6 +123,26 @@ async fn commit_group(db: &Db, writer: &Writer, guard: &Guard, group: Vec<Job>) 
     }
 }
 
+/// Runs `work` in a transaction, registering the debits it posted with the spend guard
+/// before the commit (see the module doc of `guard`) and withdrawing them if it fails.
+pub(super) fn committing<T>(
+    conn: &mut PgConnection,
+    guard: &Guard,
+    work: impl FnOnce(&mut PgConnection) -> Result<(T, Debits), BillingError>,
+) -> Result<T, BillingError> {
+    let mut registered: Debits = Vec::new();
+    let done = conn.transaction(|conn| {
+        let (value, debits) = work(conn)?;
+        guard.spent(&debits);
+        registered = debits;
+        Ok::<_, BillingError>(value)
+    });
+    if done.is_err() {
+        guard.unspent(&registered);
+    }
+    done
+}
+
 /// Capture, rate and post `events` in the caller's transaction. Returns each event's
 /// outcome and each organization's debit.
 fn write_group(
@@ -147,7 +155,29 @@ fn write_group(
     let (firsts, ids) = first_of_each(events);
     let captured = capture(conn, events, &firsts, &ids, batch, now)?;
     let (rated, debits) = rate_all(conn, writer, events, &captured, &ids, now)?;
-    let journals = writer.post_usage(conn, batch, &debits)?;
+    let debits = post_ratings(conn, writer, batch, rated, &debits)?;
+    let captured_events: Vec<&UsageEvent> = captured.iter().map(|i| &events[*i]).collect();
+    super::quota_feed::announce(conn, writer, batch, &captured_events)?;
+    let accepted: HashSet<usize> = captured.into_iter().collect();
+    let outcomes = (0..events.len())
+        .map(|i| match accepted.contains(&i) {
+            true => Outcome::Accepted,
+            false => Outcome::Duplicate,
+        })
+        .collect();
+    Ok((outcomes, debits))
+}
+
+/// Posts each organization's rated amounts as one journal transaction of `batch`, then
+/// stores the ratings pointing at it. Returns the debits posted.
+pub(super) fn post_ratings(
+    conn: &mut PgConnection,
+    writer: &Writer,
+    batch: Uuid,
+    rated: Vec<(Uuid, RatingRow)>,
+    owed: &OrgDebits,
+) -> Result<Debits, BillingError> {
+    let journals = writer.post_usage(conn, batch, owed)?;
     let rows: Vec<RatingRow> = rated
         .into_iter()
         .map(|(org, mut row)| {
@@ -158,20 +188,10 @@ fn write_group(
         })
         .collect();
     super::bulk::insert_ratings(conn, &rows)?;
-    let captured_events: Vec<&UsageEvent> = captured.iter().map(|i| &events[*i]).collect();
-    super::quota_feed::announce(conn, writer, batch, &captured_events)?;
-    let accepted: HashSet<usize> = captured.into_iter().collect();
-    let outcomes = (0..events.len())
-        .map(|i| match accepted.contains(&i) {
-            true => Outcome::Accepted,
-            false => Outcome::Duplicate,
-        })
-        .collect();
-    let debits = debits
-        .into_iter()
-        .filter_map(|(org, amount)| journals.get(&org).map(|journal| (org, *journal, amount)))
-        .collect();
-    Ok((outcomes, debits))
+    Ok(owed
+        .iter()
+        .filter_map(|(org, amount)| journals.get(org).map(|journal| (*org, *journal, *amount)))
+        .collect())
 }
 
 /// Each captured event's rating (by its organization) where a price covers it, and what
@@ -195,7 +215,12 @@ fn rate_all(
     let mut debits: HashMap<Uuid, Decimal> = HashMap::new();
     for index in captured {
         let event = &events[*index];
-        if let Some(row) = rating::rate(&book, ids[*index], event, &writer.currency, now) {
+        if let Some(row) = rating::rate(
+            &book,
+            ids[*index],
+            rating::Fact::of(event, &writer.currency),
+            now,
+        ) {
             if row.amount_minor > Decimal::ZERO {
                 *debits.entry(event.organization_id).or_default() += row.amount_minor;
             }
@@ -359,6 +384,27 @@ impl Metering for PgBilling {
             .await
     }
 
+    async fn rate_unrated(&self, caller: &Caller) -> Result<usize, BillingError> {
+        self.authorized(caller, BILLING_ADJUST, Target::Platform)
+            .await?;
+        let (writer, guard) = (self.writer.clone(), self.guard.clone());
+        let (audit, actor) = (self.with.audit.clone(), caller.actor());
+        let rated = self
+            .db
+            .run(move |conn| {
+                committing(conn, &guard, |conn| {
+                    let (rated, debits) =
+                        super::rerate::run(conn, &writer, audit.as_ref(), &actor)?;
+                    Ok((rated, debits))
+                })
+            })
+            .await?;
+        if rated > 0 {
+            self.reload_funds().await?;
+        }
+        Ok(rated)
+    }
+
     async fn unrated(
         &self,
         caller: &Caller,
@@ -381,7 +427,10 @@ fn preview_one(
 ) -> RatedPreview {
     let price = problem
         .is_none()
-        .then(|| rating::price_of(book, event, currency))
+        .then(|| {
+            let fact = rating::Fact::of(event, currency);
+            book.price_at(fact.key, fact.occurred_at)
+        })
         .flatten();
     let amount = price.and_then(|p| super::super::money::rate(event.quantity, p.unit_price_minor));
     let problem = problem.or_else(|| {

@@ -14,6 +14,7 @@ mod quota_feed;
 pub mod rating;
 mod reconcile;
 mod refunds;
+mod rerate;
 mod rows;
 mod statements;
 

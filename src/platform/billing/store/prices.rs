@@ -14,8 +14,9 @@ use crate::platform::audit::{Actor, Audit, NewEvent};
 use crate::platform::iam::{Caller, Target};
 use crate::platform::registry::Registry;
 
-/// How far in the past a new price may start (clock skew between operator and server).
-const PAST_SLACK: Duration = Duration::minutes(1);
+/// How far back a new price may start: far enough to rate usage that arrived unrated
+/// (usage already rated keeps the price it was rated at).
+const MAX_BACKDATE: Duration = Duration::days(400);
 
 #[async_trait::async_trait]
 impl Pricing for PgBilling {
@@ -115,10 +116,10 @@ fn check_price(
     check_decimal(price.unit_price_minor, PRICE_SCALE, MAX_UNIT_PRICE_MINOR)
         .map_err(|r| invalid("unit_price_minor", r))?;
     let from = price.effective_from.unwrap_or(now);
-    if from < now - PAST_SLACK {
+    if from < now - MAX_BACKDATE {
         return Err(invalid(
             "effective_from",
-            "must not be in the past: usage already rated keeps its price".into(),
+            "must be within the last 400 days".into(),
         ));
     }
     if price.effective_to.is_some_and(|to| to <= from) {

@@ -5,41 +5,54 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::money;
-use super::super::prices::{PriceBook, PriceKey, PriceView};
+use rust_decimal::Decimal;
+
+use super::super::prices::{PriceBook, PriceKey};
 use super::super::usage::UsageEvent;
 use super::rows::RatingRow;
 
-/// The price of `event` in `currency`, at the instant it occurred.
-pub fn price_of<'a>(
-    book: &'a PriceBook,
-    event: &UsageEvent,
-    currency: &str,
-) -> Option<&'a PriceView> {
-    let key = PriceKey {
-        product: &event.product,
-        unit: &event.unit,
-        resource_type: &event.resource_type,
-        resource_id: &event.resource_id,
-        currency,
-    };
-    book.price_at(key, event.occurred_at)
+/// What rating needs of a usage fact: what it is, when it occurred, how much.
+#[derive(Debug, Clone, Copy)]
+pub struct Fact<'a> {
+    /// Product, unit, resource and the currency to price in.
+    pub key: PriceKey<'a>,
+    /// When it occurred: the price in effect then applies.
+    pub occurred_at: OffsetDateTime,
+    /// How much.
+    pub quantity: Decimal,
 }
 
-/// The rating of one captured event (its journal filled in when posted), if a price covers it.
+impl<'a> Fact<'a> {
+    /// The fact `event` reports, priced in `currency`.
+    pub fn of(event: &'a UsageEvent, currency: &'a str) -> Fact<'a> {
+        Fact {
+            key: PriceKey {
+                product: &event.product,
+                unit: &event.unit,
+                resource_type: &event.resource_type,
+                resource_id: &event.resource_id,
+                currency,
+            },
+            occurred_at: event.occurred_at,
+            quantity: event.quantity,
+        }
+    }
+}
+
+/// The rating of one captured fact (its journal filled in when posted), if a price covers it.
 pub fn rate(
     book: &PriceBook,
     usage_id: Uuid,
-    event: &UsageEvent,
-    currency: &str,
+    fact: Fact<'_>,
     now: OffsetDateTime,
 ) -> Option<RatingRow> {
-    let price = price_of(book, event, currency)?;
-    let amount = money::rate(event.quantity, price.unit_price_minor)?;
+    let price = book.price_at(fact.key, fact.occurred_at)?;
+    let amount = money::rate(fact.quantity, price.unit_price_minor)?;
     Some(RatingRow {
         usage_id,
         price_id: price.id,
         price_version: price.version,
-        currency: currency.to_owned(),
+        currency: fact.key.currency.to_owned(),
         unit_price_minor: price.unit_price_minor,
         amount_minor: amount,
         journal_id: None,
