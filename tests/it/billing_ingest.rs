@@ -228,37 +228,15 @@ async fn usage_that_arrived_unrated_is_rated_once_a_backdated_price_covers_it() 
     let mut late = b.event("late", REQUESTS, 4, "demo");
     late.occurred_at -= Duration::days(3);
     b.ingest(vec![late]).await;
-    assert_eq!(
-        b.platform
-            .metering
-            .rate_unrated(&console())
-            .await
-            .expect("run"),
-        0,
-        "no price yet"
-    );
+    assert_eq!(b.rate_unrated().await, 0, "no price yet");
     b.price_from(
         REQUESTS,
         "5",
         Some(time::OffsetDateTime::now_utc() - Duration::days(7)),
     )
     .await;
-    assert_eq!(
-        b.platform
-            .metering
-            .rate_unrated(&console())
-            .await
-            .expect("run"),
-        1
-    );
-    assert_eq!(
-        b.platform
-            .metering
-            .rate_unrated(&console())
-            .await
-            .expect("rerun"),
-        0
-    );
+    assert_eq!(b.rate_unrated().await, 1);
+    assert_eq!(b.rate_unrated().await, 0);
     assert!(
         b.platform
             .metering
@@ -268,11 +246,5 @@ async fn usage_that_arrived_unrated_is_rated_once_a_backdated_price_covers_it() 
             .is_empty()
     );
     assert_eq!(b.balance().await.prepaid_minor.to_string(), "980");
-    let report = b
-        .platform
-        .statements
-        .reconcile(&console())
-        .await
-        .expect("reconcile");
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    b.assert_reconciles("rating late usage").await;
 }

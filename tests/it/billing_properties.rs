@@ -302,17 +302,7 @@ async fn check(b: &Billed, m: &Model, step: &Step) {
     lots.sort();
     expected.sort();
     assert_eq!(lots, expected, "lots after {step:?}");
-    let report = b
-        .platform
-        .statements
-        .reconcile(&console())
-        .await
-        .expect("reconcile");
-    assert!(
-        report.violations.is_empty(),
-        "after {step:?}: {:?}",
-        report.violations
-    );
+    b.assert_reconciles(&format!("{step:?}")).await;
     assert_eq!(b.platform.spend.overruns(), m.overruns);
 }
 

@@ -134,6 +134,30 @@ impl Billed {
             .expect("ingest")
     }
 
+    /// Rates what a price now covers, as the console.
+    pub async fn rate_unrated(&self) -> usize {
+        self.platform
+            .metering
+            .rate_unrated(&console())
+            .await
+            .expect("rate unrated")
+    }
+
+    /// Asserts that reconciliation finds nothing wrong, saying what it found otherwise.
+    pub async fn assert_reconciles(&self, after: &str) {
+        let report = self
+            .platform
+            .statements
+            .reconcile(&console())
+            .await
+            .expect("reconcile");
+        assert!(
+            report.violations.is_empty(),
+            "after {after}: {:?}",
+            report.violations
+        );
+    }
+
     /// One number from SQL (`SELECT ... AS n`), as text.
     pub fn scalar(&self, sql: &str) -> String {
         scalar_in(&self.db, sql)

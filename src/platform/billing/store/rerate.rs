@@ -50,7 +50,8 @@ pub fn run(
     audit: &dyn Audit,
     actor: &Actor,
 ) -> Result<(usize, Debits), BillingError> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('billing.rate_unrated'))").execute(conn)?;
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('billing.rate_unrated'))")
+        .execute(conn)?;
     let waiting: Vec<Unrated> = diesel::sql_query(
         "SELECT u.id, u.product, u.unit, u.resource_type, u.resource_id, u.quantity, u.occurred_at, \
                 u.organization_id \
