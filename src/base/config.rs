@@ -44,6 +44,8 @@ pub struct BillingSettings {
     pub low_balance_minor: i64,
     /// Most usage events one group commit writes.
     pub group_max_events: usize,
+    /// Group commits one process runs at once.
+    pub group_writers: usize,
     /// Seconds between posting the expiry of promotional lots (their value stops counting
     /// at the instant anyway).
     pub expiry_interval_secs: u64,
@@ -314,6 +316,9 @@ impl Settings {
         }
         if self.billing.expiry_interval_secs == 0 {
             return invalid("billing.expiry_interval_secs", "must be at least 1");
+        }
+        if !(1..=16).contains(&self.billing.group_writers) {
+            return invalid("billing.group_writers", "must be 1 to 16");
         }
         if !(1..=100_000).contains(&self.billing.group_max_events) {
             return invalid("billing.group_max_events", "must be 1 to 100000");

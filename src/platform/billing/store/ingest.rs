@@ -1,14 +1,18 @@
 //! Capture with group commit: concurrent callers' events are written by one transaction
-//! (capture, rating, posting), with multi-row statements; each caller is answered when the
-//! group it joined has committed. One group is in flight per process at a time: callers
-//! arriving meanwhile form the next group, so the busier it gets, the larger the groups.
+//! (capture, rating, posting), with one statement per table; each caller is answered when
+//! the group it joined has committed. Up to `billing.group_writers` groups are in flight
+//! per process (the insert work of one overlaps the commit of another, and PostgreSQL
+//! spreads them over cores); callers arriving while all are busy form the next group, so
+//! the busier it gets, the larger the groups. Groups touching one organization still post
+//! one after another (its funds lock).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::super::BILLING_ADJUST;
@@ -52,8 +56,8 @@ impl Committer {
     /// Starts the group loop.
     pub fn start(db: Db, writer: Writer, guard: Guard, settings: &BillingSettings) -> Committer {
         let (jobs, queue) = mpsc::channel(4096);
-        let max = settings.group_max_events;
-        tokio::spawn(run_groups(queue, db, writer, guard, max));
+        let limits = (settings.group_max_events, settings.group_writers);
+        tokio::spawn(run_groups(queue, db, writer, guard, limits));
         Committer { jobs }
     }
 
@@ -75,9 +79,17 @@ async fn run_groups(
     db: Db,
     writer: Writer,
     guard: Guard,
-    max: usize,
+    (max, writers): (usize, usize),
 ) {
-    while let Some(first) = queue.recv().await {
+    let writers = Arc::new(Semaphore::new(writers));
+    loop {
+        // A free writer first: while none is, callers queue up for a larger group.
+        let Ok(permit) = Arc::clone(&writers).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
         let mut size = first.events.len();
         let mut group = vec![first];
         while size < max {
@@ -89,7 +101,11 @@ async fn run_groups(
                 Err(_) => break,
             }
         }
-        commit_group(&db, &writer, &guard, group).await;
+        let (db, writer, guard) = (db.clone(), writer.clone(), guard.clone());
+        tokio::spawn(async move {
+            commit_group(&db, &writer, &guard, group).await;
+            drop(permit);
+        });
     }
 }
 
@@ -230,13 +246,19 @@ fn rate_all(
     Ok((rated, debits))
 }
 
-/// The first occurrence of each (product, event id) in the group, and a new id for each
-/// event; later occurrences are duplicates of the first.
+/// The first occurrence of each (product, event id) in the group, in key order, and a new
+/// id for each event; later occurrences are duplicates of the first.
 fn first_of_each(events: &[UsageEvent]) -> (Vec<usize>, Vec<Uuid>) {
     let mut seen = HashSet::new();
-    let firsts = (0..events.len())
+    let mut firsts: Vec<usize> = (0..events.len())
         .filter(|i| seen.insert((&events[*i].product, &events[*i].event_id)))
         .collect();
+    // In key order, so two groups that meet on several keys wait for each other in one
+    // direction only: concurrent groups never deadlock on the unique index.
+    firsts.sort_by(|a, b| {
+        let key = |i: &usize| (&events[*i].product, &events[*i].event_id);
+        key(a).cmp(&key(b))
+    });
     let ids = events.iter().map(|_| Uuid::now_v7()).collect();
     (firsts, ids)
 }
