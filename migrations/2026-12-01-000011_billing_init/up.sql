@@ -148,7 +148,8 @@ CREATE TABLE billing.balance_states (
     currency text NOT NULL,
     state text NOT NULL CHECK (state IN ('healthy', 'low_balance', 'depleted')),
     available_minor numeric(28, 9) NOT NULL,
-    journal_id uuid NOT NULL REFERENCES billing.journal (id),
+    -- The transaction that moved the funds; none when a credit line changed.
+    journal_id uuid REFERENCES billing.journal (id),
     at timestamptz NOT NULL
 );
 CREATE INDEX balance_states_org ON billing.balance_states (organization_id, currency, seq);

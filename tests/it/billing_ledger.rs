@@ -235,3 +235,25 @@ async fn usage_over_http_needs_the_ingest_scope_and_a_top_up_is_audited_with_its
         .expect("sent");
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test]
+async fn a_credit_line_moves_the_balance_state_too() {
+    let b = Billed::start().await;
+    let line = Credit {
+        amount_minor: 300,
+        reason: "net 30 terms".into(),
+    };
+    let balance = b
+        .platform
+        .ledger
+        .set_credit_line(&console(), "acme", line)
+        .await
+        .expect("credit line");
+    assert_eq!(balance.available_minor.to_string(), "300");
+    let announced = b.scalar(
+        "SELECT string_agg(event_type, ',' ORDER BY seq) AS n FROM events.outbox WHERE event_type LIKE 'platform.billing.balance%'",
+    );
+    assert_eq!(announced, "platform.billing.balance_low");
+    let recorded = b.scalar("SELECT string_agg(state || ':' || (journal_id IS NULL), ',') AS n FROM billing.balance_states");
+    assert_eq!(recorded, "low_balance:true");
+}

@@ -90,6 +90,10 @@ async fn an_operator_tops_up_with_the_form_and_sees_it_in_the_ledger() {
     let (status, html) = page(&admin, t.app.url("/billing?org=org-a")).await;
     assert_eq!(status, 200);
     assert!(html.contains(r#"id="journal""#) && html.contains("invoice 42 paid"));
+    let (_, html) = page(&admin, t.app.url("/billing?org=org-a&kind=usage")).await;
+    assert!(!html.contains("invoice 42 paid"), "a top-up is not usage");
+    let (status, _) = page(&admin, t.app.url("/billing?kind=bogus")).await;
+    assert_eq!(status, 422);
     let missing_token = admin
         .post(t.app.url("/billing/org-a/topups"))
         .form(&[("amount_minor", "1"), ("reason", "no token")])

@@ -332,7 +332,7 @@ async fn credit_line(
 }
 
 /// An organization's journal transactions, newest first. Needs `platform.billing.read` in it.
-#[utoipa::path(params(PageQuery), tag = "billing", responses((status = 200, body = Page<JournalView>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(params(PageQuery, KindFilter), tag = "billing", responses((status = 200, body = Page<JournalView>), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/orgs/{org}/journal")]
 async fn org_journal(
     iam: web::Data<Iam>,
@@ -340,20 +340,31 @@ async fn org_journal(
     req: HttpRequest,
     org: web::Path<String>,
     page: PageQuery,
+    kind: web::Query<KindFilter>,
 ) -> Result<web::Json<Page<JournalView>>, ApiError> {
-    journal_page(&iam, ledger.as_ref(), &req, Some(&org), &page).await
+    journal_page(&iam, ledger.as_ref(), &req, Some(&org), (&page, &kind)).await
+}
+
+/// Only transactions of one kind.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KindFilter {
+    /// usage, topup, grant, expiry, payment, refund or correction.
+    #[param(pattern = "^(usage|topup|grant|expiry|payment|refund|correction)$")]
+    kind: Option<String>,
 }
 
 /// Every journal transaction, newest first. Needs `platform.billing.read` at platform scope.
-#[utoipa::path(params(PageQuery), tag = "billing", responses((status = 200, body = Page<JournalView>), (status = 403, body = Problem)))]
+#[utoipa::path(params(PageQuery, KindFilter), tag = "billing", responses((status = 200, body = Page<JournalView>), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[get("/journal")]
 async fn journal(
     iam: web::Data<Iam>,
     ledger: web::Data<dyn Ledger>,
     req: HttpRequest,
     page: PageQuery,
+    kind: web::Query<KindFilter>,
 ) -> Result<web::Json<Page<JournalView>>, ApiError> {
-    journal_page(&iam, ledger.as_ref(), &req, None, &page).await
+    journal_page(&iam, ledger.as_ref(), &req, None, (&page, &kind)).await
 }
 
 async fn journal_page(
@@ -361,12 +372,15 @@ async fn journal_page(
     ledger: &dyn Ledger,
     req: &HttpRequest,
     org: Option<&str>,
-    page: &PageQuery,
+    (page, kind): (&PageQuery, &KindFilter),
 ) -> Result<web::Json<Page<JournalView>>, ApiError> {
     let caller = guard::caller(iam, req).await?;
     let before = cursor(page, |s| s.parse::<i64>().ok())?;
     let limit = page.limit()?;
-    let items = ledger.journal(&caller, org, before, limit + 1).await?;
+    let kind = kind.kind.as_deref();
+    let items = ledger
+        .journal(&caller, org, kind, before, limit + 1)
+        .await?;
     Ok(web::Json(Page::fetched(items, limit, |j| {
         j.seq.to_string()
     })))

@@ -66,6 +66,17 @@ use crate::kit::error::ApiError;
 use crate::platform::audit::AuditError;
 use crate::platform::iam::{Caller, IamError, OrganizationId, ProjectId};
 
+/// The kinds of journal transaction.
+pub const JOURNAL_KINDS: [&str; 7] = [
+    "usage",
+    "topup",
+    "grant",
+    "expiry",
+    "payment",
+    "refund",
+    "correction",
+];
+
 /// Scopes of the platform's packet that billing checks.
 pub const BILLING_READ: &str = "platform.billing.read";
 /// Submitting usage (product service accounts).
@@ -163,12 +174,14 @@ pub trait Ledger: Send + Sync {
         credit: Credit,
     ) -> Result<Balance, BillingError>;
 
-    /// Journal transactions with their postings, newest first, before `before` (a seq).
+    /// Journal transactions with their postings, newest first, before `before` (a seq),
+    /// optionally of one kind (usage, topup, grant, expiry, payment, refund, correction).
     /// An organization's own for tenants; the whole ledger needs platform scope.
     async fn journal(
         &self,
         caller: &Caller,
         organization: Option<&str>,
+        kind: Option<&str>,
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<JournalView>, BillingError>;

@@ -28,7 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(statement_csv)
         .service(top_up)
         .service(grant)
-        .service(refund);
+        .service(refund)
+        .service(rate_unrated);
 }
 
 /// Days of usage an organization's page charts.
@@ -44,12 +45,14 @@ struct HomePage {
     layout: Layout,
     organizations: Vec<Organization>,
     operator: Option<Operator>,
+    kinds: &'static [&'static str],
 }
 
 /// What operators (platform `platform.billing.read`) see on `/billing`.
 struct Operator {
     journal: Vec<JournalView>,
     org_filter: String,
+    kind_filter: String,
     older: Option<i64>,
     unrated: Vec<UnratedUsage>,
     prices: Vec<PriceView>,
@@ -58,6 +61,7 @@ struct Operator {
 #[derive(Debug, Deserialize)]
 struct JournalFilter {
     org: Option<String>,
+    kind: Option<String>,
     before: Option<i64>,
 }
 
@@ -77,11 +81,15 @@ async fn home(
         Err(_) => None,
         Ok(()) => {
             let org = filter.org.as_deref().filter(|o| !o.is_empty());
-            let journal = ledger.journal(&caller, org, filter.before, 51).await?;
+            let kind = filter.kind.as_deref().filter(|k| !k.is_empty());
+            let journal = ledger
+                .journal(&caller, org, kind, filter.before, 51)
+                .await?;
             let older = (journal.len() > 50).then(|| journal[49].seq);
             Some(Operator {
                 journal: journal.into_iter().take(50).collect(),
                 org_filter: org.unwrap_or_default().to_owned(),
+                kind_filter: kind.unwrap_or_default().to_owned(),
                 older,
                 unrated: metering.unrated(&caller, None, 50).await?,
                 prices: pricing.prices(&caller, None).await?,
@@ -92,6 +100,7 @@ async fn home(
         layout: layout(&req, "Billing"),
         organizations,
         operator,
+        kinds: &super::JOURNAL_KINDS,
     })
 }
 
@@ -315,4 +324,16 @@ async fn refund(
         .refund(&session::caller(&req)?, &org, request)
         .await?;
     Ok(back_to(&org))
+}
+
+#[post("/billing/unrated/rate")]
+async fn rate_unrated(
+    _signed: SignedIn,
+    metering: web::Data<dyn Metering>,
+    req: HttpRequest,
+    form: Form<session::CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    session::check_csrf(&req, &form.csrf)?;
+    metering.rate_unrated(&session::caller(&req)?).await?;
+    Ok(session::redirect("/billing"))
 }

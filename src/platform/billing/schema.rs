@@ -124,7 +124,7 @@ diesel::table! {
         currency -> Text,
         state -> Text,
         available_minor -> Numeric,
-        journal_id -> Uuid,
+        journal_id -> Nullable<Uuid>,
         at -> Timestamptz,
     }
 }

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::super::money::check_credit;
 use super::super::schema::{credit_lines, grants};
 use super::super::{
-    BILLING_ADJUST, BILLING_READ, Balance, BillingError, Credit, JournalView, Ledger, NewGrant,
+    BILLING_ADJUST, BILLING_READ, Balance, BillingError, Credit, JOURNAL_KINDS, JournalView,
+    Ledger, NewGrant,
 };
 use super::ledger_reads;
 use super::posting::{Writer, account, post};
@@ -112,9 +113,17 @@ impl Ledger for PgBilling {
         &self,
         caller: &Caller,
         organization: Option<&str>,
+        kind: Option<&str>,
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<JournalView>, BillingError> {
+        if let Some(kind) = kind.filter(|k| !JOURNAL_KINDS.contains(k)) {
+            return Err(BillingError::Invalid {
+                field: "kind",
+                reason: format!("`{kind}` is not one of {}", JOURNAL_KINDS.join(", ")),
+            });
+        }
+        let kind = kind.map(str::to_owned);
         let org = match organization {
             Some(slug) => {
                 let place = self
@@ -129,7 +138,15 @@ impl Ledger for PgBilling {
             }
         };
         self.db
-            .run(move |conn| Ok(ledger_reads::journal(conn, org, before, limit)?))
+            .run(move |conn| {
+                Ok(ledger_reads::journal(
+                    conn,
+                    org,
+                    kind.as_deref(),
+                    before,
+                    limit,
+                )?)
+            })
             .await
     }
 }
@@ -223,7 +240,7 @@ fn top_up_on(
         id,
         json!({ "kind": "topup", "amount_minor": amount.to_string(), "currency": currency, "reason": reason }),
     )?;
-    mover.writer.settle_state(conn, org, id)?;
+    mover.writer.settle_state(conn, org, Some(id))?;
     Ok(id)
 }
 
@@ -285,7 +302,7 @@ fn grant_on(
         id,
         json!({ "kind": "grant", "grant_id": lot, "amount_minor": amount.to_string(), "currency": currency, "priority": grant.priority, "expires_at": expires, "reason": reason }),
     )?;
-    mover.writer.settle_state(conn, org, id)?;
+    mover.writer.settle_state(conn, org, Some(id))?;
     Ok(id)
 }
 
@@ -320,6 +337,7 @@ fn credit_line_on(
     event.details =
         json!({ "limit_minor": limit.to_string(), "currency": currency, "reason": reason });
     mover.audit.append_in(conn, event)?;
+    mover.writer.settle_state(conn, org, None)?;
     notify_funds(conn)?;
     Ok(())
 }

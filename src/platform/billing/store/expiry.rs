@@ -92,6 +92,6 @@ fn expire(
     ];
     post(conn, &[entry], &legs)?;
     let after = writer.funds_now(conn, org)?;
-    writer.record_state(conn, org, &after, id)?;
+    writer.record_state(conn, org, &after, Some(id))?;
     Ok(true)
 }

@@ -47,10 +47,12 @@ type JournalRowOut = (
     OffsetDateTime,
 );
 
-/// Newest first, before `before` (a seq), at most `limit`, with their postings.
+/// Newest first, before `before` (a seq), of `kind` if given, at most `limit`, with their
+/// postings.
 pub fn journal(
     conn: &mut PgConnection,
     org: Option<Uuid>,
+    kind: Option<&str>,
     before: Option<i64>,
     limit: usize,
 ) -> QueryResult<Vec<JournalView>> {
@@ -64,6 +66,9 @@ pub fn journal(
     }
     if let Some(before) = before {
         query = query.filter(journal::seq.lt(before));
+    }
+    if let Some(kind) = kind {
+        query = query.filter(journal::kind.eq(kind.to_owned()));
     }
     let rows = query.load(conn)?;
     with_postings(conn, rows)

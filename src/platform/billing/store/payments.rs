@@ -132,7 +132,7 @@ fn credit_on(
     let mut entry = JournalRow::new(Some(org), "payment", source, STRIPE.into(), now);
     entry.reason = Some(format!("card payment, Stripe event {}", notice.event_id));
     let journal_id = writer.receive(conn, entry, org, amount)?;
-    writer.settle_state(conn, org, journal_id)?;
+    writer.settle_state(conn, org, Some(journal_id))?;
     let payload = json!({
         "provider": STRIPE,
         "provider_event_id": notice.event_id,

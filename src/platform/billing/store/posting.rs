@@ -131,7 +131,7 @@ impl Writer {
         post(conn, &journals, &legs)?;
         for (org, journal_id) in &posted {
             if let Some(after) = funds.get(org) {
-                self.record_state(conn, *org, after, *journal_id)?;
+                self.record_state(conn, *org, after, Some(*journal_id))?;
             }
         }
         Ok(posted)
@@ -165,12 +165,13 @@ impl Writer {
         Ok(id)
     }
 
-    /// Records the state `org`'s funds are in after this transaction's postings.
+    /// Records the state `org`'s funds are in after this transaction's postings (or its
+    /// credit-line change, `None`).
     pub fn settle_state(
         &self,
         conn: &mut PgConnection,
         org: Uuid,
-        journal_id: Uuid,
+        journal_id: Option<Uuid>,
     ) -> Result<(), BillingError> {
         let after = self.funds_now(conn, org)?;
         self.record_state(conn, org, &after, journal_id)?;
@@ -201,7 +202,7 @@ impl Writer {
         conn: &mut PgConnection,
         org: Uuid,
         after: &OrgFunds,
-        journal_id: Uuid,
+        journal_id: Option<Uuid>,
     ) -> Result<BalanceState, BillingError> {
         let now = self.clock.now();
         let available = after.available(now);

@@ -134,7 +134,7 @@ fn refund_on(
     post(conn, &[entry], &legs)?;
     let details = json!({ "kind": "refund", "of": refundable.source.0, "source_id": refundable.source.1, "amount_minor": amount.normalize().to_string(), "reason": refund.reason });
     audited(conn, mover, org, id, details)?;
-    mover.writer.settle_state(conn, org, id)?;
+    mover.writer.settle_state(conn, org, Some(id))?;
     Ok(id)
 }
 
@@ -320,7 +320,7 @@ fn reverse_on(
         id,
         json!({ "kind": "correction", "corrects": original, "reason": reason }),
     )?;
-    mover.writer.settle_state(conn, org, id)?;
+    mover.writer.settle_state(conn, org, Some(id))?;
     Ok(id)
 }
 

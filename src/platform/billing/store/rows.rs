@@ -129,7 +129,7 @@ pub struct StateRow {
     pub currency: String,
     pub state: &'static str,
     pub available_minor: Decimal,
-    pub journal_id: Uuid,
+    pub journal_id: Option<Uuid>,
     pub at: OffsetDateTime,
 }
 
