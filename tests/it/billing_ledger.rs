@@ -257,3 +257,45 @@ async fn a_credit_line_moves_the_balance_state_too() {
     let recorded = b.scalar("SELECT string_agg(state || ':' || (journal_id IS NULL), ',') AS n FROM billing.balance_states");
     assert_eq!(recorded, "low_balance:true");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_sees_a_top_up_and_a_debit_within_a_second() {
+    let b = Billed::start().await;
+    b.price(REQUESTS, "10").await;
+    // A second platform over the same database: its own funds snapshot and listener.
+    let other = crate::helpers::platform_for(&b.db, &[]).await;
+    let (org, project) = (
+        OrganizationId(b.org.organization.id),
+        ProjectId(b.org.project.id),
+    );
+    assert!(
+        other.spend.reserve(org, project, &requests(1)).is_err(),
+        "no money yet"
+    );
+    b.top_up(100).await;
+    let seen_within = |limit_ms: u64, admits: usize| {
+        let other = other.clone();
+        async move {
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_millis(limit_ms) {
+                let holds: Vec<_> = (0..admits + 1)
+                    .filter_map(|_| other.spend.reserve(org, project, &requests(1)).ok())
+                    .collect();
+                if holds.len() == admits {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            false
+        }
+    };
+    assert!(
+        seen_within(1000, 10).await,
+        "the top-up reached the other process within 1 s"
+    );
+    b.ingest(vec![b.event("spent", REQUESTS, 7, "demo")]).await;
+    assert!(
+        seen_within(1000, 3).await,
+        "the debit reached the other process within 1 s"
+    );
+}

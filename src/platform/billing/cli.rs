@@ -95,6 +95,9 @@ pub enum BillingCommand {
         /// text, json or csv.
         #[arg(long, default_value = "text")]
         format: String,
+        /// The same as `--format json`.
+        #[arg(long)]
+        json: bool,
     },
     /// Check every invariant of the ledger; exits non-zero listing each violation.
     Reconcile {
@@ -316,7 +319,9 @@ pub async fn run(b: &BillingHandles<'_>, command: &BillingCommand) -> Result<(),
             organization,
             period,
             format,
+            json,
         } => {
+            let format = if *json { "json" } else { format.as_str() };
             let period = Period::parse(period).map_err(failed)?;
             let statement = b
                 .statements
