@@ -33,6 +33,7 @@ mod adjust;
 pub mod api;
 mod chart;
 pub mod cli;
+mod cli_books;
 mod funds;
 mod guard;
 pub mod money;

@@ -1,144 +1,22 @@
-//! `/api/v1/billing`: usage ingestion, price books, balances, credits, the journal, and
-//! the card processor's webhook. Handlers parse, make one trait call and map; billing
-//! authorizes every call itself (the webhook by its signature).
+//! Money: price books, balances, top-ups, grants, credit lines, refunds, reversals and the
+//! card processor's webhook.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::store::ingest::MAX_BATCH;
-use super::{
-    Adjustments, Balance, Credit, IngestOutcome, JournalView, Ledger, Metering, NewGrant, NewPrice,
-    PaymentReceipt, Payments, Period, PriceView, Pricing, RatedPreview, Reconciliation, Refund,
-    RefundOf, Statement, Statements, StripeEvent, UnratedUsage, UsageEvent, UsageTotal,
+use super::super::{
+    Adjustments, Balance, Credit, JournalView, Ledger, NewGrant, NewPrice, PaymentReceipt,
+    Payments, Period, PriceView, Pricing, Refund, RefundOf, StripeEvent,
 };
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::input::Json;
 use crate::kit::http::paging::{Page, PageQuery};
 use crate::platform::iam::Iam;
 use crate::platform::iam::web::guard;
-
-/// Registers the routes.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(
-        utoipa_actix_web::scope("/api/v1/billing")
-            .service(ingest)
-            .service(preview)
-            .service(unrated)
-            .service(rate_unrated)
-            .service(list_prices)
-            .service(set_price)
-            .service(balance)
-            .service(top_up)
-            .service(grant)
-            .service(credit_line)
-            .service(org_journal)
-            .service(refund)
-            .service(reverse)
-            .service(statement)
-            .service(usage_totals)
-            .service(reconciliation)
-            .service(journal)
-            .service(stripe_webhook),
-    );
-}
-
-/// A batch of usage events.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UsageBatch {
-    /// 1 to 1000 events.
-    #[schema(min_items = 1, max_items = 1000)]
-    events: Vec<UsageEvent>,
-}
-
-/// One result per event, in order.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IngestResults {
-    /// accepted, duplicate or rejected (with a reason), per event.
-    results: Vec<IngestOutcome>,
-}
-
-/// What the previewed events would cost.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PreviewResults {
-    /// Per event.
-    results: Vec<RatedPreview>,
-}
-
-/// Captures usage: each event is accepted, a duplicate, or rejected with its reason (and
-/// nothing written for it). Needs `platform.billing.usage_ingest`.
-#[utoipa::path(tag = "billing", request_body = UsageBatch, responses((status = 200, body = IngestResults), (status = 403, body = Problem), (status = 422, body = Problem)))]
-#[post("/usage")]
-async fn ingest(
-    iam: web::Data<Iam>,
-    metering: web::Data<dyn Metering>,
-    req: HttpRequest,
-    body: Json<UsageBatch, MAX_BATCH>,
-) -> Result<web::Json<IngestResults>, ApiError> {
-    let caller = guard::caller(&iam, &req).await?;
-    let results = metering.ingest(&caller, body.into_inner().events).await?;
-    Ok(web::Json(IngestResults { results }))
-}
-
-/// Rates events at today's price books and writes nothing (shadow rating). Needs
-/// `platform.billing.read` at platform scope.
-#[utoipa::path(tag = "billing", request_body = UsageBatch, responses((status = 200, body = PreviewResults), (status = 403, body = Problem), (status = 422, body = Problem)))]
-#[post("/usage/preview")]
-async fn preview(
-    iam: web::Data<Iam>,
-    metering: web::Data<dyn Metering>,
-    req: HttpRequest,
-    body: Json<UsageBatch, MAX_BATCH>,
-) -> Result<web::Json<PreviewResults>, ApiError> {
-    let caller = guard::caller(&iam, &req).await?;
-    let results = metering.preview(&caller, body.into_inner().events).await?;
-    Ok(web::Json(PreviewResults { results }))
-}
-
-/// Accepted usage no price covered, oldest first. Needs `platform.billing.read` at
-/// platform scope.
-#[utoipa::path(params(PageQuery), tag = "billing", responses((status = 200, body = Page<UnratedUsage>), (status = 403, body = Problem)))]
-#[get("/usage/unrated")]
-async fn unrated(
-    iam: web::Data<Iam>,
-    metering: web::Data<dyn Metering>,
-    req: HttpRequest,
-    page: PageQuery,
-) -> Result<web::Json<Page<UnratedUsage>>, ApiError> {
-    let caller = guard::caller(&iam, &req).await?;
-    let after = cursor(&page, |s| s.parse::<Uuid>().ok())?;
-    let limit = page.limit()?;
-    let items = metering.unrated(&caller, after, limit + 1).await?;
-    Ok(web::Json(Page::fetched(items, limit, |u| {
-        u.usage_id.to_string()
-    })))
-}
-
-/// How many unrated events were rated.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Rated {
-    /// Events rated and posted by this call (at most 5,000; call again for more).
-    rated: usize,
-}
-
-/// Rates and posts accepted events that a price now covers (at the price in effect when
-/// each occurred). Needs `platform.billing.adjust` at platform scope; audited.
-#[utoipa::path(tag = "billing", responses((status = 200, body = Rated), (status = 403, body = Problem)))]
-#[post("/usage/unrated/rate")]
-async fn rate_unrated(
-    iam: web::Data<Iam>,
-    metering: web::Data<dyn Metering>,
-    req: HttpRequest,
-) -> Result<web::Json<Rated>, ApiError> {
-    let caller = guard::caller(&iam, &req).await?;
-    let rated = metering.rate_unrated(&caller).await?;
-    Ok(web::Json(Rated { rated }))
-}
 
 /// Filter for price versions.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -331,61 +209,6 @@ async fn credit_line(
     ))
 }
 
-/// An organization's journal transactions, newest first. Needs `platform.billing.read` in it.
-#[utoipa::path(params(PageQuery, KindFilter), tag = "billing", responses((status = 200, body = Page<JournalView>), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-#[get("/orgs/{org}/journal")]
-async fn org_journal(
-    iam: web::Data<Iam>,
-    ledger: web::Data<dyn Ledger>,
-    req: HttpRequest,
-    org: web::Path<String>,
-    page: PageQuery,
-    kind: web::Query<KindFilter>,
-) -> Result<web::Json<Page<JournalView>>, ApiError> {
-    journal_page(&iam, ledger.as_ref(), &req, Some(&org), (&page, &kind)).await
-}
-
-/// Only transactions of one kind.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct KindFilter {
-    /// usage, topup, grant, expiry, payment, refund or correction.
-    #[param(pattern = "^(usage|topup|grant|expiry|payment|refund|correction)$")]
-    kind: Option<String>,
-}
-
-/// Every journal transaction, newest first. Needs `platform.billing.read` at platform scope.
-#[utoipa::path(params(PageQuery, KindFilter), tag = "billing", responses((status = 200, body = Page<JournalView>), (status = 403, body = Problem), (status = 422, body = Problem)))]
-#[get("/journal")]
-async fn journal(
-    iam: web::Data<Iam>,
-    ledger: web::Data<dyn Ledger>,
-    req: HttpRequest,
-    page: PageQuery,
-    kind: web::Query<KindFilter>,
-) -> Result<web::Json<Page<JournalView>>, ApiError> {
-    journal_page(&iam, ledger.as_ref(), &req, None, (&page, &kind)).await
-}
-
-async fn journal_page(
-    iam: &Iam,
-    ledger: &dyn Ledger,
-    req: &HttpRequest,
-    org: Option<&str>,
-    (page, kind): (&PageQuery, &KindFilter),
-) -> Result<web::Json<Page<JournalView>>, ApiError> {
-    let caller = guard::caller(iam, req).await?;
-    let before = cursor(page, |s| s.parse::<i64>().ok())?;
-    let limit = page.limit()?;
-    let kind = kind.kind.as_deref();
-    let items = ledger
-        .journal(&caller, org, kind, before, limit + 1)
-        .await?;
-    Ok(web::Json(Page::fetched(items, limit, |j| {
-        j.seq.to_string()
-    })))
-}
-
 /// A refund: of exactly one of a usage event, a payment (or top-up) or a month.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -468,96 +291,6 @@ async fn reverse(
     Ok(HttpResponse::Created().json(entry))
 }
 
-/// An organization's usage in a month (`YYYY-MM`, by when it occurred), per project, actor
-/// and unit: the quota feed. Needs `platform.billing.read` in the organization.
-#[utoipa::path(params(PageQuery), tag = "billing", responses((status = 200, body = Page<UsageTotal>), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-#[get("/orgs/{org}/usage/{period}")]
-async fn usage_totals(
-    iam: web::Data<Iam>,
-    metering: web::Data<dyn Metering>,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    page: PageQuery,
-) -> Result<web::Json<Page<UsageTotal>>, ApiError> {
-    let caller = guard::caller(&iam, &req).await?;
-    let period = Period::parse(&path.1)?;
-    let totals = metering.usage_totals(&caller, &path.0, period).await?;
-    let key = |t: &UsageTotal| {
-        format!(
-            "{}/{}/{}/{}",
-            t.project_id, t.actor_kind, t.actor_id, t.unit
-        )
-    };
-    Ok(web::Json(page.page(totals, key)?))
-}
-
-/// How a statement is answered.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct StatementFormat {
-    /// `json` (default) or `csv`.
-    #[param(pattern = "^(json|csv)$")]
-    format: Option<String>,
-}
-
-/// An organization's month (`YYYY-MM`, UTC) from its ledger, as JSON or CSV. Needs
-/// `platform.billing.read` in it.
-#[utoipa::path(params(StatementFormat), tag = "billing", responses((status = 200, body = Statement, content_type = "application/json"), (status = 200, body = String, content_type = "text/csv"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-#[get("/orgs/{org}/statements/{period}")]
-async fn statement(
-    iam: web::Data<Iam>,
-    statements: web::Data<dyn Statements>,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    format: web::Query<StatementFormat>,
-) -> Result<HttpResponse, ApiError> {
-    let caller = guard::caller(&iam, &req).await?;
-    let csv = match format.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => {
-            return Err(ApiError::Invalid {
-                field: "format".into(),
-                reason: "must be json or csv".into(),
-            });
-        }
-    };
-    let period = Period::parse(&path.1)?;
-    let month = statements.statement(&caller, &path.0, period).await?;
-    match csv {
-        true => csv_download(&path.0, &month),
-        false => Ok(HttpResponse::Ok().json(month)),
-    }
-}
-
-/// `statement` as a CSV file to save, named after the organization and month.
-pub(super) fn csv_download(org: &str, month: &Statement) -> Result<HttpResponse, ApiError> {
-    let body = month
-        .to_csv()
-        .map_err(|err| ApiError::Internal(format!("writing the statement as CSV: {err}")))?;
-    let name = format!(
-        "attachment; filename=\"statement-{org}-{}.csv\"",
-        month.period
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header(("content-disposition", name))
-        .body(body))
-}
-
-/// Checks every invariant of the ledger; `violations` is empty when it holds. Needs
-/// `platform.billing.read` at platform scope.
-#[utoipa::path(tag = "billing", responses((status = 200, body = Reconciliation), (status = 403, body = Problem)))]
-#[get("/reconciliation")]
-async fn reconciliation(
-    iam: web::Data<Iam>,
-    statements: web::Data<dyn Statements>,
-    req: HttpRequest,
-) -> Result<web::Json<Reconciliation>, ApiError> {
-    let caller = guard::caller(&iam, &req).await?;
-    Ok(web::Json(statements.reconcile(&caller).await?))
-}
-
 /// Stripe's webhook: credits a completed Checkout payment to the organization its
 /// `metadata.organization_id` names, once per event id (a redelivery answers what the
 /// first recorded and writes nothing); other events are recorded as ignored. No API key:
@@ -585,15 +318,4 @@ async fn stripe_webhook(
     // The raw bytes, never a parsed body: the signature is over exactly what was sent.
     let signature = req.headers().get("stripe-signature").map(|v| v.as_bytes());
     Ok(web::Json(payments.stripe_event(signature, &body).await?))
-}
-
-/// The page's cursor as the key type of its list.
-fn cursor<T>(page: &PageQuery, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
-    match page.after()? {
-        None => Ok(None),
-        Some(raw) => parse(&raw).map(Some).ok_or_else(|| ApiError::Invalid {
-            field: "cursor".into(),
-            reason: "is not a cursor this list gave out".into(),
-        }),
-    }
 }
