@@ -7,6 +7,7 @@ mod expiry;
 mod funds_load;
 pub mod ingest;
 mod ledger_reads;
+mod metering;
 mod payments;
 pub mod posting;
 mod prices;
