@@ -16,7 +16,7 @@ use super::super::{
     Ledger, NewGrant,
 };
 use super::ledger_reads;
-use super::posting::{Writer, account, post};
+use super::posting::{Writer, post};
 use super::rows::{GrantRow, JournalRow};
 use super::{PgBilling, lock_organizations, notify_funds};
 use crate::platform::audit::{Actor, Audit, NewEvent};
@@ -269,13 +269,16 @@ fn grant_on(
     let legs = [
         mover.writer.leg(
             id,
-            account(conn, Some(org), "promotional", &currency)?,
+            mover.writer.account(conn, Some(org), "promotional")?,
             Some(lot),
             amount,
         ),
-        mover
-            .writer
-            .leg(id, account(conn, None, "grants", &currency)?, None, -amount),
+        mover.writer.leg(
+            id,
+            mover.writer.account(conn, None, "grants")?,
+            None,
+            -amount,
+        ),
     ];
     diesel::insert_into(super::super::schema::journal::table)
         .values(&entry)

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::super::BillingError;
 use super::lock_organizations;
-use super::posting::{Writer, account, post};
+use super::posting::{Writer, post};
 use super::rows::JournalRow;
 use crate::base::db::DbError;
 
@@ -79,16 +79,11 @@ fn expire(
     let legs = [
         writer.leg(
             id,
-            account(conn, Some(org), "promotional", &writer.currency)?,
+            writer.account(conn, Some(org), "promotional")?,
             Some(lot),
             -left,
         ),
-        writer.leg(
-            id,
-            account(conn, None, "grants", &writer.currency)?,
-            None,
-            left,
-        ),
+        writer.leg(id, writer.account(conn, None, "grants")?, None, left),
     ];
     post(conn, &[entry], &legs)?;
     let after = writer.funds_now(conn, org)?;

@@ -33,37 +33,6 @@ pub struct Writer {
     pub low_balance: Decimal,
 }
 
-/// An organization's account (`Some(org)`) or a platform account (`None`) of `kind`,
-/// created on first use.
-pub fn account(
-    conn: &mut PgConnection,
-    org: Option<Uuid>,
-    kind: &str,
-    currency: &str,
-) -> QueryResult<Uuid> {
-    let row = AccountRow {
-        id: Uuid::now_v7(),
-        organization_id: org,
-        kind,
-        currency,
-        created_at: time::OffsetDateTime::now_utc(),
-    };
-    diesel::insert_into(accounts::table)
-        .values(&row)
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    let mut query = accounts::table
-        .filter(accounts::kind.eq(kind))
-        .filter(accounts::currency.eq(currency))
-        .select(accounts::id)
-        .into_boxed();
-    query = match org {
-        Some(org) => query.filter(accounts::organization_id.eq(org)),
-        None => query.filter(accounts::organization_id.is_null()),
-    };
-    query.first(conn)
-}
-
 /// Writes journal transactions and their postings, each as one multi-row statement.
 /// The database refuses the commit if any transaction does not sum to zero.
 pub fn post(
@@ -85,6 +54,37 @@ pub fn post(
 }
 
 impl Writer {
+    /// An organization's account (`Some(org)`) or a platform account (`None`) of `kind`
+    /// in the billing currency, created on first use.
+    pub fn account(
+        &self,
+        conn: &mut PgConnection,
+        org: Option<Uuid>,
+        kind: &str,
+    ) -> QueryResult<Uuid> {
+        let row = AccountRow {
+            id: Uuid::now_v7(),
+            organization_id: org,
+            kind,
+            currency: &self.currency,
+            created_at: self.clock.now(),
+        };
+        diesel::insert_into(accounts::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        let mut query = accounts::table
+            .filter(accounts::kind.eq(kind))
+            .filter(accounts::currency.eq(&self.currency))
+            .select(accounts::id)
+            .into_boxed();
+        query = match org {
+            Some(org) => query.filter(accounts::organization_id.eq(org)),
+            None => query.filter(accounts::organization_id.is_null()),
+        };
+        query.first(conn)
+    }
+
     /// Debits each organization's rated usage of batch `batch`, drawing on its lots then
     /// its prepaid balance, and credits platform revenue. Returns each organization's
     /// journal transaction.
@@ -100,7 +100,7 @@ impl Writer {
         }
         lock_organizations(conn, &orgs)?;
         let mut funds = funds_load::load(conn, Some(&orgs), &self.currency)?;
-        let revenue = account(conn, None, "revenue", &self.currency)?;
+        let revenue = self.account(conn, None, "revenue")?;
         let now = self.clock.now();
         let (mut journals, mut legs, mut posted) = (Vec::new(), Vec::new(), HashMap::new());
         for (org, amount) in debits {
@@ -110,18 +110,18 @@ impl Writer {
             let source = ("usage_batch", batch.to_string());
             let entry = JournalRow::new(Some(*org), "usage", source, USAGE_POSTER.into(), now);
             let parts = org_funds.draw(*amount, now);
+            // Each account looked up once per organization, not once per lot drawn.
+            let (mut prepaid, mut promotional) = (None, None);
             for (lot, part) in &parts {
-                let kind = if lot.is_some() {
-                    "promotional"
-                } else {
-                    "prepaid"
+                let (slot, kind) = match lot {
+                    Some(_) => (&mut promotional, "promotional"),
+                    None => (&mut prepaid, "prepaid"),
                 };
-                legs.push(self.leg(
-                    entry.id,
-                    account(conn, Some(*org), kind, &self.currency)?,
-                    *lot,
-                    -*part,
-                ));
+                let account = match *slot {
+                    Some(id) => id,
+                    None => *slot.insert(self.account(conn, Some(*org), kind)?),
+                };
+                legs.push(self.leg(entry.id, account, *lot, -*part));
             }
             legs.push(self.leg(entry.id, revenue, None, *amount));
             org_funds.apply_draw(&parts);
@@ -148,15 +148,10 @@ impl Writer {
     ) -> QueryResult<Uuid> {
         let id = entry.id;
         let legs = [
+            self.leg(id, self.account(conn, Some(org), "prepaid")?, None, amount),
             self.leg(
                 id,
-                account(conn, Some(org), "prepaid", &self.currency)?,
-                None,
-                amount,
-            ),
-            self.leg(
-                id,
-                account(conn, None, "payments_clearing", &self.currency)?,
+                self.account(conn, None, "payments_clearing")?,
                 None,
                 -amount,
             ),

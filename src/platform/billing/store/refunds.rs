@@ -14,7 +14,7 @@ use super::super::{
     Adjustments, BILLING_ADJUST, BillingError, JournalView, Period, Refund, RefundOf,
 };
 use super::credits::{Mover, audited, check_reason};
-use super::posting::{account, post};
+use super::posting::post;
 use super::rows::JournalRow;
 use super::{PgBilling, lock_organizations};
 use crate::base::db::DbError;
@@ -121,10 +121,10 @@ fn refund_on(
         now,
     );
     entry.reason = Some(refund.reason.trim().to_owned());
-    let prepaid = account(conn, Some(org), "prepaid", &w.currency)?;
+    let prepaid = w.account(conn, Some(org), "prepaid")?;
     let (counter, sign) = match refundable.outward {
-        true => (account(conn, None, "refunds", &w.currency)?, -Decimal::ONE),
-        false => (account(conn, None, "revenue", &w.currency)?, Decimal::ONE),
+        true => (w.account(conn, None, "refunds")?, -Decimal::ONE),
+        false => (w.account(conn, None, "revenue")?, Decimal::ONE),
     };
     let legs = [
         w.leg(entry.id, prepaid, None, sign * amount),
@@ -185,7 +185,7 @@ fn payment(
     found.ok_or_else(|| {
         BillingError::NotFound(format!("no payment or top-up {entry} in this organization"))
     })?;
-    let prepaid = account(conn, Some(org), "prepaid", &mover.writer.currency)?;
+    let prepaid = mover.writer.account(conn, Some(org), "prepaid")?;
     let paid: Option<Decimal> = postings::table
         .filter(postings::journal_id.eq(entry))
         .filter(postings::account_id.eq(prepaid))
