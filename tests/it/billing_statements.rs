@@ -130,10 +130,7 @@ async fn reconciliation_passes_on_a_sound_ledger_and_names_what_breaks_one() {
     assert!(!broken.status.success());
     let said = String::from_utf8_lossy(&broken.stdout);
     assert!(said.contains("transactions_balance: journal"), "{said}");
-    assert!(
-        said.contains("funds_in_memory_equal_postings")
-            || said.contains("1 violations")
-            || said.contains("2 violations"),
-        "{said}"
-    );
+    // The extra leg breaks that one invariant and nothing else (the command's own funds
+    // snapshot is loaded after the tampering, so it agrees with the postings).
+    assert!(said.contains(", 1 violations:"), "{said}");
 }
