@@ -224,6 +224,12 @@ impl MoneyForm {
     }
 }
 
+/// The person who submitted a form, once its CSRF token checks out.
+fn submitter(req: &HttpRequest, csrf: &str) -> Result<crate::platform::iam::Caller, ApiError> {
+    session::check_csrf(req, csrf)?;
+    session::caller(req)
+}
+
 fn back_to(org: &str) -> HttpResponse {
     session::redirect(&format!("/billing/{org}"))
 }
@@ -236,12 +242,12 @@ async fn top_up(
     org: web::Path<String>,
     form: Form<MoneyForm>,
 ) -> Result<HttpResponse, ApiError> {
-    session::check_csrf(&req, &form.csrf)?;
+    let caller = submitter(&req, &form.csrf)?;
     let credit = Credit {
         amount_minor: form.whole()?,
         reason: form.reason.clone(),
     };
-    ledger.top_up(&session::caller(&req)?, &org, credit).await?;
+    ledger.top_up(&caller, &org, credit).await?;
     Ok(back_to(&org))
 }
 
@@ -253,7 +259,7 @@ async fn grant(
     org: web::Path<String>,
     form: Form<MoneyForm>,
 ) -> Result<HttpResponse, ApiError> {
-    session::check_csrf(&req, &form.csrf)?;
+    let caller = submitter(&req, &form.csrf)?;
     let invalid = |field: &str, reason: &str| ApiError::Invalid {
         field: field.into(),
         reason: reason.into(),
@@ -278,7 +284,7 @@ async fn grant(
         priority,
         expires_at,
     };
-    ledger.grant(&session::caller(&req)?, &org, grant).await?;
+    ledger.grant(&caller, &org, grant).await?;
     Ok(back_to(&org))
 }
 
@@ -297,7 +303,7 @@ async fn refund(
     org: web::Path<String>,
     form: Form<MoneyForm>,
 ) -> Result<HttpResponse, ApiError> {
-    session::check_csrf(&req, &form.csrf)?;
+    let caller = submitter(&req, &form.csrf)?;
     let usage = form
         .usage_id
         .as_deref()
@@ -320,9 +326,7 @@ async fn refund(
         amount_minor: amount,
         reason: form.reason.clone(),
     };
-    adjustments
-        .refund(&session::caller(&req)?, &org, request)
-        .await?;
+    adjustments.refund(&caller, &org, request).await?;
     Ok(back_to(&org))
 }
 
@@ -333,7 +337,7 @@ async fn rate_unrated(
     req: HttpRequest,
     form: Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    session::check_csrf(&req, &form.csrf)?;
-    metering.rate_unrated(&session::caller(&req)?).await?;
+    let caller = submitter(&req, &form.csrf)?;
+    metering.rate_unrated(&caller).await?;
     Ok(session::redirect("/billing"))
 }
