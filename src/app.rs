@@ -20,6 +20,7 @@ use crate::platform::billing::{
 };
 use crate::platform::events::{Events, PgEvents};
 use crate::platform::iam::{Access, Iam, Keys, Members, People, PgIam, Tenancy};
+use crate::platform::policy::{Decisions, Overrides, PgPolicy, Plans};
 use crate::platform::registry::{PgRegistry, Registry};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
@@ -59,8 +60,14 @@ pub struct Platform {
     pub spend: Arc<dyn SpendGuard>,
     /// Payments a card processor announces.
     pub payments: Arc<dyn Payments>,
+    /// Plans and their assignment.
+    pub plans: Arc<dyn Plans>,
+    /// Overrides at every scope.
+    pub overrides: Arc<dyn Overrides>,
+    /// Admission decisions from memory, snapshots, usage against limits.
+    pub decisions: Arc<dyn Decisions>,
     /// The stores as themselves, to stop their snapshots' listeners at shutdown.
-    stores: (Arc<PgRegistry>, Arc<PgIam>, Arc<PgBilling>),
+    stores: (Arc<PgRegistry>, Arc<PgIam>, Arc<PgBilling>, Arc<PgPolicy>),
 }
 
 impl Platform {
@@ -120,6 +127,29 @@ impl Platform {
             .await
             .map_err(|err| StartError::Module(format!("billing: {err}")))?,
         );
+        let policy = Arc::new(
+            PgPolicy::start(
+                db.clone(),
+                settings.database_url()?,
+                crate::platform::policy::store::Collaborators {
+                    access: iam.clone(),
+                    tenancy: iam.clone(),
+                    keys: iam.clone(),
+                    audit: Arc::clone(&audit),
+                    events: Arc::clone(&events),
+                    registry: registry.clone(),
+                    metering: billing.clone(),
+                    clock: Arc::clone(&clock),
+                },
+                settings.policy.clone(),
+            )
+            .await
+            .map_err(|err| StartError::Module(format!("policy: {err}")))?,
+        );
+        policy
+            .subscribe()
+            .await
+            .map_err(|err| StartError::Module(format!("policy: {err}")))?;
         Ok(Platform {
             db,
             settings,
@@ -138,7 +168,10 @@ impl Platform {
             statements: billing.clone(),
             spend: Arc::new(billing.guard()),
             payments: billing.clone(),
-            stores: (registry, iam, billing),
+            plans: policy.clone(),
+            overrides: policy.clone(),
+            decisions: policy.clone(),
+            stores: (registry, iam, billing, policy),
         })
     }
 
@@ -165,16 +198,17 @@ impl Platform {
         if let Err(err) = self.keys.flush_last_used().await {
             log::warn!("API keys' last-used times not written at shutdown: {err}");
         }
-        let (registry, iam, billing) = &self.stores;
+        let (registry, iam, billing, policy) = &self.stores;
         registry.stop();
         iam.stop();
         billing.stop();
+        policy.stop();
     }
 
     /// Names of the platform modules and products present in this build, as the portal
     /// links their areas.
     pub fn modules(&self) -> &'static [&'static str] {
-        &["registry", "audit", "events", "iam", "billing"]
+        &["registry", "audit", "events", "iam", "billing", "policy"]
     }
 
     /// IAM's handles, as its adapters and other modules' adapters take them.
@@ -298,6 +332,9 @@ struct AppData {
     adjustments: web::Data<dyn Adjustments>,
     statements: web::Data<dyn Statements>,
     payments: web::Data<dyn Payments>,
+    plans: web::Data<dyn Plans>,
+    overrides: web::Data<dyn Overrides>,
+    decisions: web::Data<dyn Decisions>,
 }
 
 impl AppData {
@@ -317,6 +354,9 @@ impl AppData {
             adjustments: web::Data::from(Arc::clone(&platform.adjustments)),
             statements: web::Data::from(Arc::clone(&platform.statements)),
             payments: web::Data::from(Arc::clone(&platform.payments)),
+            plans: web::Data::from(Arc::clone(&platform.plans)),
+            overrides: web::Data::from(Arc::clone(&platform.overrides)),
+            decisions: web::Data::from(Arc::clone(&platform.decisions)),
         }
     }
 }
@@ -367,6 +407,9 @@ fn http_server(
             .app_data(data.adjustments.clone())
             .app_data(data.statements.clone())
             .app_data(data.payments.clone())
+            .app_data(data.plans.clone())
+            .app_data(data.overrides.clone())
+            .app_data(data.decisions.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)
@@ -376,6 +419,7 @@ fn http_server(
             .configure(crate::platform::events::api::routes)
             .configure(crate::platform::iam::api::routes)
             .configure(crate::platform::billing::api::routes)
+            .configure(crate::platform::policy::api::routes)
             .openapi_service(http::openapi::service)
             .into_app()
             .configure(crate::kit::portal::routes)
@@ -385,6 +429,7 @@ fn http_server(
             .configure(crate::platform::events::pages::routes)
             .configure(crate::platform::iam::pages::routes)
             .configure(crate::platform::billing::pages::routes)
+            .configure(crate::platform::policy::pages::routes)
             .default_service(web::to(http::problem::no_route))
             .wrap(from_fn(crate::platform::iam::web::session::gate))
             .wrap(from_fn(http::input::refuse_control_characters))

@@ -32,6 +32,20 @@ pub struct Settings {
     pub iam: IamSettings,
     /// Metering, ledger and spend guard settings.
     pub billing: BillingSettings,
+    /// `[policy]`
+    pub policy: PolicySettings,
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Per mille of a ceiling past which an admitted decision is `warn` (and a quota's
+    /// first threshold event fires); 800 is 80 %.
+    pub warn_permille: u16,
+    /// Seconds between background reads of billing's quota feed for organizations with
+    /// quota counters (besides the reads billing's usage events trigger).
+    pub quota_resync_secs: u64,
 }
 
 /// `[billing]`
@@ -307,6 +321,12 @@ impl Settings {
                 "billing.currency",
                 "must be three uppercase letters (ISO 4217)",
             );
+        }
+        if !(1..=1000).contains(&self.policy.warn_permille) {
+            return invalid("policy.warn_permille", "must be 1 to 1000");
+        }
+        if !(1..=3600).contains(&self.policy.quota_resync_secs) {
+            return invalid("policy.quota_resync_secs", "must be 1 to 3600");
         }
         if self.billing.low_balance_minor < 0 {
             return invalid("billing.low_balance_minor", "must not be negative");

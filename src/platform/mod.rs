@@ -55,4 +55,5 @@ pub mod audit;
 pub mod billing;
 pub mod events;
 pub mod iam;
+pub mod policy;
 pub mod registry;

@@ -155,6 +155,8 @@ pub struct ActiveEntry {
     pub version: i32,
     /// Family-specific fields (e.g. an audit action's `target_type`).
     pub attributes: serde_json::Value,
+    /// The product that declares it.
+    pub product: String,
 }
 
 /// Filter for listing a family.
@@ -261,6 +263,9 @@ pub trait Registry: Send + Sync {
 
     /// The active entry `id` of `family`, from memory.
     fn active_entry(&self, family: &str, id: &str) -> Option<ActiveEntry>;
+
+    /// Every active entry of `family`, by id, from memory.
+    fn active_entries(&self, family: &str) -> Vec<(String, ActiveEntry)>;
 
     /// The active entry as `conn` sees it, inside the caller's transaction: for checks that
     /// must see entries activated by that same, uncommitted transaction.

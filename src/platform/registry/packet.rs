@@ -358,13 +358,20 @@ entry!(
     /// Something policy limits.
     QuotaDimension, family = "quota_dimension",
     required {
-        /// `rate`, `quota` or `concurrency`.
+        /// `rate`, `quota`, `concurrency` or `capacity`.
         kind: DimensionKind,
         /// What is counted, e.g. `requests`, `tokens`.
         unit: String,
     }
-    optional { /// Rate window (`1m`) or quota period (`month`); none for concurrency.
-        window: String }
+    optional {
+        /// Rate window (`1m`) or quota period (`day`, `month`); none for concurrency and
+        /// capacity.
+        window: String,
+        /// For a quota: the billing usage units whose recorded quantities count against
+        /// it (billing's quota feed); a quota naming none cannot be counted and refuses
+        /// whenever a finite limit applies.
+        usage_units: Vec<String>,
+    }
 );
 entry!(
     /// A kind of policy snapshot.
@@ -372,7 +379,17 @@ entry!(
 );
 entry!(
     /// A scope at which limits may be overridden.
-    OverrideScope, family = "override_scope", required {} optional {}
+    OverrideScope, family = "override_scope",
+    required {
+        /// Levels of the scope chain it lets the product's limits be overridden at:
+        /// `global`, `plan`, `organization`, `department`, `project`, `principal`, `api_key`.
+        levels: Vec<String>,
+    }
+    optional {
+        /// A resource type of the product: overrides through this scope name one resource
+        /// of it (e.g. one model) instead of applying to all.
+        resource_type: String,
+    }
 );
 entry!(
     /// Why the product holds a secret.
@@ -452,6 +469,8 @@ pub enum DimensionKind {
     Quota,
     /// At once.
     Concurrency,
+    /// Physical capacity held at once (GPUs, slots); refusals say `no_capacity`.
+    Capacity,
 }
 
 /// Portal personas.

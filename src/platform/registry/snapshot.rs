@@ -36,3 +36,14 @@ pub fn has(snapshot: &Snapshot<Active>, family: &str, id: &str) -> bool {
         .get(family)
         .is_some_and(|ids| ids.contains_key(id))
 }
+
+/// Every active entry of `family`, sorted by id.
+pub fn entries(snapshot: &Snapshot<Active>, family: &str) -> Vec<(String, super::ActiveEntry)> {
+    let mut all: Vec<_> = snapshot
+        .get()
+        .get(family)
+        .map(|ids| ids.iter().map(|(id, e)| (id.clone(), e.clone())).collect())
+        .unwrap_or_default();
+    all.sort_by(|a: &(String, super::ActiveEntry), b| a.0.cmp(&b.0));
+    all
+}

@@ -73,6 +73,8 @@ const REFERENCES: &[(&str, &str, &str)] = &[
     ("service_account", "scopes", "scope"),
     ("audit_action", "retention_class", "retention_class"),
     ("evidence_type", "retention_class", "retention_class"),
+    ("quota_dimension", "usage_units", "usage_unit"),
+    ("override_scope", "resource_type", "resource_type"),
 ];
 
 /// Every reason `packet` cannot be accepted; empty when it is valid (if perhaps incomplete).
@@ -223,11 +225,49 @@ fn check_id(record: &Record, product: &str, issues: &mut Vec<Issue>) {
 fn check_family_rules(record: &Record, issues: &mut Vec<Issue>) {
     let has = |key: &str| record.attributes.get(key).is_some();
     let kind = record.attributes.get("kind").and_then(Value::as_str);
-    if record.family == "quota_dimension" && kind == Some("concurrency") && has("window") {
+    if record.family == "quota_dimension"
+        && matches!(kind, Some("concurrency" | "capacity"))
+        && has("window")
+    {
         issues.push(issue(
             &format!("{}.window", record.at),
-            "a concurrency dimension has no window".into(),
+            "a concurrency or capacity dimension has no window".into(),
         ));
+    }
+    if record.family == "quota_dimension" && kind != Some("quota") && has("usage_units") {
+        issues.push(issue(
+            &format!("{}.usage_units", record.at),
+            "only a quota counts usage units".into(),
+        ));
+    }
+    if record.family == "quota_dimension"
+        && let Some(window) = record.attributes.get("window").and_then(Value::as_str)
+        && !window_is_known(kind, window)
+    {
+        issues.push(issue(
+            &format!("{}.window", record.at),
+            format!("`{window}` is not a window: a rate takes e.g. `1s`, `1m`, `15m`, `1h`, `1d`; a quota `day` or `month`"),
+        ));
+    }
+    if record.family == "override_scope" {
+        for level in record
+            .attributes
+            .get("levels")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let level = level.as_str().unwrap_or_default();
+            if !OVERRIDE_LEVELS.contains(&level) {
+                issues.push(issue(
+                    &format!("{}.levels", record.at),
+                    format!(
+                        "`{level}` is not a level; use {}",
+                        OVERRIDE_LEVELS.join(", ")
+                    ),
+                ));
+            }
+        }
     }
     if record.family == "portal_page" && has("body") && has("file") {
         issues.push(issue(
@@ -235,6 +275,43 @@ fn check_family_rules(record: &Record, issues: &mut Vec<Issue>) {
             "give either `body` or `file`, not both".into(),
         ));
     }
+}
+
+/// Levels of policy's scope chain an override scope may name.
+pub const OVERRIDE_LEVELS: [&str; 7] = [
+    "global",
+    "plan",
+    "organization",
+    "department",
+    "project",
+    "principal",
+    "api_key",
+];
+
+/// Whether `window` is one policy can count: a rate's `<n><s|m|h|d>` (at most a day and
+/// at least a second), or a quota's calendar `day` or `month` (UTC).
+fn window_is_known(kind: Option<&str>, window: &str) -> bool {
+    match kind {
+        Some("quota") => matches!(window, "day" | "month"),
+        Some("rate") => rate_window_secs(window).is_some(),
+        _ => false,
+    }
+}
+
+/// A rate window's length in seconds: `30s`, `1m`, `15m`, `1h`, `1d`; from 1 s to 1 day.
+pub fn rate_window_secs(window: &str) -> Option<u64> {
+    let split = window.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = window.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    let secs = n.checked_mul(unit_secs)?;
+    (1..=86_400).contains(&secs).then_some(secs)
 }
 
 /// The entries an entry of `family` with `attributes` refers to, as (family, id).

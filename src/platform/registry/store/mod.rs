@@ -78,9 +78,10 @@ impl PgRegistry {
     }
 }
 
-type ActiveRow = (String, String, i32, serde_json::Value);
+type ActiveRow = (String, String, i32, serde_json::Value, String);
 
-/// Active entries of products that are not retired: (family, id, version, attributes).
+/// Active entries of products that are not retired: (family, id, version, attributes,
+/// product).
 #[diesel::dsl::auto_type(no_type_alias)]
 fn active_rows() -> _ {
     let active: &'static str = "active";
@@ -94,6 +95,7 @@ fn active_rows() -> _ {
             entries::id,
             entries::version,
             entries::attributes,
+            entries::product_id,
         ))
 }
 
@@ -101,12 +103,13 @@ fn active_rows() -> _ {
 fn load_active(conn: &mut PgConnection) -> QueryResult<Active> {
     let rows: Vec<ActiveRow> = active_rows().load(conn)?;
     let mut active = Active::new();
-    for (family, id, version, attributes) in rows {
+    for (family, id, version, attributes, product) in rows {
         active.entry(family).or_default().insert(
             id,
             ActiveEntry {
                 version,
                 attributes,
+                product,
             },
         );
     }
@@ -199,6 +202,10 @@ impl Registry for PgRegistry {
         snapshot::entry(&self.snapshot, family, id)
     }
 
+    fn active_entries(&self, family: &str) -> Vec<(String, ActiveEntry)> {
+        snapshot::entries(&self.snapshot, family)
+    }
+
     fn active_entry_in(
         &self,
         conn: &mut PgConnection,
@@ -210,9 +217,10 @@ impl Registry for PgRegistry {
             .filter(entries::id.eq(id))
             .first(conn)
             .optional()?;
-        Ok(row.map(|(_, _, version, attributes)| ActiveEntry {
+        Ok(row.map(|(_, _, version, attributes, product)| ActiveEntry {
             version,
             attributes,
+            product,
         }))
     }
 

@@ -1,0 +1,1 @@
+//! `aicloud policy ...`.

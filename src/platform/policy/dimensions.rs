@@ -1,0 +1,155 @@
+//! Dimensions as decisions need them, parsed once from their registry entries and looked
+//! up again only when the registry says they are still active.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use time::OffsetDateTime;
+
+use super::windows::Nanos;
+use crate::platform::billing::Period as Month;
+use crate::platform::registry::Registry;
+use crate::platform::registry::packet::DimensionKind;
+use crate::platform::registry::validate::rate_window_secs;
+
+/// The registry family dimensions live in.
+pub const FAMILY: &str = "quota_dimension";
+
+/// A quota's calendar period (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// A day.
+    Day,
+    /// A month.
+    Month,
+}
+
+impl Period {
+    /// The period `at` falls in, as `YYYY-MM-DD` or `YYYY-MM`.
+    pub fn of(self, at: OffsetDateTime) -> String {
+        match self {
+            Period::Month => Month::of(at).to_string(),
+            Period::Day => format!("{}-{:02}", Month::of(at), at.day()),
+        }
+    }
+
+    /// Milliseconds from `now` to the period's end.
+    pub fn ms_until_end(self, now: OffsetDateTime) -> u64 {
+        let end = match self {
+            Period::Month => Month::of(now).bounds().1,
+            Period::Day => (now.date().midnight().assume_utc()) + time::Duration::DAY,
+        };
+        u64::try_from((end - now).whole_milliseconds()).unwrap_or(0)
+    }
+}
+
+/// A dimension.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dimension {
+    /// Registry id.
+    pub id: String,
+    /// The product that declares it.
+    pub product: String,
+    /// rate, quota, concurrency or capacity.
+    pub kind: DimensionKind,
+    /// What is counted.
+    pub unit: String,
+    /// A rate's window.
+    pub window: Nanos,
+    /// The window as declared (`1m`).
+    pub window_text: String,
+    /// A quota's period.
+    pub period: Option<Period>,
+    /// A quota's usage units (billing's feed).
+    pub usage_units: Arc<Vec<String>>,
+}
+
+impl Dimension {
+    /// From a registry entry's attributes; `None` when they do not make a dimension.
+    pub fn parse(id: &str, product: &str, attributes: &serde_json::Value) -> Option<Dimension> {
+        let text = |key: &str| attributes.get(key).and_then(|v| v.as_str());
+        let kind = match text("kind")? {
+            "rate" => DimensionKind::Rate,
+            "quota" => DimensionKind::Quota,
+            "concurrency" => DimensionKind::Concurrency,
+            "capacity" => DimensionKind::Capacity,
+            _ => return None,
+        };
+        let window_text = text("window").unwrap_or_default().to_owned();
+        let (window, period) = match kind {
+            DimensionKind::Rate => (rate_window_secs(&window_text)? * 1_000_000_000, None),
+            DimensionKind::Quota => match window_text.as_str() {
+                "month" => (0, Some(Period::Month)),
+                "day" => (0, Some(Period::Day)),
+                _ => return None,
+            },
+            _ => (0, None),
+        };
+        let usage_units = attributes
+            .get("usage_units")
+            .and_then(|v| v.as_array())
+            .map(|units| {
+                units
+                    .iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Dimension {
+            id: id.to_owned(),
+            product: product.to_owned(),
+            kind,
+            unit: text("unit").unwrap_or_default().to_owned(),
+            window,
+            window_text,
+            period,
+            usage_units: Arc::new(usage_units),
+        })
+    }
+}
+
+/// Where decisions find dimensions.
+pub trait Dimensions: Send + Sync {
+    /// The active dimension `id`, or `None` (unknown, draft, retired or malformed).
+    fn dimension(&self, id: &str) -> Option<Arc<Dimension>>;
+}
+
+/// How long a parsed entry is trusted before it is parsed again (a new version of it).
+const REPARSE_AFTER: Duration = Duration::from_secs(5);
+
+/// Dimensions from the registry's in-memory active set.
+pub struct RegistryDimensions {
+    registry: Arc<dyn Registry>,
+    parsed: DashMap<String, (Instant, Option<Arc<Dimension>>)>,
+}
+
+impl RegistryDimensions {
+    /// Over `registry`.
+    pub fn new(registry: Arc<dyn Registry>) -> RegistryDimensions {
+        RegistryDimensions {
+            registry,
+            parsed: DashMap::new(),
+        }
+    }
+}
+
+impl Dimensions for RegistryDimensions {
+    fn dimension(&self, id: &str) -> Option<Arc<Dimension>> {
+        if !self.registry.is_active(FAMILY, id) {
+            return None;
+        }
+        if let Some(found) = self.parsed.get(id)
+            && found.0.elapsed() < REPARSE_AFTER
+        {
+            return found.1.clone();
+        }
+        let entry = self.registry.active_entry(FAMILY, id)?;
+        let parsed = Dimension::parse(id, &entry.product, &entry.attributes).map(Arc::new);
+        if self.parsed.len() < 10_000 {
+            self.parsed
+                .insert(id.to_owned(), (Instant::now(), parsed.clone()));
+        }
+        parsed
+    }
+}

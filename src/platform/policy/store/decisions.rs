@@ -1,0 +1,206 @@
+//! `Decisions`: decisions from memory, effective snapshots with explanations, and usage
+//! against limits.
+
+use sha2::{Digest, Sha256};
+
+use super::super::compose::{Subject, compose};
+use super::super::decision::{Decision, DecisionInput, Reason};
+use super::super::dimensions::{Dimension, Dimensions, FAMILY};
+use super::super::engine::{Admission, Engine};
+use super::super::views::{EffectiveDimension, EffectivePolicy, EffectiveQuery, UsageVsLimit};
+use super::super::{DECISIONS_CHECK, Decisions, POLICY_READ, PolicyError};
+use super::PgPolicy;
+use crate::platform::iam::{Caller, Project, Target};
+
+#[async_trait::async_trait]
+impl Decisions for PgPolicy {
+    fn decide(&self, input: &DecisionInput) -> (Decision, Option<Admission>) {
+        let now = self.with.clock.now();
+        let book = self.book.get();
+        let project = self.with.tenancy.project_by_id(input.project);
+        let Some(project) = project.filter(|p| p.organization_id == input.organization.0) else {
+            let message = "the project is not in the organization (or does not exist)".to_owned();
+            return (
+                Engine::refuse(Reason::HardDeny, message, book.version, now),
+                None,
+            );
+        };
+        let subject = Subject {
+            organization: project.organization_id,
+            department: Some(project.department_id),
+            project: Some(project.id),
+            principal: input.principal,
+            api_key: input.api_key.clone(),
+        };
+        self.engine.decide(
+            &book,
+            &self.dimensions,
+            &subject,
+            input,
+            now,
+            self.engine.mono(),
+        )
+    }
+
+    async fn decide_for(
+        &self,
+        caller: &Caller,
+        input: DecisionInput,
+    ) -> Result<(Decision, Option<Admission>), PolicyError> {
+        let not_found = || PolicyError::NotFound("no such project".into());
+        let project = self
+            .with
+            .tenancy
+            .project_by_id(input.project)
+            .ok_or_else(not_found)?;
+        if project.organization_id != input.organization.0 {
+            return Err(not_found());
+        }
+        let target = self
+            .target_of(Some(project.organization_id), Some(project.id))
+            .await?;
+        self.authorized(caller, DECISIONS_CHECK, target.ok_or_else(not_found)?)
+            .await?;
+        Ok(self.decide(&input))
+    }
+
+    async fn effective(
+        &self,
+        caller: &Caller,
+        query: EffectiveQuery,
+    ) -> Result<EffectivePolicy, PolicyError> {
+        let (subject, dimensions) = self.subject_of(caller, &query).await?;
+        let (now, book) = (self.with.clock.now(), self.book.get());
+        let plan = book.plan_of(subject.organization, now);
+        let dimensions: Vec<EffectiveDimension> = dimensions
+            .iter()
+            .map(|d| {
+                let composed = compose(&book, &subject, &d.id, query.resource.as_ref(), now);
+                EffectiveDimension {
+                    dimension: d.id.clone(),
+                    product: d.product.clone(),
+                    kind: kind_of(d).into(),
+                    unit: d.unit.clone(),
+                    window: (!d.window_text.is_empty()).then(|| d.window_text.clone()),
+                    ceiling: composed.ceiling,
+                    scope: composed.from.as_ref().map(|(l, _)| *l),
+                    scope_id: composed.from.map(|(_, id)| id),
+                    considered: composed.considered,
+                }
+            })
+            .collect();
+        let plan_name = plan.map(|p| format!("{}@{}", p.name, p.version));
+        let products = plan.map(|p| p.products.clone()).unwrap_or_default();
+        Ok(EffectivePolicy {
+            organization_id: subject.organization,
+            project_id: subject.project.unwrap_or_default(),
+            api_key: subject.api_key.clone(),
+            resource: query
+                .resource
+                .as_ref()
+                .map(|r| format!("{}/{}", r.resource_type, r.id)),
+            hash: hash_of(&plan_name, &products, &dimensions),
+            plan: plan_name,
+            version: book.version,
+            products,
+            dimensions,
+        })
+    }
+
+    async fn usage(
+        &self,
+        caller: &Caller,
+        query: EffectiveQuery,
+    ) -> Result<Vec<UsageVsLimit>, PolicyError> {
+        let (subject, dimensions) = self.subject_of(caller, &query).await?;
+        let (now, book) = (self.with.clock.now(), self.book.get());
+        Ok(dimensions
+            .iter()
+            .map(|d| {
+                let standing = self.engine.standing(
+                    &book,
+                    &subject,
+                    query.resource.as_ref(),
+                    d,
+                    now,
+                    self.engine.mono(),
+                );
+                UsageVsLimit {
+                    dimension: d.id.clone(),
+                    kind: kind_of(d).into(),
+                    unit: d.unit.clone(),
+                    window: (!d.window_text.is_empty()).then(|| d.window_text.clone()),
+                    ceiling: standing.ceiling,
+                    scope: standing.from.map(|(l, _)| l),
+                    used: standing.used,
+                    remaining: standing.remaining,
+                }
+            })
+            .collect())
+    }
+}
+
+impl PgPolicy {
+    /// The subject a query names, once the caller may read its project, and the active
+    /// dimensions of the products its plan includes.
+    async fn subject_of(
+        &self,
+        caller: &Caller,
+        query: &EffectiveQuery,
+    ) -> Result<(Subject, Vec<std::sync::Arc<Dimension>>), PolicyError> {
+        let target = Target::project(&query.organization, &query.project);
+        let place = self.authorized(caller, POLICY_READ, target).await?;
+        let project: Project = place.project()?.clone();
+        let mut subject = Subject {
+            organization: project.organization_id,
+            department: Some(project.department_id),
+            project: Some(project.id),
+            principal: None,
+            api_key: None,
+        };
+        if let Some(prefix) = &query.api_key {
+            super::scopes::text("api_key", prefix, super::scopes::MAX_NAME)?;
+            let key = self.with.keys.key_in(&project, prefix).await?;
+            subject.principal = key.service_account_id.or(key.user_id);
+            subject.api_key = Some(key.prefix);
+        }
+        let plan = self
+            .book
+            .get()
+            .plan_of(subject.organization, self.with.clock.now())
+            .cloned();
+        let dimensions = self
+            .with
+            .registry
+            .active_entries(FAMILY)
+            .into_iter()
+            .filter(|(_, e)| plan.as_ref().is_some_and(|p| p.entitles(&e.product)))
+            .filter_map(|(id, _)| self.dimensions.dimension(&id))
+            .collect();
+        Ok((subject, dimensions))
+    }
+}
+
+fn kind_of(d: &Dimension) -> &'static str {
+    use crate::platform::registry::packet::DimensionKind;
+    match d.kind {
+        DimensionKind::Rate => "rate",
+        DimensionKind::Quota => "quota",
+        DimensionKind::Concurrency => "concurrency",
+        DimensionKind::Capacity => "capacity",
+    }
+}
+
+/// SHA-256 over the plan and each dimension's ceiling and its scope: what a cache compares.
+fn hash_of(
+    plan: &Option<String>,
+    products: &[String],
+    dimensions: &[EffectiveDimension],
+) -> String {
+    let values: Vec<_> = dimensions
+        .iter()
+        .map(|d| serde_json::json!([d.dimension, d.ceiling, d.scope, d.scope_id]))
+        .collect();
+    let text = serde_json::json!([plan, products, values]).to_string();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
