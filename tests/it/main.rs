@@ -49,6 +49,8 @@ mod iam_tenants;
 mod input_hygiene;
 mod migrations;
 mod packet_rules;
+mod policy_decisions;
+mod policy_support;
 mod portal;
 mod portal_gate;
 mod portal_signin;
