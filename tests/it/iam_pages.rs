@@ -183,7 +183,7 @@ async fn platform_areas_follow_the_scopes_of_platform_roles() {
     assert_eq!(status, 200);
     assert!(html.contains(r#"href="/audit""#) && html.contains(r#"href="/events/dead-letters""#));
     assert!(
-        !html.contains(">Policy<"),
+        !html.contains(">Evidence<"),
         "areas still to come are for administrators"
     );
     let replay = auditor

@@ -67,23 +67,25 @@ pub async fn user_key(
 }
 
 /// Every scope of the registry role `platform.org_owner`.
-pub const OWNER_SCOPES: [&str; 8] = [
+pub const OWNER_SCOPES: [&str; 9] = [
     "platform.org.manage",
     "platform.iam.read",
     "platform.iam.write",
     "platform.keys.manage",
     "platform.billing.read",
     "platform.policy.read",
+    "platform.policy.write",
     "platform.audit.read",
     "platform.decisions.check",
 ];
 /// Every scope of `platform.org_admin`.
-pub const ADMIN_SCOPES: [&str; 7] = [
+pub const ADMIN_SCOPES: [&str; 8] = [
     "platform.iam.read",
     "platform.iam.write",
     "platform.keys.manage",
     "platform.billing.read",
     "platform.policy.read",
+    "platform.policy.write",
     "platform.audit.read",
     "platform.decisions.check",
 ];

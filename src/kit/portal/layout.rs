@@ -37,7 +37,8 @@ pub const AREAS: &[Area] = &[
         module: "policy",
         href: "/policy",
         paths: &["/policy"],
-        scope: Some("platform.policy.read"),
+        // Tenants see their own organizations' limits here; each page authorizes itself.
+        scope: None,
     },
     Area {
         title: "Products",

@@ -40,6 +40,7 @@ pub struct Delta {
 /// allow, deny or warn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = PolicyOutcome)]
 pub enum Outcome {
     /// Admitted.
     Allow,
@@ -52,6 +53,7 @@ pub enum Outcome {
 /// Why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = PolicyReason)]
 pub enum Reason {
     /// Within every ceiling.
     Allowed,
@@ -121,6 +123,7 @@ pub struct SnapshotVersion {
 
 /// The answer.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = PolicyDecision)]
 pub struct Decision {
     /// allow, warn or deny.
     pub decision: Outcome,

@@ -143,9 +143,9 @@ impl Level {
 )]
 #[serde(deny_unknown_fields)]
 pub struct Resource {
-    /// A `resource_type` registry entry, e.g. `token_factory.model`.
+    /// A `resource_type` registry entry of the dimension's product.
     pub resource_type: String,
-    /// The resource's id, e.g. `demo-echo`.
+    /// The resource's id (a model's, say).
     pub id: String,
 }
 
