@@ -25,6 +25,8 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 
 #[path = "platform/billing.rs"]
 mod billing;
+#[path = "platform/policy.rs"]
+mod policy;
 
 const SINGLE: usize = 2_000;
 const BATCH: usize = 500;
@@ -81,6 +83,7 @@ async fn run() {
     authentication(&platform).await;
     sign_ins(&platform).await;
     billing::billing(&platform, &owner_db, &server_db).await;
+    policy::policy(&platform).await;
 
     drop(platform);
     sql(&mut admin, &format!("DROP DATABASE {name} WITH (FORCE)"));

@@ -44,7 +44,7 @@ pub struct QuotaScope {
 impl QuotaScope {
     /// Whether `row` counts here.
     pub fn counts(&self, row: &FeedRow) -> bool {
-        if !self.units.iter().any(|u| *u == row.unit) {
+        if !self.units.contains(&row.unit) {
             return false;
         }
         let id = &self.counted_at;
