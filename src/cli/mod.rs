@@ -7,6 +7,7 @@ mod check;
 mod events;
 mod iam;
 mod migrate;
+mod policy;
 mod product;
 mod serve;
 
@@ -87,6 +88,9 @@ pub enum Command {
     /// Billing: balances, top-ups, grants, credit lines, prices, usage files.
     #[command(subcommand)]
     Billing(crate::platform::billing::cli::BillingCommand),
+    /// Policy: plans, assignments, overrides, a project's effective policy and its reasons.
+    #[command(subcommand)]
+    Policy(crate::platform::policy::cli::PolicyCommand),
 }
 
 pub use crate::kit::cli::{CliError, Output, print};
@@ -113,6 +117,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         } => iam::bootstrap(&cli.config_dir, email, *password_stdin, *if_absent, out),
         Command::Key(command) => iam::key(&cli.config_dir, command),
         Command::Billing(command) => billing::run(&cli.config_dir, command),
+        Command::Policy(command) => policy::run(&cli.config_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
