@@ -49,6 +49,7 @@ mod iam_tenants;
 mod input_hygiene;
 mod migrations;
 mod packet_rules;
+mod policy_cli_pages;
 mod policy_decisions;
 mod policy_support;
 mod portal;
