@@ -261,11 +261,25 @@ async fn an_override_set_with_the_form_narrows_the_bar_and_can_be_cleared() {
 }
 
 #[tokio::test]
-async fn a_tenant_without_platform_policy_read_is_kept_out() {
+async fn a_tenant_reads_its_own_organizations_limits_and_nothing_of_anothers() {
     let t = tenants().await;
     let alice = t.app.sign_in("alice@a.example", PASSWORD).await;
 
-    let (status, _) = page(&alice, t.app.url("/policy/org-a")).await;
+    let (home_status, home) = page(&alice, t.app.url("/policy")).await;
+    let (own, html) = page(&alice, t.app.url("/policy/org-a")).await;
+    let (other, _) = page(&alice, t.app.url("/policy/org-b")).await;
 
-    assert_eq!(status, 403);
+    assert_eq!(home_status, 200, "{home}");
+    assert!(
+        !home.contains(r#"id="plans""#),
+        "plans are for the platform"
+    );
+    assert!(home.contains(r#"href="/policy/org-a""#) && !home.contains("org-b"));
+    assert_eq!(own, 200, "{html}");
+    assert!(html.contains("usage-default"), "{html}");
+    assert!(
+        html.contains(r#"id="override-form""#),
+        "an owner may narrow"
+    );
+    assert_eq!(other, 404, "org-b is another tenant's");
 }

@@ -1,7 +1,8 @@
 //! Portal pages: `/policy` (the plans, and the organizations the caller can open) and
 //! `/policy/{org}` (its plan assignments, its overrides live and past, each project's use
 //! against its limits, and the forms that set a project's override and clear one). Every
-//! read and change authorizes through policy's traits.
+//! read and change authorizes through policy's traits, so a tenant sees only its own
+//! organizations; the forms show to whoever holds `platform.policy.write` there.
 
 mod rows;
 
@@ -20,7 +21,7 @@ use crate::kit::error::ApiError;
 use crate::kit::http::input::Form;
 use crate::kit::portal::{layout::Layout, render};
 use crate::platform::iam::web::session::{self, SignedIn};
-use crate::platform::iam::{Caller, Iam, Organization};
+use crate::platform::iam::{Caller, Iam, Organization, Target};
 
 /// Registers the pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -152,10 +153,20 @@ impl Sources {
                 .collect(),
             projects: usage,
             dimensions,
-            can_write: signed.require(POLICY_WRITE).is_ok(),
+            can_write: self.may_write(signed, &caller, org).await,
             error,
             form,
         })
+    }
+
+    /// Whether to offer the forms: `platform.policy.write` across the platform or in `org`
+    /// (policy still authorizes every submission).
+    async fn may_write(&self, signed: &SignedIn, caller: &Caller, org: &str) -> bool {
+        if signed.require(POLICY_WRITE).is_ok() {
+            return true;
+        }
+        let held = self.iam.access.holdings(caller, Target::org(org)).await;
+        held.is_ok_and(|(_, holdings)| holdings.scopes.contains(POLICY_WRITE))
     }
 
     async fn usage(
