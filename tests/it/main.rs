@@ -51,6 +51,7 @@ mod migrations;
 mod packet_rules;
 mod policy_cli_pages;
 mod policy_decisions;
+mod policy_http;
 mod policy_support;
 mod portal;
 mod portal_gate;

@@ -2,7 +2,8 @@
 //!
 //! A decision asked with `hold: true` keeps what it admitted (concurrency and capacity
 //! slots) for as long as its response stays open: the answer is the first line of an NDJSON
-//! stream, followed by a heartbeat line every second. The slot is freed when the caller
+//! stream, followed by a heartbeat line every half second (a write to a closed
+//! connection is how the server learns the caller left). The slot is freed when the caller
 //! settles the reservation, when the hold's time runs out, or when the connection drops —
 //! whichever comes first.
 
@@ -26,6 +27,8 @@ use crate::platform::iam::{Iam, OrganizationId, ProjectId};
 
 /// The longest a held decision stays open.
 const MAX_HOLD: Duration = Duration::from_secs(3600);
+/// How often a held decision writes a heartbeat line.
+const HEARTBEAT: Duration = Duration::from_millis(500);
 /// Most dimensions one decision asks for.
 const MAX_DELTAS: usize = 16;
 
@@ -223,7 +226,7 @@ fn held(
                     (None, lease),
                 ));
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(HEARTBEAT).await;
             let settled = lease.slot.lock().map_or(true, |s| s.is_none());
             match settled || tokio::time::Instant::now() >= deadline {
                 true => None,
