@@ -52,6 +52,7 @@ mod packet_rules;
 mod policy_cli_pages;
 mod policy_decisions;
 mod policy_http;
+mod policy_quota;
 mod policy_support;
 mod portal;
 mod portal_gate;
