@@ -13,18 +13,42 @@ use crate::policy_support::{CONCURRENT, RPM, console, fast_packet, limit};
 
 /// Onboards Token Factory, creates `acme` on plan `gold` with `limits`, and returns it
 /// with a platform administrator's key.
-async fn set_up(db: &TestDb, limits: Vec<aicloud::platform::policy::PlanLimit>) -> (CreatedOrganization, String) {
+async fn set_up(
+    db: &TestDb,
+    limits: Vec<aicloud::platform::policy::PlanLimit>,
+) -> (CreatedOrganization, String) {
     let platform = platform_for(db, &[]).await;
     let source = aicloud::platform::registry::PacketSource {
         origin: "token-factory.toml".into(),
         text: fast_packet(),
         format: aicloud::platform::registry::Format::Toml,
     };
-    platform.registry.onboard(source, aicloud::platform::audit::Actor::system("test")).await.expect("onboarded");
-    let org = platform.iam.create_organization(&console(), "acme", "Acme", OrgKind::Team, None).await.expect("org");
-    let plan = NewPlan { name: "gold".into(), description: "test".into(), products: vec!["*".into()], limits };
-    platform.plans.create_plan(&console(), plan).await.expect("plan");
-    platform.plans.assign(&console(), "acme", "gold", None).await.expect("assigned");
+    platform
+        .registry
+        .onboard(source, aicloud::platform::audit::Actor::system("test"))
+        .await
+        .expect("onboarded");
+    let org = platform
+        .iam
+        .create_organization(&console(), "acme", "Acme", OrgKind::Team, None)
+        .await
+        .expect("org");
+    let plan = NewPlan {
+        name: "gold".into(),
+        description: "test".into(),
+        products: vec!["*".into()],
+        limits,
+    };
+    platform
+        .plans
+        .create_plan(&console(), plan)
+        .await
+        .expect("plan");
+    platform
+        .plans
+        .assign(&console(), "acme", "gold", None)
+        .await
+        .expect("assigned");
     let key = admin_key_for(&platform).await;
     (org, key)
 }
@@ -45,7 +69,12 @@ fn admitted(answer: &Json) -> bool {
 }
 
 async fn decide(http: &reqwest::Client, base: &str, key: &str, body: &Json) -> reqwest::Response {
-    http.post(format!("{base}/api/v1/policy/decisions")).bearer_auth(key).json(body).send().await.expect("sent")
+    http.post(format!("{base}/api/v1/policy/decisions"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("sent")
 }
 
 /// Decides until the server knows the key, the packet and the plan (each by NOTIFY), and
@@ -68,7 +97,13 @@ async fn first_answer(http: &reqwest::Client, base: &str, key: &str, body: &Json
 async fn a_held_slot_is_freed_when_the_client_drops_its_connection() {
     let app = TestApp::spawn().await;
     let (org, key) = set_up(&app.db, vec![limit(CONCURRENT, 1)]).await;
-    let free = first_answer(&app.client, &app.address, &key, &body(&org, CONCURRENT, false)).await;
+    let free = first_answer(
+        &app.client,
+        &app.address,
+        &key,
+        &body(&org, CONCURRENT, false),
+    )
+    .await;
     assert!(admitted(&free), "{free}");
 
     let holder = reqwest::Client::new();
@@ -80,57 +115,150 @@ async fn a_held_slot_is_freed_when_the_client_drops_its_connection() {
     assert!(admitted(&answer), "{answer}");
     assert!(answer["reservation_id"].is_string());
 
-    let busy: Json = decide(&app.client, &app.address, &key, &body(&org, CONCURRENT, false)).await.json().await.expect("json");
-    assert_eq!((busy["decision"].as_str(), busy["reason"].as_str()), (Some("deny"), Some("concurrency_exhausted")), "{busy}");
+    let busy: Json = decide(
+        &app.client,
+        &app.address,
+        &key,
+        &body(&org, CONCURRENT, false),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(
+        (busy["decision"].as_str(), busy["reason"].as_str()),
+        (Some("deny"), Some("concurrency_exhausted")),
+        "{busy}"
+    );
 
     drop(held);
     drop(holder);
     let dropped = Instant::now();
     loop {
-        let again: Json = decide(&app.client, &app.address, &key, &body(&org, CONCURRENT, false)).await.json().await.expect("json");
+        let again: Json = decide(
+            &app.client,
+            &app.address,
+            &key,
+            &body(&org, CONCURRENT, false),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
         if admitted(&again) {
             break;
         }
-        assert!(dropped.elapsed() < Duration::from_secs(5), "the slot stayed taken after the client left: {again}");
+        assert!(
+            dropped.elapsed() < Duration::from_secs(5),
+            "the slot stayed taken after the client left: {again}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("slot freed {:?} after the client dropped its connection", dropped.elapsed());
+    println!(
+        "slot freed {:?} after the client dropped its connection",
+        dropped.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn a_held_reservation_is_settled_by_its_holder_only() {
     let app = TestApp::spawn().await;
     let (org, key) = set_up(&app.db, vec![limit(CONCURRENT, 1)]).await;
-    first_answer(&app.client, &app.address, &key, &body(&org, CONCURRENT, false)).await;
-    let mut held = decide(&app.client, &app.address, &key, &body(&org, CONCURRENT, true)).await;
+    first_answer(
+        &app.client,
+        &app.address,
+        &key,
+        &body(&org, CONCURRENT, false),
+    )
+    .await;
+    let mut held = decide(
+        &app.client,
+        &app.address,
+        &key,
+        &body(&org, CONCURRENT, true),
+    )
+    .await;
     let first = held.chunk().await.expect("read").expect("a first line");
     let answer: Json = serde_json::from_slice(&first).expect("the decision");
-    let id = answer["reservation_id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
+    let id = answer["reservation_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_owned();
     let settle = |who: String| {
-        let (http, url) = (app.client.clone(), app.url(&format!("/api/v1/policy/reservations/{id}/settle")));
-        async move { http.post(url).bearer_auth(who).json(&json!({ "actual": [] })).send().await.expect("sent").status() }
+        let (http, url) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/policy/reservations/{id}/settle")),
+        );
+        async move {
+            http.post(url)
+                .bearer_auth(who)
+                .json(&json!({ "actual": [] }))
+                .send()
+                .await
+                .expect("sent")
+                .status()
+        }
     };
     let platform = platform_for(&app.db, &[]).await;
-    let robot = platform.keys.create_service_account(&console(), "acme", "default", "robot", "test", "jobs").await.expect("service account");
+    let robot = platform
+        .keys
+        .create_service_account(&console(), "acme", "default", "robot", "test", "jobs")
+        .await
+        .expect("service account");
     let scopes = vec!["platform.decisions.check".into()];
-    let other = NewKey { holder: KeyHolder::ServiceAccount(robot.id), name: "other".into(), scopes, model_allowlist: None, expires_at: None };
-    let other = platform.keys.issue_key(&console(), other).await.expect("key").secret;
+    let other = NewKey {
+        holder: KeyHolder::ServiceAccount(robot.id),
+        name: "other".into(),
+        scopes,
+        model_allowlist: None,
+        expires_at: None,
+    };
+    let other = platform
+        .keys
+        .issue_key(&console(), other)
+        .await
+        .expect("key")
+        .secret;
     app.wait_for_key(&other).await;
-    assert_eq!(settle(other).await, 404, "another caller is told there is no such reservation");
+    assert_eq!(
+        settle(other).await,
+        404,
+        "another caller is told there is no such reservation"
+    );
     assert_eq!(settle(key.clone()).await, 204);
     assert_eq!(settle(key.clone()).await, 404, "settled once");
-    let free: Json = decide(&app.client, &app.address, &key, &body(&org, CONCURRENT, false)).await.json().await.expect("json");
+    let free: Json = decide(
+        &app.client,
+        &app.address,
+        &key,
+        &body(&org, CONCURRENT, false),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     assert!(admitted(&free), "settling freed the slot: {free}");
     let rest = held.chunk().await.expect("the stream ends cleanly");
-    assert!(rest.is_none_or(|b| b.iter().all(|c| *c == b'\n')), "only heartbeats follow");
+    assert!(
+        rest.is_none_or(|b| b.iter().all(|c| *c == b'\n')),
+        "only heartbeats follow"
+    );
 }
 
 #[tokio::test]
 async fn a_change_through_one_process_is_enforced_by_another_within_a_second() {
-    let db = tokio::task::spawn_blocking(TestDb::create).await.expect("db");
+    let db = tokio::task::spawn_blocking(TestDb::create)
+        .await
+        .expect("db");
     let (org, key) = set_up(&db, vec![limit(RPM, 1_000_000)]).await;
-    let (a, b) = (ServerProcess::start(&db, &[]), ServerProcess::start(&db, &[]));
-    let (base_a, base_b) = (a.url.trim_end_matches('/').to_owned(), b.url.trim_end_matches('/').to_owned());
+    let (a, b) = (
+        ServerProcess::start(&db, &[]),
+        ServerProcess::start(&db, &[]),
+    );
+    let (base_a, base_b) = (
+        a.url.trim_end_matches('/').to_owned(),
+        b.url.trim_end_matches('/').to_owned(),
+    );
     let http = reqwest::Client::new();
     let allowed = first_answer(&http, &base_b, &key, &body(&org, RPM, false)).await;
     assert!(admitted(&allowed), "{allowed}");
@@ -140,16 +268,37 @@ async fn a_change_through_one_process_is_enforced_by_another_within_a_second() {
         "level": "project", "organization": "acme", "project": "default",
         "dimension": RPM, "value": { "kind": "not_entitled" }, "reason": "suspended for review",
     });
-    let set = http.post(format!("{base_a}/api/v1/policy/overrides")).bearer_auth(&key).json(&narrowing).send().await.expect("sent");
-    assert_eq!(set.status(), 201, "{}", set.text().await.unwrap_or_default());
+    let set = http
+        .post(format!("{base_a}/api/v1/policy/overrides"))
+        .bearer_auth(&key)
+        .json(&narrowing)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        set.status(),
+        201,
+        "{}",
+        set.text().await.unwrap_or_default()
+    );
     let written = Instant::now();
     loop {
-        let answer: Json = decide(&http, &base_b, &key, &body(&org, RPM, false)).await.json().await.expect("json");
+        let answer: Json = decide(&http, &base_b, &key, &body(&org, RPM, false))
+            .await
+            .json()
+            .await
+            .expect("json");
         if answer["reason"] == "entitlement_missing" {
             break;
         }
-        assert!(written.elapsed() < Duration::from_secs(3), "the second process still admits: {answer}");
+        assert!(
+            written.elapsed() < Duration::from_secs(3),
+            "the second process still admits: {answer}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    println!("enforced by the second process {:?} after the first answered", written.elapsed());
+    println!(
+        "enforced by the second process {:?} after the first answered",
+        written.elapsed()
+    );
 }

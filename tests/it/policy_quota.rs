@@ -18,26 +18,60 @@ fn input(b: &Billed, amount: u64) -> DecisionInput {
         product: "token_factory".into(),
         resource: None,
         action: None,
-        deltas: vec![Delta { dimension: MONTHLY.into(), amount }],
+        deltas: vec![Delta {
+            dimension: MONTHLY.into(),
+            amount,
+        }],
     }
 }
 
 async fn on_quota(b: &Billed, n: u64) {
-    let plan = NewPlan { name: "gold".into(), description: "test".into(), products: vec!["*".into()], limits: vec![limit(MONTHLY, n)] };
-    b.platform.plans.create_plan(&console(), plan).await.expect("plan");
-    b.platform.plans.assign(&console(), "acme", "gold", None).await.expect("assigned");
+    let plan = NewPlan {
+        name: "gold".into(),
+        description: "test".into(),
+        products: vec!["*".into()],
+        limits: vec![limit(MONTHLY, n)],
+    };
+    b.platform
+        .plans
+        .create_plan(&console(), plan)
+        .await
+        .expect("plan");
+    b.platform
+        .plans
+        .assign(&console(), "acme", "gold", None)
+        .await
+        .expect("assigned");
 }
 
 async fn used(b: &Billed) -> u64 {
-    let query = EffectiveQuery { organization: "acme".into(), project: "default".into(), api_key: None, resource: None };
-    let usage = b.platform.decisions.usage(&console(), query).await.expect("usage");
-    usage.iter().find(|u| u.dimension == MONTHLY).expect("monthly tokens").used
+    let query = EffectiveQuery {
+        organization: "acme".into(),
+        project: "default".into(),
+        api_key: None,
+        resource: None,
+    };
+    let usage = b
+        .platform
+        .decisions
+        .usage(&console(), query)
+        .await
+        .expect("usage");
+    usage
+        .iter()
+        .find(|u| u.dimension == MONTHLY)
+        .expect("monthly tokens")
+        .used
 }
 
 async fn until_used(b: &Billed, n: u64, within: Duration) -> Duration {
     let started = Instant::now();
     while used(b).await != n {
-        assert!(started.elapsed() < within, "the quota never counted {n}; it counts {}", used(b).await);
+        assert!(
+            started.elapsed() < within,
+            "the quota never counted {n}; it counts {}",
+            used(b).await
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     started.elapsed()
@@ -49,16 +83,33 @@ async fn usage_billing_records_counts_against_the_monthly_quota() {
     b.platform.start_background();
     on_quota(&b, 1000).await;
     assert_eq!(used(&b).await, 0);
-    let outcomes = b.ingest(vec![b.event("u1", INPUT, 600, "demo"), b.event("u2", "token_factory.output_tokens", 300, "demo")]).await;
-    assert!(outcomes.iter().all(|o| o.outcome == aicloud::platform::billing::Outcome::Accepted));
+    let outcomes = b
+        .ingest(vec![
+            b.event("u1", INPUT, 600, "demo"),
+            b.event("u2", "token_factory.output_tokens", 300, "demo"),
+        ])
+        .await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.outcome == aicloud::platform::billing::Outcome::Accepted)
+    );
     let took = until_used(&b, 900, Duration::from_secs(5)).await;
     println!("billing's usage_recorded event reached the quota in {took:?}");
     let (refused, _) = b.platform.decisions.decide(&input(&b, 200));
-    assert_eq!((refused.decision, refused.reason), (Outcome::Deny, Reason::QuotaExhausted));
+    assert_eq!(
+        (refused.decision, refused.reason),
+        (Outcome::Deny, Reason::QuotaExhausted)
+    );
     assert_eq!(refused.limits[0].remaining, Some(100));
     let (admitted, _) = b.platform.decisions.decide(&input(&b, 100));
-    assert_eq!((admitted.decision, admitted.reason), (Outcome::Warn, Reason::NearLimit));
-    let requests = b.ingest(vec![b.event("u3", "token_factory.requests", 5, "demo")]).await;
+    assert_eq!(
+        (admitted.decision, admitted.reason),
+        (Outcome::Warn, Reason::NearLimit)
+    );
+    let requests = b
+        .ingest(vec![b.event("u3", "token_factory.requests", 5, "demo")])
+        .await;
     assert_eq!(requests.len(), 1);
     // The read this ingestion triggers counts what billing holds: the requests unit is not
     // one the quota names, and the 100 admitted here was never recorded with billing (a
@@ -86,7 +137,10 @@ async fn each_threshold_is_announced_once_per_scope_and_period() {
             assert!(decision.admitted(), "{id}: {decision:?}");
             let actual_event = b.event(id, INPUT, i64::try_from(actual).expect("small"), "demo");
             b.ingest(vec![actual_event]).await;
-            admission.expect("admitted").correct(&[Delta { dimension: MONTHLY.into(), amount: actual }]);
+            admission.expect("admitted").correct(&[Delta {
+                dimension: MONTHLY.into(),
+                amount: actual,
+            }]);
         }
     };
     step("u1", 900, 100).await; // the estimate crosses 80 %; the actual falls back below
@@ -99,9 +153,17 @@ async fn each_threshold_is_announced_once_per_scope_and_period() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!((count(80), count(100)), ("1".to_owned(), "1".to_owned()), "one event per threshold, scope and period");
+    assert_eq!(
+        (count(80), count(100)),
+        ("1".to_owned(), "1".to_owned()),
+        "one event per threshold, scope and period"
+    );
     let payload = b.scalar(
         "SELECT payload->>'scope_id' AS n FROM events.outbox WHERE event_type = 'platform.policy.quota_threshold_crossed' LIMIT 1",
     );
-    assert_eq!(payload, b.org.project.id.to_string(), "a plan value counts per project");
+    assert_eq!(
+        payload,
+        b.org.project.id.to_string(),
+        "a plan value counts per project"
+    );
 }

@@ -28,6 +28,9 @@ mod value;
 mod views;
 mod windows;
 
+#[cfg(test)]
+mod properties;
+
 pub mod api;
 pub mod cli;
 pub mod pages;
