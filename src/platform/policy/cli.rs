@@ -127,7 +127,7 @@ pub struct SetOverride {
     /// Department slug (department level).
     #[arg(long)]
     department: Option<String>,
-    /// Project slug (project and principal levels).
+    /// Project slug (project, principal and api_key levels).
     #[arg(long)]
     project: Option<String>,
     /// User or service account id (principal level).

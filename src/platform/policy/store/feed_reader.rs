@@ -104,7 +104,6 @@ pub async fn run(
     reader: Reader,
     writer: Writer,
     mut received: tokio::sync::mpsc::UnboundedReceiver<Signal>,
-    _resync: Duration,
 ) {
     while let Some(first) = received.recv().await {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -100,7 +100,6 @@ impl PgPolicy {
             reader,
             writer,
             received,
-            Duration::from_secs(settings.quota_resync_secs.max(1)),
         ));
         tokio::spawn(feed_reader::tick(
             Arc::clone(&engine),
