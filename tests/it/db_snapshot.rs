@@ -78,13 +78,13 @@ fn listeners(db: &TestDb) -> i64 {
 async fn a_notification_from_another_connection_reloads_the_snapshot_within_a_second() {
     let db = TestDb::create();
     let (snapshot, mut conn) = probe(&db, Duration::from_secs(3600)).await;
-    assert_eq!(*snapshot.get(), 0);
+    assert_eq!(**snapshot.get(), 0);
 
     execute(&mut conn, "INSERT INTO probe VALUES (1)");
     execute(&mut conn, &format!("NOTIFY {CHANNEL}"));
 
     eventually(Duration::from_secs(1), "reloaded on NOTIFY", || {
-        *snapshot.get() == 1
+        **snapshot.get() == 1
     })
     .await;
 }
@@ -96,7 +96,7 @@ async fn the_periodic_resync_catches_a_change_nobody_announced() {
 
     execute(&mut conn, "INSERT INTO probe VALUES (1), (2)");
 
-    eventually(Duration::from_secs(2), "resynced", || *snapshot.get() == 2).await;
+    eventually(Duration::from_secs(2), "resynced", || **snapshot.get() == 2).await;
 }
 
 #[tokio::test]
@@ -105,12 +105,12 @@ async fn reload_and_replace_change_the_value_at_once() {
     let (snapshot, mut conn) = probe(&db, Duration::from_secs(3600)).await;
 
     snapshot.replace(7);
-    let replaced = *snapshot.get();
+    let replaced = **snapshot.get();
     execute(&mut conn, "INSERT INTO probe VALUES (1)");
     snapshot.reload().await.expect("reloaded");
 
     assert_eq!(replaced, 7);
-    assert_eq!(*snapshot.get(), 1);
+    assert_eq!(**snapshot.get(), 1);
 }
 
 #[tokio::test]
@@ -135,5 +135,5 @@ async fn stopping_or_dropping_the_snapshot_ends_its_listener() {
         listeners(&second) == 0
     })
     .await;
-    assert_eq!(*stopped.get(), 0, "a stopped snapshot keeps its last value");
+    assert_eq!(**stopped.get(), 0, "a stopped snapshot keeps its last value");
 }

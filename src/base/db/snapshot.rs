@@ -6,9 +6,10 @@
 //! and its channel, and says how fresh it must stay.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use diesel::pg::PgConnection;
 
 use super::listen::{self, Next};
@@ -44,7 +45,7 @@ impl<T> Clone for Snapshot<T> {
 }
 
 struct Inner<T> {
-    value: RwLock<Arc<T>>,
+    value: ArcSwap<T>,
     db: Db,
     load: Loader<T>,
     stopped: AtomicBool,
@@ -66,7 +67,7 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
         let first = db.run(load_with(&load)).await?;
         let snapshot = Snapshot {
             inner: Arc::new(Inner {
-                value: RwLock::new(Arc::new(first)),
+                value: ArcSwap::from_pointee(first),
                 db,
                 load,
                 stopped: AtomicBool::new(false),
@@ -76,9 +77,10 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
         Ok(snapshot)
     }
 
-    /// The current value; it stays whole however long it is held.
-    pub fn get(&self) -> Arc<T> {
-        self.inner.get()
+    /// The current value; it stays whole however long it is held. Cheap enough for every
+    /// request: hold it briefly (a long-held guard costs a reference count, like an `Arc`).
+    pub fn get(&self) -> arc_swap::Guard<Arc<T>> {
+        self.inner.value.load()
     }
 
     /// Replaces the value.
@@ -101,18 +103,8 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
 }
 
 impl<T> Inner<T> {
-    fn get(&self) -> Arc<T> {
-        match self.value.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
     fn replace(&self, value: T) {
-        match self.value.write() {
-            Ok(mut guard) => *guard = Arc::new(value),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(value),
-        }
+        self.value.store(Arc::new(value));
     }
 }
 

@@ -266,6 +266,10 @@ pub trait Tenancy: Send + Sync {
     /// trip): how other modules place ids they are handed, e.g. usage attribution.
     fn project_by_id(&self, project: ProjectId) -> Option<Project>;
 
+    /// Where a project sits, its organization and department, from the same snapshot
+    /// without copying the project: what request paths ask on every request.
+    fn project_home(&self, project: ProjectId) -> Option<(OrganizationId, Uuid)>;
+
     /// The organization with this id, or `None`. Read from the database, not the snapshot,
     /// so one created a moment ago on another server is found too: how a module places an
     /// id it was handed from outside the platform (a payment processor's metadata), where

@@ -39,6 +39,8 @@ pub struct PlanVersion {
     pub name: String,
     /// 1, 2, ...
     pub version: i32,
+    /// `name@version`, as decisions report it.
+    pub label: Arc<str>,
     /// What it is for.
     pub description: String,
     /// Products it gives access to; `*` is every active product.

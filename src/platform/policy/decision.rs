@@ -1,5 +1,8 @@
 //! What a decision is asked and what it answers.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -97,14 +100,16 @@ impl Reason {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LimitState {
     /// The dimension.
-    pub dimension: String,
+    #[schema(value_type = String)]
+    pub dimension: Arc<str>,
     /// The effective ceiling.
     #[schema(value_type = Object)]
     pub ceiling: Value,
     /// The level it was set at.
     pub scope: Option<Level>,
     /// The scope's id at that level.
-    pub scope_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub scope_id: Option<Arc<str>>,
     /// Units left under the tightest ceiling (none when unlimited).
     pub remaining: Option<u64>,
     /// Milliseconds until the tightest window is full again (rates), or until the period
@@ -118,7 +123,8 @@ pub struct SnapshotVersion {
     /// Changes written to policy so far.
     pub version: i64,
     /// The plan in effect, `name@version`.
-    pub plan: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub plan: Option<Arc<str>>,
 }
 
 /// The answer.
@@ -130,9 +136,11 @@ pub struct Decision {
     /// Stable reason code.
     pub reason: Reason,
     /// Safe to show the caller.
-    pub message: String,
+    #[schema(value_type = String)]
+    pub message: Cow<'static, str>,
     /// The dimension that decided a refusal (or warning).
-    pub dimension: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub dimension: Option<Arc<str>>,
     /// Milliseconds after which a refused request would fit (rates only).
     pub retry_after_ms: Option<u64>,
     /// Each requested dimension.

@@ -34,6 +34,17 @@ impl Period {
         }
     }
 
+    /// The period `at` falls in, as a number that changes when the period does: months
+    /// or days since year 0 and the epoch.
+    pub fn key(self, at: OffsetDateTime) -> u32 {
+        match self {
+            Period::Month => {
+                u32::try_from(at.year()).unwrap_or(0) * 12 + u32::from(u8::from(at.month()))
+            }
+            Period::Day => u32::try_from(at.unix_timestamp().div_euclid(86_400)).unwrap_or(0),
+        }
+    }
+
     /// Milliseconds from `now` to the period's end.
     pub fn ms_until_end(self, now: OffsetDateTime) -> u64 {
         let end = match self {
@@ -49,6 +60,8 @@ impl Period {
 pub struct Dimension {
     /// Registry id.
     pub id: String,
+    /// The same, shared by decisions that name it.
+    pub name: Arc<str>,
     /// The product that declares it.
     pub product: String,
     /// rate, quota, concurrency or capacity.
@@ -98,6 +111,7 @@ impl Dimension {
             .unwrap_or_default();
         Some(Dimension {
             id: id.to_owned(),
+            name: Arc::from(id),
             product: product.to_owned(),
             kind,
             unit: text("unit").unwrap_or_default().to_owned(),

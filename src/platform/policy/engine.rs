@@ -1,7 +1,9 @@
 //! Decisions from memory: the effective ceilings of each requested dimension (compiled once
 //! per subject and policy version), one counter per ceiling and scope, and an atomic
-//! check-then-take over all of them. Nothing here reads the database.
+//! check-then-take over all of them ([`admit`](super::admit)). Nothing here reads the
+//! database, and a decision copies no names: they are shared `Arc<str>`s.
 
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -9,17 +11,17 @@ use dashmap::DashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::admit::refusal;
 use super::book::Book;
-use super::compose::{Subject, compose};
-use super::decision::{
-    Decision, DecisionInput, Delta, LimitState, Outcome, Reason, SnapshotVersion,
-};
+use super::compose::{Constraint, Subject, compose};
+use super::decision::{Decision, DecisionInput, Reason, SnapshotVersion};
 use super::dimensions::{Dimension, Dimensions, Period};
-
-use super::feed::{Feed, FeedState, QuotaScope};
+use super::feed::{Feed, QuotaScope};
 use super::value::{Level, MAX_AMOUNT, Resource, Value};
 use super::windows::{Gcra, Nanos, QuotaCount};
 use crate::platform::registry::packet::DimensionKind;
+
+pub use super::admission::Admission;
 
 /// A counter's state.
 #[derive(Debug)]
@@ -42,7 +44,8 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn lock(&self) -> MutexGuard<'_, Counter> {
+    /// The counter, locked (a panic elsewhere leaves it usable: counts are plain numbers).
+    pub fn lock(&self) -> MutexGuard<'_, Counter> {
         match self.counter.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -72,7 +75,7 @@ pub struct Crossing {
     pub scope_id: String,
     /// Resource it is specific to.
     pub resource: Option<String>,
-    /// The period.
+    /// The period, `YYYY-MM` or `YYYY-MM-DD`.
     pub period: String,
     /// Per mille of the ceiling: the warning fraction, or 1000.
     pub threshold_permille: u64,
@@ -82,42 +85,87 @@ pub struct Crossing {
     pub used: u64,
 }
 
-/// Where signals go; a full or closed channel drops them (each is retried by the periodic
-/// work it stands for).
+/// Where signals go; a closed channel drops them (each is redone by the periodic work it
+/// stands for).
 pub type Signals = tokio::sync::mpsc::UnboundedSender<Signal>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct BucketKey {
-    dimension: String,
+    dimension: Arc<str>,
     level: Level,
     counted_at: String,
     resource: Option<Resource>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A compiled entry's key: the ids as they are, names hashed (the entry holds them whole
+/// and is checked on every hit, so a hash collision only costs a compile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct CompiledKey {
-    subject: Subject,
-    resource: Option<Resource>,
-    dimension: String,
+    organization: Uuid,
+    project: Option<Uuid>,
+    principal: Option<Uuid>,
+    names: u64,
+}
+
+impl CompiledKey {
+    fn of(subject: &Subject, resource: Option<&Resource>, dimension: &str) -> CompiledKey {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (&subject.api_key, subject.department, resource, dimension).hash(&mut hasher);
+        CompiledKey {
+            organization: subject.organization,
+            project: subject.project,
+            principal: subject.principal,
+            names: hasher.finish(),
+        }
+    }
 }
 
 /// A ceiling to check, with its counter.
-struct Check {
-    bucket: Arc<Bucket>,
-    value: Value,
-    level: Level,
-    counted_at: String,
-    resource: Option<String>,
+pub struct Check {
+    /// The counter.
+    pub bucket: Arc<Bucket>,
+    /// A limit, or not entitled.
+    pub value: Value,
+    /// Where it was set.
+    pub level: Level,
+    /// The scope that counts it.
+    pub counted_at: String,
+    /// `type/id` of its resource.
+    pub resource: Option<String>,
 }
 
 /// One dimension's ceilings for one subject, valid for one policy version until an
 /// instant.
-struct Compiled {
+pub struct Compiled {
+    subject: Subject,
+    resource: Option<Resource>,
     version: i64,
     valid_until: Option<OffsetDateTime>,
-    ceiling: Value,
-    from: Option<(Level, String)>,
-    checks: Vec<Check>,
+    /// The tightest ceiling.
+    pub ceiling: Value,
+    /// Where it was set.
+    pub from: Option<(Level, Arc<str>)>,
+    /// Every ceiling that binds.
+    pub checks: Vec<Check>,
+    /// The dimension.
+    pub dimension: Arc<Dimension>,
+}
+
+impl Compiled {
+    fn serves(
+        &self,
+        book: &Book,
+        subject: &Subject,
+        resource: Option<&Resource>,
+        dimension: &Dimension,
+        now: OffsetDateTime,
+    ) -> bool {
+        self.version == book.version
+            && self.valid_until.is_none_or(|until| now < until)
+            && self.subject == *subject
+            && self.resource.as_ref() == resource
+            && self.dimension.id == dimension.id
+    }
 }
 
 /// The most compiled entries kept; past it the cache starts over.
@@ -129,30 +177,11 @@ pub struct Engine {
     compiled: DashMap<CompiledKey, Arc<Compiled>>,
     /// Billing's quota feed, as read.
     pub feed: Feed,
-    warn_permille: u64,
-    signals: Option<Signals>,
+    /// Per mille of a ceiling past which an admission warns.
+    pub warn_permille: u64,
+    /// Where background work is asked for.
+    pub signals: Option<Signals>,
     started: Instant,
-}
-
-/// What a decision holds until it is corrected or dropped.
-pub struct Admission {
-    held: Vec<Held>,
-    signals: Option<Signals>,
-    warn_permille: u64,
-    settled: bool,
-}
-
-struct Held {
-    dimension: String,
-    window: Nanos,
-    bucket: Arc<Bucket>,
-    amount: u64,
-    limit: u64,
-    check_level: Level,
-    scope_id: String,
-    resource: Option<String>,
-    organization: Uuid,
-    period: String,
 }
 
 impl Engine {
@@ -186,76 +215,61 @@ impl Engine {
         let plan = book.plan_of(subject.organization, now);
         let snapshot = SnapshotVersion {
             version: book.version,
-            plan: plan.map(|p| format!("{}@{}", p.name, p.version)),
+            plan: plan.map(|p| Arc::clone(&p.label)),
         };
         let deny = |reason, dimension: Option<&str>, message: String| {
+            let dimension = dimension.map(Arc::from);
             (
-                refusal(reason, dimension, message, snapshot.clone(), now),
+                refusal(reason, dimension, message.into(), snapshot.clone(), now),
                 None,
             )
         };
         match plan {
             None => {
-                return deny(
-                    Reason::EntitlementMissing,
-                    None,
-                    "the organization's plan does not exist; nothing is entitled".into(),
-                );
+                let why = "the organization's plan does not exist; nothing is entitled";
+                return deny(Reason::EntitlementMissing, None, why.into());
             }
             Some(plan) if !plan.entitles(&input.product) => {
-                return deny(
-                    Reason::EntitlementMissing,
-                    None,
-                    format!(
-                        "the plan `{}` does not include {}",
-                        plan.name, input.product
-                    ),
+                let why = format!(
+                    "the plan `{}` does not include {}",
+                    plan.name, input.product
                 );
+                return deny(Reason::EntitlementMissing, None, why);
             }
             Some(_) => {}
         }
         let mut asked = Vec::with_capacity(input.deltas.len());
         for delta in &input.deltas {
             let Some(dimension) = dimensions.dimension(&delta.dimension) else {
-                return deny(
-                    Reason::HardDeny,
-                    Some(&delta.dimension),
-                    format!("`{}` is not an active dimension", delta.dimension),
-                );
+                let why = format!("`{}` is not an active dimension", delta.dimension);
+                return deny(Reason::HardDeny, Some(&delta.dimension), why);
             };
             if dimension.product != input.product || delta.amount > MAX_AMOUNT {
                 let why = match delta.amount > MAX_AMOUNT {
                     true => format!("at most {MAX_AMOUNT} may be asked for"),
                     false => format!("it is not a dimension of {}", input.product),
                 };
-                return deny(
-                    Reason::HardDeny,
-                    Some(&delta.dimension),
-                    format!("`{}`: {why}", delta.dimension),
-                );
+                let why = format!("`{}`: {why}", delta.dimension);
+                return deny(Reason::HardDeny, Some(&delta.dimension), why);
             }
             let compiled = self.compiled(book, subject, input.resource.as_ref(), &dimension, now);
-            asked.push((delta, dimension, compiled));
+            asked.push((delta.amount, compiled));
         }
         self.admit(&asked, subject.organization, snapshot, now, mono)
     }
 
-    fn compiled(
+    /// The compiled ceilings of `dimension` for `subject`, from the cache when still valid.
+    pub fn compiled(
         &self,
         book: &Book,
         subject: &Subject,
         resource: Option<&Resource>,
-        dimension: &Dimension,
+        dimension: &Arc<Dimension>,
         now: OffsetDateTime,
     ) -> Arc<Compiled> {
-        let key = CompiledKey {
-            subject: subject.clone(),
-            resource: resource.cloned(),
-            dimension: dimension.id.clone(),
-        };
+        let key = CompiledKey::of(subject, resource, &dimension.id);
         if let Some(found) = self.compiled.get(&key)
-            && found.version == book.version
-            && found.valid_until.is_none_or(|until| now < until)
+            && found.serves(book, subject, resource, dimension, now)
         {
             return Arc::clone(&found);
         }
@@ -272,7 +286,7 @@ impl Engine {
         book: &Book,
         subject: &Subject,
         resource: Option<&Resource>,
-        dimension: &Dimension,
+        dimension: &Arc<Dimension>,
         now: OffsetDateTime,
     ) -> Compiled {
         let composed = compose(book, subject, &dimension.id, resource, now);
@@ -299,11 +313,14 @@ impl Engine {
             })
             .collect();
         Compiled {
+            subject: subject.clone(),
+            resource: resource.cloned(),
             version: book.version,
             valid_until,
             ceiling: composed.ceiling,
-            from: composed.from,
+            from: composed.from.map(|(level, id)| (level, Arc::from(id))),
             checks,
+            dimension: Arc::clone(dimension),
         }
     }
 
@@ -311,11 +328,11 @@ impl Engine {
         &self,
         organization: Uuid,
         dimension: &Dimension,
-        constraint: &super::compose::Constraint,
+        constraint: &Constraint,
         now: OffsetDateTime,
     ) -> Arc<Bucket> {
         let key = BucketKey {
-            dimension: dimension.id.clone(),
+            dimension: Arc::clone(&dimension.name),
             level: constraint.level,
             counted_at: constraint.counted_at.clone(),
             resource: constraint.resource.clone(),
@@ -341,492 +358,27 @@ impl Engine {
             quota,
         });
         let bucket = Arc::clone(self.buckets.entry(key).or_insert(made).value());
-        if let (Some(scope), Some(period)) = (&bucket.quota, dimension.period) {
-            self.feed.register(scope, &bucket, &period.of(now));
+        if let (Some(scope), Some(Period::Month)) = (&bucket.quota, dimension.period) {
+            self.feed.register(scope, &bucket, Period::Month.key(now));
             self.signal(Signal::ReadFeed(organization));
         }
         bucket
     }
 
-    fn signal(&self, signal: Signal) {
+    /// Asks for background work.
+    pub fn signal(&self, signal: Signal) {
         if let Some(signals) = &self.signals {
             let _ = signals.send(signal);
         }
     }
 
-    /// Checks every ceiling of every requested dimension under their locks, taken in one
-    /// order; takes from all of them only if all fit.
-    fn admit(
-        &self,
-        asked: &[(&Delta, Arc<Dimension>, Arc<Compiled>)],
-        organization: Uuid,
-        snapshot: SnapshotVersion,
-        now: OffsetDateTime,
-        mono: Nanos,
-    ) -> (Decision, Option<Admission>) {
-        let mut order: Vec<(usize, &Check)> = asked
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (_, _, c))| c.checks.iter().map(move |check| (i, check)))
-            .collect();
-        order.sort_by_key(|(_, check)| Arc::as_ptr(&check.bucket) as usize);
-        let feed = self.feed.state(organization);
-        let mut locked: Vec<(usize, &Check, MutexGuard<'_, Counter>)> = order
-            .into_iter()
-            .map(|(i, check)| (i, check, check.bucket.lock()))
-            .collect();
-        let mut verdicts = Vec::with_capacity(locked.len());
-        for (i, check, counter) in locked.iter_mut() {
-            let (delta, dimension, _) = &asked[*i];
-            let period = dimension.period.map(|p| p.of(now));
-            let verdict = evaluate(
-                check,
-                counter,
-                dimension,
-                delta.amount,
-                period.as_deref(),
-                feed.as_ref(),
-                mono,
-            );
-            verdicts.push((*i, verdict));
-        }
-        let limits = limit_states(asked, &verdicts, now);
-        if let Some(refused) = first_refusal(asked, &verdicts) {
-            return (
-                Decision {
-                    retry_after_ms: refused.1,
-                    limits,
-                    ..refusal(refused.0, Some(&refused.2), refused.3, snapshot, now)
-                },
-                None,
-            );
-        }
-        let mut held = Vec::with_capacity(locked.len());
-        let mut warn: Option<String> = None;
-        for (i, check, counter) in locked.iter_mut() {
-            let (delta, dimension, _) = &asked[*i];
-            let period = dimension.period.map(|p| p.of(now)).unwrap_or_default();
-            let limit = check.value.amount().unwrap_or_default();
-            let (before, after) = take(counter, dimension.window, delta.amount, mono);
-            if warn.is_none() && past(after, limit, self.warn_permille) {
-                warn = Some(dimension.id.clone());
-            }
-            let crossing = (dimension.kind == DimensionKind::Quota)
-                .then(|| {
-                    self.crossing(
-                        organization,
-                        dimension,
-                        check,
-                        &period,
-                        limit,
-                        before,
-                        after,
-                    )
-                })
-                .flatten();
-            if let Some(crossing) = &crossing {
-                self.signal(Signal::Crossed(crossing.clone()));
-            }
-            held.push(Held {
-                dimension: dimension.id.clone(),
-                window: dimension.window,
-                bucket: Arc::clone(&check.bucket),
-                amount: delta.amount,
-                limit,
-                check_level: check.level,
-                scope_id: check.counted_at.clone(),
-                resource: check.resource.clone(),
-                organization,
-                period: period.clone(),
-            });
-        }
-        drop(locked);
-        let (outcome, reason, message) = match &warn {
-            Some(d) => (
-                Outcome::Warn,
-                Reason::NearLimit,
-                format!(
-                    "admitted; `{d}` is past {} % of its ceiling",
-                    self.warn_permille / 10
-                ),
-            ),
-            None => (Outcome::Allow, Reason::Allowed, "admitted".to_owned()),
+    /// A refusal made before any counter is looked at (an unknown project).
+    pub fn refuse(reason: Reason, message: String, version: i64, now: OffsetDateTime) -> Decision {
+        let snapshot = SnapshotVersion {
+            version,
+            plan: None,
         };
-        let decision = Decision {
-            decision: outcome,
-            reason,
-            message,
-            dimension: warn,
-            retry_after_ms: None,
-            limits,
-            snapshot,
-            decided_at: now,
-        };
-        let admission = Admission {
-            held,
-            signals: self.signals.clone(),
-            warn_permille: self.warn_permille,
-            settled: false,
-        };
-        (decision, Some(admission))
-    }
-
-    #[expect(clippy::too_many_arguments, reason = "one crossing's whole context")]
-    fn crossing(
-        &self,
-        organization: Uuid,
-        dimension: &Dimension,
-        check: &Check,
-        period: &str,
-        limit: u64,
-        before: u64,
-        after: u64,
-    ) -> Option<Crossing> {
-        crossed(before, after, limit, self.warn_permille).map(|threshold_permille| Crossing {
-            organization,
-            dimension: dimension.id.clone(),
-            level: check.level,
-            scope_id: check.counted_at.clone(),
-            resource: check.resource.clone(),
-            period: period.to_owned(),
-            threshold_permille,
-            limit,
-            used: after,
-        })
-    }
-}
-
-/// The highest threshold (warning fraction, then 100 %) `before → after` crossed.
-fn crossed(before: u64, after: u64, limit: u64, warn_permille: u64) -> Option<u64> {
-    [1000, warn_permille].into_iter().find(|t| {
-        let mark = u128::from(limit) * u128::from(*t);
-        u128::from(before) * 1000 < mark && u128::from(after) * 1000 >= mark
-    })
-}
-
-/// One check's verdict: fits (with units left and when the window is full again), or the
-/// reason it does not.
-#[derive(Debug, Clone)]
-enum Verdict {
-    Fits {
-        remaining: Option<u64>,
-        reset_after: Option<Nanos>,
-    },
-    Refused {
-        reason: Reason,
-        retry_after: Option<Nanos>,
-        message: String,
-        remaining: u64,
-        reset_after: Option<Nanos>,
-    },
-}
-
-fn evaluate(
-    check: &Check,
-    counter: &mut Counter,
-    dimension: &Dimension,
-    amount: u64,
-    period: Option<&str>,
-    feed: Option<&FeedState>,
-    mono: Nanos,
-) -> Verdict {
-    let limit = match check.value {
-        Value::Limit(limit) => limit,
-        _ => {
-            return refused(
-                Reason::EntitlementMissing,
-                format!(
-                    "`{}` is not entitled at the {} level",
-                    dimension.id,
-                    check.level.as_str()
-                ),
-                0,
-            );
-        }
-    };
-    let at = |what: &str| {
-        format!(
-            "{what} of {limit} for `{}` at the {} level",
-            dimension.id,
-            check.level.as_str()
-        )
-    };
-    if amount > limit {
-        return refused(
-            Reason::HardDeny,
-            format!("{amount} asked is more than the whole {}", at("ceiling")),
-            0,
-        );
-    }
-    match counter {
-        Counter::Rate(gcra) => {
-            let state = gcra.check(limit, dimension.window, mono, amount);
-            match state.fits {
-                true => Verdict::Fits {
-                    remaining: Some(state.remaining),
-                    reset_after: Some(state.reset_after),
-                },
-                false => Verdict::Refused {
-                    reason: Reason::RateLimited,
-                    retry_after: state.retry_after,
-                    message: format!("{} per {} reached", at("rate limit"), dimension.window_text),
-                    remaining: state.remaining,
-                    reset_after: Some(state.reset_after),
-                },
-            }
-        }
-        Counter::Quota(count) => {
-            let countable =
-                !dimension.usage_units.is_empty() && dimension.period == Some(Period::Month);
-            let Some(period) = period.filter(|_| countable) else {
-                let why = "names no usage billing's monthly quota feed counts";
-                return refused(Reason::HardDeny, format!("`{}` {why}", dimension.id), 0);
-            };
-            if matches!(feed, Some(FeedState::Failed)) {
-                return refused(
-                    Reason::StaleSnapshot,
-                    format!(
-                        "usage for `{}` could not be read; try again shortly",
-                        dimension.id
-                    ),
-                    0,
-                );
-            }
-            count.roll(period);
-            let used = count.used();
-            match used.saturating_add(amount) <= limit {
-                true => Verdict::Fits {
-                    remaining: Some(limit - used - amount),
-                    reset_after: None,
-                },
-                false => refused(
-                    Reason::QuotaExhausted,
-                    format!("{} for {period} is used up", at("quota")),
-                    limit.saturating_sub(used),
-                ),
-            }
-        }
-        Counter::Held(held) => match held.saturating_add(amount) <= limit {
-            true => Verdict::Fits {
-                remaining: Some(limit - *held - amount),
-                reset_after: None,
-            },
-            false => {
-                let reason = match dimension.kind {
-                    DimensionKind::Capacity => Reason::NoCapacity,
-                    _ => Reason::ConcurrencyExhausted,
-                };
-                refused(
-                    reason,
-                    format!("{} in flight reached", at("limit")),
-                    limit.saturating_sub(*held),
-                )
-            }
-        },
-    }
-}
-
-fn refused(reason: Reason, message: String, remaining: u64) -> Verdict {
-    Verdict::Refused {
-        reason,
-        retry_after: None,
-        message,
-        remaining,
-        reset_after: None,
-    }
-}
-
-/// Whether `used` is at or past `permille` of `limit`.
-fn past(used: u64, limit: u64, permille: u64) -> bool {
-    limit > 0 && u128::from(used) * 1000 >= u128::from(limit) * u128::from(permille)
-}
-
-/// Takes `amount`; returns the count before and after.
-fn take(counter: &mut Counter, window: Nanos, amount: u64, mono: Nanos) -> (u64, u64) {
-    match counter {
-        Counter::Rate(gcra) => {
-            let before = gcra.used(window, mono);
-            gcra.take(window, mono, amount);
-            (before, gcra.used(window, mono))
-        }
-        Counter::Quota(count) => {
-            let before = count.used();
-            count.open = count.open.saturating_add(amount);
-            (before, count.used())
-        }
-        Counter::Held(held) => {
-            let before = *held;
-            *held = held.saturating_add(amount);
-            (before, *held)
-        }
-    }
-}
-
-/// A refusal with nothing else known.
-fn refusal(
-    reason: Reason,
-    dimension: Option<&str>,
-    message: String,
-    snapshot: SnapshotVersion,
-    now: OffsetDateTime,
-) -> Decision {
-    Decision {
-        decision: Outcome::Deny,
-        reason,
-        message,
-        dimension: dimension.map(str::to_owned),
-        retry_after_ms: None,
-        limits: Vec::new(),
-        snapshot,
-        decided_at: now,
-    }
-}
-
-/// The refusal to report: the first in request order, with the longest wait any refused
-/// rate asks for (none if one of them can never fit).
-fn first_refusal(
-    asked: &[(&Delta, Arc<Dimension>, Arc<Compiled>)],
-    verdicts: &[(usize, Verdict)],
-) -> Option<(Reason, Option<u64>, String, String)> {
-    let refusals: Vec<(usize, Reason, Option<Nanos>, &String)> = verdicts
-        .iter()
-        .filter_map(|(i, v)| match v {
-            Verdict::Refused {
-                reason,
-                retry_after,
-                message,
-                ..
-            } => Some((*i, *reason, *retry_after, message)),
-            Verdict::Fits { .. } => None,
-        })
-        .collect();
-    let (i, reason, _, message) = refusals.iter().min_by_key(|(i, ..)| *i)?;
-    let waits: Option<Vec<Nanos>> = refusals.iter().map(|(_, _, wait, _)| *wait).collect();
-    let retry_after = waits
-        .filter(|_| refusals.iter().all(|(_, r, ..)| *r == Reason::RateLimited))
-        .and_then(|w| w.into_iter().max())
-        .map(|ns| ns.div_ceil(1_000_000));
-    let dimension = asked
-        .get(*i)
-        .map(|(d, ..)| d.dimension.clone())
-        .unwrap_or_default();
-    Some((*reason, retry_after, dimension, (*message).clone()))
-}
-
-/// Each requested dimension's state under its tightest ceiling.
-fn limit_states(
-    asked: &[(&Delta, Arc<Dimension>, Arc<Compiled>)],
-    verdicts: &[(usize, Verdict)],
-    now: OffsetDateTime,
-) -> Vec<LimitState> {
-    asked
-        .iter()
-        .enumerate()
-        .map(|(i, (delta, dimension, compiled))| {
-            let mine = verdicts.iter().filter(|(j, _)| *j == i).map(|(_, v)| v);
-            let (remaining, reset) = mine.fold((None::<u64>, None::<Nanos>), |(rem, reset), v| {
-                let (r, t) = match v {
-                    Verdict::Fits {
-                        remaining,
-                        reset_after,
-                    } => (*remaining, *reset_after),
-                    Verdict::Refused {
-                        remaining,
-                        reset_after,
-                        ..
-                    } => (Some(*remaining), *reset_after),
-                };
-                let rem = match (rem, r) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                (rem, reset.max(t))
-            });
-            let reset_after_ms = match dimension.period {
-                Some(period) => Some(period.ms_until_end(now)),
-                None => reset.map(|ns| ns.div_ceil(1_000_000)),
-            };
-            LimitState {
-                dimension: delta.dimension.clone(),
-                ceiling: compiled.ceiling,
-                scope: compiled.from.as_ref().map(|(l, _)| *l),
-                scope_id: compiled.from.as_ref().map(|(_, id)| id.clone()),
-                remaining,
-                reset_after_ms,
-            }
-        })
-        .collect()
-}
-
-impl Admission {
-    /// Corrects the reservation to what was actually used: unused units go back to rate
-    /// windows, quotas count the actual instead of the estimate. Dimensions not named keep
-    /// their estimate. Once only; later calls change nothing.
-    pub fn correct(&mut self, actual: &[Delta]) {
-        if self.settled {
-            return;
-        }
-        self.settled = true;
-        for held in &self.held {
-            let used = actual
-                .iter()
-                .find(|d| d.dimension == held.dimension)
-                .map_or(held.amount, |d| d.amount.min(MAX_AMOUNT));
-            self.settle_one(held, used);
-        }
-    }
-
-    fn settle_one(&self, held: &Held, used: u64) {
-        let mut counter = held.bucket.lock();
-        match &mut *counter {
-            Counter::Rate(gcra) if used < held.amount => {
-                gcra.give_back(held.window, held.amount - used)
-            }
-            Counter::Rate(gcra) => gcra.push_back(held.window, used - held.amount),
-            Counter::Quota(count) => {
-                let before = count.used();
-                count.settle(held.amount, used);
-                let after = count.used();
-                drop(counter);
-                self.signal_crossing(held, before, after);
-            }
-            Counter::Held(_) => {}
-        }
-    }
-
-    fn signal_crossing(&self, held: &Held, before: u64, after: u64) {
-        let Some(threshold_permille) = crossed(before, after, held.limit, self.warn_permille)
-        else {
-            return;
-        };
-        if let Some(signals) = &self.signals {
-            let _ = signals.send(Signal::Crossed(Crossing {
-                organization: held.organization,
-                dimension: held.dimension.clone(),
-                level: held.check_level,
-                scope_id: held.scope_id.clone(),
-                resource: held.resource.clone(),
-                period: held.period.clone(),
-                threshold_permille,
-                limit: held.limit,
-                used: after,
-            }));
-        }
-    }
-}
-
-impl Drop for Admission {
-    /// Frees what is held at once (concurrency, capacity); an uncorrected quota keeps its
-    /// estimate.
-    fn drop(&mut self) {
-        for held in &self.held {
-            let mut counter = held.bucket.lock();
-            match &mut *counter {
-                Counter::Held(n) => *n = n.saturating_sub(held.amount),
-                Counter::Quota(count) if !self.settled => count.settle(held.amount, held.amount),
-                _ => {}
-            }
-        }
+        refusal(reason, None, message.into(), snapshot, now)
     }
 }
 
@@ -836,7 +388,7 @@ pub struct Standing {
     /// The effective ceiling.
     pub ceiling: Value,
     /// Where it was set.
-    pub from: Option<(Level, String)>,
+    pub from: Option<(Level, Arc<str>)>,
     /// Counted under the tightest ceiling.
     pub used: u64,
     /// Left under it (none when unlimited).
@@ -850,12 +402,12 @@ impl Engine {
         book: &Book,
         subject: &Subject,
         resource: Option<&Resource>,
-        dimension: &Dimension,
+        dimension: &Arc<Dimension>,
         now: OffsetDateTime,
         mono: Nanos,
     ) -> Standing {
         let compiled = self.compiled(book, subject, resource, dimension, now);
-        let period = dimension.period.map(|p| p.of(now));
+        let period = dimension.period.map(|p| p.key(now)).unwrap_or_default();
         let mut tightest: Option<(u64, u64)> = None;
         for check in &compiled.checks {
             let limit = check.value.amount().unwrap_or_default();
@@ -865,7 +417,7 @@ impl Engine {
                     gcra.used(dimension.window, mono)
                 }
                 Counter::Quota(count) => {
-                    count.roll(period.as_deref().unwrap_or_default());
+                    count.roll(period);
                     count.used()
                 }
                 Counter::Held(n) => *n,
@@ -881,14 +433,5 @@ impl Engine {
             used: tightest.map_or(0, |(u, _)| u),
             remaining: tightest.map(|(_, l)| l),
         }
-    }
-
-    /// A refusal made before any counter is looked at (an unknown project).
-    pub fn refuse(reason: Reason, message: String, version: i64, now: OffsetDateTime) -> Decision {
-        let snapshot = SnapshotVersion {
-            version,
-            plan: None,
-        };
-        refusal(reason, None, message, snapshot, now)
     }
 }

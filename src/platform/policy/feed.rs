@@ -73,8 +73,8 @@ impl QuotaScope {
 pub enum FeedState {
     /// Read for `period`.
     Fresh {
-        /// The period read.
-        period: String,
+        /// The period read (its key).
+        period: u32,
         /// What it held.
         rows: Arc<Vec<FeedRow>>,
     },
@@ -96,7 +96,7 @@ impl Feed {
     }
 
     /// A new quota counter: counted from the last read now, and on every later one.
-    pub fn register(&self, scope: &QuotaScope, bucket: &Arc<Bucket>, period: &str) {
+    pub fn register(&self, scope: &QuotaScope, bucket: &Arc<Bucket>, period: u32) {
         if let Some(FeedState::Fresh { period: read, rows }) = self.state(scope.organization)
             && read == period
             && let Ok(mut counter) = bucket.counter.lock()
@@ -133,7 +133,7 @@ impl Feed {
     pub fn landed(
         &self,
         organization: Uuid,
-        period: &str,
+        period: u32,
         rows: Vec<FeedRow>,
         counters: &[Arc<Bucket>],
     ) {
@@ -144,7 +144,7 @@ impl Feed {
             }
         }
         let state = FeedState::Fresh {
-            period: period.to_owned(),
+            period,
             rows: Arc::new(rows),
         };
         self.states.insert(organization, state);

@@ -18,6 +18,8 @@
 //! nothing. Counters are per process: with several server processes each enforces its own
 //! windows (DESIGN's "beyond one node").
 
+mod admission;
+mod admit;
 mod book;
 pub mod compose;
 mod decision;

@@ -38,6 +38,7 @@ fn dimensions() -> Fixed {
             .map(|(id, kind)| {
                 let d = Dimension {
                     id: (*id).into(),
+                    name: Arc::from(*id),
                     product: "p".into(),
                     kind: *kind,
                     unit: "units".into(),
@@ -137,6 +138,7 @@ fn book(
         id: Uuid::now_v7(),
         name: "default".into(),
         version: 1,
+        label: Arc::from("default@1"),
         description: String::new(),
         products: vec!["*".into()],
         limits,

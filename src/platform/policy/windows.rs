@@ -114,8 +114,8 @@ fn ceil_div(n: u128, d: u128) -> Nanos {
 /// A quota's count for one period.
 #[derive(Debug, Clone, Default)]
 pub struct QuotaCount {
-    /// The period counted (`YYYY-MM` or `YYYY-MM-DD`).
-    pub period: String,
+    /// The period counted (its [`super::dimensions::Period::key`]).
+    pub period: u32,
     /// From billing's quota feed.
     pub base: u64,
     /// Admitted, not settled.
@@ -136,10 +136,10 @@ impl QuotaCount {
     }
 
     /// Starts counting `period` afresh if it is a new one.
-    pub fn roll(&mut self, period: &str) {
+    pub fn roll(&mut self, period: u32) {
         if self.period != period {
             *self = QuotaCount {
-                period: period.to_owned(),
+                period,
                 ..QuotaCount::default()
             };
         }
@@ -152,7 +152,7 @@ impl QuotaCount {
     }
 
     /// A feed read for `period` landed with `base`.
-    pub fn read_landed(&mut self, period: &str, base: u64) {
+    pub fn read_landed(&mut self, period: u32, base: u64) {
         if self.period == period {
             self.base = base;
             self.settled_before_read = 0;
@@ -203,15 +203,15 @@ mod tests {
     #[test]
     fn a_quota_read_keeps_what_was_settled_while_it_ran() {
         let mut q = QuotaCount::default();
-        q.roll("2026-12");
+        q.roll(202612);
         q.open = 10;
         q.settle(10, 7);
         q.read_begins();
         q.open += 5;
         q.settle(5, 5);
-        q.read_landed("2026-12", 107);
+        q.read_landed(202612, 107);
         assert_eq!(q.used(), 112);
-        q.roll("2027-01");
+        q.roll(202701);
         assert_eq!(q.used(), 0);
     }
 }

@@ -121,6 +121,12 @@ impl Tenancy for PgIam {
         self.places.get().project(project.0).cloned()
     }
 
+    fn project_home(&self, project: ProjectId) -> Option<(OrganizationId, uuid::Uuid)> {
+        let places = self.places.get();
+        let found = places.project(project.0)?;
+        Some((OrganizationId(found.organization_id), found.department_id))
+    }
+
     async fn organization_by_id(
         &self,
         organization: OrganizationId,

@@ -86,6 +86,7 @@ fn latest_plans(conn: &mut PgConnection) -> QueryResult<HashMap<String, Arc<Plan
             let plan = PlanVersion {
                 id: row.id,
                 limits: by_plan.remove(&row.id).unwrap_or_default(),
+                label: Arc::from(format!("{}@{}", row.name, row.version)),
                 name: row.name.clone(),
                 version: row.version,
                 description: row.description,

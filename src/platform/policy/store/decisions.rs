@@ -17,8 +17,8 @@ impl Decisions for PgPolicy {
     fn decide(&self, input: &DecisionInput) -> (Decision, Option<Admission>) {
         let now = self.with.clock.now();
         let book = self.book.get();
-        let project = self.with.tenancy.project_by_id(input.project);
-        let Some(project) = project.filter(|p| p.organization_id == input.organization.0) else {
+        let home = self.with.tenancy.project_home(input.project);
+        let Some((_, department)) = home.filter(|(org, _)| *org == input.organization) else {
             let message = "the project is not in the organization (or does not exist)".to_owned();
             return (
                 Engine::refuse(Reason::HardDeny, message, book.version, now),
@@ -26,9 +26,9 @@ impl Decisions for PgPolicy {
             );
         };
         let subject = Subject {
-            organization: project.organization_id,
-            department: Some(project.department_id),
-            project: Some(project.id),
+            organization: input.organization.0,
+            department: Some(department),
+            project: Some(input.project.0),
             principal: input.principal,
             api_key: input.api_key.clone(),
         };

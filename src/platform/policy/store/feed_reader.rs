@@ -63,7 +63,8 @@ impl Reader {
             }
         };
         let counters = self.engine.feed.begin(organization);
-        let period = Period::of(self.with.clock.now());
+        let now = self.with.clock.now();
+        let period = Period::of(now);
         let caller = Caller::Console("policy.quota_feed".into());
         match self
             .with
@@ -87,9 +88,12 @@ impl Reader {
                         quantity: t.quantity.ceil().to_u64().unwrap_or(u64::MAX),
                     })
                     .collect();
-                self.engine
-                    .feed
-                    .landed(organization, &period.to_string(), rows, &counters);
+                self.engine.feed.landed(
+                    organization,
+                    super::super::dimensions::Period::Month.key(now),
+                    rows,
+                    &counters,
+                );
             }
             Err(err) => {
                 log::warn!("policy: quota feed of {} not read: {err}", org.slug);

@@ -96,11 +96,7 @@ impl PgPolicy {
         let reader = feed_reader::Reader::new(Arc::clone(&engine), with.clone());
         reader.read_all().await;
         let writer = thresholds::Writer::new(db, with.events.clone(), with.clock.clone());
-        tokio::spawn(feed_reader::run(
-            reader,
-            writer,
-            received,
-        ));
+        tokio::spawn(feed_reader::run(reader, writer, received));
         tokio::spawn(feed_reader::tick(
             Arc::clone(&engine),
             signals,
