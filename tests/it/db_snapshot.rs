@@ -135,5 +135,9 @@ async fn stopping_or_dropping_the_snapshot_ends_its_listener() {
         listeners(&second) == 0
     })
     .await;
-    assert_eq!(**stopped.get(), 0, "a stopped snapshot keeps its last value");
+    assert_eq!(
+        **stopped.get(),
+        0,
+        "a stopped snapshot keeps its last value"
+    );
 }

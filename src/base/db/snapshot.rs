@@ -46,6 +46,7 @@ impl<T> Clone for Snapshot<T> {
 
 struct Inner<T> {
     value: ArcSwap<T>,
+    generation: std::sync::atomic::AtomicU64,
     db: Db,
     load: Loader<T>,
     stopped: AtomicBool,
@@ -68,6 +69,7 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
         let snapshot = Snapshot {
             inner: Arc::new(Inner {
                 value: ArcSwap::from_pointee(first),
+                generation: std::sync::atomic::AtomicU64::new(0),
                 db,
                 load,
                 stopped: AtomicBool::new(false),
@@ -81,6 +83,12 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
     /// request: hold it briefly (a long-held guard costs a reference count, like an `Arc`).
     pub fn get(&self) -> arc_swap::Guard<Arc<T>> {
         self.inner.value.load()
+    }
+
+    /// How many times the value was replaced: what a cache of something derived from the
+    /// value compares to know it is still current.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// Replaces the value.
@@ -105,6 +113,7 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
 impl<T> Inner<T> {
     fn replace(&self, value: T) {
         self.value.store(Arc::new(value));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 

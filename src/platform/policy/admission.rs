@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -48,9 +49,12 @@ impl Held {
     }
 }
 
+/// What one admission took: a few ceilings, kept inline.
+pub type Holdings = SmallVec<[Held; 6]>;
+
 /// An admission. Dropping it frees what is held at once.
 pub struct Admission {
-    held: Vec<Held>,
+    held: Holdings,
     organization: Uuid,
     decided_at: OffsetDateTime,
     signals: Option<Signals>,
@@ -61,7 +65,7 @@ pub struct Admission {
 impl Admission {
     /// What a decision took.
     pub(super) fn new(
-        held: Vec<Held>,
+        held: Holdings,
         organization: Uuid,
         decided_at: OffsetDateTime,
         signals: Option<Signals>,

@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::sync::{Arc, MutexGuard};
 
+use smallvec::SmallVec;
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -46,18 +48,18 @@ impl Engine {
         now: OffsetDateTime,
         mono: Nanos,
     ) -> (Decision, Option<Admission>) {
-        let mut order: Vec<(usize, usize)> = asked
+        let mut order: SmallVec<[(usize, usize); 12]> = asked
             .iter()
             .enumerate()
             .flat_map(|(i, (_, c))| (0..c.checks.len()).map(move |j| (i, j)))
             .collect();
         order.sort_by_key(|(i, j)| Arc::as_ptr(&asked[*i].1.checks[*j].bucket) as usize);
         let feed = self.feed.state(organization);
-        let mut locked: Vec<(usize, usize, MutexGuard<'_, Counter>)> = order
+        let mut locked: SmallVec<[(usize, usize, MutexGuard<'_, Counter>); 12]> = order
             .into_iter()
             .map(|(i, j)| (i, j, asked[i].1.checks[j].bucket.lock()))
             .collect();
-        let verdicts: Vec<(usize, Verdict)> = locked
+        let verdicts: SmallVec<[(usize, Verdict); 12]> = locked
             .iter_mut()
             .map(|(i, j, counter)| {
                 let (amount, compiled) = &asked[*i];
@@ -89,7 +91,7 @@ impl Engine {
                 None,
             );
         }
-        let mut held = Vec::with_capacity(locked.len());
+        let mut held = SmallVec::with_capacity(locked.len());
         let mut warn: Option<Arc<str>> = None;
         for (i, j, counter) in locked.iter_mut() {
             let (amount, compiled) = &asked[*i];
@@ -319,9 +321,8 @@ fn first_refusal(
     asked: &Asked,
     verdicts: &[(usize, Verdict)],
 ) -> Option<(Reason, Option<u64>, Arc<str>, String)> {
-    let refusals: Vec<(usize, Reason, Option<Nanos>, &String)> = verdicts
-        .iter()
-        .filter_map(|(i, v)| match v {
+    let refusals = || {
+        verdicts.iter().filter_map(|(i, v)| match v {
             Verdict::Refused {
                 reason,
                 retry_after,
@@ -330,15 +331,17 @@ fn first_refusal(
             } => Some((*i, *reason, *retry_after, message)),
             Verdict::Fits { .. } => None,
         })
-        .collect();
-    let (i, reason, _, message) = refusals.iter().min_by_key(|(i, ..)| *i)?;
-    let waits: Option<Vec<Nanos>> = refusals.iter().map(|(_, _, wait, _)| *wait).collect();
+    };
+    let (i, reason, _, message) = refusals().min_by_key(|(i, ..)| *i)?;
+    let only_rates = refusals().all(|(_, r, ..)| r == Reason::RateLimited);
+    let waits: Option<Nanos> = refusals()
+        .map(|(_, _, wait, _)| wait)
+        .try_fold(0, |m, w| w.map(|w| w.max(m)));
     let retry_after = waits
-        .filter(|_| refusals.iter().all(|(_, r, ..)| *r == Reason::RateLimited))
-        .and_then(|w| w.into_iter().max())
+        .filter(|_| only_rates)
         .map(|ns| ns.div_ceil(1_000_000));
-    let dimension = Arc::clone(&asked[*i].1.dimension.name);
-    Some((*reason, retry_after, dimension, (*message).clone()))
+    let dimension = Arc::clone(&asked[i].1.dimension.name);
+    Some((reason, retry_after, dimension, message.clone()))
 }
 
 /// Each requested dimension's state under its tightest ceiling.

@@ -113,6 +113,9 @@ impl Override {
     }
 }
 
+/// The hasher of the book's maps, read on every decision.
+pub type Fast = foldhash::fast::RandomState;
+
 /// The plan every organization without an assignment is on.
 pub const DEFAULT_PLAN: &str = "default";
 
@@ -123,11 +126,11 @@ pub struct Book {
     /// override written.
     pub version: i64,
     /// The latest version of each plan, by name.
-    pub plans: HashMap<String, Arc<PlanVersion>>,
+    pub plans: HashMap<String, Arc<PlanVersion>, Fast>,
     /// Each organization's assignments, oldest first.
-    pub assignments: HashMap<Uuid, Vec<Assignment>>,
+    pub assignments: HashMap<Uuid, Vec<Assignment>, Fast>,
     /// Overrides not cleared, by where they apply.
-    pub overrides: HashMap<Slot, Arc<Override>>,
+    pub overrides: HashMap<Slot, Arc<Override>, Fast>,
 }
 
 impl Book {

@@ -2,9 +2,10 @@
 //! up again only when the registry says they are still active.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
+use std::collections::HashMap;
+
+use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
 use super::windows::Nanos;
@@ -129,41 +130,57 @@ pub trait Dimensions: Send + Sync {
     fn dimension(&self, id: &str) -> Option<Arc<Dimension>>;
 }
 
-/// How long a parsed entry is trusted before it is parsed again (a new version of it).
-const REPARSE_AFTER: Duration = Duration::from_secs(5);
-
-/// Dimensions from the registry's in-memory active set.
+/// Dimensions from the registry's in-memory active set, parsed once per registry
+/// generation (a reload of the active set, e.g. a retired dimension, is seen at once). Read
+/// on every decision by every worker, so the parsed set is swapped whole, never locked.
 pub struct RegistryDimensions {
     registry: Arc<dyn Registry>,
-    parsed: DashMap<String, (Instant, Option<Arc<Dimension>>)>,
+    parsed: ArcSwap<Parsed>,
 }
+
+/// Dimensions parsed at one registry generation.
+#[derive(Default)]
+struct Parsed {
+    generation: u64,
+    by_id: HashMap<String, Option<Arc<Dimension>>, foldhash::fast::RandomState>,
+}
+
+/// The most dimension ids remembered (unknown ones included) before starting over.
+const MAX_PARSED: usize = 10_000;
 
 impl RegistryDimensions {
     /// Over `registry`.
     pub fn new(registry: Arc<dyn Registry>) -> RegistryDimensions {
         RegistryDimensions {
             registry,
-            parsed: DashMap::new(),
+            parsed: ArcSwap::from_pointee(Parsed::default()),
         }
     }
 }
 
 impl Dimensions for RegistryDimensions {
     fn dimension(&self, id: &str) -> Option<Arc<Dimension>> {
-        if !self.registry.is_active(FAMILY, id) {
-            return None;
-        }
-        if let Some(found) = self.parsed.get(id)
-            && found.0.elapsed() < REPARSE_AFTER
+        let generation = self.registry.generation();
+        let current = self.parsed.load();
+        if current.generation == generation
+            && let Some(found) = current.by_id.get(id)
         {
-            return found.1.clone();
+            return found.clone();
         }
-        let entry = self.registry.active_entry(FAMILY, id)?;
-        let parsed = Dimension::parse(id, &entry.product, &entry.attributes).map(Arc::new);
-        if self.parsed.len() < 10_000 {
-            self.parsed
-                .insert(id.to_owned(), (Instant::now(), parsed.clone()));
+        let parsed = self
+            .registry
+            .active_entry(FAMILY, id)
+            .and_then(|entry| Dimension::parse(id, &entry.product, &entry.attributes))
+            .map(Arc::new);
+        let mut next = Parsed {
+            generation,
+            by_id: HashMap::default(),
+        };
+        if current.generation == generation && current.by_id.len() < MAX_PARSED {
+            next.by_id.clone_from(&current.by_id);
         }
+        next.by_id.insert(id.to_owned(), parsed.clone());
+        self.parsed.store(Arc::new(next));
         parsed
     }
 }

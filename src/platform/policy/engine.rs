@@ -3,7 +3,7 @@
 //! check-then-take over all of them ([`admit`](super::admit)). Nothing here reads the
 //! database, and a decision copies no names: they are shared `Arc<str>`s.
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -109,7 +109,7 @@ struct CompiledKey {
 
 impl CompiledKey {
     fn of(subject: &Subject, resource: Option<&Resource>, dimension: &str) -> CompiledKey {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut hasher = foldhash::quality::FixedState::default().build_hasher();
         (&subject.api_key, subject.department, resource, dimension).hash(&mut hasher);
         CompiledKey {
             organization: subject.organization,
@@ -168,13 +168,20 @@ impl Compiled {
     }
 }
 
+/// The hasher of the engine's maps.
+pub type Fast = foldhash::fast::RandomState;
+
+/// Shards of the engine's maps: enough that threads deciding for different projects rarely
+/// take the same shard's lock.
+const SHARDS: usize = 256;
+
 /// The most compiled entries kept; past it the cache starts over.
 const MAX_COMPILED: usize = 200_000;
 
 /// The decision engine.
 pub struct Engine {
-    buckets: DashMap<BucketKey, Arc<Bucket>>,
-    compiled: DashMap<CompiledKey, Arc<Compiled>>,
+    buckets: DashMap<BucketKey, Arc<Bucket>, Fast>,
+    compiled: DashMap<CompiledKey, Arc<Compiled>, Fast>,
     /// Billing's quota feed, as read.
     pub feed: Feed,
     /// Per mille of a ceiling past which an admission warns.
@@ -188,8 +195,8 @@ impl Engine {
     /// An engine warning past `warn_permille` of a ceiling, sending work to `signals`.
     pub fn new(warn_permille: u64, signals: Option<Signals>) -> Engine {
         Engine {
-            buckets: DashMap::new(),
-            compiled: DashMap::new(),
+            buckets: DashMap::with_hasher_and_shard_amount(Fast::default(), SHARDS),
+            compiled: DashMap::with_hasher_and_shard_amount(Fast::default(), SHARDS),
             feed: Feed::default(),
             warn_permille: warn_permille.clamp(1, 1000),
             signals,
@@ -238,7 +245,7 @@ impl Engine {
             }
             Some(_) => {}
         }
-        let mut asked = Vec::with_capacity(input.deltas.len());
+        let mut asked: smallvec::SmallVec<[(u64, Arc<Compiled>); 4]> = smallvec::SmallVec::new();
         for delta in &input.deltas {
             let Some(dimension) = dimensions.dimension(&delta.dimension) else {
                 let why = format!("`{}` is not an active dimension", delta.dimension);
@@ -268,17 +275,20 @@ impl Engine {
         now: OffsetDateTime,
     ) -> Arc<Compiled> {
         let key = CompiledKey::of(subject, resource, &dimension.id);
-        if let Some(found) = self.compiled.get(&key)
-            && found.serves(book, subject, resource, dimension, now)
-        {
-            return Arc::clone(&found);
-        }
-        let compiled = Arc::new(self.compile(book, subject, resource, dimension, now));
-        if self.compiled.len() >= MAX_COMPILED {
-            self.compiled.clear();
-        }
-        self.compiled.insert(key, Arc::clone(&compiled));
-        compiled
+        let serves = |c: &Compiled| c.serves(book, subject, resource, dimension, now);
+        let shared = self
+            .compiled
+            .get(&key)
+            .map(|c| Arc::clone(&c))
+            .filter(|c| serves(c));
+        shared.unwrap_or_else(|| {
+            let made = Arc::new(self.compile(book, subject, resource, dimension, now));
+            if self.compiled.len() >= MAX_COMPILED {
+                self.compiled.clear();
+            }
+            self.compiled.insert(key, Arc::clone(&made));
+            made
+        })
     }
 
     fn compile(

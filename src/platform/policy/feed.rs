@@ -85,8 +85,8 @@ pub enum FeedState {
 /// Every organization's feed and the counters built on it.
 #[derive(Default)]
 pub struct Feed {
-    states: DashMap<Uuid, FeedState>,
-    counters: DashMap<Uuid, Vec<Weak<Bucket>>>,
+    states: DashMap<Uuid, FeedState, super::engine::Fast>,
+    counters: DashMap<Uuid, Vec<Weak<Bucket>>, super::engine::Fast>,
 }
 
 impl Feed {

@@ -170,8 +170,10 @@ fn book(
         .collect();
     Book {
         version: 1,
-        plans: HashMap::from([("default".to_owned(), Arc::new(plan))]),
-        assignments: HashMap::new(),
+        plans: [("default".to_owned(), Arc::new(plan))]
+            .into_iter()
+            .collect(),
+        assignments: HashMap::default(),
         overrides,
     }
 }

@@ -264,6 +264,10 @@ pub trait Registry: Send + Sync {
     /// The active entry `id` of `family`, from memory.
     fn active_entry(&self, family: &str, id: &str) -> Option<ActiveEntry>;
 
+    /// Changes whenever the in-memory active set does: a cache of something derived from
+    /// active entries is current while this stays the same.
+    fn generation(&self) -> u64;
+
     /// Every active entry of `family`, by id, from memory.
     fn active_entries(&self, family: &str) -> Vec<(String, ActiveEntry)>;
 

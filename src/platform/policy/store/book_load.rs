@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use diesel::prelude::*;
 
-use super::super::book::{Assignment, Book, LimitKey, PlanVersion};
+use super::super::book::{Assignment, Book, Fast, LimitKey, PlanVersion};
 use super::super::schema::{assignments, changes, overrides, plan_limits, plans};
 use super::rows::{AssignmentRow, LimitRow, OverrideRow, PlanRow, resource_of};
 use crate::base::db::DbError;
@@ -25,7 +25,7 @@ fn load_on(conn: &mut PgConnection) -> QueryResult<Book> {
         .select(diesel::dsl::max(changes::id))
         .first(conn)?;
     let plans = latest_plans(conn)?;
-    let mut by_org: HashMap<uuid::Uuid, Vec<Assignment>> = HashMap::new();
+    let mut by_org: HashMap<uuid::Uuid, Vec<Assignment>, Fast> = HashMap::default();
     let rows: Vec<AssignmentRow> = assignments::table
         .order((assignments::effective_from, assignments::created_at))
         .select(AssignmentRow::as_select())
@@ -57,7 +57,7 @@ fn load_on(conn: &mut PgConnection) -> QueryResult<Book> {
 }
 
 /// The latest version of each plan, with its limits.
-fn latest_plans(conn: &mut PgConnection) -> QueryResult<HashMap<String, Arc<PlanVersion>>> {
+fn latest_plans(conn: &mut PgConnection) -> QueryResult<HashMap<String, Arc<PlanVersion>, Fast>> {
     let rows: Vec<PlanRow> = plans::table
         .distinct_on(plans::name)
         .order((plans::name, plans::version.desc()))

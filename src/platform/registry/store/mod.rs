@@ -202,6 +202,10 @@ impl Registry for PgRegistry {
         snapshot::entry(&self.snapshot, family, id)
     }
 
+    fn generation(&self) -> u64 {
+        self.snapshot.generation()
+    }
+
     fn active_entries(&self, family: &str) -> Vec<(String, ActiveEntry)> {
         snapshot::entries(&self.snapshot, family)
     }
