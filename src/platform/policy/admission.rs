@@ -11,14 +11,14 @@ use uuid::Uuid;
 use super::admit::crossed;
 use super::decision::Delta;
 use super::dimensions::Period;
-use super::engine::{Compiled, Counter, Crossing, Signal, Signals};
+use super::engine::{Compiled, CompiledSet, Counter, Crossing, Signal, Signals};
 use super::value::MAX_AMOUNT;
 
 /// One ceiling taken from.
 pub struct Held {
-    /// The dimension's compiled ceilings.
-    pub compiled: Arc<Compiled>,
-    /// Which of them.
+    /// Which requested dimension (in the set).
+    pub dim: usize,
+    /// Which of its ceilings.
     pub check: usize,
     /// How much was taken.
     pub amount: u64,
@@ -54,6 +54,7 @@ pub type Holdings = SmallVec<[Held; 6]>;
 
 /// An admission. Dropping it frees what is held at once.
 pub struct Admission {
+    set: Arc<CompiledSet>,
     held: Holdings,
     organization: Uuid,
     decided_at: OffsetDateTime,
@@ -65,6 +66,7 @@ pub struct Admission {
 impl Admission {
     /// What a decision took.
     pub(super) fn new(
+        set: Arc<CompiledSet>,
         held: Holdings,
         organization: Uuid,
         decided_at: OffsetDateTime,
@@ -72,6 +74,7 @@ impl Admission {
         warn_permille: u64,
     ) -> Admission {
         Admission {
+            set,
             held,
             organization,
             decided_at,
@@ -91,7 +94,7 @@ impl Admission {
         }
         self.settled = true;
         for held in &self.held {
-            let dimension = &held.compiled.dimension;
+            let dimension = &self.set.dims[held.dim].dimension;
             let used = actual
                 .iter()
                 .find(|d| d.dimension == dimension.id)
@@ -101,10 +104,8 @@ impl Admission {
     }
 
     fn settle_one(&self, held: &Held, used: u64) {
-        let (check, window) = (
-            &held.compiled.checks[held.check],
-            held.compiled.dimension.window,
-        );
+        let compiled = &self.set.dims[held.dim];
+        let (check, window) = (&compiled.checks[held.check], compiled.dimension.window);
         let mut counter = check.bucket.lock();
         match &mut *counter {
             Counter::Rate(gcra) if used < held.amount => gcra.give_back(window, held.amount - used),
@@ -120,7 +121,7 @@ impl Admission {
                     &self.signals,
                 ) {
                     let crossing = Held::crossing(
-                        &held.compiled,
+                        compiled,
                         held.check,
                         self.organization,
                         self.decided_at,
@@ -140,7 +141,7 @@ impl Drop for Admission {
     /// estimate.
     fn drop(&mut self) {
         for held in &self.held {
-            let mut counter = held.compiled.checks[held.check].bucket.lock();
+            let mut counter = self.set.dims[held.dim].checks[held.check].bucket.lock();
             match &mut *counter {
                 Counter::Held(n) => *n = n.saturating_sub(held.amount),
                 Counter::Quota(count) if !self.settled => count.settle(held.amount, held.amount),

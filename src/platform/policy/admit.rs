@@ -11,16 +11,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::admission::{Admission, Held};
+use super::decision::Delta;
 use super::decision::{Decision, LimitState, Outcome, Reason, SnapshotVersion};
 use super::dimensions::{Dimension, Period};
-use super::engine::{Check, Compiled, Counter, Engine, Signal};
+use super::engine::{Check, Compiled, CompiledSet, Counter, Engine, Signal};
 use super::feed::FeedState;
 use super::value::Value;
 use super::windows::Nanos;
 use crate::platform::registry::packet::DimensionKind;
 
 /// What was asked: an amount of each compiled dimension.
-pub type Asked = [(u64, Arc<Compiled>)];
+type Asked<'a> = [(u64, &'a Compiled)];
 
 /// One check's verdict.
 #[derive(Debug, Clone)]
@@ -42,12 +43,19 @@ impl Engine {
     /// Checks everything asked for, then takes from all of it or from none.
     pub(super) fn admit(
         &self,
-        asked: &Asked,
+        set: &Arc<CompiledSet>,
+        deltas: &[Delta],
         organization: Uuid,
         snapshot: SnapshotVersion,
         now: OffsetDateTime,
         mono: Nanos,
     ) -> (Decision, Option<Admission>) {
+        let asked: SmallVec<[(u64, &Compiled); 4]> = deltas
+            .iter()
+            .zip(&set.dims)
+            .map(|(d, c)| (d.amount, c))
+            .collect();
+        let asked = asked.as_slice();
         let mut order: SmallVec<[(usize, usize); 12]> = asked
             .iter()
             .enumerate()
@@ -114,7 +122,7 @@ impl Engine {
                 )));
             }
             held.push(Held {
-                compiled: Arc::clone(compiled),
+                dim: *i,
                 check: *j,
                 amount: *amount,
             });
@@ -143,6 +151,7 @@ impl Engine {
             decided_at: now,
         };
         let admission = Admission::new(
+            Arc::clone(set),
             held,
             organization,
             now,

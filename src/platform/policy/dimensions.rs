@@ -128,6 +128,9 @@ impl Dimension {
 pub trait Dimensions: Send + Sync {
     /// The active dimension `id`, or `None` (unknown, draft, retired or malformed).
     fn dimension(&self, id: &str) -> Option<Arc<Dimension>>;
+
+    /// Changes whenever an answer of [`Dimensions::dimension`] may have.
+    fn generation(&self) -> u64;
 }
 
 /// Dimensions from the registry's in-memory active set, parsed once per registry
@@ -159,6 +162,10 @@ impl RegistryDimensions {
 }
 
 impl Dimensions for RegistryDimensions {
+    fn generation(&self) -> u64 {
+        self.registry.generation()
+    }
+
     fn dimension(&self, id: &str) -> Option<Arc<Dimension>> {
         let generation = self.registry.generation();
         let current = self.parsed.load();

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use dashmap::DashMap;
+use smallvec::SmallVec;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -97,21 +98,28 @@ struct BucketKey {
     resource: Option<Resource>,
 }
 
-/// A compiled entry's key: the ids as they are, names hashed (the entry holds them whole
-/// and is checked on every hit, so a hash collision only costs a compile).
+/// A compiled set's key: the ids as they are, names hashed (the set holds them whole and
+/// is checked on every hit, so a hash collision only costs a compile).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct CompiledKey {
+struct SetKey {
     organization: Uuid,
     project: Option<Uuid>,
     principal: Option<Uuid>,
     names: u64,
 }
 
-impl CompiledKey {
-    fn of(subject: &Subject, resource: Option<&Resource>, dimension: &str) -> CompiledKey {
+impl SetKey {
+    fn of<'a>(
+        subject: &Subject,
+        resource: Option<&Resource>,
+        dimensions: impl Iterator<Item = &'a str>,
+    ) -> SetKey {
         let mut hasher = foldhash::quality::FixedState::default().build_hasher();
-        (&subject.api_key, subject.department, resource, dimension).hash(&mut hasher);
-        CompiledKey {
+        (&subject.api_key, subject.department, resource).hash(&mut hasher);
+        for d in dimensions {
+            d.hash(&mut hasher);
+        }
+        SetKey {
             organization: subject.organization,
             project: subject.project,
             principal: subject.principal,
@@ -134,13 +142,8 @@ pub struct Check {
     pub resource: Option<String>,
 }
 
-/// One dimension's ceilings for one subject, valid for one policy version until an
-/// instant.
+/// One dimension's ceilings for one subject.
 pub struct Compiled {
-    subject: Subject,
-    resource: Option<Resource>,
-    version: i64,
-    valid_until: Option<OffsetDateTime>,
     /// The tightest ceiling.
     pub ceiling: Value,
     /// Where it was set.
@@ -151,37 +154,56 @@ pub struct Compiled {
     pub dimension: Arc<Dimension>,
 }
 
-impl Compiled {
+/// The ceilings of the dimensions one kind of request asks for (a product asks for the
+/// same few on every request), valid for one policy version and registry generation until
+/// an instant: one lookup per decision.
+pub struct CompiledSet {
+    subject: Subject,
+    resource: Option<Resource>,
+    version: i64,
+    generation: u64,
+    valid_until: Option<OffsetDateTime>,
+    /// Per requested dimension, in request order.
+    pub dims: SmallVec<[Compiled; 4]>,
+}
+
+impl CompiledSet {
     fn serves(
         &self,
         book: &Book,
+        generation: u64,
         subject: &Subject,
-        resource: Option<&Resource>,
-        dimension: &Dimension,
+        input: &DecisionInput,
         now: OffsetDateTime,
     ) -> bool {
         self.version == book.version
+            && self.generation == generation
             && self.valid_until.is_none_or(|until| now < until)
             && self.subject == *subject
-            && self.resource.as_ref() == resource
-            && self.dimension.id == dimension.id
+            && self.resource == input.resource
+            && self.dims.len() == input.deltas.len()
+            && self
+                .dims
+                .iter()
+                .zip(&input.deltas)
+                .all(|(c, d)| c.dimension.id == d.dimension)
     }
 }
-
-/// The hasher of the engine's maps.
-pub type Fast = foldhash::fast::RandomState;
 
 /// Shards of the engine's maps: enough that threads deciding for different projects rarely
 /// take the same shard's lock.
 const SHARDS: usize = 256;
 
-/// The most compiled entries kept; past it the cache starts over.
+/// The hasher of the engine's maps.
+pub type Fast = foldhash::fast::RandomState;
+
+/// The most compiled sets kept; past it the cache starts over.
 const MAX_COMPILED: usize = 200_000;
 
 /// The decision engine.
 pub struct Engine {
     buckets: DashMap<BucketKey, Arc<Bucket>, Fast>,
-    compiled: DashMap<CompiledKey, Arc<Compiled>, Fast>,
+    compiled: DashMap<SetKey, Arc<CompiledSet>, Fast>,
     /// Billing's quota feed, as read.
     pub feed: Feed,
     /// Per mille of a ceiling past which an admission warns.
@@ -245,52 +267,89 @@ impl Engine {
             }
             Some(_) => {}
         }
-        let mut asked: smallvec::SmallVec<[(u64, Arc<Compiled>); 4]> = smallvec::SmallVec::new();
-        for delta in &input.deltas {
-            let Some(dimension) = dimensions.dimension(&delta.dimension) else {
-                let why = format!("`{}` is not an active dimension", delta.dimension);
-                return deny(Reason::HardDeny, Some(&delta.dimension), why);
-            };
-            if dimension.product != input.product || delta.amount > MAX_AMOUNT {
-                let why = match delta.amount > MAX_AMOUNT {
-                    true => format!("at most {MAX_AMOUNT} may be asked for"),
-                    false => format!("it is not a dimension of {}", input.product),
-                };
-                let why = format!("`{}`: {why}", delta.dimension);
-                return deny(Reason::HardDeny, Some(&delta.dimension), why);
-            }
-            let compiled = self.compiled(book, subject, input.resource.as_ref(), &dimension, now);
-            asked.push((delta.amount, compiled));
+        let generation = dimensions.generation();
+        let key = SetKey::of(
+            subject,
+            input.resource.as_ref(),
+            input.deltas.iter().map(|d| d.dimension.as_str()),
+        );
+        let cached = self.compiled.get(&key).map(|c| Arc::clone(&c));
+        let set = match cached.filter(|c| c.serves(book, generation, subject, input, now)) {
+            Some(set) => set,
+            None => match self.compile_set(book, dimensions, generation, subject, input, now) {
+                Ok(set) => {
+                    if self.compiled.len() >= MAX_COMPILED {
+                        self.compiled.clear();
+                    }
+                    self.compiled.insert(key, Arc::clone(&set));
+                    set
+                }
+                Err((dimension, why)) => return deny(Reason::HardDeny, Some(&dimension), why),
+            },
+        };
+        if let Some(too_much) = input.deltas.iter().find(|d| d.amount > MAX_AMOUNT) {
+            let why = format!(
+                "`{}`: at most {MAX_AMOUNT} may be asked for",
+                too_much.dimension
+            );
+            return deny(Reason::HardDeny, Some(&too_much.dimension), why);
         }
-        self.admit(&asked, subject.organization, snapshot, now, mono)
+        self.admit(
+            &set,
+            &input.deltas,
+            subject.organization,
+            snapshot,
+            now,
+            mono,
+        )
     }
 
-    /// The compiled ceilings of `dimension` for `subject`, from the cache when still valid.
-    pub fn compiled(
+    /// Compiles every dimension `input` asks for; the first that is not an active dimension
+    /// of its product refuses the whole request.
+    fn compile_set(
         &self,
         book: &Book,
+        dimensions: &dyn Dimensions,
+        generation: u64,
         subject: &Subject,
-        resource: Option<&Resource>,
-        dimension: &Arc<Dimension>,
+        input: &DecisionInput,
         now: OffsetDateTime,
-    ) -> Arc<Compiled> {
-        let key = CompiledKey::of(subject, resource, &dimension.id);
-        let serves = |c: &Compiled| c.serves(book, subject, resource, dimension, now);
-        let shared = self
-            .compiled
-            .get(&key)
-            .map(|c| Arc::clone(&c))
-            .filter(|c| serves(c));
-        shared.unwrap_or_else(|| {
-            let made = Arc::new(self.compile(book, subject, resource, dimension, now));
-            if self.compiled.len() >= MAX_COMPILED {
-                self.compiled.clear();
+    ) -> Result<Arc<CompiledSet>, (String, String)> {
+        let mut dims = SmallVec::new();
+        let mut valid_until: Option<OffsetDateTime> = None;
+        for delta in &input.deltas {
+            let Some(dimension) = dimensions.dimension(&delta.dimension) else {
+                return Err((
+                    delta.dimension.clone(),
+                    format!("`{}` is not an active dimension", delta.dimension),
+                ));
+            };
+            if dimension.product != input.product {
+                let why = format!(
+                    "`{}`: it is not a dimension of {}",
+                    delta.dimension, input.product
+                );
+                return Err((delta.dimension.clone(), why));
             }
-            self.compiled.insert(key, Arc::clone(&made));
-            made
-        })
+            let (compiled, until) =
+                self.compile(book, subject, input.resource.as_ref(), &dimension, now);
+            valid_until = match (valid_until, until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            dims.push(compiled);
+        }
+        Ok(Arc::new(CompiledSet {
+            subject: subject.clone(),
+            resource: input.resource.clone(),
+            version: book.version,
+            generation,
+            valid_until,
+            dims,
+        }))
     }
 
+    /// One dimension's ceilings for `subject`, and until when they hold.
     fn compile(
         &self,
         book: &Book,
@@ -298,7 +357,7 @@ impl Engine {
         resource: Option<&Resource>,
         dimension: &Arc<Dimension>,
         now: OffsetDateTime,
-    ) -> Compiled {
+    ) -> (Compiled, Option<OffsetDateTime>) {
         let composed = compose(book, subject, &dimension.id, resource, now);
         let next_assignment = book
             .assignments
@@ -322,16 +381,13 @@ impl Engine {
                     .map(|r| format!("{}/{}", r.resource_type, r.id)),
             })
             .collect();
-        Compiled {
-            subject: subject.clone(),
-            resource: resource.cloned(),
-            version: book.version,
-            valid_until,
+        let compiled = Compiled {
             ceiling: composed.ceiling,
             from: composed.from.map(|(level, id)| (level, Arc::from(id))),
             checks,
             dimension: Arc::clone(dimension),
-        }
+        };
+        (compiled, valid_until)
     }
 
     fn bucket(
@@ -416,7 +472,7 @@ impl Engine {
         now: OffsetDateTime,
         mono: Nanos,
     ) -> Standing {
-        let compiled = self.compiled(book, subject, resource, dimension, now);
+        let (compiled, _) = self.compile(book, subject, resource, dimension, now);
         let period = dimension.period.map(|p| p.key(now)).unwrap_or_default();
         let mut tightest: Option<(u64, u64)> = None;
         for check in &compiled.checks {
@@ -439,7 +495,7 @@ impl Engine {
         }
         Standing {
             ceiling: compiled.ceiling,
-            from: compiled.from.clone(),
+            from: compiled.from,
             used: tightest.map_or(0, |(u, _)| u),
             remaining: tightest.map(|(_, l)| l),
         }

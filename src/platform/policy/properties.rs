@@ -27,6 +27,10 @@ const DIMS: [(&str, DimensionKind); 3] = [
 struct Fixed(HashMap<String, Arc<Dimension>>);
 
 impl Dimensions for Fixed {
+    fn generation(&self) -> u64 {
+        0
+    }
+
     fn dimension(&self, id: &str) -> Option<Arc<Dimension>> {
         self.0.get(id).cloned()
     }
