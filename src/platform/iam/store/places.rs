@@ -31,9 +31,17 @@ pub struct Places {
     organizations: HashMap<String, Organization>,
     projects: HashMap<(Uuid, String), Project>,
     project_ids: HashMap<Uuid, (Uuid, String)>,
+    /// Each project's organization and department, by project id: what request paths ask
+    /// on every request (foldhash: the ids are the server's own).
+    homes: HashMap<Uuid, (Uuid, Uuid), foldhash::fast::RandomState>,
 }
 
 impl Places {
+    /// A project's organization and department.
+    pub fn home(&self, id: Uuid) -> Option<(Uuid, Uuid)> {
+        self.homes.get(&id).copied()
+    }
+
     /// The project with this id.
     pub fn project(&self, id: Uuid) -> Option<&Project> {
         self.projects.get(self.project_ids.get(&id)?)
@@ -86,9 +94,14 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<Places> {
         .iter()
         .map(|(key, p)| (p.id, key.clone()))
         .collect();
+    let homes = projects
+        .values()
+        .map(|p| (p.id, (p.organization_id, p.department_id)))
+        .collect();
     Ok(Places {
         organizations,
         projects,
         project_ids,
+        homes,
     })
 }

@@ -122,9 +122,8 @@ impl Tenancy for PgIam {
     }
 
     fn project_home(&self, project: ProjectId) -> Option<(OrganizationId, uuid::Uuid)> {
-        let places = self.places.get();
-        let found = places.project(project.0)?;
-        Some((OrganizationId(found.organization_id), found.department_id))
+        let (organization, department) = self.places.get().home(project.0)?;
+        Some((OrganizationId(organization), department))
     }
 
     async fn organization_by_id(
