@@ -19,15 +19,23 @@ pub enum Next {
 
 /// Starts the listener thread `name` on `channel` of `url`, calling `on_tick(conn, notified)`
 /// right after (re)connecting (with `notified = true`, as anything may have been missed) and
-/// every `tick`.
-pub fn spawn<F>(name: &str, url: String, channel: &'static str, tick: Duration, mut on_tick: F)
-where
+/// every `tick`. `wanted` is asked before every (re)connect: a listener whose owner is gone
+/// (or whose database was dropped) ends instead of knocking on the server forever.
+pub fn spawn<F, W>(
+    name: &str,
+    url: String,
+    channel: &'static str,
+    tick: Duration,
+    wanted: W,
+    mut on_tick: F,
+) where
     F: FnMut(&mut PgConnection, bool) -> Result<Next, String> + Send + 'static,
+    W: Fn() -> bool + Send + 'static,
 {
     let spawned = std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
-            loop {
+            while wanted() {
                 match listen(&url, channel, tick, &mut on_tick) {
                     Ok(()) => return,
                     Err(err) => log::warn!("listener on {channel}: {err}; reconnecting"),

@@ -133,11 +133,17 @@ where
 fn keep_fresh<T: Send + Sync + 'static>(inner: Weak<Inner<T>>, url: String, freshness: Freshness) {
     let mut last_load = Instant::now();
     let name = format!("snapshot-{}", freshness.channel);
+    let owner = Weak::clone(&inner);
     listen::spawn(
         &name,
         url,
         freshness.channel,
         freshness.poll,
+        move || {
+            owner
+                .upgrade()
+                .is_some_and(|i| !i.stopped.load(Ordering::SeqCst))
+        },
         move |conn, notified| {
             let Some(current) = inner.upgrade() else {
                 return Ok(Next::Stop);

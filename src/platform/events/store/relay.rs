@@ -29,11 +29,13 @@ pub(super) fn start(inner: &Arc<Inner>) {
     }
     let weak = Arc::downgrade(inner);
     let listener = Weak::clone(&weak);
+    let owner = Weak::clone(&weak);
     listen::spawn(
         "events-listener",
         inner.url.clone(),
         CHANNEL,
         Duration::from_millis(50),
+        move || owner.upgrade().is_some_and(|i| !i.stopping()),
         move |_, notified| {
             let Some(inner) = listener.upgrade().filter(|i| !i.stopping()) else {
                 return Ok(Next::Stop);
