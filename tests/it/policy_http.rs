@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use aicloud::platform::iam::{CreatedOrganization, KeyHolder, NewKey, OrgKind};
+use aicloud::platform::iam::{CreatedOrganization, KeyHolder, NewKey};
 use aicloud::platform::policy::NewPlan;
 use serde_json::{Value as Json, json};
 
 use crate::helpers::{ServerProcess, TestApp, TestDb, admin_key_for, platform_for};
-use crate::policy_support::{CONCURRENT, RPM, console, fast_packet, limit};
+use crate::policy_support::{CONCURRENT, RPM, console, limit};
 
 /// Onboards Token Factory, creates `acme` on plan `gold` with `limits`, and returns it
 /// with a platform administrator's key.
@@ -17,22 +17,7 @@ async fn set_up(
     db: &TestDb,
     limits: Vec<aicloud::platform::policy::PlanLimit>,
 ) -> (CreatedOrganization, String) {
-    let platform = platform_for(db, &[]).await;
-    let source = aicloud::platform::registry::PacketSource {
-        origin: "token-factory.toml".into(),
-        text: fast_packet(),
-        format: aicloud::platform::registry::Format::Toml,
-    };
-    platform
-        .registry
-        .onboard(source, aicloud::platform::audit::Actor::system("test"))
-        .await
-        .expect("onboarded");
-    let org = platform
-        .iam
-        .create_organization(&console(), "acme", "Acme", OrgKind::Team, None)
-        .await
-        .expect("org");
+    let (platform, org) = crate::policy_support::token_factory_and_acme(db).await;
     let plan = NewPlan {
         name: "gold".into(),
         description: "test".into(),
@@ -61,6 +46,32 @@ fn body(org: &CreatedOrganization, dimension: &str, hold: bool) -> Json {
         "deltas": [{ "dimension": dimension, "amount": 1 }],
         "hold": hold,
     })
+}
+
+/// Decides `body` on `server` (client, base URL, key) until an answer satisfies `done`,
+/// failing past `within`; returns how long it took.
+async fn until(
+    (http, base, key): (&reqwest::Client, &str, &str),
+    body: &Json,
+    within: Duration,
+    done: impl Fn(&Json) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let answer: Json = decide(http, base, key, body)
+            .await
+            .json()
+            .await
+            .expect("json");
+        if done(&answer) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "still {answer} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Allowed, or allowed with a warning (taking the last slot of 1 is past 80 %).
@@ -133,31 +144,10 @@ async fn a_held_slot_is_freed_when_the_client_drops_its_connection() {
 
     drop(held);
     drop(holder);
-    let dropped = Instant::now();
-    loop {
-        let again: Json = decide(
-            &app.client,
-            &app.address,
-            &key,
-            &body(&org, CONCURRENT, false),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
-        if admitted(&again) {
-            break;
-        }
-        assert!(
-            dropped.elapsed() < Duration::from_secs(5),
-            "the slot stayed taken after the client left: {again}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    println!(
-        "slot freed {:?} after the client dropped its connection",
-        dropped.elapsed()
-    );
+    let server = (&app.client, app.address.as_str(), key.as_str());
+    let within = Duration::from_secs(5);
+    let freed = until(server, &body(&org, CONCURRENT, false), within, admitted).await;
+    println!("slot freed {freed:?} after the client dropped its connection");
 }
 
 #[tokio::test]
@@ -281,24 +271,14 @@ async fn a_change_through_one_process_is_enforced_by_another_within_a_second() {
         "{}",
         set.text().await.unwrap_or_default()
     );
-    let written = Instant::now();
-    loop {
-        let answer: Json = decide(&http, &base_b, &key, &body(&org, RPM, false))
-            .await
-            .json()
-            .await
-            .expect("json");
-        if answer["reason"] == "entitlement_missing" {
-            break;
-        }
-        assert!(
-            written.elapsed() < Duration::from_secs(3),
-            "the second process still admits: {answer}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    println!(
-        "enforced by the second process {:?} after the first answered",
-        written.elapsed()
-    );
+    let refused = |a: &Json| a["reason"] == "entitlement_missing";
+    let within = Duration::from_secs(3);
+    let took = until(
+        (&http, &base_b, &key),
+        &body(&org, RPM, false),
+        within,
+        refused,
+    )
+    .await;
+    println!("enforced by the second process {took:?} after the first answered");
 }

@@ -62,27 +62,33 @@ pub fn model(id: &str) -> Resource {
     }
 }
 
+/// The platform over `db` with Token Factory onboarded (fast windows) and `acme` created.
+pub async fn token_factory_and_acme(db: &TestDb) -> (Arc<Platform>, CreatedOrganization) {
+    let platform = platform_for(db, &[]).await;
+    let source = aicloud::platform::registry::PacketSource {
+        origin: "token-factory.toml".into(),
+        text: fast_packet(),
+        format: aicloud::platform::registry::Format::Toml,
+    };
+    platform
+        .registry
+        .onboard(source, aicloud::platform::audit::Actor::system("test"))
+        .await
+        .expect("token factory onboards");
+    let org = platform
+        .iam
+        .create_organization(&console(), "acme", "Acme", OrgKind::Team, None)
+        .await
+        .expect("organization");
+    (platform, org)
+}
+
 impl Policed {
     pub async fn start() -> Policed {
         let db = tokio::task::spawn_blocking(TestDb::create)
             .await
             .expect("db");
-        let platform = platform_for(&db, &[]).await;
-        let source = aicloud::platform::registry::PacketSource {
-            origin: "token-factory.toml".into(),
-            text: fast_packet(),
-            format: aicloud::platform::registry::Format::Toml,
-        };
-        platform
-            .registry
-            .onboard(source, aicloud::platform::audit::Actor::system("test"))
-            .await
-            .expect("token factory onboards");
-        let org = platform
-            .iam
-            .create_organization(&console(), "acme", "Acme", OrgKind::Team, None)
-            .await
-            .expect("organization");
+        let (platform, org) = token_factory_and_acme(&db).await;
         Policed { db, platform, org }
     }
 

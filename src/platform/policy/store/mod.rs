@@ -23,7 +23,7 @@ use crate::base::clock::Clock;
 use crate::base::config::PolicySettings;
 use crate::base::db::snapshot::{Freshness, Snapshot};
 use crate::base::db::{Db, DbError};
-use crate::platform::audit::Audit;
+use crate::platform::audit::{Actor, Audit};
 use crate::platform::billing::Metering;
 use crate::platform::events::Events;
 use crate::platform::iam::{Access, Caller, Keys, Place, Target, Tenancy};
@@ -139,6 +139,22 @@ impl PgPolicy {
         target: Target,
     ) -> Result<Place, PolicyError> {
         Ok(self.with.access.authorize(caller, scope, target).await?)
+    }
+
+    /// Runs `write` (a sync function owning its transaction, audited as `caller`), then
+    /// reloads the book so this process sees the change at once.
+    async fn change<T, F>(&self, caller: &Caller, write: F) -> Result<T, PolicyError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection, &dyn Audit, Actor) -> Result<T, PolicyError> + Send + 'static,
+    {
+        let (audit, actor) = (self.with.audit.clone(), caller.actor());
+        let done = self
+            .db
+            .run(move |conn| write(conn, audit.as_ref(), actor))
+            .await?;
+        self.reload().await?;
+        Ok(done)
     }
 
     /// This process sees its own change at once; others through NOTIFY.

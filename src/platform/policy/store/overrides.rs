@@ -84,13 +84,10 @@ impl Overrides for PgPolicy {
             cleared_at: None,
             cleared_by: None,
         };
-        let (audit, actor) = (self.with.audit.clone(), caller.actor());
-        let view = self
-            .db
-            .run(move |conn| set_on(conn, audit.as_ref(), actor, row, now))
-            .await?;
-        self.reload().await?;
-        Ok(view)
+        self.change(caller, move |conn, audit, actor| {
+            set_on(conn, audit, actor, row, now)
+        })
+        .await
     }
 
     async fn clear_override(&self, caller: &Caller, id: Uuid) -> Result<OverrideView, PolicyError> {
@@ -114,17 +111,11 @@ impl Overrides for PgPolicy {
             .await?
             .ok_or_else(not_found)?;
         self.authorized(caller, POLICY_WRITE, target).await?;
-        let (audit, actor, now) = (
-            self.with.audit.clone(),
-            caller.actor(),
-            self.with.clock.now(),
-        );
-        let view = self
-            .db
-            .run(move |conn| clear_on(conn, audit.as_ref(), actor, row, now))
-            .await?;
-        self.reload().await?;
-        Ok(view)
+        let now = self.with.clock.now();
+        self.change(caller, move |conn, audit, actor| {
+            clear_on(conn, audit, actor, row, now)
+        })
+        .await
     }
 
     async fn overrides(

@@ -41,17 +41,11 @@ impl Plans for PgPolicy {
             .map(|p| p.id)
             .collect();
         self.check_plan(&plan, &products)?;
-        let (audit, actor, now) = (
-            self.with.audit.clone(),
-            caller.actor(),
-            self.with.clock.now(),
-        );
-        let view = self
-            .db
-            .run(move |conn| create_plan_on(conn, audit.as_ref(), actor, plan, now))
-            .await?;
-        self.reload().await?;
-        Ok(view)
+        let now = self.with.clock.now();
+        self.change(caller, move |conn, audit, actor| {
+            create_plan_on(conn, audit, actor, plan, now)
+        })
+        .await
     }
 
     async fn plans(
@@ -127,13 +121,10 @@ impl Plans for PgPolicy {
             created_by: caller.actor().id,
             created_at: now,
         };
-        let (audit, actor) = (self.with.audit.clone(), caller.actor());
-        let view = self
-            .db
-            .run(move |conn| assign_on(conn, audit.as_ref(), actor, row))
-            .await?;
-        self.reload().await?;
-        Ok(view)
+        self.change(caller, move |conn, audit, actor| {
+            assign_on(conn, audit, actor, row)
+        })
+        .await
     }
 
     async fn assignments(
