@@ -224,12 +224,6 @@ impl MoneyForm {
     }
 }
 
-/// The person who submitted a form, once its CSRF token checks out.
-fn submitter(req: &HttpRequest, csrf: &str) -> Result<crate::platform::iam::Caller, ApiError> {
-    session::check_csrf(req, csrf)?;
-    session::caller(req)
-}
-
 fn back_to(org: &str) -> HttpResponse {
     session::redirect(&format!("/billing/{org}"))
 }
@@ -242,7 +236,7 @@ async fn top_up(
     org: web::Path<String>,
     form: Form<MoneyForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = submitter(&req, &form.csrf)?;
+    let caller = session::form_caller(&req, &form.csrf)?;
     let credit = Credit {
         amount_minor: form.whole()?,
         reason: form.reason.clone(),
@@ -259,7 +253,7 @@ async fn grant(
     org: web::Path<String>,
     form: Form<MoneyForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = submitter(&req, &form.csrf)?;
+    let caller = session::form_caller(&req, &form.csrf)?;
     let invalid = |field: &str, reason: &str| ApiError::Invalid {
         field: field.into(),
         reason: reason.into(),
@@ -303,7 +297,7 @@ async fn refund(
     org: web::Path<String>,
     form: Form<MoneyForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = submitter(&req, &form.csrf)?;
+    let caller = session::form_caller(&req, &form.csrf)?;
     let usage = form
         .usage_id
         .as_deref()
@@ -337,7 +331,7 @@ async fn rate_unrated(
     req: HttpRequest,
     form: Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = submitter(&req, &form.csrf)?;
+    let caller = session::form_caller(&req, &form.csrf)?;
     metering.rate_unrated(&caller).await?;
     Ok(session::redirect("/billing"))
 }

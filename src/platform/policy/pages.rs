@@ -253,12 +253,6 @@ fn end_of(day: &str) -> Option<time::OffsetDateTime> {
     Some(date.next_day()?.midnight().assume_utc())
 }
 
-/// The person who submitted a form, once its CSRF token checks out.
-fn submitter(req: &HttpRequest, csrf: &str) -> Result<Caller, ApiError> {
-    session::check_csrf(req, csrf)?;
-    session::caller(req)
-}
-
 fn back_to(org: &str) -> HttpResponse {
     session::redirect(&format!("/policy/{org}"))
 }
@@ -284,7 +278,7 @@ async fn set_override(
     org: web::Path<String>,
     form: Form<OverrideForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = submitter(&req, &form.csrf)?;
+    let caller = session::form_caller(&req, &form.csrf)?;
     let form = form.into_inner();
     let set = match form.to_override(&org) {
         Ok(new) => sources
@@ -314,7 +308,7 @@ async fn clear_override(
     path: web::Path<(String, Uuid)>,
     form: Form<session::CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = submitter(&req, &form.csrf)?;
+    let caller = session::form_caller(&req, &form.csrf)?;
     let (org, id) = path.into_inner();
     overrides.clear_override(&caller, id).await?;
     Ok(back_to(&org))

@@ -5,11 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::form_caller;
 use crate::kit::error::ApiError;
 use crate::kit::portal::layout::Layout;
 use crate::platform::iam::Iam;
 use crate::platform::iam::web::session;
+use crate::platform::iam::web::session::form_caller;
 use crate::platform::iam::{Caller, Invitation};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

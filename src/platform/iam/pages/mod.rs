@@ -36,12 +36,6 @@ async fn at(
     Ok((caller, place, holdings))
 }
 
-/// A form's caller once its CSRF token checks out.
-fn form_caller(req: &HttpRequest, csrf: &str) -> Result<Caller, ApiError> {
-    session::check_csrf(req, csrf)?;
-    session::caller(req)
-}
-
 /// A submitted form whose CSRF token checked out: its fields, and who sent it.
 struct Submitted {
     fields: Vec<(String, String)>,
@@ -52,7 +46,7 @@ impl Submitted {
     /// Parses an urlencoded body, repeated keys (checkboxes) included, and checks its token.
     fn parse(req: &HttpRequest, body: &[u8]) -> Result<Submitted, ApiError> {
         let fields = crate::kit::http::input::form_fields(body)?;
-        let caller = form_caller(req, value_of(&fields, "csrf"))?;
+        let caller = session::form_caller(req, value_of(&fields, "csrf"))?;
         Ok(Submitted { fields, caller })
     }
 

@@ -5,12 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use uuid::Uuid;
 
-use super::{Submitted, at, form_caller};
+use super::{Submitted, at};
 use crate::kit::error::ApiError;
 use crate::kit::portal::{layout::Layout, render};
 use crate::platform::iam::Iam;
 use crate::platform::iam::web::session;
 use crate::platform::iam::web::session::SignedIn;
+use crate::platform::iam::web::session::form_caller;
 use crate::platform::iam::{
     Department, Invitation, IssuedInvitation, Member, ORG_ROLES, OrgKind, Organization, Project,
     RoleBinding, Target,

@@ -4,12 +4,13 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
-use super::{Submitted, at, form_caller};
+use super::{Submitted, at};
 use crate::kit::error::ApiError;
 use crate::kit::portal::{layout::Layout, render};
 use crate::platform::iam::Iam;
 use crate::platform::iam::web::session;
 use crate::platform::iam::web::session::SignedIn;
+use crate::platform::iam::web::session::form_caller;
 use crate::platform::iam::{
     ApiKeyView, Caller, IssuedKey, Member, NewKey, Organization, PROJECT_ROLES, Place, Project,
     ServiceAccount, Target,

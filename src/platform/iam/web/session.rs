@@ -431,6 +431,16 @@ async fn logout(
         .finish())
 }
 
+/// Who submitted a portal form, once its CSRF token checks out: what every form handler
+/// starts with.
+pub fn form_caller(
+    req: &HttpRequest,
+    csrf: &str,
+) -> Result<crate::platform::iam::Caller, ApiError> {
+    check_csrf(req, csrf)?;
+    caller(req)
+}
+
 /// The signed-in user behind a portal request (the gate has admitted it).
 pub fn caller(req: &HttpRequest) -> Result<crate::platform::iam::Caller, ApiError> {
     req.extensions()
