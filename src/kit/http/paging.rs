@@ -97,6 +97,18 @@ impl PageQuery {
         String::from_utf8(bytes).map(Some).map_err(|_| invalid())
     }
 
+    /// The cursor's key as the key type of its list (an id, a sequence number); a key
+    /// `parse` refuses is a cursor this list never gave out.
+    pub fn after_as<T>(&self, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+        match self.after()? {
+            None => Ok(None),
+            Some(raw) => parse(&raw).map(Some).ok_or_else(|| ApiError::Invalid {
+                field: "cursor".into(),
+                reason: "is not a cursor this list gave out".into(),
+            }),
+        }
+    }
+
     /// The page of `items` (a whole list, held in memory) that this query asks for, each
     /// item ordered by `key`, which must be unique in the list.
     pub fn page<T>(

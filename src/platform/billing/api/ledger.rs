@@ -5,7 +5,6 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::super::{JournalView, Ledger, Period, Reconciliation, Statement, Statements};
-use super::cursor;
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::paging::{Page, PageQuery};
 use crate::platform::iam::Iam;
@@ -55,7 +54,7 @@ async fn journal_page(
     (page, kind): (&PageQuery, &KindFilter),
 ) -> Result<web::Json<Page<JournalView>>, ApiError> {
     let caller = guard::caller(iam, req).await?;
-    let before = cursor(page, |s| s.parse::<i64>().ok())?;
+    let before = page.after_as(|s| s.parse::<i64>().ok())?;
     let limit = page.limit()?;
     let kind = kind.kind.as_deref();
     let items = ledger

@@ -8,9 +8,6 @@ mod usage;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::kit::error::ApiError;
-use crate::kit::http::paging::PageQuery;
-
 pub(super) use ledger::csv_download;
 use ledger::{journal, org_journal, reconciliation, statement};
 use money::{
@@ -41,18 +38,4 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(journal)
             .service(stripe_webhook),
     );
-}
-
-/// The page's cursor as the key type of its list.
-pub(super) fn cursor<T>(
-    page: &PageQuery,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<Option<T>, ApiError> {
-    match page.after()? {
-        None => Ok(None),
-        Some(raw) => parse(&raw).map(Some).ok_or_else(|| ApiError::Invalid {
-            field: "cursor".into(),
-            reason: "is not a cursor this list gave out".into(),
-        }),
-    }
 }

@@ -9,7 +9,6 @@ use super::super::store::ingest::MAX_BATCH;
 use super::super::{
     IngestOutcome, Metering, Period, RatedPreview, UnratedUsage, UsageEvent, UsageTotal,
 };
-use super::cursor;
 use crate::kit::error::{ApiError, Problem};
 use crate::kit::http::input::Json;
 use crate::kit::http::paging::{Page, PageQuery};
@@ -80,7 +79,7 @@ async fn unrated(
     page: PageQuery,
 ) -> Result<web::Json<Page<UnratedUsage>>, ApiError> {
     let caller = guard::caller(&iam, &req).await?;
-    let after = cursor(&page, |s| s.parse::<Uuid>().ok())?;
+    let after = page.after_as(|s| s.parse::<Uuid>().ok())?;
     let limit = page.limit()?;
     let items = metering.unrated(&caller, after, limit + 1).await?;
     Ok(web::Json(Page::fetched(items, limit, |u| {

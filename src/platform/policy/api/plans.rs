@@ -121,7 +121,7 @@ async fn list_overrides(
 ) -> Result<web::Json<Page<OverrideView>>, ApiError> {
     let caller = guard::caller(&iam, &req).await?;
     let limit = page.limit()?;
-    let after = super::super::store::cursor_uuid(page.after()?)?;
+    let after = page.after_as(|s| s.parse::<Uuid>().ok())?;
     let org = filter.organization.as_deref();
     let found = overrides.overrides(&caller, org, after, limit + 1).await?;
     Ok(web::Json(Page::fetched(found, limit, |o| o.id.to_string())))

@@ -172,18 +172,3 @@ fn changed(conn: &mut PgConnection, what: &str) -> Result<(), DbError> {
     diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
     Ok(())
 }
-
-/// A cursor the override list gave out, as the id it stands for.
-pub fn cursor_uuid(
-    after: Option<String>,
-) -> Result<Option<uuid::Uuid>, crate::kit::error::ApiError> {
-    after
-        .map(|raw| {
-            raw.parse()
-                .map_err(|_| crate::kit::error::ApiError::Invalid {
-                    field: "cursor".into(),
-                    reason: "is not a cursor this list gave out".into(),
-                })
-        })
-        .transpose()
-}
