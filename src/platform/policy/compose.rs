@@ -384,12 +384,7 @@ pub fn check_against(
         let (found, plan_value) = value_at(book, plan, &slot);
         let live = found.filter(|o| o.live_at(now)).map(|o| o.setting);
         if let Some(setting) = live.or(plan_value.map(|(s, _)| s)) {
-            let source = Source::Plan {
-                name: String::new(),
-                version: 0,
-            };
-            let status = walk.step(&slot, &counted_at, setting);
-            walk.consider(&slot, setting, source, status);
+            walk.step(&slot, &counted_at, setting);
         }
     }
     if walk

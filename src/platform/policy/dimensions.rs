@@ -83,13 +83,7 @@ impl Dimension {
     /// From a registry entry's attributes; `None` when they do not make a dimension.
     pub fn parse(id: &str, product: &str, attributes: &serde_json::Value) -> Option<Dimension> {
         let text = |key: &str| attributes.get(key).and_then(|v| v.as_str());
-        let kind = match text("kind")? {
-            "rate" => DimensionKind::Rate,
-            "quota" => DimensionKind::Quota,
-            "concurrency" => DimensionKind::Concurrency,
-            "capacity" => DimensionKind::Capacity,
-            _ => return None,
-        };
+        let kind: DimensionKind = serde_json::from_value(attributes.get("kind")?.clone()).ok()?;
         let window_text = text("window").unwrap_or_default().to_owned();
         let (window, period) = match kind {
             DimensionKind::Rate => (rate_window_secs(&window_text)? * 1_000_000_000, None),

@@ -473,6 +473,18 @@ pub enum DimensionKind {
     Capacity,
 }
 
+impl DimensionKind {
+    /// The name packets use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DimensionKind::Rate => "rate",
+            DimensionKind::Quota => "quota",
+            DimensionKind::Concurrency => "concurrency",
+            DimensionKind::Capacity => "capacity",
+        }
+    }
+}
+
 /// Portal personas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -79,7 +79,7 @@ impl Decisions for PgPolicy {
                 EffectiveDimension {
                     dimension: d.id.clone(),
                     product: d.product.clone(),
-                    kind: kind_of(d).into(),
+                    kind: d.kind.as_str().into(),
                     unit: d.unit.clone(),
                     window: (!d.window_text.is_empty()).then(|| d.window_text.clone()),
                     ceiling: composed.ceiling,
@@ -127,7 +127,7 @@ impl Decisions for PgPolicy {
                 );
                 UsageVsLimit {
                     dimension: d.id.clone(),
-                    kind: kind_of(d).into(),
+                    kind: d.kind.as_str().into(),
                     unit: d.unit.clone(),
                     window: (!d.window_text.is_empty()).then(|| d.window_text.clone()),
                     ceiling: standing.ceiling,
@@ -178,16 +178,6 @@ impl PgPolicy {
             .filter_map(|(id, _)| self.dimensions.dimension(&id))
             .collect();
         Ok((subject, dimensions))
-    }
-}
-
-fn kind_of(d: &Dimension) -> &'static str {
-    use crate::platform::registry::packet::DimensionKind;
-    match d.kind {
-        DimensionKind::Rate => "rate",
-        DimensionKind::Quota => "quota",
-        DimensionKind::Concurrency => "concurrency",
-        DimensionKind::Capacity => "capacity",
     }
 }
 

@@ -37,7 +37,7 @@ impl Reader {
         match self.with.tenancy.organizations().await {
             Ok(orgs) => {
                 for org in orgs {
-                    self.read(org.id).await;
+                    self.read_slug(org.id, &org.slug).await;
                 }
             }
             Err(err) => log::warn!("policy: organizations not listed for the quota feed: {err}"),
@@ -46,32 +46,30 @@ impl Reader {
 
     /// Reads one organization's current month.
     pub async fn read(&self, organization: Uuid) {
-        let org = match self
+        match self
             .with
             .tenancy
             .organization_by_id(OrganizationId(organization))
             .await
         {
-            Ok(Some(org)) => org,
-            Ok(None) => return,
+            Ok(Some(org)) => self.read_slug(organization, &org.slug).await,
+            Ok(None) => {}
             Err(err) => {
                 log::warn!(
                     "policy: organization {organization} not read for the quota feed: {err}"
                 );
                 self.engine.feed.failed(organization);
-                return;
             }
-        };
+        }
+    }
+
+    /// Reads the current month of the organization `organization`, whose slug is `slug`.
+    async fn read_slug(&self, organization: Uuid, slug: &str) {
         let counters = self.engine.feed.begin(organization);
         let now = self.with.clock.now();
         let period = Period::of(now);
         let caller = Caller::Console("policy.quota_feed".into());
-        match self
-            .with
-            .metering
-            .usage_totals(&caller, &org.slug, period)
-            .await
-        {
+        match self.with.metering.usage_totals(&caller, slug, period).await {
             Ok(totals) => {
                 let rows = totals
                     .into_iter()
@@ -96,7 +94,7 @@ impl Reader {
                 );
             }
             Err(err) => {
-                log::warn!("policy: quota feed of {} not read: {err}", org.slug);
+                log::warn!("policy: quota feed of {slug} not read: {err}");
                 self.engine.feed.failed(organization);
             }
         }
