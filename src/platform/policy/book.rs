@@ -90,10 +90,6 @@ pub struct Override {
     pub id: Uuid,
     /// Where it applies.
     pub slot: Slot,
-    /// The organization it is in (none at global and plan level).
-    pub organization_id: Option<Uuid>,
-    /// The project it is in (principal and key overrides, and project ones).
-    pub project_id: Option<Uuid>,
     /// Its value.
     pub setting: Setting,
     /// Why.
@@ -102,8 +98,6 @@ pub struct Override {
     pub author: String,
     /// When it stops applying.
     pub expires_at: Option<OffsetDateTime>,
-    /// When it was set.
-    pub created_at: OffsetDateTime,
 }
 
 impl Override {

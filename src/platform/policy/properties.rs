@@ -161,13 +161,10 @@ fn book(
             let o = Override {
                 id: Uuid::now_v7(),
                 slot: slot.clone(),
-                organization_id: None,
-                project_id: None,
                 setting: *setting,
                 reason: String::new(),
                 author: String::new(),
                 expires_at: None,
-                created_at: OffsetDateTime::UNIX_EPOCH,
             };
             (slot, Arc::new(o))
         })
@@ -277,8 +274,6 @@ fn an_override_applies_until_the_nanosecond_before_its_expiry_and_not_at_it() {
     let narrowing = Override {
         id: Uuid::now_v7(),
         slot: slot.clone(),
-        organization_id: None,
-        project_id: None,
         setting: Setting {
             value: Value::Limit(3),
             delegate: false,
@@ -286,7 +281,6 @@ fn an_override_applies_until_the_nanosecond_before_its_expiry_and_not_at_it() {
         reason: "until the review".into(),
         author: "test".into(),
         expires_at: Some(at),
-        created_at: OffsetDateTime::UNIX_EPOCH,
     };
     book.overrides.insert(slot, Arc::new(narrowing));
     let subject = world.subject(0);

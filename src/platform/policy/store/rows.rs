@@ -120,8 +120,6 @@ impl OverrideRow {
                 dimension: self.dimension.clone(),
                 resource: resource_of(&self.resource_type, &self.resource_id),
             },
-            organization_id: self.organization_id,
-            project_id: self.project_id,
             setting: Setting {
                 value: Value::from_parts(&self.value_kind, self.amount)
                     .unwrap_or(Value::NotEntitled),
@@ -130,7 +128,6 @@ impl OverrideRow {
             reason: self.reason.clone(),
             author: self.author.clone(),
             expires_at: self.expires_at,
-            created_at: self.created_at,
         })
     }
 
