@@ -22,6 +22,7 @@ use crate::platform::events::{Events, PgEvents};
 use crate::platform::iam::{Access, Iam, Keys, Members, People, PgIam, Tenancy};
 use crate::platform::policy::{Decisions, Overrides, PgPolicy, Plans};
 use crate::platform::registry::{PgRegistry, Registry};
+use crate::products::token_factory::{self, Catalog, TokenFactory};
 
 /// The shared services, as handles. Modules are added here as they land; each is reached
 /// only through its trait.
@@ -250,6 +251,7 @@ pub enum StartError {
 pub struct Application {
     server: Server,
     platform: web::Data<Platform>,
+    products: Arc<Products>,
     port: u16,
     host: String,
 }
@@ -276,11 +278,13 @@ impl Application {
             TcpListener::bind(&address).map_err(|source| StartError::Bind { address, source })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let platform = web::Data::new(Platform::start(db, settings.clone()).await?);
+        let products = Arc::new(Products::start(&platform).await?);
         platform.start_background();
-        let server = http_server(platform.clone(), &settings, listener)?;
+        let server = http_server(platform.clone(), &products, &settings, listener)?;
         Ok(Application {
             server,
             platform,
+            products,
             port,
             host: settings.server.host.clone(),
         })
@@ -306,7 +310,46 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.platform.finish_background().await;
+        self.products.stop();
         served
+    }
+}
+
+/// The products built on the platform, started over its handles.
+pub struct Products {
+    /// The OpenAI-compatible gateway and its catalog.
+    pub token_factory: Arc<TokenFactory>,
+}
+
+impl Products {
+    /// Starts every product over `platform`'s handles.
+    pub async fn start(platform: &Platform) -> Result<Products, StartError> {
+        let with = token_factory::Collaborators {
+            keys: Arc::clone(&platform.keys),
+            access: Arc::clone(&platform.access),
+            audit: Arc::clone(&platform.audit),
+            registry: Arc::clone(&platform.registry),
+            decisions: Arc::clone(&platform.decisions),
+            spend: Arc::clone(&platform.spend),
+            metering: Arc::clone(&platform.metering),
+            clock: Arc::new(SystemClock),
+        };
+        let token_factory = TokenFactory::start(
+            platform.db.clone(),
+            platform.settings.database_url()?,
+            with,
+            platform.settings.token_factory.clone(),
+        )
+        .await
+        .map_err(|err| StartError::Module(format!("token factory: {err}")))?;
+        Ok(Products {
+            token_factory: Arc::new(token_factory),
+        })
+    }
+
+    /// Stops the products' listeners (at shutdown).
+    pub fn stop(&self) {
+        self.token_factory.stop();
     }
 }
 
@@ -335,10 +378,14 @@ struct AppData {
     plans: web::Data<dyn Plans>,
     overrides: web::Data<dyn Overrides>,
     decisions: web::Data<dyn Decisions>,
+    gateway: web::Data<token_factory::gateway::Gateway>,
+    catalog: web::Data<dyn Catalog>,
+    checks: web::Data<http::health::Checks>,
 }
 
 impl AppData {
-    fn of(platform: &Platform) -> AppData {
+    fn of(platform: &Platform, products: &Products) -> AppData {
+        let catalog: Arc<dyn Catalog> = products.token_factory.clone();
         AppData {
             db: web::Data::new(platform.db.clone()),
             shell: web::Data::new(crate::kit::portal::layout::Shell {
@@ -357,6 +404,11 @@ impl AppData {
             plans: web::Data::from(Arc::clone(&platform.plans)),
             overrides: web::Data::from(Arc::clone(&platform.overrides)),
             decisions: web::Data::from(Arc::clone(&platform.decisions)),
+            gateway: web::Data::from(products.token_factory.gateway()),
+            catalog: web::Data::from(catalog),
+            checks: web::Data::new(http::health::Checks(vec![
+                products.token_factory.readiness(),
+            ])),
         }
     }
 }
@@ -374,6 +426,7 @@ fn access_log() -> Logger {
 
 fn http_server(
     platform: web::Data<Platform>,
+    products: &Products,
     settings: &Settings,
     listener: TcpListener,
 ) -> Result<Server, StartError> {
@@ -389,7 +442,7 @@ fn http_server(
         })
     })?;
     let trust = web::Data::new(trust);
-    let data = AppData::of(&platform);
+    let data = AppData::of(&platform, products);
     let mut server = HttpServer::new(move || {
         App::new()
             .into_utoipa_app()
@@ -410,6 +463,9 @@ fn http_server(
             .app_data(data.plans.clone())
             .app_data(data.overrides.clone())
             .app_data(data.decisions.clone())
+            .app_data(data.gateway.clone())
+            .app_data(data.catalog.clone())
+            .app_data(data.checks.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)
@@ -420,6 +476,7 @@ fn http_server(
             .configure(crate::platform::iam::api::routes)
             .configure(crate::platform::billing::api::routes)
             .configure(crate::platform::policy::api::routes)
+            .configure(token_factory::api::admin_routes)
             .openapi_service(http::openapi::service)
             .into_app()
             .configure(crate::kit::portal::routes)
@@ -430,6 +487,7 @@ fn http_server(
             .configure(crate::platform::iam::pages::routes)
             .configure(crate::platform::billing::pages::routes)
             .configure(crate::platform::policy::pages::routes)
+            .configure(token_factory::api::v1_routes)
             .default_service(web::to(http::problem::no_route))
             .wrap(from_fn(crate::platform::iam::web::session::gate))
             .wrap(from_fn(http::input::refuse_control_characters))

@@ -8,6 +8,7 @@
 pub mod base;
 pub mod kit;
 pub mod platform;
+pub mod products;
 
 pub mod app;
 pub mod cli;

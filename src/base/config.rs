@@ -34,6 +34,38 @@ pub struct Settings {
     pub billing: BillingSettings,
     /// `[policy]`
     pub policy: PolicySettings,
+    /// `[token_factory]`
+    pub token_factory: TokenFactorySettings,
+}
+
+/// When the gateway commits a request's usage to billing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageCommit {
+    /// Before the response completes (the last byte waits for the commit).
+    BeforeResponse,
+    /// Just after the response completed (faster; a crash in between loses that usage).
+    AfterResponse,
+}
+
+/// `[token_factory]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFactorySettings {
+    /// When usage is committed.
+    pub usage_commit: UsageCommit,
+    /// Largest `/v1` request body, in bytes.
+    pub max_request_bytes: usize,
+    /// Tries of a usage commit before the request is answered 503.
+    pub commit_attempts: u32,
+    /// Consecutive failures that take an endpoint out of rotation.
+    pub eject_after_failures: u32,
+    /// Seconds between probes of endpoints out of rotation.
+    pub probe_interval_secs: u64,
+    /// Milliseconds between the demo model's streamed words.
+    pub demo_word_delay_ms: u64,
+    /// Milliseconds between analytics batches.
+    pub analytics_flush_ms: u64,
 }
 
 /// `[policy]`
@@ -327,6 +359,28 @@ impl Settings {
         }
         if !(1..=3600).contains(&self.policy.quota_resync_secs) {
             return invalid("policy.quota_resync_secs", "must be 1 to 3600");
+        }
+        let tf = &self.token_factory;
+        if !(1024..=268_435_456).contains(&tf.max_request_bytes) {
+            return invalid(
+                "token_factory.max_request_bytes",
+                "must be 1024 to 268435456",
+            );
+        }
+        if !(1..=10).contains(&tf.commit_attempts) {
+            return invalid("token_factory.commit_attempts", "must be 1 to 10");
+        }
+        if !(1..=1000).contains(&tf.eject_after_failures) {
+            return invalid("token_factory.eject_after_failures", "must be 1 to 1000");
+        }
+        if !(1..=3600).contains(&tf.probe_interval_secs) {
+            return invalid("token_factory.probe_interval_secs", "must be 1 to 3600");
+        }
+        if tf.demo_word_delay_ms > 10_000 {
+            return invalid("token_factory.demo_word_delay_ms", "must be at most 10000");
+        }
+        if !(10..=60_000).contains(&tf.analytics_flush_ms) {
+            return invalid("token_factory.analytics_flush_ms", "must be 10 to 60000");
         }
         if self.billing.low_balance_minor < 0 {
             return invalid("billing.low_balance_minor", "must not be negative");

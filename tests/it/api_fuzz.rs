@@ -98,6 +98,15 @@ async fn every_documented_operation_answers_fuzzed_requests_as_its_document_says
     let app = TestApp::spawn_with(&[secret]).await;
     // Onboards the platform packet, issues the key, and waits until the server knows both.
     let key = app.admin_key().await.to_owned();
+    // Token Factory onboarded too, or /readyz answers 503 (as it should) throughout.
+    let onboarded = crate::helpers::onboard_over_http(
+        &app.client,
+        &format!("{}/", app.address),
+        &key,
+        crate::helpers::packet("token-factory"),
+    )
+    .await;
+    assert!(onboarded.status().is_success(), "token factory onboards");
     let prefix = key
         .split('_')
         .nth(1)

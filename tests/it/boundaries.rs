@@ -52,12 +52,26 @@ fn platform_modules_never_name_a_product() {
     );
 }
 
+/// Every module and product, by name: each owns the Postgres schema of its name.
 fn modules() -> Vec<String> {
-    std::fs::read_dir("src/platform")
-        .expect("src/platform")
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    module_dirs().into_iter().map(|(name, _)| name).collect()
+}
+
+/// (name, folder) of every platform module and every product.
+fn module_dirs() -> Vec<(String, String)> {
+    ["src/platform", "src/products"]
+        .iter()
+        .flat_map(|root| {
+            std::fs::read_dir(root)
+                .unwrap_or_else(|_| panic!("{root}"))
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name.clone(), format!("{root}/{name}"))
+                })
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -123,8 +137,8 @@ fn each_migration_touches_only_its_own_module_schema() {
 
 #[test]
 fn each_diesel_schema_declares_only_its_own_module_tables() {
-    for module in modules() {
-        let path = format!("src/platform/{module}/schema.rs");
+    for (module, dir) in module_dirs() {
+        let path = format!("{dir}/schema.rs");
         let Ok(source) = std::fs::read_to_string(&path) else {
             continue;
         };
@@ -151,6 +165,7 @@ fn layer_of(path: &Path) -> &'static str {
         _ if path == "src/kit/error.rs" => "error table",
         _ if path.starts_with("src/kit/") => "kit",
         _ if path.starts_with("src/platform/") => "module",
+        _ if path.starts_with("src/products/") => "product",
         _ => "root",
     }
 }
@@ -158,17 +173,31 @@ fn layer_of(path: &Path) -> &'static str {
 /// The crate paths a layer may not name: each layer names only the layers below it.
 fn forbidden_for(layer: &str) -> &'static [&'static str] {
     match layer {
-        "base" => &["crate::kit", "crate::platform", "crate::app", "crate::cli"],
+        "base" => &[
+            "crate::kit",
+            "crate::platform",
+            "crate::products",
+            "crate::app",
+            "crate::cli",
+        ],
         "error table" => &[
             "crate::kit::http",
             "crate::kit::portal",
             "crate::kit::cli",
             "crate::platform",
+            "crate::products",
             "crate::app",
             "crate::cli",
         ],
-        "kit" => &["crate::platform", "crate::app", "crate::cli"],
-        "module" => &["crate::app", "crate::cli"],
+        "kit" => &[
+            "crate::platform",
+            "crate::products",
+            "crate::app",
+            "crate::cli",
+        ],
+        // The platform never depends on a product; a product uses the platform's traits.
+        "module" => &["crate::products", "crate::app", "crate::cli"],
+        "product" => &["crate::app", "crate::cli"],
         _ => &[],
     }
 }
@@ -205,8 +234,8 @@ fn dependencies_run_one_way_base_kit_modules_root() {
 
 #[test]
 fn every_diesel_table_names_its_schema() {
-    for module in modules() {
-        let path = format!("src/platform/{module}/schema.rs");
+    for (module, dir) in module_dirs() {
+        let path = format!("{dir}/schema.rs");
         let Ok(source) = std::fs::read_to_string(&path) else {
             continue;
         };
@@ -224,8 +253,8 @@ fn every_diesel_table_names_its_schema() {
 #[test]
 fn module_code_names_no_other_modules_schema_in_raw_sql() {
     let modules = modules();
-    for module in &modules {
-        for path in files_under(Path::new(&format!("src/platform/{module}"))) {
+    for (module, dir) in &module_dirs() {
+        for path in files_under(Path::new(dir)) {
             let source = std::fs::read_to_string(&path).expect("source");
             // SQL lives in string literals; scopes like "platform.iam.read" are preceded by a dot.
             let foreign = foreign(sql_schemas, &source, &modules, module);

@@ -1,4 +1,27 @@
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, packet, platform_for};
+
+/// Onboards the platform's and Token Factory's packets (in process) and waits until the
+/// server is ready.
+async fn onboard_and_wait(app: &TestApp) {
+    let platform = platform_for(&app.db, &[]).await;
+    let source = aicloud::platform::registry::PacketSource {
+        origin: "config/products/token-factory.toml".into(),
+        text: packet("token-factory"),
+        format: aicloud::platform::registry::Format::Toml,
+    };
+    platform
+        .registry
+        .onboard(source, aicloud::platform::audit::Actor::system("test"))
+        .await
+        .expect("token factory onboards");
+    for _ in 0..100 {
+        if app.get("/readyz").await.status() == 200 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("never ready after onboarding");
+}
 
 #[tokio::test]
 async fn healthz_answers_ok_with_the_version() {
@@ -13,11 +36,28 @@ async fn healthz_answers_ok_with_the_version() {
 }
 
 #[tokio::test]
-async fn readyz_is_ready_when_the_database_is_migrated() {
+async fn readyz_is_ready_once_the_database_is_migrated_and_token_factory_onboarded() {
     let app = TestApp::spawn().await;
+    let before = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    let detail = before.json::<serde_json::Value>().await.expect("json")["detail"].clone();
 
+    onboard_and_wait(&app).await;
     let res = app.get("/readyz").await;
 
+    let detail = detail.as_str().expect("a reason");
+    assert!(
+        detail.contains("Token Factory is not onboarded"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("aicloud product onboard config/products/token-factory.toml"),
+        "{detail}"
+    );
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.expect("json");
     assert_eq!(body["status"], "ready");
@@ -27,7 +67,7 @@ async fn readyz_is_ready_when_the_database_is_migrated() {
 #[tokio::test]
 async fn readyz_answers_503_with_a_reason_when_the_database_is_unreachable() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.get("/readyz").await.status(), 200);
+    onboard_and_wait(&app).await;
 
     app.db.drop_now();
     let res = app.get("/readyz").await;

@@ -65,3 +65,8 @@ mod schema_drift;
 mod secrets_scan;
 mod security_headers;
 mod shutdown;
+mod tf_gateway;
+mod tf_mock;
+mod tf_refusals;
+mod tf_support;
+mod tf_upstreams;

@@ -14,7 +14,8 @@ type Tables = BTreeMap<String, BTreeMap<String, bool>>;
 
 fn declared() -> Tables {
     let mut tables = Tables::new();
-    for path in files_under(Path::new("src/platform")) {
+    let sources = ["src/platform", "src/products"].map(|root| files_under(Path::new(root)));
+    for path in sources.into_iter().flatten() {
         if path.file_name().is_none_or(|n| n != "schema.rs") {
             continue;
         }

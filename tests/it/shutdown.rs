@@ -9,7 +9,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::helpers::{KilledOnDrop, TestDb, portal_url, server_command};
+use crate::helpers::{KilledOnDrop, TestDb, aicloud, portal_url, server_command};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -59,6 +59,18 @@ fn wait_until_a_query_is_blocked(conn: &mut PgConnection) {
 #[test]
 fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
     let db = TestDb::create();
+    // Onboarded, so the parked readiness request answers "ready" once it is let through.
+    for packet in [
+        "config/products/platform.toml",
+        "config/products/token-factory.toml",
+    ] {
+        let out = aicloud(&db, &["product", "onboard", packet]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut child = KilledOnDrop(
         server_command(&db)
             .stdout(Stdio::piped())

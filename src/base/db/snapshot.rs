@@ -46,6 +46,9 @@ impl<T> Clone for Snapshot<T> {
 
 struct Inner<T> {
     value: ArcSwap<T>,
+    /// Held across each load and its store, so a load that began before a change cannot
+    /// store its older value over the value of a load that began after it.
+    loading: std::sync::Mutex<()>,
     generation: std::sync::atomic::AtomicU64,
     db: Db,
     load: Loader<T>,
@@ -69,6 +72,7 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
         let snapshot = Snapshot {
             inner: Arc::new(Inner {
                 value: ArcSwap::from_pointee(first),
+                loading: std::sync::Mutex::new(()),
                 generation: std::sync::atomic::AtomicU64::new(0),
                 db,
                 load,
@@ -99,9 +103,11 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
     /// Loads the value now, so this process sees its own change at once (others follow by
     /// NOTIFY).
     pub async fn reload(&self) -> Result<(), DbError> {
-        let value = self.inner.db.run(load_with(&self.inner.load)).await?;
-        self.replace(value);
-        Ok(())
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .db
+            .run(move |conn| inner.load_and_store(conn))
+            .await
     }
 
     /// Stops the listener at its next poll; the value keeps its last state.
@@ -114,6 +120,16 @@ impl<T> Inner<T> {
     fn replace(&self, value: T) {
         self.value.store(Arc::new(value));
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn load_and_store(&self, conn: &mut PgConnection) -> Result<(), DbError> {
+        let _one_at_a_time = self
+            .loading
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let value = (self.load)(conn)?;
+        self.replace(value);
+        Ok(())
     }
 }
 
@@ -152,7 +168,7 @@ fn keep_fresh<T: Send + Sync + 'static>(inner: Weak<Inner<T>>, url: String, fres
                 return Ok(Next::Stop);
             }
             if notified || last_load.elapsed() >= freshness.resync {
-                current.replace((current.load)(conn).map_err(|e| e.to_string())?);
+                current.load_and_store(conn).map_err(|e| e.to_string())?;
                 last_load = Instant::now();
             }
             Ok(Next::Continue)

@@ -48,7 +48,10 @@ pub async fn assign(
         user_agent: client.user_agent,
     };
     let mut res = crate::base::context::scope(context, next.call(req)).await?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    // A handler may answer with an id of its own (a product's request id); it is kept.
+    if !res.headers().contains_key(X_REQUEST_ID)
+        && let Ok(value) = HeaderValue::from_str(&id)
+    {
         res.headers_mut().insert(X_REQUEST_ID, value);
     }
     Ok(res)

@@ -1,0 +1,334 @@
+//! What the gateway refuses, each with the status, type and code OpenAI answers the same
+//! situation with, and nothing billed.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::policy_support::{MONTHLY, RPM, TPM, console, limit};
+use crate::tf_support::{Gate, INFERENCE, MODELS_READ, chat_model, endpoint, error_of};
+use aicloud::products::token_factory::Catalog;
+
+/// The first of up to `tries` small chat requests that is refused 429.
+async fn first_429(gate: &Gate, tries: usize) -> Option<reqwest::Response> {
+    for _ in 0..tries {
+        let res = gate
+            .post("/chat/completions", &Gate::chat("mock", "a"))
+            .await;
+        if res.status() == 429 {
+            return Some(res);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn no_key_a_bad_key_and_a_revoked_key_get_401_as_from_openai() {
+    let gate = Gate::start().await;
+    let body = Gate::chat("mock", "hi");
+
+    let none = gate
+        .app
+        .client
+        .post(gate.app.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    let bad = gate
+        .post_with("aic_000000000000_nonsense", "/chat/completions", &body)
+        .await;
+    let refused_usage = gate.usage_count();
+    let key = gate.issue(&[INFERENCE, MODELS_READ], None).await;
+    let prefix = key.split('_').nth(1).expect("prefix").to_owned();
+    gate.platform
+        .keys
+        .revoke_key(&console(), &prefix)
+        .await
+        .expect("revoked");
+    let mut revoked = None;
+    for _ in 0..100 {
+        let res = gate.post_with(&key, "/chat/completions", &body).await;
+        if res.status() == 401 {
+            revoked = Some(res);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (status, error) = error_of(none).await;
+    assert_eq!(
+        (status, error["type"].as_str()),
+        (401, Some("invalid_request_error"))
+    );
+    assert!(
+        error["code"].is_null()
+            && error["message"]
+                .as_str()
+                .expect("text")
+                .contains("didn't provide an API key")
+    );
+    let (status, error) = error_of(bad).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
+    assert!(
+        !error["message"]
+            .as_str()
+            .expect("text")
+            .contains("nonsense"),
+        "never echo a secret: {error}"
+    );
+    let (status, error) = error_of(revoked.expect("revoked within 2 s")).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
+    assert_eq!(refused_usage, 0, "refused requests are not billed");
+}
+
+#[tokio::test]
+async fn a_key_without_the_inference_scope_or_the_model_is_refused() {
+    let gate = Gate::start().await;
+    let reader = gate.issue(&[MODELS_READ], None).await;
+    let echo_only = gate
+        .issue(&[INFERENCE, MODELS_READ], Some(vec!["demo-echo".into()]))
+        .await;
+
+    let (status, error) = error_of(
+        gate.post_with(&reader, "/chat/completions", &Gate::chat("mock", "hi"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (401, Some("insufficient_permissions"))
+    );
+    let (status, error) = error_of(
+        gate.post_with(&echo_only, "/chat/completions", &Gate::chat("mock", "hi"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error["code"].as_str(), error["param"].as_str()),
+        (404, Some("model_not_found"), Some("model"))
+    );
+    let list: serde_json::Value = gate
+        .app
+        .client
+        .get(gate.app.url("/v1/models"))
+        .bearer_auth(&echo_only)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        list["data"].as_array().map(Vec::len),
+        Some(1),
+        "only what the key may use: {list}"
+    );
+    let (status, _) = error_of(
+        gate.post("/chat/completions", &Gate::chat("no-such-model", "hi"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(gate.mock.count("/v1/chat/completions"), 0);
+}
+
+#[tokio::test]
+async fn input_beyond_the_models_context_is_refused_before_forwarding() {
+    let gate = Gate::start().await;
+    let mut small = chat_model("small", vec![endpoint("primary", &gate.mock.base_url)]);
+    small.context_length = 30;
+    small.max_output_tokens = 10;
+    gate.products
+        .token_factory
+        .add_model(&console(), small)
+        .await
+        .expect("model");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let long = "many words ".repeat(40);
+    let res = gate
+        .post(
+            "/chat/completions",
+            &json!({"model": "small", "messages": [{"role": "user", "content": long}]}),
+        )
+        .await;
+    let (status, error) = error_of(res).await;
+    assert_eq!(
+        (status, error["code"].as_str(), error["param"].as_str()),
+        (400, Some("context_length_exceeded"), Some("messages"))
+    );
+    let too_many = gate.post("/chat/completions", &json!({"model": "small", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 11})).await;
+    let (status, error) = error_of(too_many).await;
+    assert_eq!((status, error["param"].as_str()), (400, Some("max_tokens")));
+    assert_eq!(gate.mock.count("/v1/chat/completions"), 0);
+    assert_eq!(gate.usage_count(), 0);
+}
+
+#[tokio::test]
+async fn the_request_rate_answers_429_with_retry_after_and_the_rate_limit_headers() {
+    let gate = Gate::start().await;
+    gate.plan(vec![limit(RPM, 2)]).await;
+
+    let first = gate
+        .post("/chat/completions", &Gate::chat("mock", "one"))
+        .await;
+    let _second = gate
+        .post("/chat/completions", &Gate::chat("mock", "two"))
+        .await;
+    let third = gate
+        .post("/chat/completions", &Gate::chat("mock", "three"))
+        .await;
+
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["x-ratelimit-limit-requests"], "2");
+    assert_eq!(first.headers()["x-ratelimit-remaining-requests"], "1");
+    assert!(first.headers().contains_key("x-ratelimit-reset-requests"));
+    let headers = third.headers().clone();
+    let (status, error) = error_of(third).await;
+    assert_eq!(
+        (status, error["type"].as_str(), error["code"].as_str()),
+        (429, Some("requests"), Some("rate_limit_exceeded"))
+    );
+    let retry: u64 = headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&retry), "window is 2 s: {retry}");
+    assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
+    assert_eq!(gate.mock.count("/v1/chat/completions"), 2);
+}
+
+#[tokio::test]
+async fn the_token_rate_answers_429_of_type_tokens() {
+    let gate = Gate::start().await;
+    // Each request reserves its input and max_tokens (20): two fit in 70, a third does not.
+    gate.plan(vec![limit(TPM, 70)]).await;
+
+    let first = gate
+        .post("/chat/completions", &Gate::chat("mock", "a"))
+        .await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["x-ratelimit-limit-tokens"], "70");
+    let res = first_429(&gate, 3)
+        .await
+        .expect("a request over the token rate");
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(res.headers().contains_key("x-ratelimit-reset-tokens"));
+    let (_, error) = error_of(res).await;
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("tokens"), Some("rate_limit_exceeded"))
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_monthly_quota_is_insufficient_quota_and_not_retried() {
+    let gate = Gate::start().await;
+    gate.plan(vec![limit(MONTHLY, 40)]).await;
+
+    assert_eq!(
+        gate.post("/chat/completions", &Gate::chat("mock", "a"))
+            .await
+            .status(),
+        200
+    );
+    let res = first_429(&gate, 3).await.expect("the quota runs out");
+    assert_eq!(res.headers()["x-should-retry"], "false");
+    let (_, error) = error_of(res).await;
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("insufficient_quota"), Some("insufficient_quota"))
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_balance_is_insufficient_quota_and_nothing_is_forwarded() {
+    let gate = Gate::start().await;
+    let broke = gate
+        .platform
+        .iam
+        .create_organization(
+            &console(),
+            "broke",
+            "Broke",
+            aicloud::platform::iam::OrgKind::Team,
+            None,
+        )
+        .await
+        .expect("org");
+    let sa = gate
+        .platform
+        .keys
+        .create_service_account(&console(), "broke", "default", "app", "tests", "calls")
+        .await
+        .expect("sa");
+    let key = aicloud::platform::iam::NewKey {
+        holder: aicloud::platform::iam::KeyHolder::ServiceAccount(sa.id),
+        name: "k".into(),
+        scopes: vec![INFERENCE.into(), MODELS_READ.into()],
+        model_allowlist: None,
+        expires_at: None,
+    };
+    let secret = gate
+        .platform
+        .keys
+        .issue_key(&console(), key)
+        .await
+        .expect("key")
+        .secret;
+    let _ = broke;
+    let mut answer = None;
+    for _ in 0..100 {
+        let res = gate
+            .post_with(&secret, "/chat/completions", &Gate::chat("mock", "hi"))
+            .await;
+        if res.status() != 401 {
+            answer = Some(res);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let res = answer.expect("the key became known");
+    assert_eq!(res.headers()["x-should-retry"], "false");
+    let (status, error) = error_of(res).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (429, Some("insufficient_quota"))
+    );
+    assert_eq!(gate.mock.count("/v1/chat/completions"), 0);
+}
+
+#[tokio::test]
+async fn a_malformed_body_and_an_unknown_route_answer_openais_error_shape() {
+    let gate = Gate::start().await;
+
+    let bad_json = gate
+        .app
+        .client
+        .post(gate.app.url("/v1/chat/completions"))
+        .bearer_auth(&gate.key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("sent");
+    let unknown = gate.post("/nothing/here", &json!({})).await;
+    let range = gate.post("/chat/completions", &json!({"model": "mock", "messages": [{"role": "user", "content": "x"}], "temperature": 3})).await;
+
+    assert_eq!(error_of(bad_json).await.0, 400);
+    assert_eq!(error_of(unknown).await.0, 404);
+    let (status, error) = error_of(range).await;
+    assert_eq!(
+        (status, error["param"].as_str(), error["code"].as_str()),
+        (400, Some("temperature"), Some("decimal_above_max_value"))
+    );
+}

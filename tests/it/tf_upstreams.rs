@@ -1,0 +1,213 @@
+//! Upstream failures and disconnects: a provider that is down bills nothing, the next
+//! endpoint (or fallback model) serves, a client leaving mid-stream cancels the provider and
+//! is billed once for what was produced, and a provider without usage is counted.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::policy_support::{CONCURRENT, console, limit};
+use crate::tf_mock::dead_url;
+use crate::tf_support::{Gate, chat_model, endpoint, error_of};
+use aicloud::products::token_factory::Catalog;
+
+#[tokio::test]
+async fn a_provider_that_is_down_answers_502_and_nothing_is_billed() {
+    let gate = Gate::start().await;
+    gate.mock.behaviour.fail.store(true, Ordering::SeqCst);
+    let before = gate
+        .platform
+        .ledger
+        .balance(&console(), "acme")
+        .await
+        .expect("balance");
+
+    let res = gate
+        .post("/chat/completions", &Gate::chat("mock", "hi"))
+        .await;
+    let dead = chat_model("dead", vec![endpoint("gone", &dead_url())]);
+    gate.products
+        .token_factory
+        .add_model(&console(), dead)
+        .await
+        .expect("model");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let unreachable = gate
+        .post("/chat/completions", &Gate::chat("dead", "hi"))
+        .await;
+
+    let (status, error) = error_of(res).await;
+    assert_eq!(
+        (status, error["type"].as_str()),
+        (502, Some("server_error"))
+    );
+    assert_eq!(error_of(unreachable).await.0, 502);
+    assert_eq!(
+        gate.usage_count(),
+        0,
+        "nothing was produced, nothing is billed"
+    );
+    let funds = gate
+        .platform
+        .ledger
+        .balance(&console(), "acme")
+        .await
+        .expect("balance");
+    assert_eq!(funds.available_minor, before.available_minor);
+}
+
+#[tokio::test]
+async fn the_next_endpoint_then_the_fallback_model_serve_when_one_fails() {
+    let gate = Gate::start().await;
+    let two = chat_model(
+        "two",
+        vec![
+            endpoint("down", &dead_url()),
+            endpoint("up", &gate.mock.base_url),
+        ],
+    );
+    gate.products
+        .token_factory
+        .add_model(&console(), two)
+        .await
+        .expect("model");
+    let mut lonely = chat_model("lonely", vec![endpoint("down", &dead_url())]);
+    lonely.fallbacks = vec!["mock".into()];
+    gate.products
+        .token_factory
+        .add_model(&console(), lonely)
+        .await
+        .expect("model");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for _ in 0..4 {
+        let res = gate
+            .post("/chat/completions", &Gate::chat("two", "hi"))
+            .await;
+        assert_eq!(
+            res.status(),
+            200,
+            "every request served, whichever endpoint it tried first"
+        );
+    }
+    let res = gate
+        .post("/chat/completions", &Gate::chat("lonely", "hi"))
+        .await;
+    assert_eq!(res.status(), 200);
+    let request_id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let body: serde_json::Value = res.json().await.expect("json");
+
+    assert_eq!(body["model"], "lonely");
+    assert_eq!(gate.mock.count("/v1/chat/completions"), 5);
+    let served = gate.scalar(&format!(
+        "SELECT attributes->>'endpoint' AS n FROM billing.usage_events WHERE event_id = '{request_id}:request'"
+    ));
+    assert_eq!(served, "mock/primary");
+    let view = gate
+        .products
+        .token_factory
+        .model(&console(), "two")
+        .await
+        .expect("view");
+    let down = view
+        .endpoints
+        .iter()
+        .find(|e| e.name == "down")
+        .expect("endpoint");
+    assert!(
+        down.health == "out_of_rotation" || gate.mock.count("/v1/chat/completions") == 5,
+        "{down:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_leaving_mid_stream_cancels_the_provider_and_is_billed_once_for_what_was_produced()
+{
+    let gate = Gate::start().await;
+    gate.plan(vec![limit(CONCURRENT, 1)]).await;
+    gate.mock.behaviour.hold.store(true, Ordering::SeqCst);
+    gate.mock.behaviour.no_usage.store(true, Ordering::SeqCst);
+    gate.mock.behaviour.words.store(200, Ordering::SeqCst);
+    let mut request = Gate::chat("mock", "hi");
+    request["stream"] = json!(true);
+    request["max_tokens"] = json!(256);
+
+    let res = gate.post("/chat/completions", &request).await;
+    let request_id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let mut stream = res.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("\"word\"") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("in time");
+        seen.push_str(&String::from_utf8_lossy(
+            &chunk.expect("open").expect("bytes"),
+        ));
+    }
+    drop(stream);
+    // The provider goes on; the gateway finds the client gone at its next write.
+    gate.mock.release.notify_one();
+
+    let mut cancelled = 0;
+    for _ in 0..100 {
+        cancelled = gate.mock.cancelled.load(Ordering::SeqCst);
+        if cancelled == 1 && !gate.usage_of(&request_id).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cancelled, 1, "the provider's stream was cancelled");
+    let usage = gate.usage_of(&request_id);
+    let sent = gate.mock.words_at_cancel.load(Ordering::SeqCst);
+    let billed: usize = usage
+        .iter()
+        .find(|(u, _)| u == "output_tokens")
+        .map(|(_, q)| q.parse().expect("number"))
+        .expect("output billed");
+    assert!(sent < 200, "cancelled before the end: {sent} words sent");
+    assert!(
+        (1..=sent).contains(&billed),
+        "billed {billed} of the {sent} words produced"
+    );
+    assert_eq!(usage.iter().filter(|(u, _)| u == "requests").count(), 1);
+    let estimated = gate.scalar(&format!(
+        "SELECT attributes->>'estimated' AS n FROM billing.usage_events WHERE event_id = '{request_id}:output'"
+    ));
+    assert_eq!(
+        estimated, "true",
+        "no usage from the provider: the gateway counted"
+    );
+    gate.mock.behaviour.hold.store(false, Ordering::SeqCst);
+    let next = gate
+        .post("/chat/completions", &Gate::chat("mock", "again"))
+        .await;
+    assert_eq!(next.status(), 200, "the concurrency slot was freed");
+}
+
+#[tokio::test]
+async fn a_provider_without_usage_is_billed_by_the_gateways_count_marked_estimated() {
+    let gate = Gate::start().await;
+    gate.mock.behaviour.no_usage.store(true, Ordering::SeqCst);
+
+    let res = gate
+        .post("/chat/completions", &Gate::chat("mock", "count me"))
+        .await;
+    let request_id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_eq!(res.status(), 200);
+
+    let usage = gate.usage_of(&request_id);
+    // "user" + "count me" + 6 framing tokens; five words "word".
+    assert_eq!(usage[0], ("input_tokens".into(), "9".into()));
+    assert_eq!(usage[1], ("output_tokens".into(), "5".into()));
+}
