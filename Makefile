@@ -14,8 +14,10 @@ PG_LOCAL := ./.ci/pg-local
 AICLOUD := ./target/release/aicloud
 VENV := .data/venv
 SCHEMATHESIS_VERSION := 4.32.5
+SDK_VENV := .data/sdk-venv
+SDK_NODE := tests/sdk/node
 
-.PHONY: browser fuzz-tools help db db-url db-url-owner db-stop db-clean build run onboard test bench fmt lint check
+.PHONY: browser fuzz-tools sdk-tools help db db-url db-url-owner db-stop db-clean build run onboard test bench fmt lint check
 
 help: ## Show this list of targets
 	@echo "Usage: make <target>"
@@ -43,11 +45,12 @@ build: ## Build the release binary
 
 # `exec` replaces the recipe shell, so Ctrl-C reaches the server directly and it
 # shuts down gracefully (make waits for it before exiting).
-run: db build ## Migrate, onboard config/products/*.toml, create the first admin, serve
+run: db build ## Migrate, onboard config/products/*.toml, create the first admin and the demo key, serve
 	$(AICLOUD) migrate
 	$(MAKE) onboard AICLOUD=$(AICLOUD)
 	$(AICLOUD) bootstrap --if-absent --email $${AICLOUD_ADMIN_EMAIL:-admin@example.com}
-	@echo "Portal: http://127.0.0.1:$${AICLOUD__SERVER__PORT:-8080}/"
+	$(AICLOUD) tf demo --if-absent
+	@echo "Portal: http://127.0.0.1:$${AICLOUD__SERVER__PORT:-8080}/ (sign in as $${AICLOUD_ADMIN_EMAIL:-admin@example.com})"
 	exec $(AICLOUD) serve
 
 # The platform's packet first: products refer to its scopes and retention classes.
@@ -69,7 +72,20 @@ fuzz-tools: ## Install the pinned schemathesis into .data/venv (the API fuzz tes
 	  python3 -m venv $(VENV) \
 	  && $(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION); }
 
-test: db browser fuzz-tools ## Check formatting, run clippy, run all tests
+# The official openai SDKs at the versions pinned in tests/sdk (the Python one in
+# tests/sdk/python/requirements.txt, the Node one in tests/sdk/node/package-lock.json).
+# Quick when those versions are already there; otherwise (re)installs them.
+sdk-tools: ## Install the pinned openai SDKs into .data/sdk-venv and tests/sdk/node (the SDK test runs them)
+	@want=$$(sed -n 's/^openai==//p' tests/sdk/python/requirements.txt); \
+	[ "$$($(SDK_VENV)/bin/python -c 'import importlib.metadata as m; print(m.version("openai"))' 2>/dev/null)" \
+	    = "$$want" ] || { \
+	  python3 -m venv $(SDK_VENV) \
+	  && $(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/python/requirements.txt; }
+	@want=$$(node -p 'require("./$(SDK_NODE)/package.json").dependencies.openai'); \
+	[ "$$(node -p 'require("./$(SDK_NODE)/node_modules/openai/package.json").version' 2>/dev/null)" \
+	    = "$$want" ] || ( cd $(SDK_NODE) && npm ci --no-audit --no-fund )
+
+test: db browser fuzz-tools sdk-tools ## Check formatting, run clippy, run all tests
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets

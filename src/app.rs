@@ -381,6 +381,7 @@ struct AppData {
     gateway: web::Data<token_factory::gateway::Gateway>,
     catalog: web::Data<dyn Catalog>,
     checks: web::Data<http::health::Checks>,
+    metrics: web::Data<http::metrics::Exposition>,
 }
 
 impl AppData {
@@ -409,8 +410,23 @@ impl AppData {
             checks: web::Data::new(http::health::Checks(vec![
                 products.token_factory.readiness(),
             ])),
+            metrics: web::Data::new(exposition(platform, products)),
         }
     }
+}
+
+/// Every metric the modules and products keep, for `/metrics`.
+fn exposition(platform: &Platform, products: &Products) -> http::metrics::Exposition {
+    let mut registry = prometheus_client::registry::Registry::default();
+    products.token_factory.register_metrics(&mut registry);
+    let allowed = platform
+        .settings
+        .server
+        .metrics_from
+        .iter()
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
+    http::metrics::Exposition::new(registry, allowed)
 }
 
 /// One line per request. It names the route a request matched, never its raw path or
@@ -466,6 +482,7 @@ fn http_server(
             .app_data(data.gateway.clone())
             .app_data(data.catalog.clone())
             .app_data(data.checks.clone())
+            .app_data(data.metrics.clone())
             .app_data(http::problem::json_config(limit))
             .app_data(http::problem::payload_config(limit))
             .service(http::health::healthz)
@@ -488,6 +505,7 @@ fn http_server(
             .configure(crate::platform::billing::pages::routes)
             .configure(crate::platform::policy::pages::routes)
             .configure(token_factory::api::v1_routes)
+            .service(http::metrics::metrics)
             .default_service(web::to(http::problem::no_route))
             .wrap(from_fn(crate::platform::iam::web::session::gate))
             .wrap(from_fn(http::input::refuse_control_characters))

@@ -193,6 +193,8 @@ pub struct ServerSettings {
     /// Addresses of reverse proxies whose `X-Forwarded-For` / `-Proto` are believed; from
     /// any other peer those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// Peer addresses `/metrics` answers to.
+    pub metrics_from: Vec<String>,
 }
 
 /// `[database]`
@@ -306,6 +308,17 @@ impl Settings {
         {
             return invalid(
                 "server.trusted_proxies",
+                &format!("`{bad}` is not an IP address"),
+            );
+        }
+        if let Some(bad) = self
+            .server
+            .metrics_from
+            .iter()
+            .find(|a| a.parse::<std::net::IpAddr>().is_err())
+        {
+            return invalid(
+                "server.metrics_from",
                 &format!("`{bad}` is not an IP address"),
             );
         }

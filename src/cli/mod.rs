@@ -10,6 +10,7 @@ mod migrate;
 mod policy;
 mod product;
 mod serve;
+mod tf;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Policy: plans, assignments, overrides, a project's effective policy and its reasons.
     #[command(subcommand)]
     Policy(crate::platform::policy::cli::PolicyCommand),
+    /// Token Factory: the model catalog (models and endpoints) and the first-run demo.
+    #[command(subcommand)]
+    Tf(crate::products::token_factory::cli::TfCommand),
 }
 
 pub use crate::kit::cli::{CliError, Output, print};
@@ -118,6 +122,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Key(command) => iam::key(&cli.config_dir, command),
         Command::Billing(command) => billing::run(&cli.config_dir, command),
         Command::Policy(command) => policy::run(&cli.config_dir, command),
+        Command::Tf(command) => tf::run(&cli.config_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -234,12 +234,21 @@ impl TestApp {
 
     /// Starts the server with extra `AICLOUD__...` settings.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        TestApp::spawn_configured(extra, |_| {}).await
+    }
+
+    /// Starts the server with extra settings, then `edit` applied (for settings the
+    /// environment cannot give, such as lists).
+    pub async fn spawn_configured(
+        extra: &[(&str, &str)],
+        edit: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let db = tokio::task::spawn_blocking(TestDb::create)
             .await
             .expect("database created");
-        let app = Application::build(settings_for(&db, extra))
-            .await
-            .expect("server builds");
+        let mut settings = settings_for(&db, extra);
+        edit(&mut settings);
+        let app = Application::build(settings).await.expect("server builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()

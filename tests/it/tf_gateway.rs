@@ -357,3 +357,61 @@ async fn the_usage_shows_in_the_organizations_statement_by_model() {
         + line("token_factory.output_tokens").amount_minor;
     assert_eq!(charged, "0.63".parse().expect("decimal"));
 }
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_rejections_and_latency_in_prometheus_text() {
+    let gate = Gate::start().await;
+    assert_eq!(
+        gate.post("/chat/completions", &Gate::chat("mock", "hi"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        gate.post("/chat/completions", &Gate::chat("nope", "hi"))
+            .await
+            .status(),
+        404
+    );
+
+    let res = gate
+        .app
+        .client
+        .get(gate.app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.expect("text");
+    for line in [
+        r#"token_factory_requests_total{model="mock",status="200"} 1"#,
+        r#"token_factory_tokens_total{model="mock",direction="input"} 11"#,
+        r#"token_factory_tokens_total{model="mock",direction="output"} 5"#,
+        r#"token_factory_rejections_total{reason="model_not_found"} 1"#,
+        r#"token_factory_request_duration_seconds_count{model="mock"} 1"#,
+        "token_factory_in_flight 0",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
+    assert!(
+        text.contains("token_factory_gateway_overhead_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_refused_to_peers_the_settings_do_not_list() {
+    let gate =
+        Gate::start_configured(&[], |s| s.server.metrics_from = vec!["10.9.9.9".into()]).await;
+
+    let res = gate
+        .app
+        .client
+        .get(gate.app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(res.status(), 403);
+}

@@ -65,9 +65,17 @@ impl Gate {
     }
 
     pub async fn start_with(extra: &[(&str, &str)]) -> Gate {
+        Gate::start_configured(extra, |_| {}).await
+    }
+
+    /// Starts with extra settings, then `edit` applied to them.
+    pub async fn start_configured(
+        extra: &[(&str, &str)],
+        edit: impl FnOnce(&mut aicloud::base::config::Settings),
+    ) -> Gate {
         let mut settings = vec![("AICLOUD__TOKEN_FACTORY__DEMO_WORD_DELAY_MS", "0")];
         settings.extend_from_slice(extra);
-        let app = TestApp::spawn_with(&settings).await;
+        let app = TestApp::spawn_configured(&settings, edit).await;
         let (platform, org) = token_factory_and_acme(&app.db).await;
         let products = Products::start(&platform).await.expect("products start");
         let mock = Mock::start();

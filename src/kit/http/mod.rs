@@ -4,6 +4,7 @@
 pub mod client;
 pub mod health;
 pub mod input;
+pub mod metrics;
 pub mod openapi;
 pub mod paging;
 pub mod problem;

@@ -24,6 +24,7 @@ pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod gateway;
+pub mod metrics;
 mod schema;
 pub mod store;
 pub mod tokens;

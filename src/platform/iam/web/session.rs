@@ -31,6 +31,7 @@ fn is_public(path: &str) -> bool {
     path == "/login"
         || path == "/healthz"
         || path == "/readyz"
+        || path == "/metrics"
         || ["/static/", "/api/", "/v1/"]
             .iter()
             .any(|p| path.starts_with(p))

@@ -3,17 +3,18 @@
 //! reshapes OpenAI's error bodies.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
-use crate::products::token_factory::gateway::Gateway;
 use crate::products::token_factory::gateway::admit::Asked;
 use crate::products::token_factory::gateway::finish::Produced;
 use crate::products::token_factory::gateway::relay::relay;
 use crate::products::token_factory::gateway::whole::Shape;
+use crate::products::token_factory::gateway::{Gateway, request_id};
 use crate::products::token_factory::upstream::Route;
 use crate::products::token_factory::wire::{self, Counted, OpenAiError};
 use crate::products::token_factory::{INFERENCE, MODELS_READ, ModelKind, tokens};
@@ -31,8 +32,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn answer(result: Result<HttpResponse, OpenAiError>) -> HttpResponse {
-    result.unwrap_or_else(|err| actix_web::ResponseError::error_response(&err))
+/// When a request arrived and the id the gateway gave it (`x-request-id` on every answer).
+struct Arrival {
+    request_id: String,
+    started: Instant,
+}
+
+impl Arrival {
+    fn now() -> Arrival {
+        Arrival {
+            request_id: request_id(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The response, or the refusal counted and answered in OpenAI's shape, with the request's id.
+fn answer(
+    gateway: &Gateway,
+    request_id: &str,
+    result: Result<HttpResponse, OpenAiError>,
+) -> HttpResponse {
+    result.unwrap_or_else(|err| {
+        gateway.metrics.rejected(err.reason());
+        err.error_response_with(request_id)
+    })
 }
 
 async fn chat(
@@ -40,7 +64,13 @@ async fn chat(
     payload: web::Payload,
     gateway: web::Data<Gateway>,
 ) -> HttpResponse {
-    answer(generate(gateway.into_inner(), req, payload, Route::Chat).await)
+    let (gateway, arrival) = (gateway.into_inner(), Arrival::now());
+    let id = arrival.request_id.clone();
+    answer(
+        &gateway,
+        &id,
+        generate(Arc::clone(&gateway), arrival, req, payload, Route::Chat).await,
+    )
 }
 
 async fn completions(
@@ -48,7 +78,20 @@ async fn completions(
     payload: web::Payload,
     gateway: web::Data<Gateway>,
 ) -> HttpResponse {
-    answer(generate(gateway.into_inner(), req, payload, Route::Completions).await)
+    let (gateway, arrival) = (gateway.into_inner(), Arrival::now());
+    let id = arrival.request_id.clone();
+    answer(
+        &gateway,
+        &id,
+        generate(
+            Arc::clone(&gateway),
+            arrival,
+            req,
+            payload,
+            Route::Completions,
+        )
+        .await,
+    )
 }
 
 /// Reads the body, at most `limit` bytes.
@@ -73,6 +116,7 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
 
 async fn generate(
     gateway: Arc<Gateway>,
+    arrival: Arrival,
     req: HttpRequest,
     payload: web::Payload,
     route: Route,
@@ -86,6 +130,8 @@ async fn generate(
     let model = gateway.place(&principal, &counted.model, ModelKind::Chat)?;
     let input = tokens::count_all(counted.texts).await + counted.overhead;
     let asked = Asked {
+        request_id: arrival.request_id,
+        started: arrival.started,
         model: counted.model,
         input,
         output: counted.output,
@@ -134,11 +180,18 @@ async fn embeddings(
     payload: web::Payload,
     gateway: web::Data<Gateway>,
 ) -> HttpResponse {
-    answer(embed(gateway.into_inner(), req, payload).await)
+    let (gateway, arrival) = (gateway.into_inner(), Arrival::now());
+    let id = arrival.request_id.clone();
+    answer(
+        &gateway,
+        &id,
+        embed(Arc::clone(&gateway), arrival, req, payload).await,
+    )
 }
 
 async fn embed(
     gateway: Arc<Gateway>,
+    arrival: Arrival,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OpenAiError> {
@@ -160,6 +213,8 @@ async fn embed(
     }
     let input = tokens::count_all(parsed.texts).await + parsed.id_tokens;
     let asked = Asked {
+        request_id: arrival.request_id,
+        started: arrival.started,
         model: parsed.model,
         input,
         output: wire::Output {
@@ -189,7 +244,7 @@ async fn embed(
 }
 
 async fn models(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
-    answer(list_models(&gateway, &req))
+    answer(&gateway, &request_id(), list_models(&gateway, &req))
 }
 
 fn list_models(gateway: &Gateway, req: &HttpRequest) -> Result<HttpResponse, OpenAiError> {
@@ -221,7 +276,7 @@ async fn model(
     id: web::Path<String>,
     gateway: web::Data<Gateway>,
 ) -> HttpResponse {
-    answer(show_model(&gateway, &req, &id))
+    answer(&gateway, &request_id(), show_model(&gateway, &req, &id))
 }
 
 fn show_model(gateway: &Gateway, req: &HttpRequest, id: &str) -> Result<HttpResponse, OpenAiError> {

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use super::finish::estimates;
 use super::limits::RateHeaders;
-use super::{Gateway, Ticket, request_id};
+use super::{Gateway, Ticket};
 use crate::platform::billing::SpendRefusal;
 use crate::platform::iam::{OrganizationId, Principal, ProjectId};
 use crate::platform::policy::{Decision, DecisionInput, Delta, Reason, Resource};
@@ -29,8 +29,12 @@ pub const CONCURRENT: &str = "token_factory.concurrent_requests";
 /// Input plus output tokens per month.
 pub const MONTHLY: &str = "token_factory.monthly_tokens";
 
-/// What a request asks of a model, once counted.
+/// What a request asks of a model, once counted, and when it arrived.
 pub struct Asked {
+    /// The gateway's id for it.
+    pub request_id: String,
+    /// When it arrived.
+    pub started: Instant,
     /// Model id.
     pub model: String,
     /// Input tokens.
@@ -86,9 +90,10 @@ impl Gateway {
             .model_allowlist
             .as_ref()
             .is_none_or(|list| list.iter().any(|m| m == id));
-        match book.serving(id, kind) {
-            Some(model) if allowed => Ok(Arc::clone(model)),
-            _ => Err(OpenAiError::model_not_found(id)),
+        match book.model(id).filter(|m| m.enabled && allowed) {
+            Some(model) if model.kind == kind => Ok(Arc::clone(model)),
+            Some(_) => Err(OpenAiError::wrong_kind(id, kind)),
+            None => Err(OpenAiError::model_not_found(id)),
         }
     }
 
@@ -132,7 +137,6 @@ impl Gateway {
         asked: &Asked,
         reserved_output: u64,
     ) -> Result<Ticket, OpenAiError> {
-        let started = Instant::now();
         let tokens = asked.input.saturating_add(reserved_output);
         let input = DecisionInput {
             organization: OrganizationId(principal.organization_id),
@@ -164,8 +168,8 @@ impl Gateway {
             .reserve(input.organization, input.project, &worst)
             .map_err(|refused| spend_refusal(&refused))?;
         Ok(Ticket {
-            request_id: request_id(),
-            started,
+            request_id: asked.request_id.clone(),
+            started: asked.started,
             principal,
             model,
             route,
@@ -175,6 +179,7 @@ impl Gateway {
             admission,
             hold: Some(hold),
             limits,
+            in_flight: self.metrics.in_flight(),
         })
     }
 }

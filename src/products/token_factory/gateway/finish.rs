@@ -16,6 +16,7 @@ use crate::platform::iam::Caller;
 use crate::platform::policy::Delta;
 use crate::products::token_factory::PRODUCT;
 use crate::products::token_factory::catalog::Model;
+use crate::products::token_factory::metrics::Finished;
 use crate::products::token_factory::store::analytics::Record;
 use crate::products::token_factory::wire::OpenAiError;
 
@@ -99,8 +100,16 @@ impl Gateway {
         } else {
             produced.status
         };
-        self.analytics
-            .record(record(&ticket, &produced, input, output, status));
+        let record = record(&ticket, &produced, input, output, status);
+        self.metrics.finished(&Finished {
+            model: &ticket.model.id,
+            status,
+            latency: ticket.started.elapsed(),
+            overhead: Duration::from_micros(u64::try_from(record.overhead_us).unwrap_or(0)),
+            first_token: produced.first_token,
+            tokens: (input, output),
+        });
+        self.analytics.record(record);
         drop(ticket);
         committed
     }

@@ -80,6 +80,10 @@ impl Gateway {
                         serving.id,
                         endpoint.name
                     );
+                    self.metrics.upstream_error(
+                        &format!("{}/{}", serving.id, endpoint.name),
+                        failure.kind(),
+                    );
                     if self.upstreams.health.failure(endpoint.id) == Change::Ejected {
                         log::warn!(
                             "endpoint {}/{} is out of rotation until a probe succeeds",

@@ -22,6 +22,7 @@ use crate::platform::iam::Principal;
 use crate::platform::policy::Admission;
 
 use super::catalog::{Book, Model};
+use super::metrics::{InFlight, Metrics};
 use super::store::Collaborators;
 use super::store::analytics::Sink;
 use super::upstream::{Route, Upstreams};
@@ -51,6 +52,8 @@ pub struct Ticket {
     pub hold: Option<Hold>,
     /// The limit headers of its decision.
     pub limits: RateHeaders,
+    /// Counted in flight until the ticket is gone.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// The gateway: the handles it works through, the catalog, the upstreams.
@@ -61,6 +64,7 @@ pub struct Gateway {
     pub(crate) settings: TokenFactorySettings,
     pub(crate) analytics: Sink,
     pub(crate) readiness: readiness::Readiness,
+    pub(crate) metrics: Metrics,
 }
 
 impl Gateway {

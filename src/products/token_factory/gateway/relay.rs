@@ -174,6 +174,9 @@ impl Relay {
     }
 
     async fn fail(&mut self, message: &str) {
+        if let Some(endpoint) = &self.produced.endpoint {
+            self.gateway.metrics.upstream_error(endpoint, "stream");
+        }
         let err = OpenAiError::upstream(actix_web::http::StatusCode::BAD_GATEWAY, message);
         self.pending.push_back(Bytes::from(err.sse_event()));
         self.produced.status = 502;

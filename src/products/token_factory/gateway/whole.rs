@@ -176,17 +176,3 @@ fn shape_body(body: &mut Value, model: &str, shape: Shape) {
         }
     }
 }
-
-impl OpenAiError {
-    /// The response, carrying the gateway's request id.
-    pub fn error_response_with(&self, request_id: &str) -> HttpResponse {
-        let mut res = actix_web::ResponseError::error_response(self);
-        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(request_id) {
-            res.headers_mut().insert(
-                actix_web::http::header::HeaderName::from_static("x-request-id"),
-                value,
-            );
-        }
-        res
-    }
-}

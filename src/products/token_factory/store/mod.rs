@@ -89,6 +89,7 @@ impl TokenFactory {
             readiness: Readiness::new(Arc::clone(&with.registry)),
             analytics,
             settings: settings.clone(),
+            metrics: super::metrics::Metrics::default(),
         });
         tokio::spawn(probe(
             Arc::clone(&gateway),
@@ -105,6 +106,11 @@ impl TokenFactory {
     /// The gateway, for the `/v1` routes.
     pub fn gateway(&self) -> Arc<Gateway> {
         Arc::clone(&self.gateway)
+    }
+
+    /// Registers the gateway's metrics for `/metrics`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.gateway.metrics.register(registry);
     }
 
     /// Its readiness, for `/readyz`.

@@ -61,6 +61,17 @@ pub enum Failure {
     Status(u16),
 }
 
+impl Failure {
+    /// Stable name for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Connect(_) => "connect",
+            Failure::Timeout => "timeout",
+            Failure::Status(_) => "status",
+        }
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

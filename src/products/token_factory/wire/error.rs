@@ -131,6 +131,26 @@ impl OpenAiError {
         err
     }
 
+    /// 404 for a model of the other kind (an embedding model on a chat route).
+    pub fn wrong_kind(model: &str, kind: crate::products::token_factory::ModelKind) -> Self {
+        let (what, route) = match kind {
+            crate::products::token_factory::ModelKind::Chat => {
+                ("a chat model", "v1/chat/completions")
+            }
+            crate::products::token_factory::ModelKind::Embedding => {
+                ("an embedding model", "v1/embeddings")
+            }
+        };
+        let mut err = Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            None,
+            format!("`{model}` is not {what} and thus not supported in the {route} endpoint."),
+        );
+        err.param = Some("model".into());
+        err
+    }
+
     /// 400: the input and the output asked for do not fit the model's context.
     pub fn context_length(param: &str, context: u64, input: u64, output: u64) -> Self {
         let message = format!(
@@ -217,6 +237,16 @@ impl OpenAiError {
     /// Stable name for metrics and analytics: the code, else the type.
     pub fn reason(&self) -> &'static str {
         self.code.unwrap_or(self.kind)
+    }
+
+    /// The response, carrying the gateway's request id.
+    pub fn error_response_with(&self, request_id: &str) -> HttpResponse {
+        let mut res = ResponseError::error_response(self);
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            res.headers_mut()
+                .insert(HeaderName::from_static("x-request-id"), value);
+        }
+        res
     }
 }
 
