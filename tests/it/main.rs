@@ -66,6 +66,7 @@ mod secrets_scan;
 mod security_headers;
 mod shutdown;
 mod tf_cli;
+mod tf_crash;
 mod tf_gateway;
 mod tf_mock;
 mod tf_refusals;
