@@ -17,7 +17,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 SDK_VENV := .data/sdk-venv
 SDK_NODE := tests/sdk/node
 
-.PHONY: browser fuzz-tools sdk-tools help db db-url db-url-owner db-stop db-clean build run onboard test bench fmt lint check
+.PHONY: browser fuzz-tools sdk-tools bench-tools help db db-url db-url-owner db-stop db-clean build run onboard test bench fmt lint check
 
 help: ## Show this list of targets
 	@echo "Usage: make <target>"
@@ -49,6 +49,7 @@ run: db build ## Migrate, onboard config/products/*.toml, create the first admin
 	$(AICLOUD) migrate
 	$(MAKE) onboard AICLOUD=$(AICLOUD)
 	$(AICLOUD) bootstrap --if-absent --email $${AICLOUD_ADMIN_EMAIL:-admin@example.com}
+	$(AICLOUD) user grant $${AICLOUD_ADMIN_EMAIL:-admin@example.com} token_factory.admin >/dev/null
 	$(AICLOUD) tf demo --if-absent
 	@echo "Portal: http://127.0.0.1:$${AICLOUD__SERVER__PORT:-8080}/ (sign in as $${AICLOUD_ADMIN_EMAIL:-admin@example.com})"
 	exec $(AICLOUD) serve
@@ -90,8 +91,16 @@ test: db browser fuzz-tools sdk-tools ## Check formatting, run clippy, run all t
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets
 
-bench: db ## Benchmarks beside their baselines (BENCH_EVENTS sets the verify chain length)
-	$(CARGO) bench --bench platform
+# oha, the load generator of the gateway bench, is built once into .data/tools.
+OHA_VERSION := 1.16.0
+OHA := .data/tools/bin/oha
+
+bench-tools: ## Install the pinned oha load generator into .data/tools (the gateway bench uses it)
+	@[ "$$($(OHA) --version 2>/dev/null)" = "oha $(OHA_VERSION)" ] || \
+	  $(CARGO) install oha --version $(OHA_VERSION) --locked --root .data/tools
+
+bench: db bench-tools ## Benchmarks beside their baselines (BENCH_ONLY=a,b picks sections; BENCH_EVENTS sets the verify chain length)
+	OHA=$(OHA) $(CARGO) bench --bench platform
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

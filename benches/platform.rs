@@ -25,6 +25,8 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 
 #[path = "platform/billing.rs"]
 mod billing;
+#[path = "platform/gateway.rs"]
+mod gateway;
 #[path = "platform/policy.rs"]
 mod policy;
 
@@ -96,6 +98,9 @@ async fn run() {
     }
     if runs("policy") {
         policy::policy(&platform).await;
+    }
+    if runs("gateway") {
+        gateway::gateway(&platform, &owner_db, &server_db).await;
     }
 
     drop(platform);

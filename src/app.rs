@@ -206,12 +206,6 @@ impl Platform {
         policy.stop();
     }
 
-    /// Names of the platform modules and products present in this build, as the portal
-    /// links their areas.
-    pub fn modules(&self) -> &'static [&'static str] {
-        &["registry", "audit", "events", "iam", "billing", "policy"]
-    }
-
     /// IAM's handles, as its adapters and other modules' adapters take them.
     pub fn iam_handles(&self) -> Iam {
         Iam {
@@ -359,6 +353,18 @@ async fn migrate_blocking(owner_url: String, server_url: String) -> Result<Vec<S
         .map_err(|err| DbError::Aborted(err.to_string()))?
 }
 
+/// The platform modules and products present in this build, as the portal links their
+/// areas.
+const MODULES: &[&str] = &[
+    "registry",
+    "audit",
+    "events",
+    "iam",
+    "billing",
+    "policy",
+    "token_factory",
+];
+
 /// What handlers take as app data: each module's handles, the database for probes, and
 /// the portal shell. Cloning is cheap (handles are `Arc`s).
 #[derive(Clone)]
@@ -380,6 +386,7 @@ struct AppData {
     decisions: web::Data<dyn Decisions>,
     gateway: web::Data<token_factory::gateway::Gateway>,
     catalog: web::Data<dyn Catalog>,
+    analytics: web::Data<dyn token_factory::analytics::Analytics>,
     checks: web::Data<http::health::Checks>,
     metrics: web::Data<http::metrics::Exposition>,
 }
@@ -387,11 +394,11 @@ struct AppData {
 impl AppData {
     fn of(platform: &Platform, products: &Products) -> AppData {
         let catalog: Arc<dyn Catalog> = products.token_factory.clone();
+        let analytics: Arc<dyn token_factory::analytics::Analytics> =
+            products.token_factory.clone();
         AppData {
             db: web::Data::new(platform.db.clone()),
-            shell: web::Data::new(crate::kit::portal::layout::Shell {
-                modules: platform.modules(),
-            }),
+            shell: web::Data::new(crate::kit::portal::layout::Shell { modules: MODULES }),
             iam: web::Data::new(platform.iam_handles()),
             audit: web::Data::from(Arc::clone(&platform.audit)),
             events: web::Data::from(Arc::clone(&platform.events)),
@@ -407,6 +414,7 @@ impl AppData {
             decisions: web::Data::from(Arc::clone(&platform.decisions)),
             gateway: web::Data::from(products.token_factory.gateway()),
             catalog: web::Data::from(catalog),
+            analytics: web::Data::from(analytics),
             checks: web::Data::new(http::health::Checks(vec![
                 products.token_factory.readiness(),
             ])),
@@ -481,6 +489,7 @@ fn http_server(
             .app_data(data.decisions.clone())
             .app_data(data.gateway.clone())
             .app_data(data.catalog.clone())
+            .app_data(data.analytics.clone())
             .app_data(data.checks.clone())
             .app_data(data.metrics.clone())
             .app_data(http::problem::json_config(limit))
@@ -504,6 +513,7 @@ fn http_server(
             .configure(crate::platform::iam::pages::routes)
             .configure(crate::platform::billing::pages::routes)
             .configure(crate::platform::policy::pages::routes)
+            .configure(token_factory::pages::routes)
             .configure(token_factory::api::v1_routes)
             .service(http::metrics::metrics)
             .default_service(web::to(http::problem::no_route))

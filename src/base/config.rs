@@ -66,6 +66,8 @@ pub struct TokenFactorySettings {
     pub demo_word_delay_ms: u64,
     /// Milliseconds between analytics batches.
     pub analytics_flush_ms: u64,
+    /// Commits waiting at once in `after_response` mode before responses wait for a place.
+    pub max_pending_commits: usize,
 }
 
 /// `[policy]`
@@ -391,6 +393,9 @@ impl Settings {
         }
         if tf.demo_word_delay_ms > 10_000 {
             return invalid("token_factory.demo_word_delay_ms", "must be at most 10000");
+        }
+        if !(1..=1_000_000).contains(&tf.max_pending_commits) {
+            return invalid("token_factory.max_pending_commits", "must be 1 to 1000000");
         }
         if !(10..=60_000).contains(&tf.analytics_flush_ms) {
             return invalid("token_factory.analytics_flush_ms", "must be 10 to 60000");

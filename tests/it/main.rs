@@ -69,6 +69,7 @@ mod tf_cli;
 mod tf_crash;
 mod tf_gateway;
 mod tf_mock;
+mod tf_pages;
 mod tf_refusals;
 mod tf_sdks;
 mod tf_support;

@@ -14,17 +14,34 @@ use crate::helpers::{ServerProcess, TestDb, aicloud};
 
 /// Onboards both packets and makes the demo organization; returns its key.
 fn demo_key(db: &TestDb) -> String {
-    for packet in ["config/products/platform.toml", "config/products/token-factory.toml"] {
-        assert!(aicloud(db, &["product", "onboard", packet]).status.success());
+    for packet in [
+        "config/products/platform.toml",
+        "config/products/token-factory.toml",
+    ] {
+        assert!(
+            aicloud(db, &["product", "onboard", packet])
+                .status
+                .success()
+        );
     }
     let out = aicloud(db, &["tf", "demo", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let made: Value = serde_json::from_slice(&out.stdout).expect("json");
     made["key"].as_str().expect("key").to_owned()
 }
 
 /// One request; its request id if the response completed.
-async fn call(client: &reqwest::Client, base: &str, key: &str, stream: bool, n: usize) -> Option<String> {
+async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    stream: bool,
+    n: usize,
+) -> Option<String> {
     let body = json!({"model": "demo-echo", "stream": stream,
         "messages": [{"role": "user", "content": format!("request {n} of the crash test")}]});
     let res = client
@@ -61,7 +78,12 @@ async fn wait_until_served(client: &reqwest::Client, base: &str, key: &str) {
 }
 
 /// Loads `server` from 8 clients until `at_least` responses completed, then kills it.
-async fn load_then_kill(server: ServerProcess, key: &str, completed: &Arc<Mutex<HashSet<String>>>, at_least: usize) {
+async fn load_then_kill(
+    server: ServerProcess,
+    key: &str,
+    completed: &Arc<Mutex<HashSet<String>>>,
+    at_least: usize,
+) {
     let client = reqwest::Client::new();
     wait_until_served(&client, &server.url, key).await;
     let done_this_round = Arc::new(AtomicUsize::new(0));
@@ -69,7 +91,11 @@ async fn load_then_kill(server: ServerProcess, key: &str, completed: &Arc<Mutex<
     let clients: Vec<_> = (0..8)
         .map(|c| {
             let (client, base, key) = (client.clone(), server.url.clone(), key.to_owned());
-            let (completed, done, stop) = (Arc::clone(completed), Arc::clone(&done_this_round), Arc::clone(&stop));
+            let (completed, done, stop) = (
+                Arc::clone(completed),
+                Arc::clone(&done_this_round),
+                Arc::clone(&stop),
+            );
             tokio::spawn(async move {
                 for n in 0.. {
                     if stop.load(Ordering::SeqCst) {
@@ -90,7 +116,9 @@ async fn load_then_kill(server: ServerProcess, key: &str, completed: &Arc<Mutex<
     while done_this_round.load(Ordering::SeqCst) < at_least {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::task::spawn_blocking(move || server.kill()).await.expect("killed");
+    tokio::task::spawn_blocking(move || server.kill())
+        .await
+        .expect("killed");
     stop.store(true, Ordering::SeqCst);
     for c in clients {
         c.await.expect("client");
@@ -99,7 +127,9 @@ async fn load_then_kill(server: ServerProcess, key: &str, completed: &Arc<Mutex<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_server_killed_three_times_under_load_bills_every_completed_response_exactly_once() {
-    let db = tokio::task::spawn_blocking(TestDb::create).await.expect("db");
+    let db = tokio::task::spawn_blocking(TestDb::create)
+        .await
+        .expect("db");
     let key = demo_key(&db);
     let completed: Arc<Mutex<HashSet<String>>> = Arc::default();
     let slow_words = [("AICLOUD__TOKEN_FACTORY__DEMO_WORD_DELAY_MS", "2")];
@@ -111,7 +141,11 @@ async fn a_server_killed_three_times_under_load_bills_every_completed_response_e
 
     let completed: Vec<String> = completed.lock().expect("lock").iter().cloned().collect();
     assert!(completed.len() >= 60 * 6, "{} completed", completed.len());
-    let ids = completed.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
+    let ids = completed
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(",");
     let billed = scalar_in(
         &db,
         &format!(
@@ -120,7 +154,11 @@ async fn a_server_killed_three_times_under_load_bills_every_completed_response_e
              WHERE split_part(u.event_id, ':', 1) IN ({ids}) AND u.unit = 'token_factory.requests'"
         ),
     );
-    assert_eq!(billed, completed.len().to_string(), "every completed response is billed and rated");
+    assert_eq!(
+        billed,
+        completed.len().to_string(),
+        "every completed response is billed and rated"
+    );
     let twice = scalar_in(
         &db,
         "SELECT count(*)::text AS n FROM (SELECT split_part(event_id, ':', 1) AS request, unit \
@@ -128,5 +166,9 @@ async fn a_server_killed_three_times_under_load_bills_every_completed_response_e
     );
     assert_eq!(twice, "0", "no request is billed twice for a unit");
     let reconciled = aicloud(&db, &["billing", "reconcile"]);
-    assert!(reconciled.status.success(), "{}", String::from_utf8_lossy(&reconciled.stdout));
+    assert!(
+        reconciled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reconciled.stdout)
+    );
 }

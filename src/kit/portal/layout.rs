@@ -80,7 +80,8 @@ pub const AREAS: &[Area] = &[
         module: "token_factory",
         href: "/token-factory",
         paths: &["/token-factory"],
-        scope: Some("platform.admin"),
+        // Developers see their own projects' keys and usage here; each page authorizes itself.
+        scope: None,
     },
 ];
 

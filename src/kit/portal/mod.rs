@@ -2,6 +2,7 @@
 //! friendly error page. Server-rendered with askama; works without JavaScript.
 
 pub mod assets;
+pub mod chart;
 mod home;
 pub mod layout;
 

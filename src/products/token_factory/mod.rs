@@ -20,11 +20,13 @@
 //! `gateway/` (the request path), `upstream/` (endpoints, health, the demo provider),
 //! `tokens.rs`.
 
+pub mod analytics;
 pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod gateway;
 pub mod metrics;
+pub mod pages;
 mod schema;
 pub mod store;
 pub mod tokens;

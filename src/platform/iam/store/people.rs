@@ -339,6 +339,21 @@ impl PgIam {
         })
     }
 
+    /// Whether `role` may be held platform-wide: an active role of the platform's own that
+    /// is not an organization's or project's, or a product's operator-class role (its packet
+    /// leaves it not tenant-bindable: only platform administrators hand those out).
+    fn is_platform_role(&self, role: &str) -> bool {
+        let Some(entry) = self.registry.active_entry("role", role) else {
+            return false;
+        };
+        let tenant_role =
+            role.starts_with("platform.org_") || role.starts_with("platform.project_");
+        match role.starts_with("platform.") {
+            true => !tenant_role,
+            false => entry.attributes.get("tenant_bindable") == Some(&serde_json::json!(false)),
+        }
+    }
+
     pub(super) fn set_platform_role_on(
         &self,
         conn: &mut PgConnection,
@@ -347,12 +362,13 @@ impl PgIam {
         grant: bool,
         actor: Actor,
     ) -> Result<(), IamError> {
-        let tenant_role =
-            role.starts_with("platform.org_") || role.starts_with("platform.project_");
-        if !role.starts_with("platform.") || tenant_role || !self.registry.is_active("role", role) {
+        if !self.is_platform_role(role) {
             return Err(IamError::Invalid {
                 field: "role",
-                reason: format!("`{role}` is not an active platform role of the registry"),
+                reason: format!(
+                    "`{role}` is not an active platform role of the registry (a platform role, \
+                     or a product's operator-class role: one its packet does not make tenant-bindable)"
+                ),
             });
         }
         conn.transaction(|conn| {

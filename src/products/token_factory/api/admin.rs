@@ -9,6 +9,9 @@ use crate::kit::http::input::Json;
 use crate::kit::http::paging::{Page, PageQuery};
 use crate::platform::iam::Iam;
 use crate::platform::iam::web::guard;
+use crate::products::token_factory::analytics::{
+    Analytics, CountComparison, DailyModelUsage, FailedRequest,
+};
 use crate::products::token_factory::{Catalog, ModelView, NewEndpoint, NewModel};
 
 /// Registers the routes.
@@ -21,7 +24,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(enable_model)
             .service(disable_model)
             .service(add_endpoint)
-            .service(remove_endpoint),
+            .service(remove_endpoint)
+            .service(daily_usage)
+            .service(failures)
+            .service(counts),
     );
 }
 
@@ -123,5 +129,64 @@ async fn remove_endpoint(
     let (id, name) = path.into_inner();
     Ok(web::Json(
         catalog.remove_endpoint(&caller, &id, &name).await?,
+    ))
+}
+
+/// `?days=`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct Days {
+    /// 1 to 366 (default 30).
+    days: Option<u16>,
+}
+
+/// An organization's traffic per day and model. Needs `token_factory.usage.read` there.
+#[utoipa::path(params(Days), tag = "token_factory", responses((status = 200, body = Vec<DailyModelUsage>), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[get("/analytics/orgs/{org}/daily")]
+async fn daily_usage(
+    iam: web::Data<Iam>,
+    analytics: web::Data<dyn Analytics>,
+    req: HttpRequest,
+    org: web::Path<String>,
+    days: web::Query<Days>,
+) -> Result<web::Json<Vec<DailyModelUsage>>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let days = days.days.unwrap_or(30);
+    Ok(web::Json(analytics.daily_usage(&caller, &org, days).await?))
+}
+
+/// Failed requests across the gateway, newest first. Needs `token_factory.usage.read` at
+/// platform scope.
+#[utoipa::path(params(PageQuery), tag = "token_factory", responses((status = 200, body = Page<FailedRequest>), (status = 403, body = Problem)))]
+#[get("/analytics/failures")]
+async fn failures(
+    iam: web::Data<Iam>,
+    analytics: web::Data<dyn Analytics>,
+    req: HttpRequest,
+    page: PageQuery,
+) -> Result<web::Json<Page<FailedRequest>>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    let limit = page.limit()?;
+    let found = analytics
+        .failures(&caller, page.after()?, limit + 1)
+        .await?;
+    Ok(web::Json(Page::fetched(found, limit, |f| {
+        f.request_id.clone()
+    })))
+}
+
+/// The provider's reported tokens beside the gateway's count, per model. Needs
+/// `token_factory.usage.read` at platform scope.
+#[utoipa::path(params(Days), tag = "token_factory", responses((status = 200, body = Vec<CountComparison>), (status = 403, body = Problem)))]
+#[get("/analytics/counts")]
+async fn counts(
+    iam: web::Data<Iam>,
+    analytics: web::Data<dyn Analytics>,
+    req: HttpRequest,
+    days: web::Query<Days>,
+) -> Result<web::Json<Vec<CountComparison>>, ApiError> {
+    let caller = guard::caller(&iam, &req).await?;
+    Ok(web::Json(
+        analytics.counts(&caller, days.days.unwrap_or(7)).await?,
     ))
 }

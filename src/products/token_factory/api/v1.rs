@@ -10,8 +10,9 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
+use crate::platform::iam::Principal;
 use crate::products::token_factory::gateway::admit::Asked;
-use crate::products::token_factory::gateway::finish::Produced;
+use crate::products::token_factory::gateway::finish::{Produced, Refused};
 use crate::products::token_factory::gateway::relay::relay;
 use crate::products::token_factory::gateway::whole::Shape;
 use crate::products::token_factory::gateway::{Gateway, request_id};
@@ -64,13 +65,7 @@ async fn chat(
     payload: web::Payload,
     gateway: web::Data<Gateway>,
 ) -> HttpResponse {
-    let (gateway, arrival) = (gateway.into_inner(), Arrival::now());
-    let id = arrival.request_id.clone();
-    answer(
-        &gateway,
-        &id,
-        generate(Arc::clone(&gateway), arrival, req, payload, Route::Chat).await,
-    )
+    serve(gateway.into_inner(), req, payload, Route::Chat).await
 }
 
 async fn completions(
@@ -78,20 +73,82 @@ async fn completions(
     payload: web::Payload,
     gateway: web::Data<Gateway>,
 ) -> HttpResponse {
-    let (gateway, arrival) = (gateway.into_inner(), Arrival::now());
-    let id = arrival.request_id.clone();
-    answer(
-        &gateway,
-        &id,
-        generate(
-            Arc::clone(&gateway),
-            arrival,
-            req,
-            payload,
-            Route::Completions,
-        )
-        .await,
-    )
+    serve(gateway.into_inner(), req, payload, Route::Completions).await
+}
+
+async fn embeddings(
+    req: HttpRequest,
+    payload: web::Payload,
+    gateway: web::Data<Gateway>,
+) -> HttpResponse {
+    serve(gateway.into_inner(), req, payload, Route::Embeddings).await
+}
+
+/// Serves an inference route: a refusal after the key is known is recorded in analytics
+/// with the model it named.
+async fn serve(
+    gateway: Arc<Gateway>,
+    req: HttpRequest,
+    payload: web::Payload,
+    route: Route,
+) -> HttpResponse {
+    let arrival = Arrival::now();
+    let principal = match gateway.authenticate(&req, INFERENCE) {
+        Ok(principal) => principal,
+        Err(err) => return answer(&gateway, &arrival.request_id, Err(err)),
+    };
+    let who = who_of(&principal);
+    let (id, started) = (arrival.request_id.clone(), arrival.started);
+    let mut model = String::new();
+    let served = match route {
+        Route::Embeddings => {
+            embed(
+                Arc::clone(&gateway),
+                arrival,
+                principal,
+                payload,
+                &mut model,
+            )
+            .await
+        }
+        _ => {
+            generate(
+                Arc::clone(&gateway),
+                arrival,
+                principal,
+                payload,
+                route,
+                &mut model,
+            )
+            .await
+        }
+    };
+    if let Err(err) = &served {
+        gateway.record_refusal(&Refused {
+            principal: &who,
+            request_id: &id,
+            started,
+            route,
+            model: &model,
+            error: err,
+        });
+    }
+    answer(&gateway, &id, served)
+}
+
+/// The principal as far as an analytics record needs it.
+fn who_of(p: &Principal) -> Principal {
+    Principal {
+        kind: p.kind,
+        id: p.id,
+        organization_id: p.organization_id,
+        department_id: p.department_id,
+        project_id: p.project_id,
+        key_prefix: p.key_prefix.clone(),
+        scopes: Vec::new(),
+        organization_scopes: Vec::new(),
+        model_allowlist: None,
+    }
 }
 
 /// Reads the body, at most `limit` bytes.
@@ -117,16 +174,17 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
 async fn generate(
     gateway: Arc<Gateway>,
     arrival: Arrival,
-    req: HttpRequest,
+    principal: Principal,
     payload: web::Payload,
     route: Route,
+    named: &mut String,
 ) -> Result<HttpResponse, OpenAiError> {
-    let principal = gateway.authenticate(&req, INFERENCE)?;
     let bytes = read_body(payload, gateway.settings.max_request_bytes).await?;
     let counted: Counted = match route {
         Route::Chat => wire::chat::parse(&bytes)?,
         _ => wire::completions::parse(&bytes)?,
     };
+    named.clone_from(&counted.model);
     let model = gateway.place(&principal, &counted.model, ModelKind::Chat)?;
     let input = tokens::count_all(counted.texts).await + counted.overhead;
     let asked = Asked {
@@ -148,7 +206,13 @@ async fn generate(
     }
     let forwarded = match gateway.forward(&model, route, &mut body).await {
         Ok(forwarded) => forwarded,
-        Err(err) => return Ok(gateway.refused(ticket, Produced::default(), err).await),
+        Err(failed) => {
+            let produced = Produced {
+                endpoint: failed.tried,
+                ..Produced::default()
+            };
+            return Ok(gateway.refused(ticket, produced, failed.error).await);
+        }
     };
     if !asked.stream || forwarded.reply.status >= 400 {
         return Ok(gateway
@@ -175,29 +239,16 @@ fn cap_output(body: &mut Map<String, Value>, route: Route, asked: Option<u64>, p
     body.insert(param.into(), Value::from(per_choice));
 }
 
-async fn embeddings(
-    req: HttpRequest,
-    payload: web::Payload,
-    gateway: web::Data<Gateway>,
-) -> HttpResponse {
-    let (gateway, arrival) = (gateway.into_inner(), Arrival::now());
-    let id = arrival.request_id.clone();
-    answer(
-        &gateway,
-        &id,
-        embed(Arc::clone(&gateway), arrival, req, payload).await,
-    )
-}
-
 async fn embed(
     gateway: Arc<Gateway>,
     arrival: Arrival,
-    req: HttpRequest,
+    principal: Principal,
     payload: web::Payload,
+    named: &mut String,
 ) -> Result<HttpResponse, OpenAiError> {
-    let principal = gateway.authenticate(&req, INFERENCE)?;
     let bytes = read_body(payload, gateway.settings.max_request_bytes).await?;
     let parsed = wire::embeddings::parse(&bytes)?;
+    named.clone_from(&parsed.model);
     let model = gateway.place(&principal, &parsed.model, ModelKind::Embedding)?;
     let mut longest = 0;
     for text in &parsed.texts {
@@ -230,7 +281,13 @@ async fn embed(
     body.remove("encoding_format");
     let forwarded = match gateway.forward(&model, Route::Embeddings, &mut body).await {
         Ok(forwarded) => forwarded,
-        Err(err) => return Ok(gateway.refused(ticket, Produced::default(), err).await),
+        Err(failed) => {
+            let produced = Produced {
+                endpoint: failed.tried,
+                ..Produced::default()
+            };
+            return Ok(gateway.refused(ticket, produced, failed.error).await);
+        }
     };
     Ok(gateway
         .answer_whole(

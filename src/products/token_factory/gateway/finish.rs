@@ -71,6 +71,18 @@ pub fn estimates(model: &Model, input: u64, output: u64, requests: Decimal) -> V
 }
 
 impl Gateway {
+    /// Ends `ticket` in the background (`usage_commit = "after_response"`). At most
+    /// `token_factory.max_pending_commits` wait at once: past that, the response waits for a
+    /// place, so a billing slower than the traffic slows the traffic instead of filling memory.
+    pub async fn finish_later(self: &Arc<Self>, ticket: Ticket, produced: Produced) {
+        let place = Arc::clone(&self.pending_commits).acquire_owned().await;
+        let gateway = Arc::clone(self);
+        tokio::spawn(async move {
+            let _ = gateway.finish(ticket, produced).await;
+            drop(place);
+        });
+    }
+
     /// Ends `ticket` with what it produced. An error means the usage could not be
     /// committed: the caller answers it instead of success.
     pub async fn finish(&self, mut ticket: Ticket, produced: Produced) -> Result<(), OpenAiError> {
@@ -231,5 +243,57 @@ fn record(ticket: &Ticket, produced: &Produced, input: u64, output: u64, status:
         latency_us: micros(latency),
         overhead_us: micros(latency.saturating_sub(produced.upstream_time)),
         first_token_us: produced.first_token.map(micros),
+    }
+}
+
+/// A request refused after its key was known, before any upstream.
+pub struct Refused<'a> {
+    /// Its principal.
+    pub principal: &'a crate::platform::iam::Principal,
+    /// The gateway's id for it.
+    pub request_id: &'a str,
+    /// When it arrived.
+    pub started: std::time::Instant,
+    /// Which route.
+    pub route: crate::products::token_factory::upstream::Route,
+    /// The model it named, as far as it could be read.
+    pub model: &'a str,
+    /// Why.
+    pub error: &'a OpenAiError,
+}
+
+impl Gateway {
+    /// Records a refusal in analytics (metrics count it as a rejection).
+    pub fn record_refusal(&self, r: &Refused<'_>) {
+        let p = r.principal;
+        let latency = i64::try_from(r.started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        let model: String = r
+            .model
+            .chars()
+            .take(96)
+            .filter(|c| !c.is_control())
+            .collect();
+        self.analytics.record(Record {
+            request_id: r.request_id.to_owned(),
+            occurred_at: OffsetDateTime::now_utc(),
+            organization_id: p.organization_id,
+            department_id: p.department_id,
+            project_id: p.project_id,
+            key_prefix: p.key_prefix.clone(),
+            route: r.route.path(),
+            model: model.into(),
+            endpoint: None,
+            status: r.error.status.as_u16(),
+            error_code: Some(r.error.reason()),
+            stream: false,
+            input_tokens: 0,
+            output_tokens: 0,
+            estimated: false,
+            reported: None,
+            counted: (0, 0),
+            latency_us: latency,
+            overhead_us: latency,
+            first_token_us: None,
+        });
     }
 }

@@ -28,6 +28,14 @@ pub struct Forwarded {
     pub waited: Duration,
 }
 
+/// No candidate answered: the error for the client, and the last endpoint tried.
+pub struct Unforwarded {
+    /// What the client is told.
+    pub error: OpenAiError,
+    /// `model/endpoint` of the last failure, if any was tried.
+    pub tried: Option<String>,
+}
+
 impl Forwarded {
     /// `model/endpoint`, as analytics and usage name it.
     pub fn served_by(&self) -> String {
@@ -42,9 +50,10 @@ impl Gateway {
         model: &Arc<Model>,
         route: Route,
         body: &mut Map<String, Value>,
-    ) -> Result<Forwarded, OpenAiError> {
+    ) -> Result<Forwarded, Unforwarded> {
         let candidates = route::candidates(&self.book.get(), model);
         let mut last: Option<Failure> = None;
+        let mut tried: Option<String> = None;
         let mut waited = Duration::ZERO;
         for (serving, endpoint) in candidates {
             let Some(slot) = self.upstreams.health.acquire(&endpoint) else {
@@ -92,10 +101,14 @@ impl Gateway {
                         );
                     }
                     last = Some(failure);
+                    tried = Some(format!("{}/{}", serving.id, endpoint.name));
                 }
             }
         }
-        Err(no_upstream(last))
+        Err(Unforwarded {
+            error: no_upstream(last),
+            tried,
+        })
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Gateway {
     pub(crate) analytics: Sink,
     pub(crate) readiness: readiness::Readiness,
     pub(crate) metrics: Metrics,
+    /// Places for commits running after their response (see [`Gateway::finish_later`]).
+    pub(crate) pending_commits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {

@@ -195,8 +195,7 @@ impl Relay {
         let finished = match self.gateway.commits_before_response() {
             true => self.gateway.finish(ticket, produced).await,
             false => {
-                let gateway = Arc::clone(&self.gateway);
-                tokio::spawn(async move { gateway.finish(ticket, produced).await });
+                self.gateway.finish_later(ticket, produced).await;
                 Ok(())
             }
         };

@@ -70,8 +70,7 @@ impl Gateway {
                 return err.error_response_with(&request_id);
             }
         } else {
-            let gateway = Arc::clone(self);
-            tokio::spawn(async move { gateway.finish(ticket, produced).await });
+            self.finish_later(ticket, produced).await;
         }
         let mut res = HttpResponse::Ok();
         limits.add_to(&mut res);

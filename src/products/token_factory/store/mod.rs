@@ -3,6 +3,7 @@
 
 pub mod analytics;
 mod catalog;
+mod insights;
 mod load;
 
 use std::sync::Arc;
@@ -90,6 +91,7 @@ impl TokenFactory {
             analytics,
             settings: settings.clone(),
             metrics: super::metrics::Metrics::default(),
+            pending_commits: Arc::new(tokio::sync::Semaphore::new(settings.max_pending_commits)),
         });
         tokio::spawn(probe(
             Arc::clone(&gateway),

@@ -1,0 +1,434 @@
+//! Token Factory's gateway overhead: one mock OpenAI-compatible provider (in this process,
+//! on its own thread), loaded by the same real load generator (oha) directly and through a
+//! real `aicloud serve` process with full enforcement on (a key, a plan with every limit
+//! set, a price, a hold and a usage commit per request), at a fixed 1,000 requests/s and
+//! at a fixed concurrency of 64, for both usage-commit settings. Streams' time to first
+//! token is measured by a client here, directly and through the gateway. The server's
+//! resident memory is read idle (after start) and after the run.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use aicloud::app::{Platform, Products};
+use aicloud::platform::billing::{Credit, NewPrice};
+use aicloud::platform::iam::{Caller, KeyHolder, NewKey, OrgKind};
+use aicloud::platform::policy::{NewPlan, PlanLimit, Value};
+use aicloud::products::token_factory::{Catalog, ModelKind, NewEndpoint, NewModel};
+use futures_util::StreamExt;
+use serde_json::{Value as Json, json};
+
+/// Seconds each load runs.
+const SECONDS: u64 = 10;
+/// The organization the load runs as.
+const ORG: &str = "gateway-bench";
+/// Streams each time-to-first-token sample sends.
+const STREAMS: usize = 300;
+
+fn console() -> Caller {
+    Caller::Console("bench".into())
+}
+
+fn oha() -> String {
+    std::env::var("OHA").unwrap_or_else(|_| ".data/tools/bin/oha".into())
+}
+
+/// The mock's whole answer: what a small chat completion looks like.
+fn answer() -> Json {
+    json!({"id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "upstream",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "four words of answer",
+        "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}})
+}
+
+async fn mock_chat(body: web::Json<Json>) -> HttpResponse {
+    if body["stream"].as_bool() != Some(true) {
+        return HttpResponse::Ok().json(answer());
+    }
+    let chunk = |delta: Json, finish: Json| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk",
+            "created": 1, "model": "upstream", "choices": [{"index": 0, "delta": delta,
+            "logprobs": null, "finish_reason": finish}]})
+        )
+    };
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Json::Null,
+    )];
+    for word in ["four", " words", " of", " answer"] {
+        events.push(chunk(json!({"content": word}), Json::Null));
+    }
+    events.push(chunk(json!({}), json!("stop")));
+    events.push(format!(
+        "data: {}\n\n",
+        json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk",
+        "created": 1, "model": "upstream", "choices": [],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}})
+    ));
+    events.push("data: [DONE]\n\n".into());
+    // The first event at once, the rest 2 ms apart: a first token well before the end.
+    let paced =
+        futures_util::stream::iter(events.into_iter().enumerate()).then(|(i, e)| async move {
+            if i > 1 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Ok::<_, actix_web::Error>(bytes::Bytes::from(e))
+        });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(paced)
+}
+
+/// Starts the mock on its own thread and runtime; returns its base URL.
+fn start_mock() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("mock port");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(|| App::new().route("/v1/chat/completions", web::post().to(mock_chat)))
+                .workers(1)
+                .listen(listener)
+                .expect("listens")
+                .run()
+                .await
+                .expect("mock runs");
+        });
+    });
+    format!("http://127.0.0.1:{port}/v1")
+}
+
+/// Organization `bench` on a plan with every gateway limit set (high), priced, funded, with
+/// the mock as model `bench`; returns a key.
+async fn set_up(platform: &Arc<Platform>, mock: &str) -> String {
+    let packet = aicloud::platform::registry::PacketSource {
+        origin: "token-factory.toml".into(),
+        text: std::fs::read_to_string("config/products/token-factory.toml").expect("packet"),
+        format: aicloud::platform::registry::Format::Toml,
+    };
+    let actor = aicloud::platform::audit::Actor::system("bench");
+    platform
+        .registry
+        .onboard(packet, actor)
+        .await
+        .expect("onboarded");
+    platform
+        .iam
+        .create_organization(&console(), ORG, "Gateway bench", OrgKind::Team, None)
+        .await
+        .expect("org");
+    let limit = |d: &str, n| PlanLimit {
+        dimension: d.into(),
+        resource_type: None,
+        resource_id: None,
+        value: Value::Limit(n),
+        delegate: false,
+    };
+    let plan = NewPlan {
+        name: "gateway-bench".into(),
+        description: "every limit on, none reached".into(),
+        products: vec!["*".into()],
+        limits: vec![
+            limit("token_factory.requests_per_minute", 100_000_000),
+            limit("token_factory.tokens_per_minute", 10_000_000_000),
+            limit("token_factory.concurrent_requests", 100_000),
+            limit("token_factory.monthly_tokens", 1_000_000_000_000),
+        ],
+    };
+    platform
+        .plans
+        .create_plan(&console(), plan)
+        .await
+        .expect("plan");
+    platform
+        .plans
+        .assign(&console(), ORG, "gateway-bench", None)
+        .await
+        .expect("assigned");
+    for (unit, minor) in [
+        ("token_factory.input_tokens", "0.0001"),
+        ("token_factory.output_tokens", "0.0002"),
+        ("token_factory.requests", "0"),
+    ] {
+        let price = NewPrice {
+            product: "token_factory".into(),
+            unit: unit.into(),
+            resource_type: Some("token_factory.model".into()),
+            resource_id: None,
+            currency: "USD".into(),
+            unit_price_minor: minor.parse().expect("price"),
+            effective_from: None,
+            effective_to: None,
+        };
+        platform
+            .pricing
+            .set_price(&console(), price)
+            .await
+            .expect("price");
+    }
+    let credit = Credit {
+        amount_minor: 100_000_000_000,
+        reason: "bench".into(),
+    };
+    platform
+        .ledger
+        .top_up(&console(), ORG, credit)
+        .await
+        .expect("funds");
+    let products = Products::start(platform).await.expect("products");
+    let model = NewModel {
+        id: "bench".into(),
+        display_name: "Bench mock".into(),
+        kind: ModelKind::Chat,
+        context_length: 8192,
+        max_output_tokens: 256,
+        fallbacks: Vec::new(),
+        premium: false,
+        endpoints: vec![NewEndpoint {
+            name: "mock".into(),
+            base_url: mock.into(),
+            upstream_model: "upstream".into(),
+            credential_env: None,
+            weight: 1,
+            timeout_ms: 30_000,
+            max_in_flight: 100_000,
+        }],
+    };
+    products
+        .token_factory
+        .add_model(&console(), model)
+        .await
+        .expect("model");
+    products.stop();
+    let sa = platform
+        .keys
+        .create_service_account(&console(), ORG, "default", "loader", "bench", "load")
+        .await
+        .expect("sa");
+    let key = NewKey {
+        holder: KeyHolder::ServiceAccount(sa.id),
+        name: "bench".into(),
+        scopes: vec![
+            "token_factory.inference".into(),
+            "token_factory.models.read".into(),
+        ],
+        model_allowlist: None,
+        expires_at: None,
+    };
+    platform
+        .keys
+        .issue_key(&console(), key)
+        .await
+        .expect("key")
+        .secret
+}
+
+/// A real server process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(owner_db: &str, server_db: &str, commit: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aicloud"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", server_db)
+        .env("DATABASE_OWNER_URL", owner_db)
+        .env("AICLOUD__SERVER__PORT", "0")
+        .env("AICLOUD__LOG__LEVEL", "warn")
+        .env("AICLOUD__TOKEN_FACTORY__USAGE_COMMIT", commit)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).expect("banner");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let url = banner
+        .split("portal at ")
+        .nth(1)
+        .expect("a portal URL")
+        .trim()
+        .trim_end_matches('/')
+        .to_owned();
+    Server { child, url }
+}
+
+/// Resident memory of `pid`, MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn body() -> String {
+    json!({"model": "bench", "max_tokens": 16, "messages": [{"role": "user", "content": "a small prompt for the bench"}]}).to_string()
+}
+
+/// What one oha run measured: requests/s, p50 and p99 latency (ms), success rate.
+struct Load {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    ok: f64,
+}
+
+fn load(url: &str, key: Option<&str>, rate: Option<u32>) -> Load {
+    let mut command = Command::new(oha());
+    command
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "-z",
+            &format!("{SECONDS}s"),
+            "-c",
+            "64",
+        ])
+        .args([
+            "-m",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &body(),
+        ]);
+    if let Some(rate) = rate {
+        command.args(["-q", &rate.to_string(), "--latency-correction"]);
+    }
+    if let Some(key) = key {
+        command.args(["-H", &format!("authorization: Bearer {key}")]);
+    }
+    let out = command
+        .arg(format!("{url}/chat/completions"))
+        .output()
+        .expect("oha runs (make bench installs it)");
+    let report: Json = serde_json::from_slice(&out.stdout).expect("oha's JSON report");
+    let summary = &report["summary"];
+    let ms = |p: &str| report["latencyPercentiles"][p].as_f64().unwrap_or(f64::NAN) * 1000.0;
+    Load {
+        rps: summary["requestsPerSec"].as_f64().unwrap_or(0.0),
+        p50: ms("p50"),
+        p99: ms("p99"),
+        ok: summary["successRate"].as_f64().unwrap_or(0.0),
+    }
+}
+
+/// p50 and p99 time to the first chunk of `STREAMS` streams, 16 at a time, in ms.
+async fn first_tokens(url: &str, key: Option<&str>) -> (f64, f64) {
+    let client = reqwest::Client::new();
+    let mut body: Json = serde_json::from_str(&body()).expect("json");
+    body["stream"] = json!(true);
+    let mut samples = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS / 16 {
+        let batch = (0..16).map(|_| {
+            let mut request = client.post(format!("{url}/chat/completions")).json(&body);
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            async move {
+                let started = Instant::now();
+                let res = request.send().await.expect("sent");
+                let mut stream = res.bytes_stream();
+                let first = stream.next().await.map(|_| started.elapsed());
+                while stream.next().await.is_some() {}
+                first
+            }
+        });
+        samples.extend(
+            futures_util::future::join_all(batch)
+                .await
+                .into_iter()
+                .flatten(),
+        );
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+    (at(0.5), at(0.99))
+}
+
+async fn wait_until_served(url: &str, key: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        let res = client
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body())
+            .send()
+            .await;
+        if res.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the gateway never served the bench key");
+}
+
+/// Runs the gateway section.
+pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) {
+    let mock = start_mock();
+    let key = set_up(platform, &mock).await;
+    let direct_rate = load(&mock, None, Some(1000));
+    let direct_max = load(&mock, None, None);
+    let direct_ttft = first_tokens(&mock, None).await;
+    println!();
+    println!(
+        "gateway overhead (oha, {SECONDS} s per load, concurrency 64; mock provider direct vs through `aicloud serve`)"
+    );
+    println!(
+        "  direct to mock: at 1,000/s p50 {:.3} ms p99 {:.3} ms; at concurrency 64 {:.0}/s; first token p50 {:.3} ms p99 {:.3} ms",
+        direct_rate.p50, direct_rate.p99, direct_max.rps, direct_ttft.0, direct_ttft.1
+    );
+    for commit in ["before_response", "after_response"] {
+        let server = start_server(owner_db, server_db, commit);
+        let pid = server.child.id();
+        let idle = rss_mib(pid);
+        wait_until_served(&server.url, &key).await;
+        let base = format!("{}/v1", server.url);
+        let rate = load(&base, Some(&key), Some(1000));
+        let max = load(&base, Some(&key), None);
+        let ttft = first_tokens(&base, Some(&key)).await;
+        let after = rss_mib(pid);
+        println!("  usage_commit = {commit}:");
+        println!(
+            "    at 1,000/s: p50 {:.3} ms (+{:.3}), p99 {:.3} ms (+{:.3}), {:.1} % ok",
+            rate.p50,
+            rate.p50 - direct_rate.p50,
+            rate.p99,
+            rate.p99 - direct_rate.p99,
+            rate.ok * 100.0
+        );
+        println!(
+            "    at concurrency 64: {:.0}/s = {:.0} % of direct, {:.1} % ok",
+            max.rps,
+            max.rps / direct_max.rps * 100.0,
+            max.ok * 100.0
+        );
+        println!(
+            "    first token: p50 {:.3} ms (+{:.3}), p99 {:.3} ms (+{:.3})",
+            ttft.0,
+            ttft.0 - direct_ttft.0,
+            ttft.1,
+            ttft.1 - direct_ttft.1
+        );
+        println!("    memory: {idle:.1} MiB idle, {after:.1} MiB after the run");
+        drop(server);
+    }
+}
