@@ -105,6 +105,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    billing.usage_totals (organization_id, period, project_id, actor_kind, actor_id, unit) {
+        organization_id -> Uuid,
+        project_id -> Uuid,
+        actor_kind -> Text,
+        actor_id -> Text,
+        unit -> Text,
+        period -> Text,
+        quantity -> Numeric,
+    }
+}
+
+diesel::table! {
     billing.ratings (usage_id) {
         usage_id -> Uuid,
         price_id -> Uuid,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Numeric, Text, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
@@ -33,7 +33,7 @@ pub fn announce(
     }
     let mut added: BTreeMap<Key, Decimal> = BTreeMap::new();
     for e in captured {
-        let period = Period::of(e.occurred_at).to_string();
+        let period = Period::of(e.occurred_at.to_offset(time::UtcOffset::UTC)).to_string();
         let key = (
             e.organization_id,
             e.project_id,
@@ -44,6 +44,7 @@ pub fn announce(
         );
         *added.entry(key).or_default() += e.quantity;
     }
+    add_totals(conn, &added)?;
     let totals: Vec<_> = added
         .into_iter()
         .map(|((org, project, kind, actor, unit, period), quantity)| {
@@ -59,6 +60,43 @@ pub fn announce(
         .events
         .publish_in(conn, Message::new(USAGE_RECORDED, payload))
         .map_err(|err| BillingError::Unavailable(format!("announcing {USAGE_RECORDED}: {err}")))?;
+    Ok(())
+}
+
+/// Adds a group's usage to the running totals, in key order (so concurrent groups that
+/// share keys wait for each other in one direction only).
+fn add_totals(conn: &mut PgConnection, added: &BTreeMap<Key, Decimal>) -> Result<(), BillingError> {
+    use super::super::schema::usage_totals as t;
+    use diesel::upsert::excluded;
+    let rows: Vec<_> = added
+        .iter()
+        .map(|((org, project, kind, actor, unit, period), quantity)| {
+            (
+                t::organization_id.eq(*org),
+                t::project_id.eq(*project),
+                t::actor_kind.eq(*kind),
+                t::actor_id.eq(actor),
+                t::unit.eq(unit),
+                t::period.eq(period),
+                t::quantity.eq(*quantity),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        diesel::insert_into(t::table)
+            .values(chunk)
+            .on_conflict((
+                t::organization_id,
+                t::period,
+                t::project_id,
+                t::actor_kind,
+                t::actor_id,
+                t::unit,
+            ))
+            .do_update()
+            .set(t::quantity.eq(t::quantity + excluded(t::quantity)))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -78,15 +116,12 @@ struct TotalRow {
 
 /// The organization's usage that occurred in `period`, per project, actor and unit.
 pub fn totals(conn: &mut PgConnection, org: Uuid, period: Period) -> QueryResult<Vec<UsageTotal>> {
-    let (from, to) = period.bounds();
     let rows: Vec<TotalRow> = diesel::sql_query(
-        "SELECT project_id, actor_kind, actor_id, unit, sum(quantity) AS quantity \
-         FROM billing.usage_events WHERE organization_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
-         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        "SELECT project_id, actor_kind, actor_id, unit, quantity FROM billing.usage_totals \
+         WHERE organization_id = $1 AND period = $2 ORDER BY 1, 2, 3, 4",
     )
     .bind::<SqlUuid, _>(org)
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
+    .bind::<Text, _>(period.to_string())
     .load(conn)?;
     Ok(rows
         .into_iter()

@@ -108,6 +108,7 @@ pub async fn run(
     mut received: tokio::sync::mpsc::UnboundedReceiver<Signal>,
 ) {
     while let Some(first) = received.recv().await {
+        let round = std::time::Instant::now();
         tokio::time::sleep(Duration::from_millis(20)).await;
         let mut orgs = BTreeSet::new();
         let mut next = Some(first);
@@ -123,8 +124,16 @@ pub async fn run(
         for org in orgs {
             reader.read(org).await;
         }
+        // A busy organization's usage is announced with every group commit, hundreds of
+        // times a second; each read aggregates its month. Reads start at most every
+        // FEED_ROUND: quotas count this process's admissions in between, so nothing passes
+        // unseen, and the next read replaces those estimates with billing's totals.
+        tokio::time::sleep(FEED_ROUND.saturating_sub(round.elapsed())).await;
     }
 }
+
+/// The shortest time between two rounds of feed reads.
+const FEED_ROUND: Duration = Duration::from_millis(250);
 
 /// Asks for a read of every organization with quota counters every `every`.
 pub async fn tick(engine: Arc<Engine>, signals: Signals, every: Duration) {
