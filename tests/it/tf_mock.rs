@@ -269,6 +269,9 @@ async fn embeddings(state: web::Data<State>, body: web::Json<Value>) -> HttpResp
     )
 }
 
-async fn models() -> HttpResponse {
+async fn models(state: web::Data<State>) -> HttpResponse {
+    if state.behaviour.fail.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     HttpResponse::Ok().json(json!({"object": "list", "data": [{"id": "upstream-model", "object": "model", "created": 1, "owned_by": "mock"}]}))
 }

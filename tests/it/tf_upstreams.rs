@@ -211,3 +211,42 @@ async fn a_provider_without_usage_is_billed_by_the_gateways_count_marked_estimat
     assert_eq!(usage[0], ("input_tokens".into(), "9".into()));
     assert_eq!(usage[1], ("output_tokens".into(), "5".into()));
 }
+
+#[tokio::test]
+async fn an_endpoint_that_keeps_failing_leaves_rotation_until_a_probe_brings_it_back() {
+    let gate = Gate::start_with(&[("AICLOUD__TOKEN_FACTORY__PROBE_INTERVAL_SECS", "1")]).await;
+    gate.mock.behaviour.fail.store(true, Ordering::SeqCst);
+
+    for _ in 0..3 {
+        assert_eq!(
+            gate.post("/chat/completions", &Gate::chat("mock", "hi"))
+                .await
+                .status(),
+            502
+        );
+    }
+    let tried = gate.mock.count("/v1/chat/completions");
+    let out = gate
+        .post("/chat/completions", &Gate::chat("mock", "hi"))
+        .await;
+    let not_tried = gate.mock.count("/v1/chat/completions") == tried;
+    gate.mock.behaviour.fail.store(false, Ordering::SeqCst);
+    let mut back = false;
+    for _ in 0..60 {
+        if gate
+            .post("/chat/completions", &Gate::chat("mock", "hi"))
+            .await
+            .status()
+            == 200
+        {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert_eq!(out.status(), 503, "no endpoint in rotation");
+    assert!(out.headers().contains_key("retry-after"));
+    assert!(not_tried, "the endpoint out of rotation got no request");
+    assert!(back, "a probe brought the endpoint back within 6 s");
+}

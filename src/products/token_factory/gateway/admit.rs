@@ -91,6 +91,9 @@ impl Gateway {
             .as_ref()
             .is_none_or(|list| list.iter().any(|m| m == id));
         match book.model(id).filter(|m| m.enabled && allowed) {
+            // Fails closed: no platform service answers project entitlements yet, so no
+            // project holds `token_factory.premium_models`.
+            Some(model) if model.premium => Err(OpenAiError::not_entitled(id)),
             Some(model) if model.kind == kind => Ok(Arc::clone(model)),
             Some(_) => Err(OpenAiError::wrong_kind(id, kind)),
             None => Err(OpenAiError::model_not_found(id)),
@@ -226,13 +229,7 @@ fn refusal(decision: &Decision, model: &Model, limits: &RateHeaders) -> OpenAiEr
             "You exceeded your current quota, please check your plan and billing details. ({})",
             decision.message
         )),
-        Reason::EntitlementMissing => {
-            let mut err = OpenAiError::model_not_found(&model.id);
-            err.status = actix_web::http::StatusCode::FORBIDDEN;
-            err.code = Some("model_not_entitled");
-            err.message = format!("Your plan does not include this model or product: {}", decision.message);
-            err
-        }
+        Reason::EntitlementMissing => OpenAiError::not_entitled(&model.id),
         Reason::StaleSnapshot | Reason::NoCapacity => {
             OpenAiError::unavailable(format!("The engine is currently overloaded, please try again later. ({})", decision.message))
                 .with_header("retry-after", "1")

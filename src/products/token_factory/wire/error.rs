@@ -131,6 +131,18 @@ impl OpenAiError {
         err
     }
 
+    /// 403 for a model the project's plan or entitlements do not include.
+    pub fn not_entitled(model: &str) -> Self {
+        let mut err = Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            Some("model_not_entitled"),
+            format!("Your project is not entitled to use the model `{model}`."),
+        );
+        err.param = Some("model".into());
+        err
+    }
+
     /// 404 for a model of the other kind (an embedding model on a chat route).
     pub fn wrong_kind(model: &str, kind: crate::products::token_factory::ModelKind) -> Self {
         let (what, route) = match kind {
