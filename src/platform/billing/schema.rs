@@ -28,6 +28,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    billing.account_balances (account_id, grant_key) {
+        account_id -> Uuid,
+        grant_key -> Uuid,
+        amount_minor -> Numeric,
+    }
+}
+
+diesel::table! {
     billing.journal (id) {
         id -> Uuid,
         seq -> Int8,

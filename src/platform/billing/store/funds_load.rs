@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use diesel::dsl::sum;
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
@@ -11,7 +10,9 @@ use uuid::Uuid;
 
 use super::super::funds::{BalanceState, Funds, Lot, OrgFunds};
 use super::super::guard::Spending;
-use super::super::schema::{accounts, balance_states, credit_lines, grants, journal, postings};
+use super::super::schema::{
+    account_balances, accounts, balance_states, credit_lines, grants, journal,
+};
 
 /// Every organization's funds for the spend guard, read in one repeatable-read snapshot,
 /// with which of this process's pending debits that snapshot holds (read after the
@@ -99,23 +100,23 @@ fn org_accounts(
         .collect())
 }
 
-/// Postings summed per account and lot.
+/// Postings summed per account and lot, from the running sums the posting transactions
+/// keep (see `posting::add_to_balances`).
 fn sums(
     conn: &mut PgConnection,
     accounts: &[Uuid],
 ) -> QueryResult<Vec<(Uuid, Option<Uuid>, Decimal)>> {
-    let rows: Vec<(Uuid, Option<Uuid>, Option<Decimal>)> = postings::table
-        .filter(postings::account_id.eq_any(accounts))
-        .group_by((postings::account_id, postings::grant_id))
+    let rows: Vec<(Uuid, Uuid, Decimal)> = account_balances::table
+        .filter(account_balances::account_id.eq_any(accounts))
         .select((
-            postings::account_id,
-            postings::grant_id,
-            sum(postings::amount_minor),
+            account_balances::account_id,
+            account_balances::grant_key,
+            account_balances::amount_minor,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(account, grant, total)| (account, grant, total.unwrap_or_default()))
+        .map(|(account, grant, total)| (account, (!grant.is_nil()).then_some(grant), total))
         .collect())
 }
 

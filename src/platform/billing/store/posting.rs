@@ -50,7 +50,50 @@ pub fn post(
             .values(chunk)
             .execute(conn)?;
     }
+    add_to_balances(conn, legs)?;
     notify_funds(conn)
+}
+
+/// Adds the legs on organization accounts to their running sums (`account_balances`), in
+/// key order. Platform accounts (revenue, clearing) are left out: every organization's
+/// commit posts to them, and a running row of theirs would serialize all commits.
+fn add_to_balances(conn: &mut PgConnection, legs: &[PostingRow]) -> QueryResult<()> {
+    use super::super::schema::account_balances as b;
+    use diesel::upsert::excluded;
+    let ids: Vec<Uuid> = legs.iter().map(|l| l.account_id).collect();
+    let org_accounts: std::collections::HashSet<Uuid> = accounts::table
+        .filter(accounts::id.eq_any(&ids))
+        .filter(accounts::organization_id.is_not_null())
+        .select(accounts::id)
+        .load::<Uuid>(conn)?
+        .into_iter()
+        .collect();
+    let mut sums: std::collections::BTreeMap<(Uuid, Uuid), Decimal> =
+        std::collections::BTreeMap::new();
+    for leg in legs.iter().filter(|l| org_accounts.contains(&l.account_id)) {
+        *sums
+            .entry((leg.account_id, leg.grant_id.unwrap_or(Uuid::nil())))
+            .or_default() += leg.amount_minor;
+    }
+    let rows: Vec<_> = sums
+        .into_iter()
+        .map(|((account, grant), amount)| {
+            (
+                b::account_id.eq(account),
+                b::grant_key.eq(grant),
+                b::amount_minor.eq(amount),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        diesel::insert_into(b::table)
+            .values(chunk)
+            .on_conflict((b::account_id, b::grant_key))
+            .do_update()
+            .set(b::amount_minor.eq(b::amount_minor + excluded(b::amount_minor)))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 impl Writer {

@@ -76,6 +76,17 @@ const CHECKS: &[(&str, &str)] = &[
          ON p.journal_id = j.id AND p.status = 'credited' AND p.provider_event_id = j.source_id \
          WHERE j.kind = 'payment' AND p.id IS NULL",
     ),
+    (
+        "running_sums_equal_postings",
+        "SELECT 'account ' || coalesce(s.account_id, b.account_id) || ' lot ' || coalesce(s.grant_key, b.grant_key) \
+         || ' sums to ' || coalesce(s.total, 0) || ' but its running sum is ' || coalesce(b.amount_minor, 0) AS detail \
+         FROM (SELECT p.account_id, coalesce(p.grant_id, '00000000-0000-0000-0000-000000000000'::uuid) AS grant_key, \
+                      sum(p.amount_minor) AS total \
+               FROM billing.postings p JOIN billing.accounts a ON a.id = p.account_id \
+               WHERE a.organization_id IS NOT NULL GROUP BY 1, 2) s \
+         FULL JOIN billing.account_balances b ON b.account_id = s.account_id AND b.grant_key = s.grant_key \
+         WHERE coalesce(s.total, 0) <> coalesce(b.amount_minor, 0)",
+    ),
 ];
 
 /// Runs every check.

@@ -1,0 +1,1 @@
+DROP TABLE billing.account_balances;
