@@ -357,3 +357,27 @@ async fn a_premium_model_is_refused_while_no_project_can_hold_the_entitlement() 
     );
     assert_eq!(gate.mock.count("/v1/chat/completions"), 0);
 }
+
+#[tokio::test]
+async fn the_gateway_refuses_to_serve_until_its_packet_is_onboarded() {
+    let app = crate::helpers::TestApp::spawn().await;
+
+    let res = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .json(&Gate::chat("demo-echo", "hi"))
+        .send()
+        .await
+        .expect("sent");
+
+    let (status, error) = error_of(res).await;
+    assert_eq!(
+        (status, error["type"].as_str()),
+        (503, Some("server_error"))
+    );
+    let message = error["message"].as_str().expect("message");
+    assert!(
+        message.contains("Token Factory is not onboarded"),
+        "{message}"
+    );
+}
