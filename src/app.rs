@@ -322,6 +322,7 @@ impl Products {
             keys: Arc::clone(&platform.keys),
             access: Arc::clone(&platform.access),
             audit: Arc::clone(&platform.audit),
+            events: Arc::clone(&platform.events),
             registry: Arc::clone(&platform.registry),
             decisions: Arc::clone(&platform.decisions),
             spend: Arc::clone(&platform.spend),

@@ -415,3 +415,39 @@ async fn metrics_are_refused_to_peers_the_settings_do_not_list() {
 
     assert_eq!(res.status(), 403);
 }
+
+#[tokio::test]
+async fn each_metered_request_is_announced_as_usage_recorded_with_its_usage() {
+    let gate = Gate::start().await;
+    let res = gate
+        .post("/chat/completions", &Gate::chat("mock", "announce me"))
+        .await;
+    let request_id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let refused = gate
+        .post("/chat/completions", &Gate::chat("nope", "not metered"))
+        .await;
+    assert_eq!(refused.status(), 404);
+
+    let mut announced = String::new();
+    for _ in 0..100 {
+        announced = gate.scalar(&format!(
+            "SELECT coalesce(string_agg(r->>'input_tokens' || '/' || (r->>'output_tokens') || '/' || (r->>'model'), ','), '') AS n \
+             FROM events.outbox o, jsonb_array_elements(o.payload->'requests') r \
+             WHERE o.event_type = 'token_factory.usage.recorded' AND r->>'request_id' = '{request_id}'"
+        ));
+        if !announced.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(announced, "11/5/mock");
+    let refusals = gate.scalar(
+        "SELECT count(*)::text AS n FROM events.outbox o, jsonb_array_elements(o.payload->'requests') r \
+         WHERE o.event_type = 'token_factory.usage.recorded' AND r->>'model' = 'nope'",
+    );
+    assert_eq!(refusals, "0", "a refused request is not metered");
+}

@@ -112,7 +112,8 @@ impl Gateway {
         } else {
             produced.status
         };
-        let record = record(&ticket, &produced, input, output, status);
+        let mut record = record(&ticket, &produced, input, output, status);
+        record.metered = produced.billable && committed.is_ok();
         self.metrics.finished(&Finished {
             model: &ticket.model.id,
             status,
@@ -243,6 +244,7 @@ fn record(ticket: &Ticket, produced: &Produced, input: u64, output: u64, status:
         latency_us: micros(latency),
         overhead_us: micros(latency.saturating_sub(produced.upstream_time)),
         first_token_us: produced.first_token.map(micros),
+        metered: false,
     }
 }
 
@@ -294,6 +296,7 @@ impl Gateway {
             latency_us: latency,
             overhead_us: latency,
             first_token_us: None,
+            metered: false,
         });
     }
 }

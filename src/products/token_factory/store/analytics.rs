@@ -1,6 +1,8 @@
 //! Analytics off the request path: requests queue a record each (never waiting), a writer
 //! task stores them in batches with the hourly and daily roll-ups they add to, in one
-//! transaction per batch. A full queue drops records (counted and logged), never requests.
+//! transaction per batch, which also announces the batch's metered requests
+//! (`token_factory.usage.recorded`, at most 200 a message). A full queue drops records
+//! (counted and logged), never requests.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use uuid::Uuid;
 
 use super::super::schema::{requests, rollups};
 use crate::base::db::{Db, DbError};
+use crate::platform::events::{Events, Message};
 
 /// Records waiting at most.
 const QUEUE: usize = 65_536;
@@ -63,6 +66,8 @@ pub struct Record {
     pub overhead_us: i64,
     /// Time to the first token (streams).
     pub first_token_us: Option<i64>,
+    /// Its usage was committed to billing.
+    pub metered: bool,
 }
 
 /// Where requests put their records.
@@ -85,16 +90,21 @@ impl Sink {
 }
 
 /// A sink and its writer task, which flushes every `every` or at each full batch.
-pub fn start(db: Db, every: Duration) -> Sink {
+pub fn start(db: Db, events: Arc<dyn Events>, every: Duration) -> Sink {
     let (queue, received) = mpsc::channel(QUEUE);
-    tokio::spawn(write(db, received, every));
+    tokio::spawn(write(db, events, received, every));
     Sink {
         queue,
         dropped: Arc::new(AtomicU64::new(0)),
     }
 }
 
-async fn write(db: Db, mut received: mpsc::Receiver<Record>, every: Duration) {
+async fn write(
+    db: Db,
+    events: Arc<dyn Events>,
+    mut received: mpsc::Receiver<Record>,
+    every: Duration,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         let got = received.recv_many(&mut batch, BATCH).await;
@@ -103,7 +113,11 @@ async fn write(db: Db, mut received: mpsc::Receiver<Record>, every: Duration) {
         }
         let records = std::mem::take(&mut batch);
         let n = records.len();
-        if let Err(err) = db.run(move |conn| store(conn, &records)).await {
+        let events = Arc::clone(&events);
+        if let Err(err) = db
+            .run(move |conn| store(conn, events.as_ref(), &records))
+            .await
+        {
             log::warn!("{n} analytics records not written: {err}");
         }
         if n < BATCH {
@@ -112,8 +126,9 @@ async fn write(db: Db, mut received: mpsc::Receiver<Record>, every: Duration) {
     }
 }
 
-fn store(conn: &mut PgConnection, records: &[Record]) -> Result<(), DbError> {
+fn store(conn: &mut PgConnection, events: &dyn Events, records: &[Record]) -> Result<(), DbError> {
     conn.transaction(|conn| {
+        announce(conn, events, records)?;
         let rows: Vec<_> = records.iter().map(row).collect();
         diesel::insert_into(requests::table)
             .values(&rows)
@@ -122,6 +137,40 @@ fn store(conn: &mut PgConnection, records: &[Record]) -> Result<(), DbError> {
         roll_up(conn, records)
     })
 }
+
+/// Most requests one `token_factory.usage.recorded` message names.
+const PER_MESSAGE: usize = 200;
+
+/// Announces the batch's metered requests, in the batch's transaction.
+fn announce(
+    conn: &mut PgConnection,
+    events: &dyn Events,
+    records: &[Record],
+) -> Result<(), DbError> {
+    let metered: Vec<&Record> = records.iter().filter(|r| r.metered).collect();
+    for chunk in metered.chunks(PER_MESSAGE) {
+        let requests: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "request_id": r.request_id, "organization_id": r.organization_id,
+                    "department_id": r.department_id, "project_id": r.project_id,
+                    "api_key": r.key_prefix, "model": r.model.as_ref(), "endpoint": r.endpoint,
+                    "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
+                    "estimated": r.estimated, "status": r.status, "latency_us": r.latency_us,
+                })
+            })
+            .collect();
+        let message = Message::new(USAGE_RECORDED, serde_json::json!({ "requests": requests }));
+        events
+            .publish_in(conn, message)
+            .map_err(|err| DbError::Refused(format!("announcing {USAGE_RECORDED}: {err}")))?;
+    }
+    Ok(())
+}
+
+/// The subject the packet declares for metered requests.
+const USAGE_RECORDED: &str = "token_factory.usage.recorded";
 
 #[derive(Insertable)]
 #[diesel(table_name = requests)]

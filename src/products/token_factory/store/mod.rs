@@ -46,6 +46,8 @@ pub struct Collaborators {
     pub access: Arc<dyn Access>,
     /// Custody of catalog changes.
     pub audit: Arc<dyn Audit>,
+    /// The outbox, for `token_factory.usage.recorded`.
+    pub events: Arc<dyn crate::platform::events::Events>,
     /// The packet's entries.
     pub registry: Arc<dyn Registry>,
     /// Admission.
@@ -81,6 +83,7 @@ impl TokenFactory {
             .map_err(|reason| TfError::invalid("token_factory", reason))?;
         let analytics = analytics::start(
             db.clone(),
+            Arc::clone(&with.events),
             Duration::from_millis(settings.analytics_flush_ms),
         );
         let gateway = Arc::new(Gateway {
