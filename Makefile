@@ -49,7 +49,8 @@ run: db build ## Migrate, onboard config/products/*.toml, create the first admin
 	$(AICLOUD) migrate
 	$(MAKE) onboard AICLOUD=$(AICLOUD)
 	$(AICLOUD) bootstrap --if-absent --email $${AICLOUD_ADMIN_EMAIL:-admin@example.com}
-	$(AICLOUD) user grant $${AICLOUD_ADMIN_EMAIL:-admin@example.com} token_factory.admin >/dev/null
+	@$(AICLOUD) user grant $${AICLOUD_ADMIN_EMAIL:-admin@example.com} token_factory.admin >/dev/null 2>&1 \
+	  || echo "Token Factory's operator pages need its admin role: ./target/release/aicloud user grant EMAIL token_factory.admin"
 	$(AICLOUD) tf demo --if-absent
 	@echo "Portal: http://127.0.0.1:$${AICLOUD__SERVER__PORT:-8080}/ (sign in as $${AICLOUD_ADMIN_EMAIL:-admin@example.com})"
 	exec $(AICLOUD) serve
