@@ -117,6 +117,7 @@ impl PgBilling {
             clock: Arc::clone(&with.clock),
             currency: settings.currency.clone(),
             low_balance: Decimal::from(settings.low_balance_minor),
+            known_accounts: Arc::default(),
         };
         let committer =
             ingest::Committer::start(db.clone(), writer.clone(), guard.clone(), &settings);

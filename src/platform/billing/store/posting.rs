@@ -31,6 +31,9 @@ pub struct Writer {
     pub currency: String,
     /// Below this, available funds are `low_balance`.
     pub low_balance: Decimal,
+    /// Accounts known to exist, by (organization, kind): looked up once, not in every
+    /// group commit (accounts are never deleted).
+    pub known_accounts: Arc<dashmap::DashMap<(Option<Uuid>, String), Uuid>>,
 }
 
 /// Writes journal transactions and their postings, each as one multi-row statement.
@@ -105,6 +108,10 @@ impl Writer {
         org: Option<Uuid>,
         kind: &str,
     ) -> QueryResult<Uuid> {
+        let key = (org, kind.to_owned());
+        if let Some(id) = self.known_accounts.get(&key) {
+            return Ok(*id);
+        }
         let row = AccountRow {
             id: Uuid::now_v7(),
             organization_id: org,
@@ -112,7 +119,7 @@ impl Writer {
             currency: &self.currency,
             created_at: self.clock.now(),
         };
-        diesel::insert_into(accounts::table)
+        let created = diesel::insert_into(accounts::table)
             .values(&row)
             .on_conflict_do_nothing()
             .execute(conn)?;
@@ -125,7 +132,13 @@ impl Writer {
             Some(org) => query.filter(accounts::organization_id.eq(org)),
             None => query.filter(accounts::organization_id.is_null()),
         };
-        query.first(conn)
+        let id = query.first(conn)?;
+        // Remembered only when it existed before this transaction: one made here vanishes
+        // if the transaction rolls back.
+        if created == 0 {
+            self.known_accounts.insert(key, id);
+        }
+        Ok(id)
     }
 
     /// Debits each organization's rated usage of batch `batch`, drawing on its lots then
