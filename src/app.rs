@@ -424,6 +424,14 @@ impl AppData {
     }
 }
 
+/// Sends small writes at once: a streamed chunk written after the response's headers would
+/// otherwise wait (Nagle) for the client's delayed acknowledgement of them, up to 40 ms.
+fn no_delay(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let _ = tcp.set_nodelay(true);
+    }
+}
+
 /// Every metric the modules and products keep, for `/metrics`.
 fn exposition(platform: &Platform, products: &Products) -> http::metrics::Exposition {
     let mut registry = prometheus_client::registry::Registry::default();
@@ -526,7 +534,8 @@ fn http_server(
             .wrap(from_fn(http::request_id::assign))
             .wrap(access_log())
     })
-    .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    .shutdown_timeout(settings.server.shutdown_timeout_secs)
+    .on_connect(no_delay);
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
     }
