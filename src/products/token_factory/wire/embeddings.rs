@@ -62,7 +62,7 @@ fn inputs(map: &Map<String, Value>) -> Result<(Vec<String>, u64), OpenAiError> {
         OpenAiError::invalid(
             "input",
             Some("invalid_value"),
-            "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+            "'$.input' is invalid: give a non-empty string, or 1 to 2048 non-empty strings or token-id arrays.",
         )
     };
     match map.get("input") {
