@@ -63,7 +63,7 @@ pub struct Gateway {
     pub(crate) upstreams: Arc<Upstreams>,
     pub(crate) settings: TokenFactorySettings,
     pub(crate) analytics: Sink,
-    pub(crate) readiness: readiness::Readiness,
+    pub(crate) readiness: Arc<readiness::Readiness>,
     pub(crate) metrics: Metrics,
     /// Places for commits running after their response (see [`Gateway::finish_later`]).
     pub(crate) pending_commits: Arc<tokio::sync::Semaphore>,

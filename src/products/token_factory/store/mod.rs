@@ -90,7 +90,7 @@ impl TokenFactory {
             with: with.clone(),
             book: book.clone(),
             upstreams: Arc::new(upstreams),
-            readiness: Readiness::new(Arc::clone(&with.registry)),
+            readiness: Arc::new(Readiness::new(Arc::clone(&with.registry))),
             analytics,
             settings: settings.clone(),
             metrics: super::metrics::Metrics::default(),
@@ -120,7 +120,7 @@ impl TokenFactory {
 
     /// Its readiness, for `/readyz`.
     pub fn readiness(&self) -> Arc<dyn crate::kit::http::health::Ready> {
-        Arc::new(Readiness::new(Arc::clone(&self.with.registry)))
+        self.gateway.readiness.clone()
     }
 
     /// Stops the catalog's listener (at shutdown).
