@@ -17,16 +17,21 @@ pub fn count(text: &str) -> u64 {
 
 /// Tokens in every text of `texts`, summed; large inputs are counted off the HTTP workers.
 pub async fn count_all(texts: Vec<String>) -> u64 {
-    let bytes: usize = texts.iter().map(String::len).sum();
-    let sum = |texts: &[String]| texts.iter().map(|t| count(t)).sum::<u64>();
-    if bytes <= INLINE_BYTES {
-        return sum(&texts);
+    count_each(texts).await.iter().sum()
+}
+
+/// Tokens in each text of `texts`, in order; large inputs are counted off the HTTP workers.
+pub async fn count_each(texts: Vec<String>) -> Vec<u64> {
+    let bytes: Vec<usize> = texts.iter().map(String::len).collect();
+    let each = |texts: &[String]| texts.iter().map(|t| count(t)).collect::<Vec<u64>>();
+    if bytes.iter().sum::<usize>() <= INLINE_BYTES {
+        return each(&texts);
     }
-    match tokio::task::spawn_blocking(move || sum(&texts)).await {
-        Ok(n) => n,
+    match tokio::task::spawn_blocking(move || each(&texts)).await {
+        Ok(counts) => counts,
         // The count panicked, which tiktoken does not do on any string; count by bytes,
         // which never undercounts by more than a BPE token's length.
-        Err(_) => bytes as u64,
+        Err(_) => bytes.into_iter().map(|b| b as u64).collect(),
     }
 }
 

@@ -250,10 +250,8 @@ async fn embed(
     let parsed = wire::embeddings::parse(&bytes)?;
     named.clone_from(&parsed.model);
     let model = gateway.place(&principal, &parsed.model, ModelKind::Embedding)?;
-    let mut longest = 0;
-    for text in &parsed.texts {
-        longest = longest.max(tokens::count(text));
-    }
+    let counts = tokens::count_each(parsed.texts).await;
+    let longest = counts.iter().copied().max().unwrap_or(0);
     if longest > model.context_length {
         return Err(OpenAiError::context_length(
             "input",
@@ -262,7 +260,7 @@ async fn embed(
             0,
         ));
     }
-    let input = tokens::count_all(parsed.texts).await + parsed.id_tokens;
+    let input = counts.iter().sum::<u64>() + parsed.id_tokens;
     let asked = Asked {
         request_id: arrival.request_id,
         started: arrival.started,
