@@ -2,7 +2,6 @@
 //! overhead and time to first token, tokens in and out, rejections by reason, upstream
 //! errors by endpoint, and requests in flight.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -147,9 +146,9 @@ impl Metrics {
     }
 
     /// Counts a request in flight until the guard drops.
-    pub fn in_flight(&self) -> Arc<InFlight> {
+    pub fn in_flight(&self) -> InFlight {
         self.in_flight.inc();
-        Arc::new(InFlight(self.in_flight.clone()))
+        InFlight(self.in_flight.clone())
     }
 
     /// Records a finished request.

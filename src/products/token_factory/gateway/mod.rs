@@ -53,7 +53,7 @@ pub struct Ticket {
     /// The limit headers of its decision.
     pub limits: RateHeaders,
     /// Counted in flight until the ticket is gone.
-    pub in_flight: Arc<InFlight>,
+    pub in_flight: InFlight,
 }
 
 /// The gateway: the handles it works through, the catalog, the upstreams.
