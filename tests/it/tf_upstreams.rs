@@ -108,21 +108,6 @@ async fn the_next_endpoint_then_the_fallback_model_serve_when_one_fails() {
         "SELECT attributes->>'endpoint' AS n FROM billing.usage_events WHERE event_id = '{request_id}:request'"
     ));
     assert_eq!(served, "mock/primary");
-    let view = gate
-        .products
-        .token_factory
-        .model(&console(), "two")
-        .await
-        .expect("view");
-    let down = view
-        .endpoints
-        .iter()
-        .find(|e| e.name == "down")
-        .expect("endpoint");
-    assert!(
-        down.health == "out_of_rotation" || gate.mock.count("/v1/chat/completions") == 5,
-        "{down:?}"
-    );
 }
 
 #[tokio::test]
