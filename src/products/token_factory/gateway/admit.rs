@@ -183,6 +183,9 @@ impl Gateway {
             hold: Some(hold),
             limits,
             in_flight: self.metrics.in_flight(),
+            correlation_id: crate::base::context::current()
+                .map(|c| c.correlation_id)
+                .filter(|c| !c.is_empty()),
         })
     }
 }

@@ -182,8 +182,7 @@ fn delta(dimension: &str, amount: u64) -> Delta {
 
 fn usage_events(ticket: &Ticket, produced: &Produced, input: u64, output: u64) -> Vec<UsageEvent> {
     let p = &ticket.principal;
-    let context = crate::base::context::current();
-    let correlation = context.map(|c| c.correlation_id).filter(|c| !c.is_empty());
+    let correlation = ticket.correlation_id.clone();
     let mut attributes = serde_json::Map::new();
     attributes.insert("request_id".into(), ticket.request_id.clone().into());
     attributes.insert("endpoint".into(), produced.endpoint.clone().into());

@@ -54,6 +54,9 @@ pub struct Ticket {
     pub limits: RateHeaders,
     /// Counted in flight until the ticket is gone.
     pub in_flight: InFlight,
+    /// The request's correlation id, taken while it is served: the ticket may finish on a
+    /// task of its own (after the response, or after the client left), which has none.
+    pub correlation_id: Option<String>,
 }
 
 /// The gateway: the handles it works through, the catalog, the upstreams.
