@@ -84,21 +84,7 @@ impl Billed {
     }
 
     pub async fn price_from(&self, unit: &str, minor: &str, from: Option<OffsetDateTime>) {
-        let price = NewPrice {
-            product: "token_factory".into(),
-            unit: unit.into(),
-            resource_type: Some(MODEL.into()),
-            resource_id: None,
-            currency: "USD".into(),
-            unit_price_minor: minor.parse().expect("price"),
-            effective_from: from,
-            effective_to: None,
-        };
-        self.platform
-            .pricing
-            .set_price(&console(), price)
-            .await
-            .expect("price set");
+        price_every_model(&self.platform, unit, minor, from).await;
     }
 
     pub async fn top_up(&self, minor: i64) {
@@ -170,6 +156,30 @@ impl Billed {
              GROUP BY journal_id, currency HAVING sum(amount_minor) <> 0) s",
         )
     }
+}
+
+/// Prices `unit` of every Token Factory model at `minor` minor units (USD), from `from`.
+pub async fn price_every_model(
+    platform: &Platform,
+    unit: &str,
+    minor: &str,
+    from: Option<OffsetDateTime>,
+) {
+    let price = NewPrice {
+        product: "token_factory".into(),
+        unit: unit.into(),
+        resource_type: Some(MODEL.into()),
+        resource_id: None,
+        currency: "USD".into(),
+        unit_price_minor: minor.parse().expect("price"),
+        effective_from: from,
+        effective_to: None,
+    };
+    platform
+        .pricing
+        .set_price(&console(), price)
+        .await
+        .expect("price set");
 }
 
 /// One value from SQL (`SELECT ... AS n`) in `db`, as text.

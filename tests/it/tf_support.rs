@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aicloud::app::{Platform, Products};
-use aicloud::platform::billing::{Credit, NewPrice};
+use aicloud::platform::billing::Credit;
 use aicloud::platform::iam::{CreatedOrganization, KeyHolder, NewKey};
 use aicloud::platform::policy::{NewPlan, PlanLimit};
 use aicloud::products::token_factory::{Catalog, ModelKind, NewEndpoint, NewModel};
 use serde_json::{Value, json};
 
-use crate::billing_support::scalar_in;
+use crate::billing_support::{price_every_model, scalar_in};
 use crate::helpers::TestApp;
 use crate::policy_support::{console, token_factory_and_acme};
 use crate::tf_mock::Mock;
@@ -153,21 +153,7 @@ impl Gate {
             ("token_factory.output_tokens", "0.02"),
             ("token_factory.requests", "0"),
         ] {
-            let price = NewPrice {
-                product: "token_factory".into(),
-                unit: unit.into(),
-                resource_type: Some("token_factory.model".into()),
-                resource_id: None,
-                currency: "USD".into(),
-                unit_price_minor: minor.parse().expect("price"),
-                effective_from: None,
-                effective_to: None,
-            };
-            self.platform
-                .pricing
-                .set_price(&console(), price)
-                .await
-                .expect("price");
+            price_every_model(&self.platform, unit, minor, None).await;
         }
     }
 
