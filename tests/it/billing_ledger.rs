@@ -4,24 +4,13 @@
 
 use std::sync::{Arc, Barrier};
 
-use aicloud::platform::billing::{Credit, Estimate, NewGrant};
+use aicloud::platform::billing::{Credit, NewGrant};
 use aicloud::platform::iam::{OrganizationId, ProjectId};
 use diesel::prelude::*;
-use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::billing_support::{Billed, MODEL, REQUESTS, console};
+use crate::billing_support::{Billed, REQUESTS, console, requests};
 use crate::helpers::TestApp;
-
-fn requests(n: i64) -> Vec<Estimate> {
-    vec![Estimate {
-        product: "token_factory".into(),
-        unit: REQUESTS.into(),
-        resource_type: MODEL.into(),
-        resource_id: "demo".into(),
-        quantity: Decimal::from(n),
-    }]
-}
 
 #[tokio::test]
 async fn sixty_four_concurrent_reserves_against_funds_for_ten_admit_ten() {

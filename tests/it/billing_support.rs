@@ -23,6 +23,17 @@ pub struct Billed {
     pub org: CreatedOrganization,
 }
 
+/// The worst case of `n` requests of model `demo`, for the spend guard.
+pub fn requests(n: i64) -> Vec<aicloud::platform::billing::Estimate> {
+    vec![aicloud::platform::billing::Estimate {
+        product: "token_factory".into(),
+        unit: REQUESTS.into(),
+        resource_type: MODEL.into(),
+        resource_id: "demo".into(),
+        quantity: Decimal::from(n),
+    }]
+}
+
 pub fn console() -> Caller {
     Caller::Console("test".into())
 }
@@ -53,6 +64,31 @@ impl Billed {
             .await
             .expect("organization");
         Billed { db, platform, org }
+    }
+
+    /// `acme` and its default project, as the spend guard takes them.
+    pub fn places(
+        &self,
+    ) -> (
+        aicloud::platform::iam::OrganizationId,
+        aicloud::platform::iam::ProjectId,
+    ) {
+        (
+            aicloud::platform::iam::OrganizationId(self.org.organization.id),
+            aicloud::platform::iam::ProjectId(self.org.project.id),
+        )
+    }
+
+    /// Event ids of the usage listed unrated, oldest first.
+    pub async fn unrated_ids(&self) -> Vec<String> {
+        self.platform
+            .metering
+            .unrated(&console(), None, 10)
+            .await
+            .expect("unrated")
+            .into_iter()
+            .map(|u| u.event_id)
+            .collect()
     }
 
     /// A usage event of `acme`'s default project.
@@ -180,6 +216,19 @@ pub async fn price_every_model(
         .set_price(&console(), price)
         .await
         .expect("price set");
+}
+
+/// Waits until billing's poster has rated and posted every captured usage (usage a
+/// product captured with `Metering::capture` is posted moments after it is committed).
+pub async fn wait_posted(db: &TestDb) {
+    let waiting = "SELECT count(*)::text AS n FROM billing.usage_captures WHERE posted_at IS NULL";
+    for _ in 0..500 {
+        if scalar_in(db, waiting) == "0" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("captured usage was not posted within 10 s");
 }
 
 /// One value from SQL (`SELECT ... AS n`) in `db`, as text.

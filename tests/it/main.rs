@@ -14,6 +14,7 @@ mod audit_completeness;
 mod audit_export;
 mod audit_pages;
 mod billing_adjustments;
+mod billing_capture;
 mod billing_crash;
 mod billing_ingest;
 mod billing_ledger;

@@ -12,7 +12,7 @@ use aicloud::platform::policy::{NewPlan, PlanLimit};
 use aicloud::products::token_factory::{Catalog, ModelKind, NewEndpoint, NewModel};
 use serde_json::{Value, json};
 
-use crate::billing_support::{price_every_model, scalar_in};
+use crate::billing_support::{price_every_model, scalar_in, wait_posted};
 use crate::helpers::TestApp;
 use crate::policy_support::{console, token_factory_and_acme};
 use crate::tf_mock::Mock;
@@ -139,6 +139,8 @@ impl Gate {
                     .status()
                     == 200
             {
+                // The warm-up's usage is posted, so a test's balance starts after it.
+                wait_posted(&self.app.db).await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -289,6 +291,11 @@ impl Gate {
                 )
             })
             .collect()
+    }
+
+    /// Waits until billing has posted every usage captured so far.
+    pub async fn posted(&self) {
+        wait_posted(&self.app.db).await;
     }
 
     /// Usage events billing holds, but for the demo model's (the warm-up's).

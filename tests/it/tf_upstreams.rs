@@ -49,6 +49,7 @@ async fn a_provider_that_is_down_answers_502_and_nothing_is_billed() {
         0,
         "nothing was produced, nothing is billed"
     );
+    gate.posted().await;
     let funds = gate
         .platform
         .ledger

@@ -85,7 +85,8 @@ pub const USAGE_INGEST: &str = "platform.billing.usage_ingest";
 /// Money movements by people: top-ups, grants, refunds, credit lines and prices.
 pub const BILLING_ADJUST: &str = "platform.billing.adjust";
 
-/// What products call: capture usage (rated and posted in the same transaction).
+/// What products call: capture usage (rated and posted in the same transaction, or by the
+/// poster just after), preview prices, read the quota feed.
 #[async_trait::async_trait]
 pub trait Metering: Send + Sync {
     /// Captures a batch: one outcome per event, in order. A rejected event writes nothing;
@@ -93,6 +94,17 @@ pub trait Metering: Send + Sync {
     /// Concurrent callers' batches share one transaction (group commit); each caller is
     /// answered when its group has committed. Needs `platform.billing.usage_ingest`.
     async fn ingest(
+        &self,
+        caller: &Caller,
+        events: Vec<UsageEvent>,
+    ) -> Result<Vec<IngestOutcome>, BillingError>;
+
+    /// Captures a batch as `ingest` does (the same checks, outcomes and idempotency) and
+    /// answers once it is committed, leaving rating and posting to billing's poster, which
+    /// follows within moments and in batches. Until then the usage's cost, at the prices in
+    /// memory, counts against this process's spend guard. For request paths that cannot
+    /// wait for the ledger. Needs `platform.billing.usage_ingest`.
+    async fn capture(
         &self,
         caller: &Caller,
         events: Vec<UsageEvent>,

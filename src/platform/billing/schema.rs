@@ -125,6 +125,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    billing.usage_captures (journal_id) {
+        journal_id -> Uuid,
+        batch_id -> Uuid,
+        organization_id -> Uuid,
+        captured_at -> Timestamptz,
+        posted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     billing.ratings (usage_id) {
         usage_id -> Uuid,
         price_id -> Uuid,
@@ -176,6 +186,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     postings,
     credit_lines,
     usage_events,
+    usage_captures,
     ratings,
     balance_states,
     payments,

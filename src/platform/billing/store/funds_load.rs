@@ -11,11 +11,12 @@ use uuid::Uuid;
 use super::super::funds::{BalanceState, Funds, Lot, OrgFunds};
 use super::super::guard::Spending;
 use super::super::schema::{
-    account_balances, accounts, balance_states, credit_lines, grants, journal,
+    account_balances, accounts, balance_states, credit_lines, grants, journal, usage_captures,
 };
 
 /// Every organization's funds for the spend guard, read in one repeatable-read snapshot,
-/// with which of this process's pending debits that snapshot holds (read after the
+/// with which of this process's pending debits (journal transactions, or captures still to
+/// be posted as one) that snapshot holds (read after the
 /// snapshot is taken: a debit is registered before its commit, so any commit the snapshot
 /// sees is pending by then).
 pub fn load_snapshot(
@@ -29,12 +30,21 @@ pub fn load_snapshot(
         .run(|conn| {
             let orgs = load(conn, None, currency)?;
             let pending = spending.pending_journals();
-            let included = journal::table
+            let mut included: std::collections::HashSet<Uuid> = journal::table
                 .filter(journal::id.eq_any(&pending))
                 .select(journal::id)
                 .load::<Uuid>(conn)?
                 .into_iter()
                 .collect();
+            // A posted capture is held whether or not it cost anything: one the poster
+            // found nothing to charge for has no journal transaction to wait for.
+            included.extend(
+                usage_captures::table
+                    .filter(usage_captures::journal_id.eq_any(&pending))
+                    .filter(usage_captures::posted_at.is_not_null())
+                    .select(usage_captures::journal_id)
+                    .load::<Uuid>(conn)?,
+            );
             Ok(Funds { orgs, included })
         })
 }

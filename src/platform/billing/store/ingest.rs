@@ -1,6 +1,7 @@
 //! Capture with group commit: concurrent callers' events are written by one transaction
-//! (capture, rating, posting), with one statement per table; each caller is answered when
-//! the group it joined has committed. Up to `billing.group_writers` groups are in flight
+//! (capture, rating and posting for `ingest`; capture alone for `capture`, see `capture`),
+//! with one statement per table; each caller is answered when the group it joined has
+//! committed. Up to `billing.group_writers` groups are in flight
 //! per process (the insert work of one overlaps the commit of another, and PostgreSQL
 //! spreads them over cores); callers arriving while all are busy form the next group, so
 //! the busier it gets, the larger the groups. Groups touching one organization still post
@@ -12,14 +13,14 @@ use std::sync::Arc;
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::super::BillingError;
 use super::super::guard::Guard;
 use super::super::prices::PriceBook;
 use super::super::usage::{Outcome, UsageEvent};
-use super::posting::Writer;
+use super::posting::{UsageDebit, Writer};
 use super::rows::{RatingRow, UsageRow};
 use super::{prices, rating};
 use crate::base::config::BillingSettings;
@@ -36,10 +37,27 @@ pub(super) type Debits = Vec<(Uuid, Uuid, Decimal)>;
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, BillingError>>;
 
+/// What a group writes in its transaction: each event's outcome, and the debits to
+/// register with the spend guard before the commit.
+pub(super) type WriteGroup = Arc<
+    dyn Fn(&mut PgConnection, &[UsageEvent]) -> Result<(Vec<Outcome>, Debits), BillingError>
+        + Send
+        + Sync,
+>;
+
 /// One caller's checked events waiting for a group.
 struct Job {
     events: Vec<UsageEvent>,
     reply: Reply,
+}
+
+/// How groups are written, and who hears that one committed.
+#[derive(Clone)]
+struct Groups {
+    db: Db,
+    guard: Guard,
+    write: WriteGroup,
+    committed: Option<Arc<Notify>>,
 }
 
 /// The handle callers submit to; the group loop runs on a task of its own.
@@ -48,11 +66,24 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the group loop.
-    pub fn start(db: Db, writer: Writer, guard: Guard, settings: &BillingSettings) -> Committer {
+    /// Starts the group loop: each group runs `write` in one transaction, then wakes
+    /// `committed` (if any).
+    pub fn start(
+        db: Db,
+        guard: Guard,
+        settings: &BillingSettings,
+        write: WriteGroup,
+        committed: Option<Arc<Notify>>,
+    ) -> Committer {
         let (jobs, queue) = mpsc::channel(4096);
         let limits = (settings.group_max_events, settings.group_writers);
-        tokio::spawn(run_groups(queue, db, writer, guard, limits));
+        let groups = Groups {
+            db,
+            guard,
+            write,
+            committed,
+        };
+        tokio::spawn(run_groups(queue, groups, limits));
         Committer { jobs }
     }
 
@@ -74,9 +105,7 @@ impl Committer {
 
 async fn run_groups(
     mut queue: mpsc::Receiver<Job>,
-    db: Db,
-    writer: Writer,
-    guard: Guard,
+    groups: Groups,
     (max, writers): (usize, usize),
 ) {
     let writers = Arc::new(Semaphore::new(writers));
@@ -99,26 +128,30 @@ async fn run_groups(
                 Err(_) => break,
             }
         }
-        let (db, writer, guard) = (db.clone(), writer.clone(), guard.clone());
+        let groups = groups.clone();
         tokio::spawn(async move {
-            commit_group(&db, &writer, &guard, group).await;
+            commit_group(&groups, group).await;
             drop(permit);
         });
     }
 }
 
 /// Writes one group and answers each of its callers.
-async fn commit_group(db: &Db, writer: &Writer, guard: &Guard, group: Vec<Job>) {
+async fn commit_group(groups: &Groups, group: Vec<Job>) {
     let (events, replies): (Vec<Vec<UsageEvent>>, Vec<Reply>) =
         group.into_iter().map(|job| (job.events, job.reply)).unzip();
     let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
     let all: Vec<UsageEvent> = events.into_iter().flatten().collect();
-    let (writer, guard) = (writer.clone(), guard.clone());
-    let result = db
-        .run(move |conn| committing(conn, &guard, |conn| write_group(conn, &writer, &all)))
+    let (guard, write) = (groups.guard.clone(), Arc::clone(&groups.write));
+    let result = groups
+        .db
+        .run(move |conn| committing(conn, &guard, |conn| write(conn, &all)))
         .await;
     match result {
         Ok(outcomes) => {
+            if let Some(committed) = &groups.committed {
+                committed.notify_one();
+            }
             let mut outcomes = outcomes.into_iter();
             for (size, reply) in sizes.into_iter().zip(replies) {
                 let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
@@ -159,27 +192,67 @@ pub(super) fn committing<T>(
 
 /// Capture, rate and post `events` in the caller's transaction. Returns each event's
 /// outcome and each organization's debit.
-fn write_group(
+pub(super) fn write_group(
     conn: &mut PgConnection,
     writer: &Writer,
     events: &[UsageEvent],
 ) -> Result<(Vec<Outcome>, Debits), BillingError> {
-    let now = writer.clock.now();
+    let captured = capture_new(conn, writer, events)?;
+    let (rated, debits) = rate_all(
+        conn,
+        writer,
+        events,
+        &captured.indexes,
+        &captured.ids,
+        captured.at,
+    )?;
+    let debits = post_ratings(conn, writer, captured.batch, rated, &debits)?;
+    Ok((captured.outcomes(events.len()), debits))
+}
+
+/// What a group captured.
+pub(super) struct Captured {
+    /// Its batch.
+    pub batch: Uuid,
+    /// When.
+    pub at: OffsetDateTime,
+    /// The indexes of the events inserted (the rest are duplicates), ascending.
+    pub indexes: Vec<usize>,
+    /// Each event's new usage id (used only where inserted).
+    pub ids: Vec<Uuid>,
+}
+
+impl Captured {
+    /// Accepted for the events inserted, duplicate for the rest.
+    pub fn outcomes(&self, count: usize) -> Vec<Outcome> {
+        let accepted: HashSet<usize> = self.indexes.iter().copied().collect();
+        (0..count)
+            .map(|i| match accepted.contains(&i) {
+                true => Outcome::Accepted,
+                false => Outcome::Duplicate,
+            })
+            .collect()
+    }
+}
+
+/// Inserts the events not captured before, as one batch, and adds them to the quota feed.
+pub(super) fn capture_new(
+    conn: &mut PgConnection,
+    writer: &Writer,
+    events: &[UsageEvent],
+) -> Result<Captured, BillingError> {
+    let at = writer.clock.now();
     let batch = Uuid::now_v7();
     let (firsts, ids) = first_of_each(events);
-    let captured = capture(conn, events, &firsts, &ids, batch, now)?;
-    let (rated, debits) = rate_all(conn, writer, events, &captured, &ids, now)?;
-    let debits = post_ratings(conn, writer, batch, rated, &debits)?;
-    let captured_events: Vec<&UsageEvent> = captured.iter().map(|i| &events[*i]).collect();
+    let indexes = capture(conn, events, &firsts, &ids, batch, at)?;
+    let captured_events: Vec<&UsageEvent> = indexes.iter().map(|i| &events[*i]).collect();
     super::quota_feed::announce(conn, writer, batch, &captured_events)?;
-    let accepted: HashSet<usize> = captured.into_iter().collect();
-    let outcomes = (0..events.len())
-        .map(|i| match accepted.contains(&i) {
-            true => Outcome::Accepted,
-            false => Outcome::Duplicate,
-        })
-        .collect();
-    Ok((outcomes, debits))
+    Ok(Captured {
+        batch,
+        at,
+        indexes,
+        ids,
+    })
 }
 
 /// Posts each organization's rated amounts as one journal transaction of `batch`, then
@@ -191,7 +264,18 @@ pub(super) fn post_ratings(
     rated: Vec<(Uuid, RatingRow)>,
     owed: &OrgDebits,
 ) -> Result<Debits, BillingError> {
-    let journals = writer.post_usage(conn, batch, owed)?;
+    let debits: Vec<UsageDebit> = owed
+        .iter()
+        .map(|(org, amount)| UsageDebit {
+            journal: Uuid::now_v7(),
+            organization: *org,
+            batch,
+            amount: *amount,
+        })
+        .collect();
+    writer.post_usage(conn, &debits)?;
+    let journals: HashMap<Uuid, Uuid> =
+        debits.iter().map(|d| (d.organization, d.journal)).collect();
     let rows: Vec<RatingRow> = rated
         .into_iter()
         .map(|(org, mut row)| {
@@ -202,9 +286,9 @@ pub(super) fn post_ratings(
         })
         .collect();
     super::bulk::insert_ratings(conn, &rows)?;
-    Ok(owed
+    Ok(debits
         .iter()
-        .filter_map(|(org, amount)| journals.get(org).map(|journal| (*org, *journal, *amount)))
+        .map(|d| (d.organization, d.journal, d.amount))
         .collect())
 }
 

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::funds::BalanceState;
-use super::super::schema::{accounts, journal, postings, ratings, usage_events};
+use super::super::schema::{accounts, journal, postings, ratings, usage_captures, usage_events};
 use super::super::{Balance, BillingError, JournalView, PostingView, UnratedUsage};
 use super::posting::Writer;
 
@@ -171,6 +171,13 @@ pub fn unrated(
     let mut query = usage_events::table
         .left_join(ratings::table)
         .filter(ratings::usage_id.nullable().is_null())
+        // Not yet posted is not unrated: the poster rates it within moments.
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            usage_captures::table
+                .filter(usage_captures::batch_id.eq(usage_events::batch_id))
+                .filter(usage_captures::organization_id.eq(usage_events::organization_id))
+                .filter(usage_captures::posted_at.is_null()),
+        )))
         .order(usage_events::id)
         .limit(limit as i64)
         .select((

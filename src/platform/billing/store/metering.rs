@@ -1,5 +1,5 @@
-//! `Metering` for products: checks each event, hands the valid ones to the group
-//! committer, previews prices, reads unrated usage and the quota feed, and rates late.
+//! `Metering` for products: checks each event, hands the valid ones to a group committer
+//! (the ledger's or the capturer's), previews prices, reads unrated usage and the quota feed, and rates late.
 
 use uuid::Uuid;
 
@@ -9,7 +9,7 @@ use super::super::{
     BILLING_ADJUST, BILLING_READ, BillingError, Metering, Period, RatedPreview, USAGE_INGEST,
     UnratedUsage, UsageTotal,
 };
-use super::ingest::{MAX_BATCH, committing};
+use super::ingest::{Committer, MAX_BATCH, committing};
 use super::{PgBilling, rating};
 use crate::platform::iam::{Caller, ProjectId, Target};
 
@@ -31,22 +31,13 @@ impl PgBilling {
     }
 }
 
-fn check_batch(events: &[UsageEvent]) -> Result<(), BillingError> {
-    match (1..=MAX_BATCH).contains(&events.len()) {
-        true => Ok(()),
-        false => Err(BillingError::Invalid {
-            field: "events",
-            reason: format!("must hold 1 to {MAX_BATCH} events"),
-        }),
-    }
-}
-
-#[async_trait::async_trait]
-impl Metering for PgBilling {
-    async fn ingest(
+impl PgBilling {
+    /// Checks `events` and hands the valid ones to `committer`: one outcome per event.
+    async fn submit(
         &self,
         caller: &Caller,
         events: Vec<UsageEvent>,
+        committer: &Committer,
     ) -> Result<Vec<IngestOutcome>, BillingError> {
         self.authorized(caller, USAGE_INGEST, Target::Platform)
             .await?;
@@ -68,12 +59,41 @@ impl Metering for PgBilling {
             valid.into_iter().map(|(i, (event, _))| (i, event)).unzip();
         if !events.is_empty() {
             let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-            let written = self.committer.submit(events).await?;
+            let written = committer.submit(events).await?;
             for ((index, id), outcome) in indexes.into_iter().zip(ids).zip(written) {
                 outcomes[index] = Some(IngestOutcome::of(&id, outcome));
             }
         }
         Ok(outcomes.into_iter().flatten().collect())
+    }
+}
+
+fn check_batch(events: &[UsageEvent]) -> Result<(), BillingError> {
+    match (1..=MAX_BATCH).contains(&events.len()) {
+        true => Ok(()),
+        false => Err(BillingError::Invalid {
+            field: "events",
+            reason: format!("must hold 1 to {MAX_BATCH} events"),
+        }),
+    }
+}
+
+#[async_trait::async_trait]
+impl Metering for PgBilling {
+    async fn ingest(
+        &self,
+        caller: &Caller,
+        events: Vec<UsageEvent>,
+    ) -> Result<Vec<IngestOutcome>, BillingError> {
+        self.submit(caller, events, &self.committer).await
+    }
+
+    async fn capture(
+        &self,
+        caller: &Caller,
+        events: Vec<UsageEvent>,
+    ) -> Result<Vec<IngestOutcome>, BillingError> {
+        self.submit(caller, events, &self.capturer).await
     }
 
     async fn preview(

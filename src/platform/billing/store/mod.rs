@@ -2,6 +2,7 @@
 //! organization's funds held in memory for the spend guard.
 
 mod bulk;
+mod capture;
 mod credits;
 mod expiry;
 mod funds_load;
@@ -9,6 +10,7 @@ pub mod ingest;
 mod ledger_reads;
 mod metering;
 mod payments;
+mod poster;
 pub mod posting;
 mod prices;
 mod quota_feed;
@@ -82,7 +84,10 @@ pub struct PgBilling {
     funds: Snapshot<Funds>,
     guard: Guard,
     writer: posting::Writer,
+    /// Captures, rates and posts (`ingest`).
     committer: ingest::Committer,
+    /// Captures only; the poster rates and posts (`capture`).
+    capturer: ingest::Committer,
 }
 
 impl PgBilling {
@@ -119,8 +124,9 @@ impl PgBilling {
             low_balance: Decimal::from(settings.low_balance_minor),
             known_accounts: Arc::default(),
         };
-        let committer =
-            ingest::Committer::start(db.clone(), writer.clone(), guard.clone(), &settings);
+        let posted = Arc::new(tokio::sync::Notify::new());
+        let (committer, capturer) = committers(&db, &writer, &guard, &prices, &settings, &posted);
+        tokio::spawn(poster::run(db.clone(), writer.clone(), posted));
         Ok(PgBilling {
             db,
             with,
@@ -130,6 +136,7 @@ impl PgBilling {
             guard,
             writer,
             committer,
+            capturer,
         })
     }
 
@@ -158,6 +165,32 @@ impl PgBilling {
     async fn reload_funds(&self) -> Result<(), BillingError> {
         Ok(self.funds.reload().await?)
     }
+}
+
+/// The two group committers: one writing the ledger in the capture's transaction, one
+/// capturing only and waking the poster (`wake`) after each commit.
+fn committers(
+    db: &Db,
+    writer: &posting::Writer,
+    guard: &Guard,
+    prices: &Snapshot<PriceBook>,
+    settings: &BillingSettings,
+    wake: &Arc<tokio::sync::Notify>,
+) -> (ingest::Committer, ingest::Committer) {
+    let ledger: ingest::WriteGroup = {
+        let writer = writer.clone();
+        Arc::new(move |conn, events| ingest::write_group(conn, &writer, events))
+    };
+    let capturing: ingest::WriteGroup = {
+        let (writer, prices) = (writer.clone(), prices.clone());
+        Arc::new(move |conn, events| capture::write(conn, &writer, &prices.get(), events))
+    };
+    let start =
+        |write, wake| ingest::Committer::start(db.clone(), guard.clone(), settings, write, wake);
+    (
+        start(ledger, None),
+        start(capturing, Some(Arc::clone(wake))),
+    )
 }
 
 /// Wakes every process's funds snapshot when the transaction commits.

@@ -36,6 +36,20 @@ pub struct Writer {
     pub known_accounts: Arc<dashmap::DashMap<(Option<Uuid>, String), Uuid>>,
 }
 
+/// Rated usage of one organization from one batch, to post as journal transaction
+/// `journal` (an id chosen beforehand, so a spend guard can wait for it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageDebit {
+    /// The journal transaction's id.
+    pub journal: Uuid,
+    /// Whose funds it draws on.
+    pub organization: Uuid,
+    /// The batch the usage was captured in (the transaction's source).
+    pub batch: Uuid,
+    /// Minor units, positive.
+    pub amount: Decimal,
+}
+
 /// Writes journal transactions and their postings, each as one multi-row statement.
 /// The database refuses the commit if any transaction does not sum to zero.
 pub fn post(
@@ -141,31 +155,31 @@ impl Writer {
         Ok(id)
     }
 
-    /// Debits each organization's rated usage of batch `batch`, drawing on its lots then
-    /// its prepaid balance, and credits platform revenue. Returns each organization's
-    /// journal transaction.
+    /// Posts each debit as its own journal transaction (with the id it names), drawing on
+    /// the organization's lots then its prepaid balance, and credits platform revenue.
     pub fn post_usage(
         &self,
         conn: &mut PgConnection,
-        batch: Uuid,
-        debits: &HashMap<Uuid, Decimal>,
-    ) -> Result<HashMap<Uuid, Uuid>, BillingError> {
-        let orgs: Vec<Uuid> = debits.keys().copied().collect();
-        if orgs.is_empty() {
-            return Ok(HashMap::new());
+        debits: &[UsageDebit],
+    ) -> Result<(), BillingError> {
+        if debits.is_empty() {
+            return Ok(());
         }
+        let orgs: Vec<Uuid> = debits.iter().map(|d| d.organization).collect();
         lock_organizations(conn, &orgs)?;
         let mut funds = funds_load::load(conn, Some(&orgs), &self.currency)?;
         let revenue = self.account(conn, None, "revenue")?;
         let now = self.clock.now();
-        let (mut journals, mut legs, mut posted) = (Vec::new(), Vec::new(), HashMap::new());
-        for (org, amount) in debits {
+        let (mut journals, mut legs, mut last) = (Vec::new(), Vec::new(), HashMap::new());
+        for debit in debits {
+            let org = debit.organization;
             let org_funds = funds
-                .entry(*org)
+                .entry(org)
                 .or_insert_with(|| OrgFunds::empty(&self.currency));
-            let source = ("usage_batch", batch.to_string());
-            let entry = JournalRow::new(Some(*org), "usage", source, USAGE_POSTER.into(), now);
-            let parts = org_funds.draw(*amount, now);
+            let source = ("usage_batch", debit.batch.to_string());
+            let mut entry = JournalRow::new(Some(org), "usage", source, USAGE_POSTER.into(), now);
+            entry.id = debit.journal;
+            let parts = org_funds.draw(debit.amount, now);
             // Each account looked up once per organization, not once per lot drawn.
             let (mut prepaid, mut promotional) = (None, None);
             for (lot, part) in &parts {
@@ -175,22 +189,22 @@ impl Writer {
                 };
                 let account = match *slot {
                     Some(id) => id,
-                    None => *slot.insert(self.account(conn, Some(*org), kind)?),
+                    None => *slot.insert(self.account(conn, Some(org), kind)?),
                 };
                 legs.push(self.leg(entry.id, account, *lot, -*part));
             }
-            legs.push(self.leg(entry.id, revenue, None, *amount));
+            legs.push(self.leg(entry.id, revenue, None, debit.amount));
             org_funds.apply_draw(&parts);
-            posted.insert(*org, entry.id);
+            last.insert(org, entry.id);
             journals.push(entry);
         }
         post(conn, &journals, &legs)?;
-        for (org, journal_id) in &posted {
+        for (org, journal_id) in &last {
             if let Some(after) = funds.get(org) {
                 self.record_state(conn, *org, after, Some(*journal_id))?;
             }
         }
-        Ok(posted)
+        Ok(())
     }
 
     /// Posts `entry` as money received for `org`: prepaid +amount, payments clearing

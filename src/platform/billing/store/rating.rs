@@ -1,11 +1,13 @@
 //! Rating: the price version each captured event falls under, and its amount. An event no
 //! price covers gets no rating (it stays listed as unrated), never a zero.
 
+use diesel::QueryableByName;
+use diesel::sql_types::{Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::money;
-use rust_decimal::Decimal;
 
 use super::super::prices::{PriceBook, PriceKey};
 use super::super::usage::UsageEvent;
@@ -58,4 +60,58 @@ pub fn rate(
         journal_id: None,
         rated_at: now,
     })
+}
+
+/// A captured event as rating reads it back (late rating, the poster).
+#[derive(Debug, QueryableByName)]
+pub struct UsageFact {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub product: String,
+    #[diesel(sql_type = Text)]
+    pub unit: String,
+    #[diesel(sql_type = Text)]
+    pub resource_type: String,
+    #[diesel(sql_type = Text)]
+    pub resource_id: String,
+    #[diesel(sql_type = Numeric)]
+    pub quantity: Decimal,
+    #[diesel(sql_type = Timestamptz)]
+    pub occurred_at: OffsetDateTime,
+    #[diesel(sql_type = SqlUuid)]
+    pub organization_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub batch_id: Uuid,
+}
+
+impl UsageFact {
+    /// The fact to rate, priced in `currency`.
+    pub fn fact<'a>(&'a self, currency: &'a str) -> Fact<'a> {
+        Fact {
+            key: PriceKey {
+                product: &self.product,
+                unit: &self.unit,
+                resource_type: &self.resource_type,
+                resource_id: &self.resource_id,
+                currency,
+            },
+            occurred_at: self.occurred_at,
+            quantity: self.quantity,
+        }
+    }
+}
+
+/// The price book rating `facts` needs: every version of their units.
+pub fn book_for(
+    conn: &mut diesel::PgConnection,
+    facts: &[UsageFact],
+) -> diesel::QueryResult<PriceBook> {
+    let units: Vec<String> = facts
+        .iter()
+        .map(|f| f.unit.clone())
+        .collect::<std::collections::HashSet<_>>()
+        .into_iter()
+        .collect();
+    Ok(PriceBook::new(super::prices::of_units(conn, &units)?))
 }

@@ -2,46 +2,22 @@
 //! reading the unrated list and adding (possibly backdated) prices. Each event is rated at
 //! the price in effect when it occurred. Runs take one advisory lock, so two never rate one
 //! event twice (and `ratings`' key would refuse it anyway); ingestion does not contend: an
-//! event it rates is rated in the transaction that captures it.
-
-use std::collections::HashSet;
+//! event it rates is rated in the transaction that captures it, and usage whose capture
+//! waits for the poster is left to the poster.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use serde_json::json;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::BillingError;
-use super::super::prices::{PriceBook, PriceKey};
 use super::ingest::{Debits, OrgDebits, post_ratings};
 use super::posting::Writer;
-use super::{prices, rating};
+use super::rating::{self, UsageFact};
 use crate::platform::audit::{Actor, Audit, NewEvent};
 
 /// Most events one run rates; the next run takes the rest.
 const MAX_PER_RUN: i64 = 5000;
-
-#[derive(QueryableByName)]
-struct Unrated {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    product: String,
-    #[diesel(sql_type = Text)]
-    unit: String,
-    #[diesel(sql_type = Text)]
-    resource_type: String,
-    #[diesel(sql_type = Text)]
-    resource_id: String,
-    #[diesel(sql_type = Numeric)]
-    quantity: Decimal,
-    #[diesel(sql_type = Timestamptz)]
-    occurred_at: OffsetDateTime,
-    #[diesel(sql_type = SqlUuid)]
-    organization_id: Uuid,
-}
 
 /// Rates what a price now covers; returns how many events were rated, and the debits.
 pub fn run(
@@ -52,36 +28,23 @@ pub fn run(
 ) -> Result<(usize, Debits), BillingError> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('billing.rate_unrated'))")
         .execute(conn)?;
-    let waiting: Vec<Unrated> = diesel::sql_query(
+    // Usage whose capture waits for the poster is the poster's to rate.
+    let waiting: Vec<UsageFact> = diesel::sql_query(
         "SELECT u.id, u.product, u.unit, u.resource_type, u.resource_id, u.quantity, u.occurred_at, \
-                u.organization_id \
+                u.organization_id, u.batch_id \
          FROM billing.usage_events u LEFT JOIN billing.ratings r ON r.usage_id = u.id \
-         WHERE r.usage_id IS NULL ORDER BY u.id LIMIT $1",
+         WHERE r.usage_id IS NULL AND NOT EXISTS (SELECT 1 FROM billing.usage_captures c \
+           WHERE c.batch_id = u.batch_id AND c.organization_id = u.organization_id \
+             AND c.posted_at IS NULL) \
+         ORDER BY u.id LIMIT $1",
     )
     .bind::<diesel::sql_types::BigInt, _>(MAX_PER_RUN)
     .load(conn)?;
-    let units: Vec<String> = waiting
-        .iter()
-        .map(|u| u.unit.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let book = PriceBook::new(prices::of_units(conn, &units)?);
+    let book = rating::book_for(conn, &waiting)?;
     let now = writer.clock.now();
     let (mut rated, mut owed) = (Vec::new(), OrgDebits::new());
     for u in &waiting {
-        let fact = rating::Fact {
-            key: PriceKey {
-                product: &u.product,
-                unit: &u.unit,
-                resource_type: &u.resource_type,
-                resource_id: &u.resource_id,
-                currency: &writer.currency,
-            },
-            occurred_at: u.occurred_at,
-            quantity: u.quantity,
-        };
-        if let Some(row) = rating::rate(&book, u.id, fact, now) {
+        if let Some(row) = rating::rate(&book, u.id, u.fact(&writer.currency), now) {
             *owed.entry(u.organization_id).or_default() += row.amount_minor;
             rated.push((u.organization_id, row));
         }

@@ -138,7 +138,7 @@ impl Gateway {
         let caller = Caller::Console(USAGE_SOURCE.into());
         let attempts = self.settings.commit_attempts.max(1);
         for attempt in 1..=attempts {
-            match self.with.metering.ingest(&caller, events.clone()).await {
+            match self.with.metering.capture(&caller, events.clone()).await {
                 Ok(outcomes) => {
                     if let Some(bad) = outcomes.iter().find(|o| o.outcome == Outcome::Rejected) {
                         log::error!(

@@ -1,0 +1,2 @@
+DROP INDEX billing.usage_batch;
+DROP TABLE billing.usage_captures;

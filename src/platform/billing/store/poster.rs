@@ -1,0 +1,128 @@
+//! The poster: rates and posts captured usage (see `capture`) in batches, off every request
+//! path. It runs in each process, woken by its own captures and sweeping every
+//! `SWEEP` for captures a stopped process left behind; processes share the queue, each
+//! claiming captures the others have not (`FOR UPDATE SKIP LOCKED`). A capture is posted
+//! whole, in one transaction: its usage rated at the prices in effect when it occurred,
+//! one journal transaction under the capture's journal id, and the capture marked posted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Timestamptz, Uuid as SqlUuid};
+use rust_decimal::Decimal;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::super::BillingError;
+use super::posting::{UsageDebit, Writer};
+use super::rating::{self, UsageFact};
+use crate::base::db::Db;
+
+/// How often a poster looks for captures nobody woke it for.
+const SWEEP: Duration = Duration::from_secs(1);
+/// Most captures one transaction posts; a busier queue takes several in a row.
+const MAX_CAPTURES: i64 = 2000;
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = SqlUuid)]
+    journal_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    batch_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    organization_id: Uuid,
+}
+
+/// Posts whatever waits whenever woken (or every `SWEEP`), until the process ends.
+pub async fn run(db: Db, writer: Writer, wake: Arc<Notify>) {
+    loop {
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(SWEEP) => {}
+        }
+        loop {
+            let writer = writer.clone();
+            let posted = db
+                .run(move |conn| conn.transaction(|conn| post_waiting(conn, &writer)))
+                .await;
+            match posted {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(err) => {
+                    log::error!("billing: captured usage not posted (retried shortly): {err}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Claims, rates and posts up to `MAX_CAPTURES` waiting captures; returns how many.
+pub fn post_waiting(conn: &mut PgConnection, writer: &Writer) -> Result<usize, BillingError> {
+    let now = writer.clock.now();
+    let claimed: Vec<Claimed> = diesel::sql_query(
+        "UPDATE billing.usage_captures SET posted_at = $1 WHERE journal_id IN ( \
+           SELECT journal_id FROM billing.usage_captures WHERE posted_at IS NULL \
+           ORDER BY captured_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING journal_id, batch_id, organization_id",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<BigInt, _>(MAX_CAPTURES)
+    .load(conn)?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let journals: HashMap<(Uuid, Uuid), Uuid> = claimed
+        .iter()
+        .map(|c| ((c.batch_id, c.organization_id), c.journal_id))
+        .collect();
+    let usage = usage_of(conn, &claimed)?;
+    let book = rating::book_for(conn, &usage)?;
+    let (mut ratings, mut owed) = (Vec::new(), HashMap::<Uuid, Decimal>::new());
+    for u in &usage {
+        let Some(journal) = journals.get(&(u.batch_id, u.organization_id)) else {
+            continue;
+        };
+        if let Some(mut row) = rating::rate(&book, u.id, u.fact(&writer.currency), now) {
+            if row.amount_minor > Decimal::ZERO {
+                *owed.entry(*journal).or_default() += row.amount_minor;
+                row.journal_id = Some(*journal);
+            }
+            ratings.push(row);
+        }
+    }
+    let debits: Vec<UsageDebit> = claimed
+        .iter()
+        .filter_map(|c| {
+            owed.get(&c.journal_id).map(|amount| UsageDebit {
+                journal: c.journal_id,
+                organization: c.organization_id,
+                batch: c.batch_id,
+                amount: *amount,
+            })
+        })
+        .collect();
+    writer.post_usage(conn, &debits)?;
+    super::bulk::insert_ratings(conn, &ratings)?;
+    Ok(claimed.len())
+}
+
+/// The usage of the claimed captures' batches (of any organization; the caller keeps the
+/// claimed ones).
+fn usage_of(conn: &mut PgConnection, claimed: &[Claimed]) -> QueryResult<Vec<UsageFact>> {
+    let batches: Vec<Uuid> = claimed
+        .iter()
+        .map(|c| c.batch_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    diesel::sql_query(
+        "SELECT id, product, unit, resource_type, resource_id, quantity, occurred_at, \
+                organization_id, batch_id \
+         FROM billing.usage_events WHERE batch_id = ANY($1)",
+    )
+    .bind::<Array<SqlUuid>, _>(batches)
+    .load(conn)
+}

@@ -1,0 +1,96 @@
+//! Capture now, post behind (`Metering::capture`): usage answered accepted is rated and
+//! posted by billing's poster, once, and counts against the spend guard from the moment it
+//! is captured, never twice.
+
+use aicloud::platform::billing::Outcome;
+
+use crate::billing_support::{Billed, REQUESTS, console, requests, wait_posted};
+
+#[tokio::test]
+async fn captured_usage_counts_against_the_guard_at_once_and_is_posted_once() {
+    let b = Billed::start().await;
+    b.price(REQUESTS, "10").await;
+    b.top_up(100).await;
+    let (org, project) = b.places();
+    let events = vec![b.event("c1", REQUESTS, 7, "demo")];
+
+    let captured = b
+        .platform
+        .metering
+        .capture(&console(), events.clone())
+        .await;
+
+    assert_eq!(captured.expect("capture")[0].outcome, Outcome::Accepted);
+    // Posted or not yet, the 70 captured is spent: 30 is left, 40 is not.
+    assert!(
+        b.platform
+            .spend
+            .reserve(org, project, &requests(4))
+            .is_err()
+    );
+    wait_posted(&b.db).await;
+    assert_eq!(b.balance().await.prepaid_minor.to_string(), "30");
+    // Counted once: by the ledger now, not also still by the guard.
+    let three = b.platform.spend.reserve(org, project, &requests(3));
+    assert!(three.is_ok(), "30 covers 3 requests: {three:?}");
+    drop(three);
+    assert!(
+        b.platform
+            .spend
+            .reserve(org, project, &requests(4))
+            .is_err()
+    );
+
+    let again = b.platform.metering.capture(&console(), events).await;
+    assert_eq!(again.expect("capture")[0].outcome, Outcome::Duplicate);
+    wait_posted(&b.db).await;
+    assert_eq!(b.balance().await.prepaid_minor.to_string(), "30");
+    assert_eq!(
+        b.scalar("SELECT count(*)::text AS n FROM billing.ratings"),
+        "1"
+    );
+    b.assert_reconciles("a capture posted behind").await;
+}
+
+#[tokio::test]
+async fn usage_captured_with_no_price_is_listed_unrated_once_posted_and_rates_late() {
+    let b = Billed::start().await;
+    b.top_up(100).await;
+    let (org, project) = b.places();
+    let captured = b
+        .platform
+        .metering
+        .capture(&console(), vec![b.event("free", REQUESTS, 2, "demo")])
+        .await;
+    assert_eq!(captured.expect("capture")[0].outcome, Outcome::Accepted);
+    wait_posted(&b.db).await;
+
+    let unrated = b
+        .platform
+        .metering
+        .unrated(&console(), None, 10)
+        .await
+        .expect("unrated");
+    assert_eq!(
+        unrated
+            .iter()
+            .map(|u| u.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["free"]
+    );
+    let past = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    b.price_from(REQUESTS, "10", Some(past)).await;
+    assert_eq!(b.rate_unrated().await, 1);
+    assert_eq!(b.balance().await.prepaid_minor.to_string(), "80");
+    // 80 left: the late rating counts once.
+    let eight = b.platform.spend.reserve(org, project, &requests(8));
+    assert!(eight.is_ok(), "80 covers 8 requests: {eight:?}");
+    drop(eight);
+    assert!(
+        b.platform
+            .spend
+            .reserve(org, project, &requests(9))
+            .is_err()
+    );
+    b.assert_reconciles("a capture rated late").await;
+}
