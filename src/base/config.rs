@@ -94,6 +94,8 @@ pub struct BillingSettings {
     pub group_max_events: usize,
     /// Group commits one process runs at once.
     pub group_writers: usize,
+    /// Capture-only group commits (`Metering::capture`) one process runs at once.
+    pub capture_writers: usize,
     /// Seconds between posting the expiry of promotional lots (their value stops counting
     /// at the instant anyway).
     pub expiry_interval_secs: u64,
@@ -112,6 +114,8 @@ impl std::fmt::Debug for BillingSettings {
             .field("currency", &self.currency)
             .field("low_balance_minor", &self.low_balance_minor)
             .field("group_max_events", &self.group_max_events)
+            .field("group_writers", &self.group_writers)
+            .field("capture_writers", &self.capture_writers)
             .field("expiry_interval_secs", &self.expiry_interval_secs)
             .field("unrated_grace_minutes", &self.unrated_grace_minutes)
             .field(
@@ -411,6 +415,9 @@ impl Settings {
         }
         if !(1..=16).contains(&self.billing.group_writers) {
             return invalid("billing.group_writers", "must be 1 to 16");
+        }
+        if !(1..=16).contains(&self.billing.capture_writers) {
+            return invalid("billing.capture_writers", "must be 1 to 16");
         }
         if !(1..=100_000).contains(&self.billing.group_max_events) {
             return invalid("billing.group_max_events", "must be 1 to 100000");

@@ -4,7 +4,7 @@
 
 use aicloud::platform::billing::Outcome;
 
-use crate::billing_support::{Billed, REQUESTS, console, requests, wait_posted};
+use crate::billing_support::{Billed, INPUT, REQUESTS, console, requests, wait_posted};
 
 #[tokio::test]
 async fn captured_usage_counts_against_the_guard_at_once_and_is_posted_once() {
@@ -93,4 +93,37 @@ async fn usage_captured_with_no_price_is_listed_unrated_once_posted_and_rates_la
             .is_err()
     );
     b.assert_reconciles("a capture rated late").await;
+}
+
+#[tokio::test]
+async fn captured_usage_is_in_the_quota_feed_when_captured_and_announced_when_posted() {
+    let b = Billed::start().await;
+    let caller = console();
+    let capture = |events| b.platform.metering.capture(&caller, events);
+    capture(vec![b.event("q1", INPUT, 10, "demo")])
+        .await
+        .expect("capture");
+    capture(vec![
+        b.event("q2", INPUT, 15, "big"),
+        b.event("q1", INPUT, 10, "demo"),
+    ])
+    .await
+    .expect("capture");
+
+    // In the totals as soon as the capture answered, whether posted yet or not.
+    let month = aicloud::platform::billing::Period::of(time::OffsetDateTime::now_utc());
+    let totals = b
+        .platform
+        .metering
+        .usage_totals(&console(), "acme", month)
+        .await
+        .expect("totals");
+    let quantities: Vec<String> = totals.iter().map(|t| t.quantity.to_string()).collect();
+    assert_eq!(quantities, ["25"]);
+    wait_posted(&b.db).await;
+    let announced = b.scalar(
+        "SELECT sum((t->>'quantity_added')::numeric)::text AS n FROM events.outbox o, \
+         jsonb_array_elements(o.payload->'totals') t WHERE o.event_type = 'platform.billing.usage_recorded'",
+    );
+    assert_eq!(announced, "25");
 }

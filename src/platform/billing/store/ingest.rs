@@ -1,7 +1,7 @@
 //! Capture with group commit: concurrent callers' events are written by one transaction
 //! (capture, rating and posting for `ingest`; capture alone for `capture`, see `capture`),
 //! with one statement per table; each caller is answered when the group it joined has
-//! committed. Up to `billing.group_writers` groups are in flight
+//! committed. Up to `billing.group_writers` (`capture_writers`) groups are in flight
 //! per process (the insert work of one overlaps the commit of another, and PostgreSQL
 //! spreads them over cores); callers arriving while all are busy form the next group, so
 //! the busier it gets, the larger the groups. Groups touching one organization still post
@@ -22,7 +22,7 @@ use super::super::prices::PriceBook;
 use super::super::usage::{Outcome, UsageEvent};
 use super::posting::{UsageDebit, Writer};
 use super::rows::{RatingRow, UsageRow};
-use super::{prices, rating};
+use super::{prices, quota_feed, rating};
 use crate::base::config::BillingSettings;
 use crate::base::db::Db;
 
@@ -66,17 +66,17 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the group loop: each group runs `write` in one transaction, then wakes
-    /// `committed` (if any).
+    /// Starts the group loop, with up to `writers` groups in flight: each group runs `write`
+    /// in one transaction, then wakes `committed` (if any).
     pub fn start(
         db: Db,
         guard: Guard,
-        settings: &BillingSettings,
+        (settings, writers): (&BillingSettings, usize),
         write: WriteGroup,
         committed: Option<Arc<Notify>>,
     ) -> Committer {
         let (jobs, queue) = mpsc::channel(4096);
-        let limits = (settings.group_max_events, settings.group_writers);
+        let limits = (settings.group_max_events, writers);
         let groups = Groups {
             db,
             guard,
@@ -207,6 +207,7 @@ pub(super) fn write_group(
         captured.at,
     )?;
     let debits = post_ratings(conn, writer, captured.batch, rated, &debits)?;
+    quota_feed::announce(conn, writer, captured.batch, &captured.added)?;
     Ok((captured.outcomes(events.len()), debits))
 }
 
@@ -220,6 +221,8 @@ pub(super) struct Captured {
     pub indexes: Vec<usize>,
     /// Each event's new usage id (used only where inserted).
     pub ids: Vec<Uuid>,
+    /// What it added to the quota feed's totals (announced by whoever posts it).
+    pub added: quota_feed::Added,
 }
 
 impl Captured {
@@ -235,7 +238,8 @@ impl Captured {
     }
 }
 
-/// Inserts the events not captured before, as one batch, and adds them to the quota feed.
+/// Inserts the events not captured before, as one batch, and adds them to the quota feed's
+/// totals.
 pub(super) fn capture_new(
     conn: &mut PgConnection,
     writer: &Writer,
@@ -246,12 +250,14 @@ pub(super) fn capture_new(
     let (firsts, ids) = first_of_each(events);
     let indexes = capture(conn, events, &firsts, &ids, batch, at)?;
     let captured_events: Vec<&UsageEvent> = indexes.iter().map(|i| &events[*i]).collect();
-    super::quota_feed::announce(conn, writer, batch, &captured_events)?;
+    let added = quota_feed::Added::of(&captured_events);
+    quota_feed::record(conn, &added)?;
     Ok(Captured {
         batch,
         at,
         indexes,
         ids,
+        added,
     })
 }
 

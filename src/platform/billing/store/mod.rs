@@ -185,11 +185,12 @@ fn committers(
         let (writer, prices) = (writer.clone(), prices.clone());
         Arc::new(move |conn, events| capture::write(conn, &writer, &prices.get(), events))
     };
-    let start =
-        |write, wake| ingest::Committer::start(db.clone(), guard.clone(), settings, write, wake);
+    let start = |write, writers, wake| {
+        ingest::Committer::start(db.clone(), guard.clone(), (settings, writers), write, wake)
+    };
     (
-        start(ledger, None),
-        start(capturing, Some(Arc::clone(wake))),
+        start(ledger, settings.group_writers, None),
+        start(capturing, settings.capture_writers, Some(Arc::clone(wake))),
     )
 }
 

@@ -3,27 +3,45 @@
 //! `SWEEP` for captures a stopped process left behind; processes share the queue, each
 //! claiming captures the others have not (`FOR UPDATE SKIP LOCKED`). A capture is posted
 //! whole, in one transaction: its usage rated at the prices in effect when it occurred,
-//! one journal transaction under the capture's journal id, and the capture marked posted.
+//! one journal transaction under the capture's journal id, the capture marked posted, and
+//! one `usage_recorded` announcement for the round.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::super::BillingError;
 use super::posting::{UsageDebit, Writer};
+use super::quota_feed::{self, Added};
 use super::rating::{self, UsageFact};
 use crate::base::db::Db;
 
 /// How often a poster looks for captures nobody woke it for.
 const SWEEP: Duration = Duration::from_secs(1);
+/// How long a woken poster lets captures gather before it posts them: under load, one
+/// posting round then carries many captures instead of one each.
+const LINGER: Duration = Duration::from_millis(20);
 /// Most captures one transaction posts; a busier queue takes several in a row.
 const MAX_CAPTURES: i64 = 2000;
+
+/// A captured event with whom it is counted for in the quota feed.
+#[derive(QueryableByName)]
+struct Waiting {
+    #[diesel(embed)]
+    fact: UsageFact,
+    #[diesel(sql_type = SqlUuid)]
+    project_id: Uuid,
+    #[diesel(sql_type = Text)]
+    actor_kind: String,
+    #[diesel(sql_type = Text)]
+    actor_id: String,
+}
 
 #[derive(QueryableByName)]
 struct Claimed {
@@ -39,7 +57,7 @@ struct Claimed {
 pub async fn run(db: Db, writer: Writer, wake: Arc<Notify>) {
     loop {
         tokio::select! {
-            () = wake.notified() => {}
+            () = wake.notified() => tokio::time::sleep(LINGER).await,
             () = tokio::time::sleep(SWEEP) => {}
         }
         loop {
@@ -48,8 +66,9 @@ pub async fn run(db: Db, writer: Writer, wake: Arc<Notify>) {
                 .run(move |conn| conn.transaction(|conn| post_waiting(conn, &writer)))
                 .await;
             match posted {
-                Ok(0) => break,
-                Ok(_) => {}
+                // A full round leaves more behind; anything less took all there was.
+                Ok(n) if n as i64 == MAX_CAPTURES => {}
+                Ok(_) => break,
                 Err(err) => {
                     log::error!("billing: captured usage not posted (retried shortly): {err}");
                     break;
@@ -78,17 +97,30 @@ pub fn post_waiting(conn: &mut PgConnection, writer: &Writer) -> Result<usize, B
         .iter()
         .map(|c| ((c.batch_id, c.organization_id), c.journal_id))
         .collect();
-    let usage = usage_of(conn, &claimed)?;
-    let book = rating::book_for(conn, &usage)?;
+    let usage: Vec<Waiting> = usage_of(conn, &claimed)?
+        .into_iter()
+        .filter(|w| journals.contains_key(&(w.fact.batch_id, w.fact.organization_id)))
+        .collect();
+    let facts: Vec<&UsageFact> = usage.iter().map(|w| &w.fact).collect();
+    let book = rating::book_for(conn, &facts)?;
     let (mut ratings, mut owed) = (Vec::new(), HashMap::<Uuid, Decimal>::new());
-    for u in &usage {
-        let Some(journal) = journals.get(&(u.batch_id, u.organization_id)) else {
-            continue;
-        };
+    let mut added = Added::default();
+    for w in &usage {
+        let u = &w.fact;
+        let actor = (w.actor_kind.as_str(), w.actor_id.as_str());
+        added.add(
+            u.organization_id,
+            w.project_id,
+            actor,
+            &u.unit,
+            u.occurred_at,
+            u.quantity,
+        );
+        let journal = journals[&(u.batch_id, u.organization_id)];
         if let Some(mut row) = rating::rate(&book, u.id, u.fact(&writer.currency), now) {
             if row.amount_minor > Decimal::ZERO {
-                *owed.entry(*journal).or_default() += row.amount_minor;
-                row.journal_id = Some(*journal);
+                *owed.entry(journal).or_default() += row.amount_minor;
+                row.journal_id = Some(journal);
             }
             ratings.push(row);
         }
@@ -106,12 +138,14 @@ pub fn post_waiting(conn: &mut PgConnection, writer: &Writer) -> Result<usize, B
         .collect();
     writer.post_usage(conn, &debits)?;
     super::bulk::insert_ratings(conn, &ratings)?;
+    // The totals were added at capture; this tells the feed's readers, once per round.
+    quota_feed::announce(conn, writer, Uuid::now_v7(), &added)?;
     Ok(claimed.len())
 }
 
 /// The usage of the claimed captures' batches (of any organization; the caller keeps the
 /// claimed ones).
-fn usage_of(conn: &mut PgConnection, claimed: &[Claimed]) -> QueryResult<Vec<UsageFact>> {
+fn usage_of(conn: &mut PgConnection, claimed: &[Claimed]) -> QueryResult<Vec<Waiting>> {
     let batches: Vec<Uuid> = claimed
         .iter()
         .map(|c| c.batch_id)
@@ -120,7 +154,7 @@ fn usage_of(conn: &mut PgConnection, claimed: &[Claimed]) -> QueryResult<Vec<Usa
         .collect();
     diesel::sql_query(
         "SELECT id, product, unit, resource_type, resource_id, quantity, occurred_at, \
-                organization_id, batch_id \
+                organization_id, batch_id, project_id, actor_kind, actor_id \
          FROM billing.usage_events WHERE batch_id = ANY($1)",
     )
     .bind::<Array<SqlUuid>, _>(batches)

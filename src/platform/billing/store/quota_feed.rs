@@ -1,6 +1,7 @@
 //! The quota feed: usage totals per organization, project, actor and unit for a month,
-//! read through the trait and announced per group commit, so policy enforces monthly
-//! quotas without reading billing's tables.
+//! kept in the transaction that captures the usage, read through the trait, and announced
+//! (per group commit of `ingest`, per posting round of the poster for `capture`), so
+//! policy enforces monthly quotas without reading billing's tables.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Numeric, Text, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use serde_json::json;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::{BillingError, Period, UsageEvent, UsageTotal};
@@ -18,35 +20,74 @@ use crate::platform::events::Message;
 const USAGE_RECORDED: &str = "platform.billing.usage_recorded";
 
 /// (organization, project, actor kind, actor id, unit, month).
-type Key = (Uuid, Uuid, &'static str, String, String, String);
+type Key = (Uuid, Uuid, String, String, String, String);
 
-/// One outbox message for the group: what it added, per key, in the month each event
-/// occurred in.
+/// What some captured usage adds to the totals, per key, in the month each event occurred in.
+#[derive(Debug, Default)]
+pub struct Added(BTreeMap<Key, Decimal>);
+
+impl Added {
+    /// Counts `quantity` of `unit` by `actor` in `project` of `org`, occurred at `at`.
+    pub fn add(
+        &mut self,
+        org: Uuid,
+        project: Uuid,
+        actor: (&str, &str),
+        unit: &str,
+        at: OffsetDateTime,
+        quantity: Decimal,
+    ) {
+        let period = Period::of(at.to_offset(time::UtcOffset::UTC)).to_string();
+        let key = (
+            org,
+            project,
+            actor.0.to_owned(),
+            actor.1.to_owned(),
+            unit.to_owned(),
+            period,
+        );
+        *self.0.entry(key).or_default() += quantity;
+    }
+
+    /// What `events` add.
+    pub fn of(events: &[&UsageEvent]) -> Added {
+        let mut added = Added::default();
+        for e in events {
+            let actor = (e.actor.kind.as_str(), e.actor.id.as_str());
+            added.add(
+                e.organization_id,
+                e.project_id,
+                actor,
+                &e.unit,
+                e.occurred_at,
+                e.quantity,
+            );
+        }
+        added
+    }
+}
+
+/// Adds captured usage to the running totals the feed reads, in the capture's transaction.
+pub fn record(conn: &mut PgConnection, added: &Added) -> Result<(), BillingError> {
+    if added.0.is_empty() {
+        return Ok(());
+    }
+    add_totals(conn, &added.0)
+}
+
+/// One outbox message telling the feed's readers what `batch` added, per key.
 pub fn announce(
     conn: &mut PgConnection,
     writer: &Writer,
     batch: Uuid,
-    captured: &[&UsageEvent],
+    added: &Added,
 ) -> Result<(), BillingError> {
-    if captured.is_empty() {
+    if added.0.is_empty() {
         return Ok(());
     }
-    let mut added: BTreeMap<Key, Decimal> = BTreeMap::new();
-    for e in captured {
-        let period = Period::of(e.occurred_at.to_offset(time::UtcOffset::UTC)).to_string();
-        let key = (
-            e.organization_id,
-            e.project_id,
-            e.actor.kind.as_str(),
-            e.actor.id.clone(),
-            e.unit.clone(),
-            period,
-        );
-        *added.entry(key).or_default() += e.quantity;
-    }
-    add_totals(conn, &added)?;
     let totals: Vec<_> = added
-        .into_iter()
+        .0
+        .iter()
         .map(|((org, project, kind, actor, unit, period), quantity)| {
             json!({
                 "organization_id": org, "project_id": project, "actor_kind": kind,
@@ -74,7 +115,7 @@ fn add_totals(conn: &mut PgConnection, added: &BTreeMap<Key, Decimal>) -> Result
             (
                 t::organization_id.eq(*org),
                 t::project_id.eq(*project),
-                t::actor_kind.eq(*kind),
+                t::actor_kind.eq(kind),
                 t::actor_id.eq(actor),
                 t::unit.eq(unit),
                 t::period.eq(period),

@@ -103,13 +103,13 @@ impl UsageFact {
 }
 
 /// The price book rating `facts` needs: every version of their units.
-pub fn book_for(
+pub fn book_for<F: std::borrow::Borrow<UsageFact>>(
     conn: &mut diesel::PgConnection,
-    facts: &[UsageFact],
+    facts: &[F],
 ) -> diesel::QueryResult<PriceBook> {
     let units: Vec<String> = facts
         .iter()
-        .map(|f| f.unit.clone())
+        .map(|f| f.borrow().unit.clone())
         .collect::<std::collections::HashSet<_>>()
         .into_iter()
         .collect();
