@@ -111,13 +111,7 @@ async fn captured_usage_is_in_the_quota_feed_when_captured_and_announced_when_po
     .expect("capture");
 
     // In the totals as soon as the capture answered, whether posted yet or not.
-    let month = aicloud::platform::billing::Period::of(time::OffsetDateTime::now_utc());
-    let totals = b
-        .platform
-        .metering
-        .usage_totals(&console(), "acme", month)
-        .await
-        .expect("totals");
+    let totals = b.totals().await;
     let quantities: Vec<String> = totals.iter().map(|t| t.quantity.to_string()).collect();
     assert_eq!(quantities, ["25"]);
     wait_posted(&b.db).await;

@@ -185,14 +185,9 @@ async fn the_quota_feed_sums_usage_per_project_actor_and_unit_and_announces_each
         b.event("k1-1", INPUT, 10, "demo"),
     ])
     .await;
-    let month = aicloud::platform::billing::Period::of(time::OffsetDateTime::now_utc());
-    let totals = b
-        .platform
-        .metering
-        .usage_totals(&console(), "acme", month)
+    let seen: Vec<(String, String, String)> = b
+        .totals()
         .await
-        .expect("totals");
-    let seen: Vec<(String, String, String)> = totals
         .iter()
         .map(|t| (t.actor_id.clone(), t.unit.clone(), t.quantity.to_string()))
         .collect();

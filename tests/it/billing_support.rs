@@ -79,6 +79,16 @@ impl Billed {
         )
     }
 
+    /// `acme`'s quota-feed totals for this month.
+    pub async fn totals(&self) -> Vec<aicloud::platform::billing::UsageTotal> {
+        let month = aicloud::platform::billing::Period::of(OffsetDateTime::now_utc());
+        self.platform
+            .metering
+            .usage_totals(&console(), "acme", month)
+            .await
+            .expect("totals")
+    }
+
     /// Event ids of the usage listed unrated, oldest first.
     pub async fn unrated_ids(&self) -> Vec<String> {
         self.platform
