@@ -21,6 +21,6 @@ DO $$
 DECLARE server_role text := current_setting('aicloud.server_role', true);
 BEGIN
     IF server_role IS NOT NULL AND server_role <> '' AND server_role <> current_user THEN
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON billing.usage_captures TO %I', server_role);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON billing.usage_captures TO %I', server_role);
     END IF;
 END $$;

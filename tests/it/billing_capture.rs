@@ -121,3 +121,34 @@ async fn captured_usage_is_in_the_quota_feed_when_captured_and_announced_when_po
     );
     assert_eq!(announced, "25");
 }
+
+#[tokio::test]
+async fn posted_captures_are_pruned_an_hour_after_posting_and_their_usage_stays() {
+    let b = Billed::start().await;
+    b.price(REQUESTS, "10").await;
+    b.top_up(100).await;
+    for id in ["old", "new"] {
+        let events = vec![b.event(id, REQUESTS, 1, "demo")];
+        let captured = b.platform.metering.capture(&console(), events).await;
+        assert_eq!(captured.expect("capture")[0].outcome, Outcome::Accepted);
+    }
+    wait_posted(&b.db).await;
+    let aged = "UPDATE billing.usage_captures SET posted_at = now() - interval '61 minutes' \
+         WHERE batch_id = (SELECT batch_id FROM billing.usage_events WHERE event_id = 'old')";
+    diesel::RunQueryDsl::execute(diesel::sql_query(aged), &mut b.db.connect()).expect("aged");
+
+    // A process prunes when it starts, then every minute.
+    let _next = crate::helpers::platform_for(&b.db, &[]).await;
+
+    let left = "SELECT string_agg(u.event_id, ',') AS n FROM billing.usage_captures c \
+         JOIN billing.usage_events u ON u.batch_id = c.batch_id";
+    for _ in 0..100 {
+        if b.scalar(left) == "new" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(b.scalar(left), "new");
+    assert_eq!(b.balance().await.prepaid_minor.to_string(), "80");
+    b.assert_reconciles("pruning posted captures").await;
+}

@@ -29,6 +29,12 @@ const SWEEP: Duration = Duration::from_secs(1);
 const LINGER: Duration = Duration::from_millis(20);
 /// Most captures one transaction posts; a busier queue takes several in a row.
 const MAX_CAPTURES: i64 = 2000;
+/// How long a posted capture is kept: a process's funds load may still need to see it
+/// posted (a capture that cost nothing has no journal transaction that would tell it).
+const KEEP_POSTED: Duration = Duration::from_secs(3600);
+/// How often posted captures past `KEEP_POSTED` are deleted, and at most how many at once.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_MAX: i64 = 50_000;
 
 /// A captured event with whom it is counted for in the quota feed.
 #[derive(QueryableByName)]
@@ -55,10 +61,22 @@ struct Claimed {
 
 /// Posts whatever waits whenever woken (or every `SWEEP`), until the process ends.
 pub async fn run(db: Db, writer: Writer, wake: Arc<Notify>) {
+    // The first round prunes too: a process just started may be the only one.
+    let mut pruned: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             () = wake.notified() => tokio::time::sleep(LINGER).await,
             () = tokio::time::sleep(SWEEP) => {}
+        }
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(std::time::Instant::now());
+            let now = writer.clock.now();
+            let deleted = db
+                .run(move |conn| -> Result<usize, BillingError> { Ok(prune(conn, now)?) })
+                .await;
+            if let Err(err) = deleted {
+                log::warn!("billing: posted captures not pruned (tried again later): {err}");
+            }
         }
         loop {
             let writer = writer.clone();
@@ -141,6 +159,20 @@ pub fn post_waiting(conn: &mut PgConnection, writer: &Writer) -> Result<usize, B
     // The totals were added at capture; this tells the feed's readers, once per round.
     quota_feed::announce(conn, writer, Uuid::now_v7(), &added)?;
     Ok(claimed.len())
+}
+
+/// Deletes captures posted more than `KEEP_POSTED` before `now`, oldest first (journal ids
+/// are UUIDv7, so the key orders them by capture time).
+fn prune(conn: &mut PgConnection, now: time::OffsetDateTime) -> QueryResult<usize> {
+    let cutoff = now - KEEP_POSTED;
+    diesel::sql_query(
+        "DELETE FROM billing.usage_captures WHERE journal_id IN ( \
+           SELECT journal_id FROM billing.usage_captures \
+           WHERE posted_at IS NOT NULL AND posted_at < $1 ORDER BY journal_id LIMIT $2)",
+    )
+    .bind::<Timestamptz, _>(cutoff)
+    .bind::<BigInt, _>(PRUNE_MAX)
+    .execute(conn)
 }
 
 /// The usage of the claimed captures' batches (of any organization; the caller keeps the
