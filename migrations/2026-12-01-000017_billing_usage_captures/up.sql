@@ -10,6 +10,9 @@ CREATE TABLE billing.usage_captures (
     organization_id uuid NOT NULL,
     captured_at timestamptz NOT NULL,
     posted_at timestamptz,
+    -- Rounds that failed with this capture on its own; at 3 the poster leaves it (its usage
+    -- stays unrated, which reconciliation reports) instead of failing on it forever.
+    failures integer NOT NULL DEFAULT 0,
     UNIQUE (batch_id, organization_id)
 );
 -- The poster's queue: only what waits.

@@ -127,28 +127,76 @@ async fn posted_captures_are_pruned_an_hour_after_posting_and_their_usage_stays(
     let b = Billed::start().await;
     b.price(REQUESTS, "10").await;
     b.top_up(100).await;
-    for id in ["old", "new"] {
-        let events = vec![b.event(id, REQUESTS, 1, "demo")];
-        let captured = b.platform.metering.capture(&console(), events).await;
-        assert_eq!(captured.expect("capture")[0].outcome, Outcome::Accepted);
-    }
+    let events = vec![b.event("recent", REQUESTS, 1, "demo")];
+    let captured = b.platform.metering.capture(&console(), events).await;
+    assert_eq!(captured.expect("capture")[0].outcome, Outcome::Accepted);
     wait_posted(&b.db).await;
-    let aged = "UPDATE billing.usage_captures SET posted_at = now() - interval '61 minutes' \
-         WHERE batch_id = (SELECT batch_id FROM billing.usage_events WHERE event_id = 'old')";
-    diesel::RunQueryDsl::execute(diesel::sql_query(aged), &mut b.db.connect()).expect("aged");
+    // A capture posted 61 minutes ago (its UUIDv7 key made then too).
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(61 * 60);
+    let since = then
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    let stamp = uuid::Timestamp::from_unix(uuid::NoContext, since.as_secs(), 0);
+    let aged = uuid::Uuid::new_v7(stamp);
+    let insert = format!(
+        "INSERT INTO billing.usage_captures (journal_id, batch_id, organization_id, captured_at, posted_at) \
+         VALUES ('{aged}', gen_random_uuid(), gen_random_uuid(), now() - interval '61 minutes', \
+         now() - interval '61 minutes')"
+    );
+    diesel::RunQueryDsl::execute(diesel::sql_query(insert), &mut b.db.connect()).expect("aged");
 
     // A process prunes when it starts, then every minute.
     let _next = crate::helpers::platform_for(&b.db, &[]).await;
 
-    let left = "SELECT string_agg(u.event_id, ',') AS n FROM billing.usage_captures c \
-         JOIN billing.usage_events u ON u.batch_id = c.batch_id";
+    let left = "SELECT count(*)::text AS n FROM billing.usage_captures";
     for _ in 0..100 {
-        if b.scalar(left) == "new" {
+        if b.scalar(left) == "1" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(b.scalar(left), "new");
-    assert_eq!(b.balance().await.prepaid_minor.to_string(), "80");
+    assert_eq!(b.scalar(left), "1", "the recent capture stays");
+    assert_eq!(b.balance().await.prepaid_minor.to_string(), "90");
     b.assert_reconciles("pruning posted captures").await;
+}
+
+#[tokio::test]
+async fn a_capture_that_cannot_be_posted_is_set_aside_and_holds_up_no_other() {
+    let b = Billed::start().await;
+    b.price(REQUESTS, "10").await;
+    b.top_up(100).await;
+    b.ingest(vec![b.event("x", REQUESTS, 1, "demo")]).await;
+    // A waiting capture whose journal id is taken already: posting it always fails.
+    let poison = "WITH x AS (SELECT * FROM billing.usage_events WHERE event_id = 'x'), \
+           b AS (SELECT gen_random_uuid() AS batch), \
+           u AS (INSERT INTO billing.usage_events (id, product, event_id, unit, quantity, \
+             organization_id, department_id, project_id, actor_kind, actor_id, resource_type, \
+             resource_id, usage_source, occurred_at, received_at, correlation_id, attributes, batch_id) \
+             SELECT gen_random_uuid(), product, 'poison', unit, quantity, organization_id, \
+             department_id, project_id, actor_kind, actor_id, resource_type, resource_id, \
+             usage_source, occurred_at, received_at, correlation_id, attributes, b.batch FROM x, b) \
+         INSERT INTO billing.usage_captures (journal_id, batch_id, organization_id, captured_at) \
+         SELECT j.id, b.batch, x.organization_id, now() - interval '1 second' FROM x, b, billing.journal j \
+         WHERE j.kind = 'usage' AND j.source_id = x.batch_id::text";
+    diesel::RunQueryDsl::execute(diesel::sql_query(poison), &mut b.db.connect()).expect("poison");
+
+    let captured = b
+        .platform
+        .metering
+        .capture(&console(), vec![b.event("fine", REQUESTS, 2, "demo")])
+        .await;
+    assert_eq!(captured.expect("capture")[0].outcome, Outcome::Accepted);
+
+    let state = "SELECT string_agg(u.event_id || ':' || (c.posted_at IS NOT NULL) || ':' || c.failures, ',' \
+         ORDER BY u.event_id) AS n FROM billing.usage_captures c JOIN billing.usage_events u \
+         ON u.batch_id = c.batch_id AND u.organization_id = c.organization_id";
+    for _ in 0..200 {
+        if b.scalar(state) == "fine:true:0,poison:false:3" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(b.scalar(state), "fine:true:0,poison:false:3");
+    // 100 - 10 (x) - 20 (fine); the poison charged nothing.
+    assert_eq!(b.balance().await.prepaid_minor.to_string(), "70");
 }

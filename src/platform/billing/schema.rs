@@ -131,6 +131,7 @@ diesel::table! {
         organization_id -> Uuid,
         captured_at -> Timestamptz,
         posted_at -> Nullable<Timestamptz>,
+        failures -> Int4,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Derives organizations' funds from their postings: the snapshot's loader, and what a
 //! posting transaction reads (under the organizations' locks) before it draws on them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -30,7 +30,7 @@ pub fn load_snapshot(
         .run(|conn| {
             let orgs = load(conn, None, currency)?;
             let pending = spending.pending_journals();
-            let mut included: std::collections::HashSet<Uuid> = journal::table
+            let mut included: HashSet<Uuid> = journal::table
                 .filter(journal::id.eq_any(&pending))
                 .select(journal::id)
                 .load::<Uuid>(conn)?
@@ -38,15 +38,48 @@ pub fn load_snapshot(
                 .collect();
             // A posted capture is held whether or not it cost anything: one the poster
             // found nothing to charge for has no journal transaction to wait for.
+            let captures: Vec<(Uuid, bool)> = usage_captures::table
+                .filter(usage_captures::journal_id.eq_any(&pending))
+                .select((
+                    usage_captures::journal_id,
+                    usage_captures::posted_at.is_not_null(),
+                ))
+                .load(conn)?;
             included.extend(
-                usage_captures::table
-                    .filter(usage_captures::journal_id.eq_any(&pending))
-                    .filter(usage_captures::posted_at.is_not_null())
-                    .select(usage_captures::journal_id)
-                    .load::<Uuid>(conn)?,
+                captures
+                    .iter()
+                    .filter(|(_, posted)| *posted)
+                    .map(|(id, _)| *id),
             );
+            // Neither a journal transaction nor a capture, long after it was registered: a
+            // posted capture that cost nothing and has been pruned since.
+            let captured: HashSet<Uuid> = captures.into_iter().map(|(id, _)| id).collect();
+            // The real clock, not the platform's: UUIDv7 ids carry the real time.
+            let now = time::OffsetDateTime::now_utc();
+            let gone: Vec<Uuid> = pending
+                .iter()
+                .filter(|id| !included.contains(id) && !captured.contains(id))
+                .filter(|id| registered_before(id, now - FORGET_AFTER))
+                .copied()
+                .collect();
+            included.extend(gone);
             Ok(Funds { orgs, included })
         })
+}
+
+/// How long after its registration a local debit with neither a journal transaction nor a
+/// capture behind it is taken as held: longer than any commit takes, shorter than captures
+/// are kept after posting.
+const FORGET_AFTER: time::Duration = time::Duration::minutes(30);
+
+/// Whether journal id `id` (a UUIDv7, made when its debit was registered) is older than `at`.
+fn registered_before(id: &Uuid, at: time::OffsetDateTime) -> bool {
+    let Some(stamp) = id.get_timestamp() else {
+        return false;
+    };
+    let (secs, nanos) = stamp.to_unix();
+    let made = i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+    made < at.unix_timestamp_nanos()
 }
 
 /// Funds in `currency` of `orgs` (every organization when `None`), derived from postings.
@@ -213,4 +246,26 @@ fn latest_states(
         query = query.filter(balance_states::organization_id.eq_any(orgs.to_vec()));
     }
     query.load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_debit_is_old_by_the_time_in_its_uuidv7_and_an_id_without_one_never_is() {
+        let now = time::OffsetDateTime::now_utc();
+        let minutes_ago = |m: u64| {
+            let at = std::time::SystemTime::now() - std::time::Duration::from_secs(m * 60);
+            let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                since.as_secs(),
+                0,
+            ))
+        };
+        assert!(registered_before(&minutes_ago(31), now - FORGET_AFTER));
+        assert!(!registered_before(&minutes_ago(29), now - FORGET_AFTER));
+        assert!(!registered_before(&Uuid::nil(), now - FORGET_AFTER));
+    }
 }

@@ -126,7 +126,7 @@ impl PgBilling {
         };
         let posted = Arc::new(tokio::sync::Notify::new());
         let (committer, capturer) = committers(&db, &writer, &guard, &prices, &settings, &posted);
-        tokio::spawn(poster::run(db.clone(), writer.clone(), posted));
+        tokio::spawn(poster::supervise(db.clone(), writer.clone(), posted));
         Ok(PgBilling {
             db,
             with,

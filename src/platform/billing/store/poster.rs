@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::super::BillingError;
+use super::super::schema::usage_captures;
 use super::posting::{UsageDebit, Writer};
 use super::quota_feed::{self, Added};
 use super::rating::{self, UsageFact};
@@ -35,6 +36,8 @@ const KEEP_POSTED: Duration = Duration::from_secs(3600);
 /// How often posted captures past `KEEP_POSTED` are deleted, and at most how many at once.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const PRUNE_MAX: i64 = 50_000;
+/// Failed rounds of its own after which a capture is left waiting for an operator.
+const MAX_FAILURES: i32 = 3;
 
 /// A captured event with whom it is counted for in the quota feed.
 #[derive(QueryableByName)]
@@ -59,8 +62,23 @@ struct Claimed {
     organization_id: Uuid,
 }
 
+/// Runs the poster, starting it again if it panics (a process whose poster stopped would
+/// leave its captures to the other processes' sweeps, or to nobody).
+pub async fn supervise(db: Db, writer: Writer, wake: Arc<Notify>) {
+    loop {
+        let poster = tokio::spawn(run(db.clone(), writer.clone(), Arc::clone(&wake)));
+        match poster.await {
+            Err(err) if err.is_panic() => {
+                log::error!("billing: the poster panicked; starting it again: {err}");
+                tokio::time::sleep(SWEEP).await;
+            }
+            _ => return,
+        }
+    }
+}
+
 /// Posts whatever waits whenever woken (or every `SWEEP`), until the process ends.
-pub async fn run(db: Db, writer: Writer, wake: Arc<Notify>) {
+async fn run(db: Db, writer: Writer, wake: Arc<Notify>) {
     // The first round prunes too: a process just started may be the only one.
     let mut pruned: Option<std::time::Instant> = None;
     loop {
@@ -70,43 +88,89 @@ pub async fn run(db: Db, writer: Writer, wake: Arc<Notify>) {
         }
         if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             pruned = Some(std::time::Instant::now());
-            let now = writer.clock.now();
-            let deleted = db
-                .run(move |conn| -> Result<usize, BillingError> { Ok(prune(conn, now)?) })
-                .await;
-            if let Err(err) = deleted {
-                log::warn!("billing: posted captures not pruned (tried again later): {err}");
-            }
+            prune_all(&db, &writer).await;
         }
-        loop {
-            let writer = writer.clone();
-            let posted = db
-                .run(move |conn| conn.transaction(|conn| post_waiting(conn, &writer)))
-                .await;
-            match posted {
-                // A full round leaves more behind; anything less took all there was.
-                Ok(n) if n as i64 == MAX_CAPTURES => {}
-                Ok(_) => break,
-                Err(err) => {
-                    log::error!("billing: captured usage not posted (retried shortly): {err}");
-                    break;
-                }
+        post_all(&db, &writer).await;
+    }
+}
+
+/// Posts rounds until one is not full. A round that fails is posted again capture by
+/// capture, so a capture that cannot be posted holds up only itself.
+async fn post_all(db: &Db, writer: &Writer) {
+    loop {
+        match round(db, writer, None).await {
+            // A full round leaves more behind; anything less took all there was.
+            Ok(n) if n as i64 == MAX_CAPTURES => {}
+            Ok(_) => return,
+            Err(err) => {
+                log::warn!(
+                    "billing: a posting round failed; posting its captures one by one: {err}"
+                );
+                one_by_one(db, writer).await;
+                return;
             }
         }
     }
 }
 
-/// Claims, rates and posts up to `MAX_CAPTURES` waiting captures; returns how many.
-pub fn post_waiting(conn: &mut PgConnection, writer: &Writer) -> Result<usize, BillingError> {
+/// One posting round in one transaction: every waiting capture (up to `MAX_CAPTURES`), or
+/// only capture `only`.
+async fn round(db: &Db, writer: &Writer, only: Option<Uuid>) -> Result<usize, BillingError> {
+    let writer = writer.clone();
+    db.run(move |conn| conn.transaction(|conn| post_waiting(conn, &writer, only)))
+        .await
+}
+
+/// Posts each waiting capture in a transaction of its own; one that fails is counted, and
+/// after `MAX_FAILURES` left waiting for an operator.
+async fn one_by_one(db: &Db, writer: &Writer) {
+    let waiting = db
+        .run(|conn| -> Result<Vec<Uuid>, BillingError> {
+            Ok(usage_captures::table
+                .filter(usage_captures::posted_at.is_null())
+                .filter(usage_captures::failures.lt(MAX_FAILURES))
+                .order(usage_captures::captured_at)
+                .limit(MAX_CAPTURES)
+                .select(usage_captures::journal_id)
+                .load(conn)?)
+        })
+        .await;
+    for journal in waiting.unwrap_or_default() {
+        if let Err(err) = round(db, writer, Some(journal)).await {
+            log::error!("billing: capture {journal} could not be posted: {err}");
+            let failed = db
+                .run(move |conn| -> Result<usize, BillingError> {
+                    Ok(diesel::update(usage_captures::table.find(journal))
+                        .set(usage_captures::failures.eq(usage_captures::failures + 1))
+                        .execute(conn)?)
+                })
+                .await;
+            if let Err(err) = failed {
+                log::error!("billing: capture {journal}'s failure not counted: {err}");
+            }
+        }
+    }
+}
+
+/// Claims, rates and posts up to `MAX_CAPTURES` waiting captures (or only `only`); returns
+/// how many.
+fn post_waiting(
+    conn: &mut PgConnection,
+    writer: &Writer,
+    only: Option<Uuid>,
+) -> Result<usize, BillingError> {
     let now = writer.clock.now();
     let claimed: Vec<Claimed> = diesel::sql_query(
         "UPDATE billing.usage_captures SET posted_at = $1 WHERE journal_id IN ( \
-           SELECT journal_id FROM billing.usage_captures WHERE posted_at IS NULL \
+           SELECT journal_id FROM billing.usage_captures \
+           WHERE posted_at IS NULL AND failures < $3 AND ($4::uuid IS NULL OR journal_id = $4) \
            ORDER BY captured_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
          RETURNING journal_id, batch_id, organization_id",
     )
     .bind::<Timestamptz, _>(now)
     .bind::<BigInt, _>(MAX_CAPTURES)
+    .bind::<Int4, _>(MAX_FAILURES)
+    .bind::<Nullable<SqlUuid>, _>(only)
     .load(conn)?;
     if claimed.is_empty() {
         return Ok(0);
@@ -156,20 +220,46 @@ pub fn post_waiting(conn: &mut PgConnection, writer: &Writer) -> Result<usize, B
         .collect();
     writer.post_usage(conn, &debits)?;
     super::bulk::insert_ratings(conn, &ratings)?;
+    // Also when nothing was charged: the spend guards counting these captures learn from
+    // the funds reload that they are posted.
+    super::notify_funds(conn)?;
     // The totals were added at capture; this tells the feed's readers, once per round.
     quota_feed::announce(conn, writer, Uuid::now_v7(), &added)?;
     Ok(claimed.len())
 }
 
-/// Deletes captures posted more than `KEEP_POSTED` before `now`, oldest first (journal ids
-/// are UUIDv7, so the key orders them by capture time).
+/// Deletes the captures posted more than `KEEP_POSTED` ago, a chunk at a time.
+async fn prune_all(db: &Db, writer: &Writer) {
+    let now = writer.clock.now();
+    loop {
+        let deleted = db
+            .run(move |conn| -> Result<usize, BillingError> { Ok(prune(conn, now)?) })
+            .await;
+        match deleted {
+            Ok(n) if n as i64 == PRUNE_MAX => {}
+            Ok(_) => return,
+            Err(err) => {
+                log::warn!("billing: posted captures not pruned (tried again later): {err}");
+                return;
+            }
+        }
+    }
+}
+
+/// Deletes up to `PRUNE_MAX` captures posted more than `KEEP_POSTED` before `now`, oldest
+/// first. Journal ids are UUIDv7, so the key's order is capture time: the scan walks the
+/// primary key from its start and stops at the cutoff.
 fn prune(conn: &mut PgConnection, now: time::OffsetDateTime) -> QueryResult<usize> {
     let cutoff = now - KEEP_POSTED;
+    let millis = u128::try_from(cutoff.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let first_at_cutoff = Uuid::from_u128(millis << 80);
     diesel::sql_query(
         "DELETE FROM billing.usage_captures WHERE journal_id IN ( \
            SELECT journal_id FROM billing.usage_captures \
-           WHERE posted_at IS NOT NULL AND posted_at < $1 ORDER BY journal_id LIMIT $2)",
+           WHERE journal_id < $1 AND posted_at IS NOT NULL AND posted_at < $2 \
+           ORDER BY journal_id LIMIT $3)",
     )
+    .bind::<SqlUuid, _>(first_at_cutoff)
     .bind::<Timestamptz, _>(cutoff)
     .bind::<BigInt, _>(PRUNE_MAX)
     .execute(conn)
@@ -187,7 +277,8 @@ fn usage_of(conn: &mut PgConnection, claimed: &[Claimed]) -> QueryResult<Vec<Wai
     diesel::sql_query(
         "SELECT id, product, unit, resource_type, resource_id, quantity, occurred_at, \
                 organization_id, batch_id, project_id, actor_kind, actor_id \
-         FROM billing.usage_events WHERE batch_id = ANY($1)",
+         FROM billing.usage_events u WHERE batch_id = ANY($1) \
+           AND NOT EXISTS (SELECT 1 FROM billing.ratings r WHERE r.usage_id = u.id)",
     )
     .bind::<Array<SqlUuid>, _>(batches)
     .load(conn)
