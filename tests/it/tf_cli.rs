@@ -104,6 +104,18 @@ async fn models_and_endpoints_are_added_shown_disabled_and_removed_each_audited(
         actions,
         "token_factory.model.added,token_factory.endpoint.registered,token_factory.endpoint.removed,token_factory.model.disabled"
     );
+    // Each is announced as the packet declares, for every gateway replica and status.
+    let announced = scalar_in(
+        &db,
+        "SELECT string_agg(event_type || ' ' || (payload->>'change'), ',' ORDER BY seq) AS n \
+         FROM events.outbox WHERE event_type IN ('token_factory.model.changed', 'token_factory.routing.changed') \
+         AND payload->>'model' = 'vllm-small'",
+    );
+    assert_eq!(
+        announced,
+        "token_factory.model.changed added,token_factory.routing.changed registered,\
+         token_factory.routing.changed removed,token_factory.model.changed disabled"
+    );
 }
 
 #[tokio::test]

@@ -235,4 +235,18 @@ async fn an_endpoint_that_keeps_failing_leaves_rotation_until_a_probe_brings_it_
     assert!(out.headers().contains_key("retry-after"));
     assert!(not_tried, "the endpoint out of rotation got no request");
     assert!(back, "a probe brought the endpoint back within 6 s");
+    // Both moves are announced for status and notifications.
+    let announced = "SELECT string_agg(payload->>'model' || '/' || (payload->>'endpoint') || ' ' || \
+         (payload->>'status'), ',' ORDER BY seq) AS n FROM events.outbox \
+         WHERE event_type = 'token_factory.provider.health_changed'";
+    for _ in 0..50 {
+        if gate.scalar(announced).matches(' ').count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        gate.scalar(announced),
+        "mock/primary unavailable,mock/primary healthy"
+    );
 }

@@ -1,5 +1,7 @@
-//! `Catalog`: models and endpoints, each change checked, written with its audit event in
-//! one transaction, and announced to every process's catalog.
+//! `Catalog`: models and endpoints, each change checked, written with its audit event and
+//! its packet event in one transaction, and announced to every process's catalog.
+
+use std::sync::Arc;
 
 use diesel::prelude::*;
 use time::OffsetDateTime;
@@ -11,8 +13,10 @@ use super::super::{
     Catalog, EndpointView, MODELS_MANAGE, MODELS_READ, ModelKind, ModelView, NewEndpoint, NewModel,
     ROUTING_MANAGE, TfError,
 };
+use super::announce::{self, MODEL_CHANGED, ROUTING_CHANGED};
 use super::{TokenFactory, changed};
 use crate::platform::audit::{Actor, Audit, NewEvent};
+use crate::platform::events::Events;
 use crate::platform::iam::{Caller, Target as Place};
 
 /// Most endpoints one model has.
@@ -43,13 +47,9 @@ impl Catalog for TokenFactory {
             }
         }
         let id = model.id.clone();
-        let (audit, actor, now) = (
-            self.with.audit.clone(),
-            caller.actor(),
-            self.with.clock.now(),
-        );
+        let (change, now) = (self.change(caller), self.with.clock.now());
         self.db
-            .run(move |conn| add_model_on(conn, audit.as_ref(), actor, model, now))
+            .run(move |conn| add_model_on(conn, &change, model, now))
             .await?;
         self.view_after_change(&id).await
     }
@@ -102,13 +102,9 @@ impl Catalog for TokenFactory {
             .authorize(caller, MODELS_MANAGE, Place::Platform)
             .await?;
         let owned = id.to_owned();
-        let (audit, actor, now) = (
-            self.with.audit.clone(),
-            caller.actor(),
-            self.with.clock.now(),
-        );
+        let (change, now) = (self.change(caller), self.with.clock.now());
         self.db
-            .run(move |conn| set_state_on(conn, audit.as_ref(), actor, &owned, enabled, now))
+            .run(move |conn| set_state_on(conn, &change, &owned, enabled, now))
             .await?;
         self.view_after_change(id).await
     }
@@ -125,13 +121,9 @@ impl Catalog for TokenFactory {
             .await?;
         check_endpoint(&endpoint)?;
         let owned = model.to_owned();
-        let (audit, actor, now) = (
-            self.with.audit.clone(),
-            caller.actor(),
-            self.with.clock.now(),
-        );
+        let (change, now) = (self.change(caller), self.with.clock.now());
         self.db
-            .run(move |conn| add_endpoint_on(conn, audit.as_ref(), actor, &owned, endpoint, now))
+            .run(move |conn| add_endpoint_on(conn, &change, &owned, endpoint, now))
             .await?;
         self.view_after_change(model).await
     }
@@ -147,15 +139,24 @@ impl Catalog for TokenFactory {
             .authorize(caller, ROUTING_MANAGE, Place::Platform)
             .await?;
         let (owned, name) = (model.to_owned(), name.to_owned());
-        let (audit, actor) = (self.with.audit.clone(), caller.actor());
+        let change = self.change(caller);
         self.db
-            .run(move |conn| remove_endpoint_on(conn, audit.as_ref(), actor, &owned, &name))
+            .run(move |conn| remove_endpoint_on(conn, &change, &owned, &name))
             .await?;
         self.view_after_change(model).await
     }
 }
 
 impl TokenFactory {
+    /// How `caller`'s change is recorded.
+    fn change(&self, caller: &Caller) -> Change {
+        Change {
+            audit: Arc::clone(&self.with.audit),
+            events: Arc::clone(&self.with.events),
+            actor: caller.actor(),
+        }
+    }
+
     /// This process sees its own change at once (others through NOTIFY).
     async fn view_after_change(&self, id: &str) -> Result<ModelView, TfError> {
         self.book.reload().await?;
@@ -331,22 +332,60 @@ fn int(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-fn event(
+/// Who made a catalog change, and where it is recorded in its transaction: an audit event
+/// and the packet's announcement.
+struct Change {
+    audit: Arc<dyn Audit>,
+    events: Arc<dyn Events>,
     actor: Actor,
-    action: &str,
-    target_type: &str,
-    id: &str,
-    details: serde_json::Value,
-) -> NewEvent {
-    let mut event = NewEvent::new(actor, action, target_type, id);
-    event.details = details;
-    event
+}
+
+impl Change {
+    /// Audits `action` on `target_type` `id`.
+    fn audit(
+        &self,
+        conn: &mut PgConnection,
+        action: &str,
+        (target_type, id): (&str, &str),
+        details: serde_json::Value,
+    ) -> Result<(), TfError> {
+        let mut event = NewEvent::new(self.actor.clone(), action, target_type, id);
+        event.details = details;
+        self.audit.append_in(conn, event)?;
+        Ok(())
+    }
+
+    /// Announces a model's change (`what`: added, enabled, disabled).
+    fn model(&self, conn: &mut PgConnection, model: &str, what: &str) -> Result<(), TfError> {
+        let payload = serde_json::json!({ "model": model, "change": what });
+        Ok(announce::catalog_changed(
+            conn,
+            self.events.as_ref(),
+            MODEL_CHANGED,
+            payload,
+        )?)
+    }
+
+    /// Announces a change of a model's endpoints (`what`: registered, removed).
+    fn routing(
+        &self,
+        conn: &mut PgConnection,
+        (model, endpoint): (&str, &str),
+        what: &str,
+    ) -> Result<(), TfError> {
+        let payload = serde_json::json!({ "model": model, "endpoint": endpoint, "change": what });
+        Ok(announce::catalog_changed(
+            conn,
+            self.events.as_ref(),
+            ROUTING_CHANGED,
+            payload,
+        )?)
+    }
 }
 
 fn add_model_on(
     conn: &mut PgConnection,
-    audit: &dyn Audit,
-    actor: Actor,
+    change: &Change,
     m: NewModel,
     now: OffsetDateTime,
 ) -> Result<(), TfError> {
@@ -377,7 +416,8 @@ fn add_model_on(
             "max_output_tokens": m.max_output_tokens, "fallbacks": m.fallbacks, "premium": m.premium,
             "endpoints": m.endpoints.iter().map(|e| &e.name).collect::<Vec<_>>(),
         });
-        audit.append_in(conn, event(actor, "token_factory.model.added", "model", &m.id, details))?;
+        change.audit(conn, "token_factory.model.added", ("model", &m.id), details)?;
+        change.model(conn, &m.id, "added")?;
         changed(conn, &format!("added model {}", m.id))?;
         Ok(())
     })
@@ -385,8 +425,7 @@ fn add_model_on(
 
 fn set_state_on(
     conn: &mut PgConnection,
-    audit: &dyn Audit,
-    actor: Actor,
+    change: &Change,
     id: &str,
     enabled: bool,
     now: OffsetDateTime,
@@ -404,16 +443,13 @@ fn set_state_on(
         } else {
             "token_factory.model.disabled"
         };
-        audit.append_in(
+        change.audit(
             conn,
-            event(
-                actor,
-                action,
-                "model",
-                id,
-                serde_json::json!({"state": state}),
-            ),
+            action,
+            ("model", id),
+            serde_json::json!({"state": state}),
         )?;
+        change.model(conn, id, state)?;
         changed(conn, &format!("model {id} {state}"))?;
         Ok(())
     })
@@ -451,8 +487,7 @@ fn insert_endpoint(
 
 fn add_endpoint_on(
     conn: &mut PgConnection,
-    audit: &dyn Audit,
-    actor: Actor,
+    change: &Change,
     model: &str,
     e: NewEndpoint,
     now: OffsetDateTime,
@@ -480,25 +515,22 @@ fn add_endpoint_on(
             "credential_env": e.credential_env, "weight": e.weight, "timeout_ms": e.timeout_ms,
             "max_in_flight": e.max_in_flight,
         });
-        audit.append_in(
+        let target = format!("{model}/{}", e.name);
+        change.audit(
             conn,
-            event(
-                actor,
-                "token_factory.endpoint.registered",
-                "endpoint",
-                &format!("{model}/{}", e.name),
-                details,
-            ),
+            "token_factory.endpoint.registered",
+            ("endpoint", &target),
+            details,
         )?;
-        changed(conn, &format!("endpoint {model}/{} registered", e.name))?;
+        change.routing(conn, (model, &e.name), "registered")?;
+        changed(conn, &format!("endpoint {target} registered"))?;
         Ok(())
     })
 }
 
 fn remove_endpoint_on(
     conn: &mut PgConnection,
-    audit: &dyn Audit,
-    actor: Actor,
+    change: &Change,
     model: &str,
     name: &str,
 ) -> Result<(), TfError> {
@@ -517,16 +549,14 @@ fn remove_endpoint_on(
             )));
         }
         let target = format!("{model}/{name}");
-        audit.append_in(
+        let details = serde_json::json!({"model": model});
+        change.audit(
             conn,
-            event(
-                actor,
-                "token_factory.endpoint.removed",
-                "endpoint",
-                &target,
-                serde_json::json!({"model": model}),
-            ),
+            "token_factory.endpoint.removed",
+            ("endpoint", &target),
+            details,
         )?;
+        change.routing(conn, (model, name), "removed")?;
         changed(conn, &format!("endpoint {target} removed"))?;
         Ok(())
     })

@@ -2,6 +2,7 @@
 //! gateway over it, the analytics writer and the endpoint prober.
 
 pub mod analytics;
+mod announce;
 mod catalog;
 mod insights;
 mod load;
@@ -46,7 +47,7 @@ pub struct Collaborators {
     pub access: Arc<dyn Access>,
     /// Custody of catalog changes.
     pub audit: Arc<dyn Audit>,
-    /// The outbox, for `token_factory.usage.recorded`.
+    /// The outbox: usage recorded, catalog changes, provider health.
     pub events: Arc<dyn crate::platform::events::Events>,
     /// The packet's entries.
     pub registry: Arc<dyn Registry>,
@@ -78,7 +79,13 @@ impl TokenFactory {
         settings: TokenFactorySettings,
     ) -> Result<TokenFactory, TfError> {
         let book = Snapshot::start(db.clone(), url, FRESHNESS, load::load).await?;
-        let health = Arc::new(Health::new(settings.eject_after_failures));
+        let (health, transitions) = Health::announcing(settings.eject_after_failures);
+        let health = Arc::new(health);
+        tokio::spawn(announce::health_changes(
+            transitions,
+            book.clone(),
+            Arc::clone(&with.events),
+        ));
         let upstreams = Upstreams::new(health, Duration::from_millis(settings.demo_word_delay_ms))
             .map_err(|reason| TfError::invalid("token_factory", reason))?;
         let analytics = analytics::start(

@@ -19,11 +19,25 @@ pub struct EndpointState {
     ejected: AtomicBool,
 }
 
+/// An endpoint left rotation (`healthy: false`) or came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// The endpoint.
+    pub endpoint: Uuid,
+    /// Whether it is back in rotation.
+    pub healthy: bool,
+}
+
+/// How many transitions may wait for their announcement; past that they are dropped (the
+/// state itself is never lost, only its event).
+const WAITING_TRANSITIONS: usize = 256;
+
 /// Health of every endpoint this process has used.
 #[derive(Debug)]
 pub struct Health {
     states: DashMap<Uuid, Arc<EndpointState>>,
     eject_after: u32,
+    transitions: Option<tokio::sync::mpsc::Sender<Transition>>,
 }
 
 /// A request in flight on an endpoint; dropping it frees the place.
@@ -55,6 +69,27 @@ impl Health {
         Health {
             states: DashMap::new(),
             eject_after: eject_after.max(1),
+            transitions: None,
+        }
+    }
+
+    /// The same, handing every transition to the receiver returned, off the request path.
+    pub fn announcing(eject_after: u32) -> (Health, tokio::sync::mpsc::Receiver<Transition>) {
+        let (send, receive) = tokio::sync::mpsc::channel(WAITING_TRANSITIONS);
+        let mut health = Health::new(eject_after);
+        health.transitions = Some(send);
+        (health, receive)
+    }
+
+    fn announce(&self, endpoint: Uuid, healthy: bool) {
+        let Some(transitions) = &self.transitions else {
+            return;
+        };
+        if transitions
+            .try_send(Transition { endpoint, healthy })
+            .is_err()
+        {
+            log::warn!("endpoint {endpoint}: a health change was not announced (too many waiting)");
         }
     }
 
@@ -84,7 +119,10 @@ impl Health {
         let state = self.state(id);
         state.failures.store(0, Ordering::Release);
         match state.ejected.swap(false, Ordering::AcqRel) {
-            true => Change::Restored,
+            true => {
+                self.announce(id, true);
+                Change::Restored
+            }
             false => Change::Same,
         }
     }
@@ -98,7 +136,10 @@ impl Health {
         }
         match state.ejected.swap(true, Ordering::AcqRel) {
             true => Change::Same,
-            false => Change::Ejected,
+            false => {
+                self.announce(id, false);
+                Change::Ejected
+            }
         }
     }
 

@@ -1,0 +1,68 @@
+//! The events the packet declares for the catalog and provider health: a model added,
+//! enabled or disabled (`token_factory.model.changed`) and an endpoint registered or removed
+//! (`token_factory.routing.changed`), each in the change's transaction; an endpoint leaving
+//! rotation or coming back (`token_factory.provider.health_changed`), published off the
+//! request path as this process observes it.
+
+use std::sync::Arc;
+
+use diesel::PgConnection;
+use serde_json::{Value, json};
+
+use super::super::catalog::Book;
+use crate::base::db::DbError;
+use crate::base::db::snapshot::Snapshot;
+use crate::platform::events::{Events, Message};
+use crate::products::token_factory::upstream::health::Transition;
+
+/// A model was added, enabled or disabled.
+pub const MODEL_CHANGED: &str = "token_factory.model.changed";
+/// A model's endpoints changed.
+pub const ROUTING_CHANGED: &str = "token_factory.routing.changed";
+/// An endpoint left rotation or came back.
+pub const HEALTH_CHANGED: &str = "token_factory.provider.health_changed";
+
+/// Publishes a catalog change in the caller's transaction.
+pub fn catalog_changed(
+    conn: &mut PgConnection,
+    events: &dyn Events,
+    subject: &'static str,
+    payload: Value,
+) -> Result<(), DbError> {
+    events
+        .publish_in(conn, Message::new(subject, payload))
+        .map_err(|err| DbError::Refused(format!("announcing {subject}: {err}")))?;
+    Ok(())
+}
+
+/// Publishes each health transition this process observes, naming the endpoint as the
+/// catalog does, until the sender is gone.
+pub async fn health_changes(
+    mut transitions: tokio::sync::mpsc::Receiver<Transition>,
+    book: Snapshot<Book>,
+    events: Arc<dyn Events>,
+) {
+    while let Some(change) = transitions.recv().await {
+        let named = {
+            let book = book.get();
+            book.models.values().find_map(|m| {
+                m.endpoints
+                    .iter()
+                    .find(|e| e.id == change.endpoint)
+                    .map(|e| (m.id.to_string(), e.name.clone()))
+            })
+        };
+        let (model, endpoint) = named.unwrap_or_default();
+        let payload = json!({
+            "endpoint_id": change.endpoint, "model": model, "endpoint": endpoint,
+            "status": if change.healthy { "healthy" } else { "unavailable" },
+            "process_id": std::process::id(),
+        });
+        if let Err(err) = events.publish(Message::new(HEALTH_CHANGED, payload)).await {
+            log::warn!(
+                "endpoint {}: {HEALTH_CHANGED} not published: {err}",
+                change.endpoint
+            );
+        }
+    }
+}
