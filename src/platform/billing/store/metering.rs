@@ -9,7 +9,8 @@ use super::super::{
     BILLING_ADJUST, BILLING_READ, BillingError, Metering, Period, RatedPreview, USAGE_INGEST,
     UnratedUsage, UsageTotal,
 };
-use super::ingest::{Committer, MAX_BATCH, committing};
+use super::groups::{Committer, committing};
+use super::ingest::MAX_BATCH;
 use super::{PgBilling, rating};
 use crate::platform::iam::{Caller, ProjectId, Target};
 

@@ -6,6 +6,7 @@ mod capture;
 mod credits;
 mod expiry;
 mod funds_load;
+mod groups;
 pub mod ingest;
 mod ledger_reads;
 mod metering;
@@ -85,9 +86,9 @@ pub struct PgBilling {
     guard: Guard,
     writer: posting::Writer,
     /// Captures, rates and posts (`ingest`).
-    committer: ingest::Committer,
+    committer: groups::Committer,
     /// Captures only; the poster rates and posts (`capture`).
-    capturer: ingest::Committer,
+    capturer: groups::Committer,
 }
 
 impl PgBilling {
@@ -176,17 +177,17 @@ fn committers(
     prices: &Snapshot<PriceBook>,
     settings: &BillingSettings,
     wake: &Arc<tokio::sync::Notify>,
-) -> (ingest::Committer, ingest::Committer) {
-    let ledger: ingest::WriteGroup = {
+) -> (groups::Committer, groups::Committer) {
+    let ledger: groups::WriteGroup = {
         let writer = writer.clone();
         Arc::new(move |conn, events| ingest::write_group(conn, &writer, events))
     };
-    let capturing: ingest::WriteGroup = {
+    let capturing: groups::WriteGroup = {
         let (writer, prices) = (writer.clone(), prices.clone());
         Arc::new(move |conn, events| capture::write(conn, &writer, &prices.get(), events))
     };
     let start = |write, writers, wake| {
-        ingest::Committer::start(db.clone(), guard.clone(), (settings, writers), write, wake)
+        groups::Committer::start(db.clone(), guard.clone(), (settings, writers), write, wake)
     };
     (
         start(ledger, settings.group_writers, None),
