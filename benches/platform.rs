@@ -59,6 +59,21 @@ fn sql(conn: &mut PgConnection, statement: &str) {
         .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
+/// Onboards Token Factory's packet (idempotently): each section that meters or decides for
+/// it needs its scopes, units and dimensions, whichever sections run.
+async fn token_factory_onboarded(platform: &Platform) {
+    let packet = PacketSource {
+        origin: "token-factory.toml".into(),
+        text: std::fs::read_to_string("config/products/token-factory.toml").expect("packet"),
+        format: Format::Toml,
+    };
+    platform
+        .registry
+        .onboard(packet, Actor::system("bench"))
+        .await
+        .expect("onboarded");
+}
+
 fn rate(n: usize, started: Instant) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
@@ -402,16 +417,7 @@ async fn outbox(platform: &Arc<Platform>, server_db: &str) {
 async fn authentication(platform: &Arc<Platform>) {
     use aicloud::platform::iam::{Caller, KeyHolder, NewKey, OrgKind};
     let console = || Caller::Console("bench".into());
-    let tf = PacketSource {
-        origin: "token-factory.toml".into(),
-        text: std::fs::read_to_string("config/products/token-factory.toml").expect("packet"),
-        format: Format::Toml,
-    };
-    platform
-        .registry
-        .onboard(tf, Actor::system("bench"))
-        .await
-        .expect("onboarded");
+    token_factory_onboarded(platform).await;
     let org = platform
         .iam
         .create_organization(

@@ -1,5 +1,6 @@
 //! Billing's figures: usage ingestion per second in-process (batches of 1,000, one caller
-//! and eight at once) and over HTTP (batches of 100 and 1,000), idempotency on, beside a
+//! and eight at once), capture as the gateway does it (64 callers, one request's usage
+//! each) and over HTTP (batches of 100 and 1,000), idempotency on, beside a
 //! plain multi-row INSERT of the same rows into a scratch table; and the spend guard's
 //! reserve + settle per second, from memory.
 
@@ -69,6 +70,7 @@ fn batches(
 
 /// An organization with prices and money, for the figures below.
 async fn funded(platform: &Platform) -> CreatedOrganization {
+    super::token_factory_onboarded(platform).await;
     let org = platform
         .iam
         .create_organization(
@@ -167,9 +169,63 @@ pub async fn billing(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
         rate(BATCH * 10, started)
     );
 
+    capture_like_the_gateway(platform, &org, owner_db).await;
     baseline(&org, owner_db, events);
     over_http(platform, &org, owner_db, server_db).await;
     guard(platform, &org);
+}
+
+/// Callers at once in the gateway-shaped capture run, and the requests they capture.
+const CAPTURERS: usize = 64;
+const CAPTURED_REQUESTS: usize = 20_000;
+
+/// As the gateway captures: 64 callers at once, each capturing one request's usage (three
+/// events) at a time; requests per second until every capture is answered, and until the
+/// poster has rated and posted them all.
+async fn capture_like_the_gateway(
+    platform: &Arc<Platform>,
+    org: &CreatedOrganization,
+    owner_db: &str,
+) {
+    let started = Instant::now();
+    let callers: Vec<_> = (0..CAPTURERS)
+        .map(|c| {
+            let (metering, org) = (platform.metering.clone(), org.clone());
+            tokio::spawn(async move {
+                for r in (c..CAPTURED_REQUESTS).step_by(CAPTURERS) {
+                    let usage = [INPUT, "token_factory.output_tokens", REQUESTS]
+                        .map(|unit| event(&org, format!("req-{r}:{unit}"), unit));
+                    metering
+                        .capture(&console(), usage.to_vec())
+                        .await
+                        .expect("capture");
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.expect("caller");
+    }
+    let captured = rate(CAPTURED_REQUESTS, started);
+    let mut conn = PgConnection::establish(owner_db).expect("owner");
+    let waiting = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM billing.usage_captures WHERE posted_at IS NULL)",
+    );
+    while diesel::RunQueryDsl::get_result::<i64>(diesel::select(waiting.clone()), &mut conn)
+        .expect("waiting")
+        > 0
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    println!(
+        "{:<44} {:>14.0}",
+        "usage capture, 64 callers x3 (per request)", captured
+    );
+    println!(
+        "{:<44} {:>14.0}",
+        "  ... and rated and posted (per request)",
+        rate(CAPTURED_REQUESTS, started)
+    );
 }
 
 /// The same rows, one multi-row INSERT per 1,000, into a table with no constraint.

@@ -104,17 +104,7 @@ fn start_mock() -> String {
 /// Organization `bench` on a plan with every gateway limit set (high), priced, funded, with
 /// the mock as model `bench`; returns a key.
 async fn set_up(platform: &Arc<Platform>, mock: &str) -> String {
-    let packet = aicloud::platform::registry::PacketSource {
-        origin: "token-factory.toml".into(),
-        text: std::fs::read_to_string("config/products/token-factory.toml").expect("packet"),
-        format: aicloud::platform::registry::Format::Toml,
-    };
-    let actor = aicloud::platform::audit::Actor::system("bench");
-    platform
-        .registry
-        .onboard(packet, actor)
-        .await
-        .expect("onboarded");
+    super::token_factory_onboarded(platform).await;
     platform
         .iam
         .create_organization(&console(), ORG, "Gateway bench", OrgKind::Team, None)

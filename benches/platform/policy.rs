@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use aicloud::app::Platform;
-use aicloud::platform::audit::Actor;
 use aicloud::platform::iam::{Caller, OrgKind, OrganizationId, ProjectId};
 use aicloud::platform::policy::{DecisionInput, Delta, NewPlan, PlanLimit, Value};
-use aicloud::platform::registry::{Format, PacketSource};
 
 use super::rate;
 
@@ -44,16 +42,7 @@ fn input(org: uuid::Uuid, project: uuid::Uuid) -> DecisionInput {
 }
 
 pub async fn policy(platform: &Arc<Platform>) {
-    let packet = PacketSource {
-        origin: "token-factory.toml".into(),
-        text: std::fs::read_to_string("config/products/token-factory.toml").expect("packet"),
-        format: Format::Toml,
-    };
-    platform
-        .registry
-        .onboard(packet, Actor::system("bench"))
-        .await
-        .expect("onboarded");
+    super::token_factory_onboarded(platform).await;
     let limit = |d: &str, n| PlanLimit {
         dimension: d.into(),
         resource_type: None,
