@@ -62,9 +62,14 @@ fn sql(conn: &mut PgConnection, statement: &str) {
 /// Onboards Token Factory's packet (idempotently): each section that meters or decides for
 /// it needs its scopes, units and dimensions, whichever sections run.
 async fn token_factory_onboarded(platform: &Platform) {
+    onboarded(platform, "token-factory.toml").await;
+}
+
+/// Onboards `config/products/<file>`.
+async fn onboarded(platform: &Platform, file: &str) {
     let packet = PacketSource {
-        origin: "token-factory.toml".into(),
-        text: std::fs::read_to_string("config/products/token-factory.toml").expect("packet"),
+        origin: file.into(),
+        text: std::fs::read_to_string(format!("config/products/{file}")).expect("packet"),
         format: Format::Toml,
     };
     platform
@@ -132,16 +137,7 @@ async fn start_platform(server_db: &str, owner_db: &str) -> Arc<Platform> {
     );
     let db = Db::new(server_db, 4, std::time::Duration::from_secs(5)).expect("pool");
     let platform = Platform::start(db, settings).await.expect("platform");
-    let packet = PacketSource {
-        origin: "platform.toml".into(),
-        text: std::fs::read_to_string("config/products/platform.toml").expect("packet"),
-        format: Format::Toml,
-    };
-    platform
-        .registry
-        .onboard(packet, Actor::system("bench"))
-        .await
-        .expect("onboarded");
+    onboarded(&platform, "platform.toml").await;
     Arc::new(platform)
 }
 
