@@ -1,5 +1,6 @@
 //! `Metering` for products: checks each event, hands the valid ones to a group committer
-//! (the ledger's or the capturer's), previews prices, reads unrated usage and the quota feed, and rates late.
+//! (the ledger's or the capturer's), previews prices, reads unrated usage and the quota
+//! feed, and rates late.
 
 use uuid::Uuid;
 
@@ -30,9 +31,7 @@ impl PgBilling {
             })
             .collect()
     }
-}
 
-impl PgBilling {
     /// Checks `events` and hands the valid ones to `committer`: one outcome per event.
     async fn submit(
         &self,
