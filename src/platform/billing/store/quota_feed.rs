@@ -67,14 +67,6 @@ impl Added {
     }
 }
 
-/// Adds captured usage to the running totals the feed reads, in the capture's transaction.
-pub fn record(conn: &mut PgConnection, added: &Added) -> Result<(), BillingError> {
-    if added.0.is_empty() {
-        return Ok(());
-    }
-    add_totals(conn, &added.0)
-}
-
 /// One outbox message telling the feed's readers what `batch` added, per key.
 pub fn announce(
     conn: &mut PgConnection,
@@ -104,12 +96,14 @@ pub fn announce(
     Ok(())
 }
 
-/// Adds a group's usage to the running totals, in key order (so concurrent groups that
-/// share keys wait for each other in one direction only).
-fn add_totals(conn: &mut PgConnection, added: &BTreeMap<Key, Decimal>) -> Result<(), BillingError> {
+/// Adds captured usage to the running totals the feed reads, in the capture's transaction
+/// and in key order (so concurrent groups that share keys wait for each other in one
+/// direction only).
+pub fn record(conn: &mut PgConnection, added: &Added) -> Result<(), BillingError> {
     use super::super::schema::usage_totals as t;
     use diesel::upsert::excluded;
     let rows: Vec<_> = added
+        .0
         .iter()
         .map(|((org, project, kind, actor, unit, period), quantity)| {
             (
