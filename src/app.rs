@@ -446,11 +446,19 @@ fn exposition(platform: &Platform, products: &Products) -> http::metrics::Exposi
     http::metrics::Exposition::new(registry, allowed)
 }
 
+/// Where access lines are logged (actix's own target, named so the check below agrees).
+const ACCESS_LOG: &str = "actix_web::middleware::logger";
+
 /// One line per request. It names the route a request matched, never its raw path or
-/// query, which can carry secrets (an invitation link's token).
+/// query, which can carry secrets (an invitation link's token). The route is looked up only when the line will be written: the lookup walks every
+/// route pattern, and the replacement runs for each response whether logged or not.
 fn access_log() -> Logger {
     Logger::new(r#"%a "%{route}xo" %s %b %Dms request_id=%{x-request-id}o"#)
+        .log_target(ACCESS_LOG)
         .custom_response_replace("route", |res| {
+            if !log::log_enabled!(target: ACCESS_LOG, log::Level::Info) {
+                return String::new();
+            }
             let pattern = res.request().match_pattern();
             let route = pattern.as_deref().unwrap_or("(no route)");
             format!("{} {route}", res.request().method())
@@ -514,6 +522,9 @@ fn http_server(
             .configure(token_factory::api::admin_routes)
             .openapi_service(http::openapi::service)
             .into_app()
+            // First among the plain routes: actix tries routes in order, and the gateway's
+            // are the hot ones (the portal's dozens of patterns would be matched before it).
+            .configure(token_factory::api::v1_routes)
             .configure(crate::kit::portal::routes)
             .configure(crate::platform::iam::web::session::routes)
             .configure(crate::platform::registry::pages::routes)
@@ -523,7 +534,6 @@ fn http_server(
             .configure(crate::platform::billing::pages::routes)
             .configure(crate::platform::policy::pages::routes)
             .configure(token_factory::pages::routes)
-            .configure(token_factory::api::v1_routes)
             .service(http::metrics::metrics)
             .default_service(web::to(http::problem::no_route))
             .wrap(from_fn(crate::platform::iam::web::session::gate))

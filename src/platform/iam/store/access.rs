@@ -24,6 +24,11 @@ impl Access for PgIam {
         if let Caller::Key(principal) = caller {
             return self.authorize_key(principal, scope, &target);
         }
+        // So is the console at platform scope (a product metering usage, say): there is
+        // nothing to resolve, and the console holds everything.
+        if let (Caller::Console(_), Target::Platform) = (caller, &target) {
+            return holding(Place::default(), &console_holdings(), scope, &target);
+        }
         let (caller, scope) = (caller.clone(), scope.to_owned());
         self.on_pool(move |this, conn| this.authorize_on(conn, &caller, &scope, &target))
             .await
@@ -36,6 +41,9 @@ impl Access for PgIam {
     ) -> Result<(Place, Holdings), IamError> {
         if let Caller::Key(principal) = caller {
             return self.key_place(principal, &target);
+        }
+        if let (Caller::Console(_), Target::Platform) = (caller, &target) {
+            return Ok((Place::default(), console_holdings()));
         }
         let caller = caller.clone();
         self.on_pool(move |this, conn| this.place_on(conn, &caller, &target))
@@ -99,12 +107,7 @@ impl PgIam {
         place: &Place,
     ) -> Result<Holdings, IamError> {
         match caller {
-            Caller::Console(_) => Ok(Holdings {
-                visible: true,
-                platform_wide: true,
-                everything: true,
-                ..Holdings::default()
-            }),
+            Caller::Console(_) => Ok(console_holdings()),
             Caller::Key(principal) => Ok(self.key_holdings(principal, place)),
             Caller::User(user) => Ok(self.user_holdings_on(conn, user.id, place)?),
         }
@@ -257,6 +260,16 @@ fn unseen(target: &Target, org_visible: bool) -> IamError {
 }
 
 /// `place`, once `holdings` there carry `scope`.
+/// The console (an administrator at the machine, or the platform itself) holds everything.
+fn console_holdings() -> Holdings {
+    Holdings {
+        visible: true,
+        platform_wide: true,
+        everything: true,
+        ..Holdings::default()
+    }
+}
+
 fn holding(
     place: Place,
     holdings: &Holdings,
