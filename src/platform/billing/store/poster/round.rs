@@ -154,7 +154,12 @@ fn rate(
 }
 
 /// The usage of the claimed captures' batches (of any organization; the caller keeps the
-/// claimed ones).
+/// claimed ones). None of it is rated yet: only the round that claims a capture rates its
+/// usage (late rating and re-rating pass over usage whose capture waits), and were a
+/// rating there, its primary key would fail the round rather than charge twice. No
+/// `NOT EXISTS` over the ratings, then: beside the batch lookup the planner chose a hash
+/// anti join over every rating for it, and a round cost as much as the ledger had rated
+/// (37 ms a round after 270,000 ratings in the gateway bench).
 fn usage_of(conn: &mut PgConnection, claimed: &[Claimed]) -> QueryResult<Vec<Waiting>> {
     let batches: Vec<Uuid> = claimed
         .iter()
@@ -165,8 +170,7 @@ fn usage_of(conn: &mut PgConnection, claimed: &[Claimed]) -> QueryResult<Vec<Wai
     diesel::sql_query(
         "SELECT id, product, unit, resource_type, resource_id, quantity, occurred_at, \
                 organization_id, batch_id, project_id, actor_kind, actor_id \
-         FROM billing.usage_events u WHERE batch_id = ANY($1) \
-           AND NOT EXISTS (SELECT 1 FROM billing.ratings r WHERE r.usage_id = u.id)",
+         FROM billing.usage_events WHERE batch_id = ANY($1)",
     )
     .bind::<Array<SqlUuid>, _>(batches)
     .load(conn)
