@@ -4,7 +4,9 @@
 //! set, a price, a hold and a usage commit per request), at a fixed 1,000 requests/s and
 //! at a fixed concurrency of 64, for both usage-commit settings. Streams' time to first
 //! token is measured by a client here, directly and through the gateway. The server's
-//! resident memory is read idle (after start) and after the run.
+//! resident memory is read idle (after start) and after the run, and the CPU time the
+//! server and PostgreSQL spent per request at concurrency 64 from /proc: on shared cores
+//! that moves far less from run to run than throughput does.
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -257,6 +259,42 @@ fn start_server(owner_db: &str, server_db: &str, commit: &str) -> Server {
     Server { child, url }
 }
 
+/// CPU seconds (user + system) `pid` has used.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5), 11 and 12 after the name; Linux
+    // counts them in USER_HZ, 100 a second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds every PostgreSQL process has used.
+fn postgres_cpu_secs() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| cpu_secs(&pid))
+        .sum()
+}
+
 /// Resident memory of `pid`, MiB.
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -393,7 +431,12 @@ pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
         wait_until_served(&server.url, &key).await;
         let base = format!("{}/v1", server.url);
         let rate = load(&base, Some(&key), Some(1000));
+        let cpu_before = (cpu_secs(&pid.to_string()), postgres_cpu_secs());
         let max = load(&base, Some(&key), None);
+        let served = max.rps * SECONDS as f64;
+        let per_request = |before: f64, after: f64| (after - before) / served * 1e6;
+        let server_us = per_request(cpu_before.0, cpu_secs(&pid.to_string()));
+        let postgres_us = per_request(cpu_before.1, postgres_cpu_secs());
         let ttft = first_tokens(&base, Some(&key)).await;
         let after = rss_mib(pid);
         println!("  usage_commit = {commit}:");
@@ -410,6 +453,9 @@ pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
             max.rps,
             max.rps / direct_max.rps * 100.0,
             max.ok * 100.0
+        );
+        println!(
+            "    CPU per request at concurrency 64: server {server_us:.0} µs, PostgreSQL {postgres_us:.0} µs"
         );
         println!(
             "    first token: p50 {:.3} ms (+{:.3}), p99 {:.3} ms (+{:.3})",
