@@ -26,7 +26,6 @@ mod billing_support;
 mod boundaries;
 mod check_cli;
 mod config;
-mod db_reconnect;
 mod db_snapshot;
 mod events;
 mod events_admin;

@@ -85,11 +85,6 @@ impl Db {
             .max_size(pool_size)
             .min_idle(Some(0))
             .connection_timeout(connect_timeout)
-            // No `SELECT 1` before every use: it doubled the round trips of each call. A
-            // connection PostgreSQL dropped fails the one call that finds it (answered as
-            // unavailable), libpq reports it bad, diesel marks it broken, and the pool
-            // discards it instead of taking it back.
-            .test_on_check_out(false)
             .build_unchecked(ConnectionManager::new(url));
         Ok(Db {
             pool,
