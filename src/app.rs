@@ -450,8 +450,9 @@ fn exposition(platform: &Platform, products: &Products) -> http::metrics::Exposi
 const ACCESS_LOG: &str = "actix_web::middleware::logger";
 
 /// One line per request. It names the route a request matched, never its raw path or
-/// query, which can carry secrets (an invitation link's token). The route is looked up only when the line will be written: the lookup walks every
-/// route pattern, and the replacement runs for each response whether logged or not.
+/// query, which can carry secrets (an invitation link's token). The route is looked up
+/// only when the line will be written: the lookup walks every route pattern, and the
+/// replacement runs for each response whether logged or not.
 fn access_log() -> Logger {
     Logger::new(r#"%a "%{route}xo" %s %b %Dms request_id=%{x-request-id}o"#)
         .log_target(ACCESS_LOG)

@@ -259,7 +259,6 @@ fn unseen(target: &Target, org_visible: bool) -> IamError {
     }
 }
 
-/// `place`, once `holdings` there carry `scope`.
 /// The console (an administrator at the machine, or the platform itself) holds everything.
 fn console_holdings() -> Holdings {
     Holdings {
@@ -270,6 +269,7 @@ fn console_holdings() -> Holdings {
     }
 }
 
+/// `place`, once `holdings` there carry `scope`.
 fn holding(
     place: Place,
     holdings: &Holdings,
