@@ -253,6 +253,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(CLIENT_IDLE)
             .build()
             .expect("client");
         TestApp {
@@ -603,11 +604,17 @@ pub fn aicloud_with_stdin(db: &TestDb, args: &[&str], input: &str) -> std::proce
     child.wait_with_output().expect("finished")
 }
 
+/// How long test clients keep an idle connection: under the server's keep-alive (actix's
+/// 5 s), so a request never goes out on a connection the server is closing at that moment
+/// (seen on CI as `IncompleteMessage` after a test step that took longer than 5 s).
+const CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A browser-like client: keeps cookies, follows no redirects.
 pub fn cookie_client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(CLIENT_IDLE)
         .build()
         .expect("client")
 }
