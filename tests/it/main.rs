@@ -26,6 +26,7 @@ mod billing_support;
 mod boundaries;
 mod check_cli;
 mod config;
+mod db_reconnect;
 mod db_snapshot;
 mod events;
 mod events_admin;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::{Pool, PooledConnection};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use tokio::sync::Semaphore;
@@ -14,10 +14,13 @@ use tokio::sync::Semaphore;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 pub mod listen;
+mod pool;
 pub mod snapshot;
 
+use pool::Manager;
+
 /// A pooled connection.
-type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+type PgPooled = PooledConnection<Manager>;
 
 /// Database failures below the domain level.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +74,7 @@ impl From<diesel::result::Error> for DbError {
 /// Handle to the pool. Cloning is cheap.
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<ConnectionManager<PgConnection>>,
+    pool: Pool<Manager>,
     // Bounds blocking work to the pool size so waiting requests queue here, on the async
     // side, instead of piling up blocking threads that each wait for a connection.
     permits: Arc<Semaphore>,
@@ -85,7 +88,10 @@ impl Db {
             .max_size(pool_size)
             .min_idle(Some(0))
             .connection_timeout(connect_timeout)
-            .build_unchecked(ConnectionManager::new(url));
+            // A connection is tested only when idle for a while or after a failed call
+            // (see `pool`), not before every use.
+            .test_on_check_out(true)
+            .build_unchecked(Manager::new(url));
         Ok(Db {
             pool,
             permits: Arc::new(Semaphore::new(pool_size as usize)),
@@ -109,8 +115,10 @@ impl Db {
         let context = crate::base::context::current();
         let task = tokio::task::spawn_blocking(move || {
             crate::base::context::on_this_thread(context, || {
-                let mut conn = checkout(&pool)?;
-                f(&mut conn)
+                let mut tracked = checkout(&pool)?;
+                let result = f(&mut tracked.conn);
+                tracked.after(&result);
+                result
             })
         });
         task.await
@@ -142,7 +150,7 @@ pub enum NotReady {
     MigrationsPending(Vec<String>),
 }
 
-fn checkout(pool: &Pool<ConnectionManager<PgConnection>>) -> Result<PgPooled, DbError> {
+fn checkout(pool: &Pool<Manager>) -> Result<PgPooled, DbError> {
     pool.get()
         .map_err(|err| DbError::Unavailable(one_line(&err.to_string())))
 }

@@ -20,12 +20,10 @@ use crate::base::db::Db;
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, BillingError>>;
 
-/// What a group writes in its transaction: each event's outcome, and the debits to
-/// register with the spend guard before the commit.
+/// What a group writes, committed when it returns: each event's outcome. Registering its
+/// debits with the spend guard before they commit is the writer's (`committing`).
 pub(super) type WriteGroup = Arc<
-    dyn Fn(&mut PgConnection, &[UsageEvent]) -> Result<(Vec<Outcome>, Debits), BillingError>
-        + Send
-        + Sync,
+    dyn Fn(&mut PgConnection, &[UsageEvent]) -> Result<Vec<Outcome>, BillingError> + Send + Sync,
 >;
 
 /// One caller's checked events waiting for a group.
@@ -38,7 +36,6 @@ struct Job {
 #[derive(Clone)]
 struct Groups {
     db: Db,
-    guard: Guard,
     write: WriteGroup,
     committed: Option<Arc<Notify>>,
 }
@@ -53,7 +50,6 @@ impl Committer {
     /// in one transaction, then wakes `committed` (if any).
     pub fn start(
         db: Db,
-        guard: Guard,
         (settings, writers): (&BillingSettings, usize),
         write: WriteGroup,
         committed: Option<Arc<Notify>>,
@@ -62,7 +58,6 @@ impl Committer {
         let limits = (settings.group_max_events, writers);
         let groups = Groups {
             db,
-            guard,
             write,
             committed,
         };
@@ -125,11 +120,8 @@ async fn commit_group(groups: &Groups, group: Vec<Job>) {
         group.into_iter().map(|job| (job.events, job.reply)).unzip();
     let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
     let all: Vec<UsageEvent> = events.into_iter().flatten().collect();
-    let (guard, write) = (groups.guard.clone(), Arc::clone(&groups.write));
-    let result = groups
-        .db
-        .run(move |conn| committing(conn, &guard, |conn| write(conn, &all)))
-        .await;
+    let write = Arc::clone(&groups.write);
+    let result = groups.db.run(move |conn| write(conn, &all)).await;
     match result {
         Ok(outcomes) => {
             if let Some(committed) = &groups.committed {

@@ -47,7 +47,7 @@ pub(super) fn write_group(
 }
 
 /// What a group captured.
-pub(super) struct Captured {
+struct Captured {
     /// Its batch.
     pub batch: Uuid,
     /// When.
@@ -62,7 +62,7 @@ pub(super) struct Captured {
 
 impl Captured {
     /// Accepted for the events inserted, duplicate for the rest.
-    pub fn outcomes(&self, count: usize) -> Vec<Outcome> {
+    fn outcomes(&self, count: usize) -> Vec<Outcome> {
         let accepted: HashSet<usize> = self.indexes.iter().copied().collect();
         (0..count)
             .map(|i| match accepted.contains(&i) {
@@ -75,7 +75,7 @@ impl Captured {
 
 /// Inserts the events not captured before, as one batch, and adds them to the quota feed's
 /// totals.
-pub(super) fn capture_new(
+fn capture_new(
     conn: &mut PgConnection,
     writer: &Writer,
     events: &[UsageEvent],
@@ -171,7 +171,7 @@ fn rate_all(
 
 /// The first occurrence of each (product, event id) in the group, in key order, and a new
 /// id for each event; later occurrences are duplicates of the first.
-fn first_of_each(events: &[UsageEvent]) -> (Vec<usize>, Vec<Uuid>) {
+pub(super) fn first_of_each(events: &[UsageEvent]) -> (Vec<usize>, Vec<Uuid>) {
     let mut seen = HashSet::new();
     let mut firsts: Vec<usize> = (0..events.len())
         .filter(|i| seen.insert((&events[*i].product, &events[*i].event_id)))
@@ -210,7 +210,12 @@ fn capture(
     Ok(inserted)
 }
 
-fn usage_row(event: &UsageEvent, id: Uuid, batch: Uuid, now: OffsetDateTime) -> UsageRow<'_> {
+pub(super) fn usage_row(
+    event: &UsageEvent,
+    id: Uuid,
+    batch: Uuid,
+    now: OffsetDateTime,
+) -> UsageRow<'_> {
     UsageRow {
         id,
         product: &event.product,

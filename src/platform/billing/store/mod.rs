@@ -180,14 +180,19 @@ fn committers(
 ) -> (groups::Committer, groups::Committer) {
     let ledger: groups::WriteGroup = {
         let writer = writer.clone();
-        Arc::new(move |conn, events| ingest::write_group(conn, &writer, events))
+        let guard = guard.clone();
+        Arc::new(move |conn, events| {
+            groups::committing(conn, &guard, |conn| {
+                ingest::write_group(conn, &writer, events)
+            })
+        })
     };
     let capturing: groups::WriteGroup = {
-        let (writer, prices) = (writer.clone(), prices.clone());
-        Arc::new(move |conn, events| capture::write(conn, &writer, &prices.get(), events))
+        let (writer, prices, guard) = (writer.clone(), prices.clone(), guard.clone());
+        Arc::new(move |conn, events| capture::write(conn, &guard, &writer, &prices.get(), events))
     };
     let start = |write, writers, wake| {
-        groups::Committer::start(db.clone(), guard.clone(), (settings, writers), write, wake)
+        groups::Committer::start(db.clone(), (settings, writers), write, wake)
     };
     (
         start(ledger, settings.group_writers, None),

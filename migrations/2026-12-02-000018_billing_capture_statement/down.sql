@@ -1,0 +1,1 @@
+DROP FUNCTION billing.capture_usage;
