@@ -138,3 +138,29 @@ async fn reconciliation_passes_on_a_sound_ledger_and_names_what_breaks_one() {
     );
     assert!(said.contains(", 2 violations:"), "{said}");
 }
+
+#[tokio::test]
+async fn reconciliation_names_a_rating_whose_usage_and_price_are_missing() {
+    let b = Billed::start().await;
+    a_month_of_activity(&b).await;
+    // Ratings' references are not checked at insert; behind billing's back, one rating
+    // that refers to no usage event and no price.
+    let mut owner = b.db.connect();
+    diesel::sql_query(
+        "INSERT INTO billing.ratings (usage_id, price_id, price_version, currency, \
+           unit_price_minor, amount_minor, journal_id, rated_at) \
+         SELECT gen_random_uuid(), gen_random_uuid(), 1, currency, 0, 0, NULL, now() \
+         FROM billing.prices LIMIT 1",
+    )
+    .execute(&mut owner)
+    .expect("a rating of nothing");
+    let broken = aicloud(&b.db, &["billing", "reconcile"]);
+    assert!(!broken.status.success());
+    let said = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        said.contains("ratings_refer_to_what_exists: rating of usage"),
+        "{said}"
+    );
+    assert!(said.contains("refers to no usage event no price"), "{said}");
+    assert!(said.contains(", 1 violations:"), "{said}");
+}

@@ -42,6 +42,17 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE j.kind = 'usage' AND coalesce(rev.total, 0) <> coalesce(rat.total, 0)",
     ),
     (
+        // Not checked at insert (see the migration that dropped the ratings' foreign keys).
+        "ratings_refer_to_what_exists",
+        "SELECT 'rating of usage ' || r.usage_id || ' refers to' \
+           || CASE WHEN u.id IS NULL THEN ' no usage event' ELSE '' END \
+           || CASE WHEN p.id IS NULL THEN ' no price ' || r.price_id ELSE '' END \
+           || CASE WHEN r.journal_id IS NOT NULL AND j.id IS NULL THEN ' no journal ' || r.journal_id ELSE '' END AS detail \
+         FROM billing.ratings r LEFT JOIN billing.usage_events u ON u.id = r.usage_id \
+         LEFT JOIN billing.prices p ON p.id = r.price_id LEFT JOIN billing.journal j ON j.id = r.journal_id \
+         WHERE u.id IS NULL OR p.id IS NULL OR (r.journal_id IS NOT NULL AND j.id IS NULL)",
+    ),
+    (
         "no_stale_unrated_usage",
         "SELECT 'usage ' || u.id || ' (' || u.product || ' ' || u.unit || ') has waited unrated since ' || u.received_at AS detail \
          FROM billing.usage_events u LEFT JOIN billing.ratings r ON r.usage_id = u.id \
