@@ -47,6 +47,23 @@ async fn a_plain_chat_answers_openais_shape_and_bills_the_providers_usage_under_
             ("requests".into(), "1".into())
         ]
     );
+    // Its analytics row, written off the request path within the flush interval.
+    let analytics = format!(
+        "SELECT coalesce(max(concat_ws(' ', route, model, status, stream, input_tokens, output_tokens, \
+           estimated, upstream_input_tokens, upstream_output_tokens, \
+           counted_input_tokens IS NOT NULL, coalesce(error_code, '-'), \
+           latency_us >= overhead_us)), '') AS n \
+         FROM token_factory.requests WHERE request_id = '{request_id}'"
+    );
+    let mut row = String::new();
+    for _ in 0..50 {
+        row = gate.scalar(&analytics);
+        if !row.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(row, "/chat/completions mock 200 f 11 5 f 11 5 t - t");
 }
 
 #[tokio::test]

@@ -14,7 +14,8 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::super::schema::{requests, rollups};
+use super::super::schema::rollups;
+use super::request_rows::big;
 use crate::base::db::{Db, DbError};
 use crate::platform::events::{Events, Message};
 
@@ -129,11 +130,7 @@ async fn write(
 fn store(conn: &mut PgConnection, events: &dyn Events, records: &[Record]) -> Result<(), DbError> {
     conn.transaction(|conn| {
         announce(conn, events, records)?;
-        let rows: Vec<_> = records.iter().map(row).collect();
-        diesel::insert_into(requests::table)
-            .values(&rows)
-            .on_conflict_do_nothing()
-            .execute(conn)?;
+        super::request_rows::insert(conn, records)?;
         roll_up(conn, records)
     })
 }
@@ -171,64 +168,6 @@ fn announce(
 
 /// The subject the packet declares for metered requests.
 const USAGE_RECORDED: &str = "token_factory.usage.recorded";
-
-#[derive(Insertable)]
-#[diesel(table_name = requests)]
-struct RequestRow<'a> {
-    request_id: &'a str,
-    occurred_at: OffsetDateTime,
-    organization_id: Uuid,
-    department_id: Uuid,
-    project_id: Uuid,
-    key_prefix: &'a str,
-    route: &'a str,
-    model: &'a str,
-    endpoint: Option<&'a str>,
-    status: i32,
-    error_code: Option<&'a str>,
-    stream: bool,
-    input_tokens: i64,
-    output_tokens: i64,
-    estimated: bool,
-    upstream_input_tokens: Option<i64>,
-    upstream_output_tokens: Option<i64>,
-    counted_input_tokens: i64,
-    counted_output_tokens: i64,
-    latency_us: i64,
-    overhead_us: i64,
-    first_token_us: Option<i64>,
-}
-
-fn big(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn row(r: &Record) -> RequestRow<'_> {
-    RequestRow {
-        request_id: &r.request_id,
-        occurred_at: r.occurred_at,
-        organization_id: r.organization_id,
-        department_id: r.department_id,
-        project_id: r.project_id,
-        key_prefix: &r.key_prefix,
-        route: r.route,
-        model: &r.model,
-        endpoint: r.endpoint.as_deref(),
-        status: i32::from(r.status),
-        error_code: r.error_code,
-        stream: r.stream,
-        input_tokens: big(r.input_tokens),
-        output_tokens: big(r.output_tokens),
-        estimated: r.estimated,
-        upstream_input_tokens: r.reported.map(|(i, _)| big(i)),
-        upstream_output_tokens: r.reported.map(|(_, o)| big(o)),
-        counted_input_tokens: big(r.counted.0),
-        counted_output_tokens: big(r.counted.1),
-        latency_us: r.latency_us,
-        overhead_us: r.overhead_us,
-        first_token_us: r.first_token_us,
-    }
-}
 
 /// (granularity, bucket start, organization, project, model, key).
 type BucketKey = (&'static str, OffsetDateTime, Uuid, Uuid, String, String);

@@ -6,6 +6,7 @@ mod announce;
 mod catalog;
 mod insights;
 mod load;
+mod request_rows;
 
 use std::sync::Arc;
 use std::time::Duration;
