@@ -7,8 +7,7 @@ use uuid::Uuid;
 
 use super::super::PriceView;
 use super::super::schema::{
-    accounts, balance_states, grants, journal, payments, postings, prices, ratings, usage_captures,
-    usage_events,
+    accounts, balance_states, grants, journal, payments, postings, prices, ratings, usage_events,
 };
 
 #[derive(Insertable)]
@@ -32,15 +31,6 @@ pub struct UsageRow<'a> {
     pub correlation_id: Option<&'a str>,
     pub attributes: serde_json::Value,
     pub batch_id: Uuid,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = usage_captures)]
-pub struct CaptureRow {
-    pub journal_id: Uuid,
-    pub batch_id: Uuid,
-    pub organization_id: Uuid,
-    pub captured_at: OffsetDateTime,
 }
 
 #[derive(Insertable)]
