@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -21,7 +22,6 @@ use super::ingest::{Debits, first_of_each, usage_row};
 use super::posting::Writer;
 use super::rows::UsageRow;
 use super::{bulk, rating};
-use diesel::PgConnection;
 
 /// Writes one capture group; returns each event's outcome.
 ///

@@ -49,15 +49,15 @@ pub(super) fn write_group(
 /// What a group captured.
 struct Captured {
     /// Its batch.
-    pub batch: Uuid,
+    batch: Uuid,
     /// When.
-    pub at: OffsetDateTime,
+    at: OffsetDateTime,
     /// The indexes of the events inserted (the rest are duplicates), ascending.
-    pub indexes: Vec<usize>,
+    indexes: Vec<usize>,
     /// Each event's new usage id (used only where inserted).
-    pub ids: Vec<Uuid>,
+    ids: Vec<Uuid>,
     /// What it added to the quota feed's totals (announced by whoever posts it).
-    pub added: quota_feed::Added,
+    added: quota_feed::Added,
 }
 
 impl Captured {

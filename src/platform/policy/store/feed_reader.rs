@@ -126,8 +126,9 @@ pub async fn run(
         }
         // A busy organization's usage is announced with every ingest group and every
         // posting round of billing's poster, tens to hundreds of times a second. Reads
-        // start at most every FEED_ROUND: quotas count this process's admissions in between, so nothing passes
-        // unseen, and the next read replaces those estimates with billing's totals.
+        // start at most every FEED_ROUND: quotas count this process's admissions in
+        // between, so nothing passes unseen, and the next read replaces those estimates
+        // with billing's totals.
         tokio::time::sleep(FEED_ROUND.saturating_sub(round.elapsed())).await;
     }
 }
