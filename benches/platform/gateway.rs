@@ -3,7 +3,9 @@
 //! real `aicloud serve` process with full enforcement on (a key, a plan with every limit
 //! set, a price, a hold and a usage commit per request), at a fixed 1,000 requests/s and
 //! at a fixed concurrency of 64, for both usage-commit settings. Streams' time to first
-//! token is measured by a client here, directly and through the gateway. The server's
+//! token is measured by a client here, directly and through the gateway. A bare proxy on
+//! the gateway's HTTP stack, loaded the same way, shows what the extra hop alone costs on
+//! this machine, apart from what the gateway does. The server's
 //! resident memory is read idle (after start) and after the run, and the CPU time the
 //! server and PostgreSQL spent per request at concurrency 64 from /proc: on shared cores
 //! that moves far less from run to run than throughput does.
@@ -101,6 +103,59 @@ fn start_mock() -> String {
         });
     });
     format!("http://127.0.0.1:{port}/v1")
+}
+
+/// A bare proxy to `mock` on the gateway's HTTP stack (actix-web serving, a pooled reqwest
+/// client, two workers) that does nothing else: no key, no JSON, no enforcement, no
+/// database. What it adds to the direct figures is the extra hop's share of the gateway's.
+fn start_bare_proxy(mock: &str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy port");
+    let port = listener.local_addr().expect("addr").port();
+    let target = format!("{mock}/chat/completions");
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .tcp_nodelay(true)
+                .build()
+                .expect("client");
+            let to = web::Data::new((client, target));
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(to.clone())
+                    .route("/v1/chat/completions", web::post().to(pass_on))
+            })
+            .workers(2)
+            .listen(listener)
+            .expect("listens")
+            .run()
+            .await
+            .expect("proxy runs");
+        });
+    });
+    format!("http://127.0.0.1:{port}/v1")
+}
+
+async fn pass_on(to: web::Data<(reqwest::Client, String)>, body: bytes::Bytes) -> HttpResponse {
+    let (client, target) = to.get_ref();
+    let sent = client
+        .post(target)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    let Ok(reply) = sent else {
+        return HttpResponse::BadGateway().finish();
+    };
+    let status = reply.status().as_u16();
+    match reply.bytes().await {
+        Ok(bytes) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+                .content_type("application/json")
+                .body(bytes)
+        }
+        Err(_) => HttpResponse::BadGateway().finish(),
+    }
 }
 
 /// Organization `bench` on a plan with every gateway limit set (high), priced, funded, with
@@ -358,6 +413,17 @@ fn load(url: &str, key: Option<&str>, rate: Option<u32>) -> Load {
     }
 }
 
+/// `load`'s p50 and p99, and what each adds to `direct`'s.
+fn added(load: &Load, direct: &Load) -> String {
+    format!(
+        "p50 {:.3} ms (+{:.3}), p99 {:.3} ms (+{:.3})",
+        load.p50,
+        load.p50 - direct.p50,
+        load.p99,
+        load.p99 - direct.p99
+    )
+}
+
 /// p50 and p99 time to the first chunk of `STREAMS` streams, 16 at a time, in ms.
 async fn first_tokens(url: &str, key: Option<&str>) -> (f64, f64) {
     let client = reqwest::Client::new();
@@ -416,6 +482,9 @@ pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
     let direct_rate = load(&mock, None, Some(1000));
     let direct_max = load(&mock, None, None);
     let direct_ttft = first_tokens(&mock, None).await;
+    let bare = start_bare_proxy(&mock);
+    let bare_rate = load(&bare, None, Some(1000));
+    let bare_max = load(&bare, None, None);
     println!();
     println!(
         "gateway overhead (oha, {SECONDS} s per load, concurrency 64; mock provider direct vs through `aicloud serve`)"
@@ -423,6 +492,12 @@ pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
     println!(
         "  direct to mock: at 1,000/s p50 {:.3} ms p99 {:.3} ms; at concurrency 64 {:.0}/s; first token p50 {:.3} ms p99 {:.3} ms",
         direct_rate.p50, direct_rate.p99, direct_max.rps, direct_ttft.0, direct_ttft.1
+    );
+    println!(
+        "  bare proxy (the same HTTP stack, nothing else): at 1,000/s {}; at concurrency 64 {:.0}/s = {:.0} % of direct",
+        added(&bare_rate, &direct_rate),
+        bare_max.rps,
+        bare_max.rps / direct_max.rps * 100.0
     );
     for commit in ["before_response", "after_response"] {
         let server = start_server(owner_db, server_db, commit);
@@ -441,11 +516,8 @@ pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
         let after = rss_mib(pid);
         println!("  usage_commit = {commit}:");
         println!(
-            "    at 1,000/s: p50 {:.3} ms (+{:.3}), p99 {:.3} ms (+{:.3}), {:.1} % ok",
-            rate.p50,
-            rate.p50 - direct_rate.p50,
-            rate.p99,
-            rate.p99 - direct_rate.p99,
+            "    at 1,000/s: {}, {:.1} % ok",
+            added(&rate, &direct_rate),
             rate.ok * 100.0
         );
         println!(
