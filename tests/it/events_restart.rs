@@ -102,5 +102,15 @@ async fn an_announcement_from_a_killed_server_is_delivered_after_restart() {
         delivered,
         "the killed server's announcement reached the consumer"
     );
-    assert_eq!(pending_for(&mut conn, "test.after_kill"), 0);
+    // The relay marks a delivery done after its consumer returns, and the onboarding left
+    // more than one announcement, so the last may still be in hand for a moment.
+    let mut pending = pending_for(&mut conn, "test.after_kill");
+    for _ in 0..200 {
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        pending = pending_for(&mut conn, "test.after_kill");
+    }
+    assert_eq!(pending, 0, "every announcement was delivered");
 }
