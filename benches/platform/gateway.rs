@@ -494,10 +494,12 @@ pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
         direct_rate.p50, direct_rate.p99, direct_max.rps, direct_ttft.0, direct_ttft.1
     );
     println!(
-        "  bare proxy (the same HTTP stack, nothing else): at 1,000/s {}; at concurrency 64 {:.0}/s = {:.0} % of direct",
+        "  bare proxy (the same HTTP stack, nothing else): at 1,000/s {}, {:.1} % ok; at concurrency 64 {:.0}/s = {:.0} % of direct, {:.1} % ok",
         added(&bare_rate, &direct_rate),
+        bare_rate.ok * 100.0,
         bare_max.rps,
-        bare_max.rps / direct_max.rps * 100.0
+        bare_max.rps / direct_max.rps * 100.0,
+        bare_max.ok * 100.0
     );
     for commit in ["before_response", "after_response"] {
         let server = start_server(owner_db, server_db, commit);
