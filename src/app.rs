@@ -546,6 +546,11 @@ fn http_server(
             .wrap(access_log())
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs)
+    // A client that closes its side is not cut off while its request is served, so a plain
+    // (not streamed) generation runs to its end and is billed, as OpenAI bills it; a stream
+    // finds the client gone at its next write and cancels the upstream (`gateway::relay`).
+    // actix's default, set here because billing depends on it.
+    .h1_allow_half_closed(true)
     .on_connect(no_delay);
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);

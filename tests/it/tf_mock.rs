@@ -1,7 +1,7 @@
 //! A mock OpenAI-compatible provider on a random port, for the gateway's end-to-end tests:
 //! it answers chat (JSON and SSE), completions, embeddings and models as OpenAI does, and
-//! can be told to fail, to omit usage, or to hold a stream after its first word until the
-//! test releases it. It counts what it was asked and notices streams cancelled under it.
+//! can be told to fail, to omit usage, or to hold an answer (a stream after its first word)
+//! until the test releases it. It counts what it was asked and notices streams cancelled under it.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -19,7 +19,8 @@ pub struct Behaviour {
     pub fail: AtomicBool,
     /// Leave `usage` out of answers (and streams).
     pub no_usage: AtomicBool,
-    /// Hold streams after the first word until `release` is notified.
+    /// Hold streams after the first word, and plain answers before they are sent, until
+    /// `release` is notified.
     pub hold: AtomicBool,
     /// Words a streamed answer has.
     pub words: AtomicUsize,
@@ -149,6 +150,9 @@ async fn chat(state: web::Data<State>, body: web::Json<Value>) -> HttpResponse {
     if body["stream"].as_bool() == Some(true) {
         let wants = body["stream_options"]["include_usage"].as_bool() == Some(true);
         return stream(&state, words, with_usage && wants);
+    }
+    if state.behaviour.hold.load(Ordering::SeqCst) {
+        state.release.notified().await;
     }
     let text = vec!["word"; words].join(" ");
     let mut answer = json!({"id": "chatcmpl-mock", "object": "chat.completion", "created": 1,

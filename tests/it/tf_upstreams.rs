@@ -1,6 +1,7 @@
 //! Upstream failures and disconnects: a provider that is down bills nothing, the next
 //! endpoint (or fallback model) serves, a client leaving mid-stream cancels the provider and
-//! is billed once for what was produced, and a provider without usage is counted.
+//! is billed once for what was produced, one leaving a plain request is billed for the whole
+//! answer, and a provider without usage is counted.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -172,7 +173,12 @@ async fn a_client_leaving_mid_stream_cancels_the_provider_and_is_billed_once_for
         "no usage from the provider: the gateway counted"
     );
     gate.mock.behaviour.hold.store(false, Ordering::SeqCst);
-    // The slot is freed when the request's end has run, just after its usage commits.
+    assert_slot_freed(&gate).await;
+}
+
+/// The slot is freed when the request's end has run, just after its usage commits, so the
+/// next request may find it still taken for a moment.
+async fn assert_slot_freed(gate: &Gate) {
     let mut status = 0;
     for _ in 0..100 {
         let next = gate
@@ -182,9 +188,72 @@ async fn a_client_leaving_mid_stream_cancels_the_provider_and_is_billed_once_for
         if status != 429 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(status, 200, "the concurrency slot was freed");
+}
+
+/// A client that sends a plain chat request on a socket of its own and closes it once the
+/// provider has the request, before any answer.
+async fn leave_after_sending(gate: &Gate, body: &serde_json::Value) {
+    use tokio::io::AsyncWriteExt;
+    let before = gate.mock.count("/v1/chat/completions");
+    let host = gate.app.address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connects");
+    let body = body.to_string();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        gate.key,
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.expect("head");
+    socket.write_all(body.as_bytes()).await.expect("body");
+    for _ in 0..250 {
+        if gate.mock.count("/v1/chat/completions") > before {
+            drop(socket);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the provider never got the request");
+}
+
+#[tokio::test]
+async fn a_client_leaving_a_plain_request_is_billed_once_for_the_answer_the_provider_gave() {
+    let gate = Gate::start().await;
+    gate.plan(vec![limit(CONCURRENT, 1)]).await;
+    gate.mock.behaviour.hold.store(true, Ordering::SeqCst);
+
+    leave_after_sending(&gate, &Gate::chat("mock", "leave early")).await;
+    // Time for the gateway to read the closed socket before the provider answers.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.mock.behaviour.hold.store(false, Ordering::SeqCst);
+    gate.mock.release.notify_one();
+
+    let billed = |unit: &str| {
+        gate.scalar(&format!(
+            "SELECT coalesce(string_agg(quantity::bigint::text, ','), '') AS n FROM billing.usage_events \
+             WHERE resource_id = 'mock' AND unit = 'token_factory.{unit}'"
+        ))
+    };
+    for _ in 0..250 {
+        if !billed("requests").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // As OpenAI does: a plain answer is generated to its end, and billed, client or not.
+    assert_eq!(billed("requests"), "1", "billed once");
+    assert_eq!(billed("output_tokens"), "5", "the provider's five words");
+    assert_eq!(
+        billed("input_tokens"),
+        "11",
+        "the provider's reported prompt"
+    );
+    assert_slot_freed(&gate).await;
 }
 
 #[tokio::test]
