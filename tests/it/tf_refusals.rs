@@ -209,20 +209,21 @@ async fn the_request_rate_answers_429_with_retry_after_and_the_rate_limit_header
 #[tokio::test]
 async fn the_token_rate_answers_429_of_type_tokens() {
     let gate = Gate::start().await;
-    // Each request reserves its input and max_tokens (20): two fit in 70, a third does not.
-    gate.plan(vec![limit(TPM, 70)]).await;
+    // A request reserves its input and max_tokens (80), then counts what it used (about
+    // 16): one fits in 100, and a second does not while the first is in the window. Two
+    // requests, not four, so a loaded machine cannot stretch them past the 2 s window.
+    gate.plan(vec![limit(TPM, 100)]).await;
+    let mut body = Gate::chat("mock", "a");
+    body["max_tokens"] = json!(80);
 
-    let first = gate
-        .post("/chat/completions", &Gate::chat("mock", "a"))
-        .await;
+    let first = gate.post("/chat/completions", &body).await;
     assert_eq!(first.status(), 200);
-    assert_eq!(first.headers()["x-ratelimit-limit-tokens"], "70");
-    let res = first_429(&gate, 3)
-        .await
-        .expect("a request over the token rate");
-    assert!(res.headers().contains_key("retry-after"));
-    assert!(res.headers().contains_key("x-ratelimit-reset-tokens"));
-    let (_, error) = error_of(res).await;
+    assert_eq!(first.headers()["x-ratelimit-limit-tokens"], "100");
+    let second = gate.post("/chat/completions", &body).await;
+    assert_eq!(second.status(), 429, "a request over the token rate");
+    assert!(second.headers().contains_key("retry-after"));
+    assert!(second.headers().contains_key("x-ratelimit-reset-tokens"));
+    let (_, error) = error_of(second).await;
     assert_eq!(
         (error["type"].as_str(), error["code"].as_str()),
         (Some("tokens"), Some("rate_limit_exceeded"))
