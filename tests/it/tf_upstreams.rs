@@ -1,7 +1,8 @@
 //! Upstream failures and disconnects: a provider that is down bills nothing, the next
 //! endpoint (or fallback model) serves, a client leaving mid-stream cancels the provider and
 //! is billed once for what was produced, one leaving a plain request is billed for the whole
-//! answer, and a provider without usage is counted.
+//! answer, a provider without usage is counted, and an endpoint out of rotation is out in
+//! every server process.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::json;
 
+use crate::helpers::ServerProcess;
 use crate::policy_support::{CONCURRENT, console, limit};
 use crate::tf_mock::dead_url;
 use crate::tf_support::{Gate, chat_model, endpoint, error_of};
@@ -326,5 +328,69 @@ async fn an_endpoint_that_keeps_failing_leaves_rotation_until_a_probe_brings_it_
     assert_eq!(
         gate.scalar(announced),
         "mock/primary unavailable,mock/primary healthy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_one_process_takes_out_of_rotation_is_out_of_every_processs_until_a_probe_brings_it_back()
+ {
+    let probe = [("AICLOUD__TOKEN_FACTORY__PROBE_INTERVAL_SECS", "1")];
+    let gate = Gate::start_with(&probe).await;
+    let other = ServerProcess::start(&gate.app.db, &probe);
+    let http = reqwest::Client::new();
+    let chat_in_other = || async {
+        http.post(format!("{}v1/chat/completions", other.url))
+            .bearer_auth(&gate.key)
+            .json(&Gate::chat("mock", "hi"))
+            .send()
+            .await
+            .expect("the other process answers")
+            .status()
+            .as_u16()
+    };
+    gate.mock.behaviour.fail.store(true, Ordering::SeqCst);
+    let hi = Gate::chat("mock", "hi");
+    for _ in 0..3 {
+        let failed = gate.post("/chat/completions", &hi).await;
+        assert_eq!(failed.status(), 502, "through this process");
+    }
+    // The other process follows the shared record by NOTIFY, polled every 100 ms; it is
+    // given a second, and must not find out by trying the provider itself.
+    let recorded =
+        "SELECT count(*)::text AS n FROM token_factory.endpoint_health WHERE NOT healthy";
+    let mut seen = false;
+    for _ in 0..100 {
+        seen = gate.scalar(recorded) == "1";
+        if seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let tried = gate.mock.count("/v1/chat/completions");
+    let out = chat_in_other().await;
+    let not_tried = gate.mock.count("/v1/chat/completions") == tried;
+    gate.mock.behaviour.fail.store(false, Ordering::SeqCst);
+    let mut back = false;
+    for _ in 0..60 {
+        if chat_in_other().await == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert!(
+        seen,
+        "the move out of rotation was recorded for the other processes"
+    );
+    assert_eq!(
+        out, 503,
+        "the other process has no endpoint in rotation either"
+    );
+    assert!(not_tried, "and sent the provider nothing");
+    assert!(
+        back,
+        "a probe brought the endpoint back for the other process within 6 s"
     );
 }

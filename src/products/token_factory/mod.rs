@@ -163,7 +163,7 @@ pub struct ModelView {
     pub premium: bool,
     /// enabled or disabled.
     pub state: String,
-    /// Its endpoints, with their health in this process.
+    /// Its endpoints, with their health (shared by every process) and load (this process).
     pub endpoints: Vec<EndpointView>,
     /// Added.
     #[serde(with = "time::serde::rfc3339")]

@@ -84,3 +84,12 @@ diesel::table! {
 
 diesel::joinable!(endpoints -> models (model_id));
 diesel::allow_tables_to_appear_in_same_query!(models, endpoints);
+
+diesel::table! {
+    token_factory.endpoint_health (endpoint_id) {
+        endpoint_id -> Uuid,
+        healthy -> Bool,
+        version -> Int8,
+        changed_at -> Timestamptz,
+    }
+}

@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
-use diesel::PgConnection;
+use diesel::{Connection, PgConnection};
 use serde_json::{Value, json};
 
 use super::super::catalog::Book;
-use crate::base::db::DbError;
+use super::shared_health;
 use crate::base::db::snapshot::Snapshot;
+use crate::base::db::{Db, DbError};
 use crate::platform::events::{Events, Message};
 use crate::products::token_factory::upstream::health::Transition;
 
@@ -22,7 +23,7 @@ pub const ROUTING_CHANGED: &str = "token_factory.routing.changed";
 /// An endpoint left rotation or came back.
 pub const HEALTH_CHANGED: &str = "token_factory.provider.health_changed";
 
-/// Publishes a catalog change in the caller's transaction.
+/// Publishes a catalog change (or a health transition) in the caller's transaction.
 pub fn catalog_changed(
     conn: &mut PgConnection,
     events: &dyn Events,
@@ -35,10 +36,13 @@ pub fn catalog_changed(
     Ok(())
 }
 
-/// Publishes each health transition this process observes, naming the endpoint as the
-/// catalog does, until the sender is gone.
+/// Records and publishes each health transition this process observes, in one
+/// transaction, naming the endpoint as the catalog does, until the sender is gone. The
+/// record is what the other processes follow (`shared_health`); the event is for status
+/// and notifications.
 pub async fn health_changes(
     mut transitions: tokio::sync::mpsc::Receiver<Transition>,
+    db: Db,
     book: Snapshot<Book>,
     events: Arc<dyn Events>,
 ) {
@@ -58,9 +62,18 @@ pub async fn health_changes(
             "status": if change.healthy { "healthy" } else { "unavailable" },
             "process_id": std::process::id(),
         });
-        if let Err(err) = events.publish(Message::new(HEALTH_CHANGED, payload)).await {
+        let events = Arc::clone(&events);
+        let done = db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    shared_health::record(conn, change)?;
+                    catalog_changed(conn, events.as_ref(), HEALTH_CHANGED, payload)
+                })
+            })
+            .await;
+        if let Err(err) = done {
             log::warn!(
-                "endpoint {}: {HEALTH_CHANGED} not published: {err}",
+                "endpoint {}: {HEALTH_CHANGED} not recorded: {err}",
                 change.endpoint
             );
         }

@@ -7,8 +7,10 @@ mod catalog;
 mod insights;
 mod load;
 mod request_rows;
+mod shared_health;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -68,6 +70,8 @@ pub struct TokenFactory {
     book: Snapshot<Book>,
     with: Collaborators,
     gateway: Arc<Gateway>,
+    /// Ends the shared-health follower.
+    stopped: Arc<AtomicBool>,
 }
 
 impl TokenFactory {
@@ -79,11 +83,14 @@ impl TokenFactory {
         with: Collaborators,
         settings: TokenFactorySettings,
     ) -> Result<TokenFactory, TfError> {
-        let book = Snapshot::start(db.clone(), url, FRESHNESS, load::load).await?;
+        let book = Snapshot::start(db.clone(), url.clone(), FRESHNESS, load::load).await?;
         let (health, transitions) = Health::announcing(settings.eject_after_failures);
         let health = Arc::new(health);
+        let stopped = Arc::new(AtomicBool::new(false));
+        shared_health::follow(url, &health, Arc::clone(&stopped));
         tokio::spawn(announce::health_changes(
             transitions,
+            db.clone(),
             book.clone(),
             Arc::clone(&with.events),
         ));
@@ -113,6 +120,7 @@ impl TokenFactory {
             book,
             with,
             gateway,
+            stopped,
         })
     }
 
@@ -131,9 +139,10 @@ impl TokenFactory {
         self.gateway.readiness.clone()
     }
 
-    /// Stops the catalog's listener (at shutdown).
+    /// Stops the catalog's listener and the shared-health follower (at shutdown).
     pub fn stop(&self) {
         self.book.stop();
+        self.stopped.store(true, Ordering::SeqCst);
     }
 }
 

@@ -1,7 +1,8 @@
 //! Endpoint health and load in this process: requests in flight (bounded by the endpoint's
 //! `max_in_flight`), consecutive failures, and rotation. An endpoint that fails
 //! `eject_after` times in a row leaves rotation; the prober brings it back when a probe
-//! succeeds. Kept by endpoint id, so a catalog reload keeps what was learnt.
+//! succeeds. Kept by endpoint id, so a catalog reload keeps what was learnt. Rotation is
+//! shared with the other processes (`store::shared_health`); load and failures are not.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -143,6 +144,16 @@ impl Health {
         }
     }
 
+    /// What another process learnt of `id` (out of rotation, or back in): taken as it is,
+    /// without announcing it again.
+    pub fn adopt(&self, id: Uuid, healthy: bool) {
+        let state = self.state(id);
+        if healthy {
+            state.failures.store(0, Ordering::Release);
+        }
+        state.ejected.store(!healthy, Ordering::Release);
+    }
+
     /// `healthy` or `out_of_rotation`.
     pub fn label(&self, id: Uuid) -> &'static str {
         match self
@@ -212,5 +223,17 @@ mod tests {
         assert_eq!(health.ejected(), vec![e.id]);
         assert_eq!(health.success(e.id), Change::Restored);
         assert!(health.acquire(&e).is_some());
+    }
+
+    #[test]
+    fn what_another_process_learnt_is_adopted_without_being_announced_again() {
+        let (health, mut announced) = Health::announcing(2);
+        let e = endpoint(5);
+        health.adopt(e.id, false);
+        assert!(health.acquire(&e).is_none(), "out of rotation here too");
+        assert_eq!(health.ejected(), vec![e.id]);
+        health.adopt(e.id, true);
+        assert!(health.acquire(&e).is_some(), "back in rotation");
+        assert!(announced.try_recv().is_err(), "nothing announced twice");
     }
 }
