@@ -23,8 +23,9 @@ pub const ROUTING_CHANGED: &str = "token_factory.routing.changed";
 /// An endpoint left rotation or came back.
 pub const HEALTH_CHANGED: &str = "token_factory.provider.health_changed";
 
-/// Publishes a catalog change (or a health transition) in the caller's transaction.
-pub fn catalog_changed(
+/// Publishes one of the packet's events (a catalog change, a health transition) in the
+/// caller's transaction.
+pub fn publish_in(
     conn: &mut PgConnection,
     events: &dyn Events,
     subject: &'static str,
@@ -67,7 +68,7 @@ pub async fn health_changes(
             .run(move |conn| {
                 conn.transaction(|conn| {
                     shared_health::record(conn, change)?;
-                    catalog_changed(conn, events.as_ref(), HEALTH_CHANGED, payload)
+                    publish_in(conn, events.as_ref(), HEALTH_CHANGED, payload)
                 })
             })
             .await;

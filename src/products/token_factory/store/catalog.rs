@@ -358,7 +358,7 @@ impl Change {
     /// Announces a model's change (`what`: added, enabled, disabled).
     fn model(&self, conn: &mut PgConnection, model: &str, what: &str) -> Result<(), TfError> {
         let payload = serde_json::json!({ "model": model, "change": what });
-        Ok(announce::catalog_changed(
+        Ok(announce::publish_in(
             conn,
             self.events.as_ref(),
             MODEL_CHANGED,
@@ -374,7 +374,7 @@ impl Change {
         what: &str,
     ) -> Result<(), TfError> {
         let payload = serde_json::json!({ "model": model, "endpoint": endpoint, "change": what });
-        Ok(announce::catalog_changed(
+        Ok(announce::publish_in(
             conn,
             self.events.as_ref(),
             ROUTING_CHANGED,

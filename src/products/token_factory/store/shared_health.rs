@@ -49,17 +49,16 @@ pub fn record(conn: &mut PgConnection, change: Transition) -> Result<(), DbError
 /// is set. A process's own records come back to it too; applying them changes nothing.
 pub fn follow(url: String, health: &Arc<Health>, stopped: Arc<AtomicBool>) {
     let owner: Weak<Health> = Arc::downgrade(health);
-    let alive = Weak::clone(&owner);
-    let still = Arc::clone(&stopped);
+    let (asked, ticked) = (owner.clone(), stopped.clone());
     let mut seen = 0_i64;
     listen::spawn(
         "tf-endpoint-health",
         url,
         CHANNEL,
         POLL,
-        move || alive.upgrade().is_some() && !still.load(Ordering::SeqCst),
+        move || live(&asked, &ticked).is_some(),
         move |conn, notified| {
-            let Some(health) = owner.upgrade().filter(|_| !stopped.load(Ordering::SeqCst)) else {
+            let Some(health) = live(&owner, &stopped) else {
                 return Ok(Next::Stop);
             };
             if notified {
@@ -68,6 +67,11 @@ pub fn follow(url: String, health: &Arc<Health>, stopped: Arc<AtomicBool>) {
             Ok(Next::Continue)
         },
     );
+}
+
+/// The health to follow for, unless it is gone or the follower was stopped.
+fn live(owner: &Weak<Health>, stopped: &AtomicBool) -> Option<Arc<Health>> {
+    owner.upgrade().filter(|_| !stopped.load(Ordering::SeqCst))
 }
 
 /// Applies the records newer than `seen`, oldest first; the newest version applied.
