@@ -176,20 +176,39 @@ async fn the_request_rate_answers_429_with_retry_after_and_the_rate_limit_header
     let gate = Gate::start().await;
     gate.plan(vec![limit(RPM, 2)]).await;
 
-    let first = gate
-        .post("/chat/completions", &Gate::chat("mock", "one"))
-        .await;
-    let _second = gate
-        .post("/chat/completions", &Gate::chat("mock", "two"))
-        .await;
-    let third = gate
-        .post("/chat/completions", &Gate::chat("mock", "three"))
-        .await;
+    // Two requests per 2 s refill one a second, so a third is refused only within a second
+    // of the first: sent together, the three are, however loaded the machine.
+    let (one, two, three) = (
+        Gate::chat("mock", "one"),
+        Gate::chat("mock", "two"),
+        Gate::chat("mock", "three"),
+    );
+    let answers = [
+        gate.post("/chat/completions", &one),
+        gate.post("/chat/completions", &two),
+        gate.post("/chat/completions", &three),
+    ];
+    let (served, mut refused): (Vec<_>, Vec<_>) = futures_util::future::join_all(answers)
+        .await
+        .into_iter()
+        .partition(|res| res.status() == 200);
 
-    assert_eq!(first.status(), 200);
-    assert_eq!(first.headers()["x-ratelimit-limit-requests"], "2");
-    assert_eq!(first.headers()["x-ratelimit-remaining-requests"], "1");
-    assert!(first.headers().contains_key("x-ratelimit-reset-requests"));
+    assert_eq!(
+        (served.len(), refused.len()),
+        (2, 1),
+        "two served, one refused"
+    );
+    let mut remaining: Vec<String> = served
+        .iter()
+        .map(|res| {
+            assert_eq!(res.headers()["x-ratelimit-limit-requests"], "2");
+            assert!(res.headers().contains_key("x-ratelimit-reset-requests"));
+            header(res, "x-ratelimit-remaining-requests")
+        })
+        .collect();
+    remaining.sort();
+    assert_eq!(remaining, ["0", "1"]);
+    let third = refused.remove(0);
     let headers = third.headers().clone();
     let (status, error) = error_of(third).await;
     assert_eq!(
@@ -204,6 +223,10 @@ async fn the_request_rate_answers_429_with_retry_after_and_the_rate_limit_header
     assert!((1..=2).contains(&retry), "window is 2 s: {retry}");
     assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
     assert_eq!(gate.mock.count("/v1/chat/completions"), 2);
+}
+
+fn header(res: &reqwest::Response, name: &str) -> String {
+    res.headers()[name].to_str().expect("ascii").to_owned()
 }
 
 #[tokio::test]
