@@ -8,7 +8,9 @@
 //! this machine, apart from what the gateway does. The server's
 //! resident memory is read idle (after start) and after the run, and the CPU time the
 //! server and PostgreSQL spent per request at concurrency 64 from /proc: on shared cores
-//! that moves far less from run to run than throughput does.
+//! that moves far less from run to run than throughput does. Settings in the bench's own
+//! environment (`AICLOUD__BILLING__CAPTURE_WRITERS=2 make bench`) reach the server, so one
+//! run can try a setting against the same baseline.
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -291,6 +293,7 @@ fn start_server(owner_db: &str, server_db: &str, commit: &str) -> Server {
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(std::env::vars().filter(|(name, _)| name.starts_with("AICLOUD__")))
         .env("DATABASE_URL", server_db)
         .env("DATABASE_OWNER_URL", owner_db)
         .env("AICLOUD__SERVER__PORT", "0")
@@ -489,6 +492,16 @@ pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
     println!(
         "gateway overhead (oha, {SECONDS} s per load, concurrency 64; mock provider direct vs through `aicloud serve`)"
     );
+    let settings: Vec<String> = std::env::vars()
+        .filter(|(name, _)| name.starts_with("AICLOUD__"))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if !settings.is_empty() {
+        println!(
+            "  server settings from the environment: {}",
+            settings.join(" ")
+        );
+    }
     println!(
         "  direct to mock: at 1,000/s p50 {:.3} ms p99 {:.3} ms; at concurrency 64 {:.0}/s; first token p50 {:.3} ms p99 {:.3} ms",
         direct_rate.p50, direct_rate.p99, direct_max.rps, direct_ttft.0, direct_ttft.1
