@@ -2,10 +2,11 @@
 //! on its own thread), loaded by the same real load generator (oha) directly and through a
 //! real `aicloud serve` process with full enforcement on (a key, a plan with every limit
 //! set, a price, a hold and a usage commit per request), at a fixed 1,000 requests/s and
-//! at a fixed concurrency of 64, for both usage-commit settings. Streams' time to first
-//! token is measured by a client here, directly and through the gateway. A bare proxy on
-//! the gateway's HTTP stack, loaded the same way, shows what the extra hop alone costs on
-//! this machine, apart from what the gateway does. The server's
+//! at a fixed concurrency of 64, for both usage-commit settings. Direct and gateway loads
+//! alternate in rounds, and the figures are medians of the rounds' differences (`load`).
+//! Streams' time to first token is measured by a client here, directly and through the
+//! gateway. A bare proxy on the gateway's HTTP stack, loaded the same way, shows what the
+//! extra hop alone costs on this machine, apart from what the gateway does. The server's
 //! resident memory is read idle (after start) and after the run, and the CPU time the
 //! server and PostgreSQL spent per request at concurrency 64 from /proc: on shared cores
 //! that moves far less from run to run than throughput does. Settings in the bench's own
@@ -26,8 +27,11 @@ use aicloud::products::token_factory::{Catalog, ModelKind, NewEndpoint, NewModel
 use futures_util::StreamExt;
 use serde_json::{Value as Json, json};
 
-/// Seconds each load runs.
-const SECONDS: u64 = 10;
+use load::{ROUNDS, SECONDS, Spread, Target};
+
+#[path = "gateway/load.rs"]
+mod load;
+
 /// The organization the load runs as.
 const ORG: &str = "gateway-bench";
 /// Streams each time-to-first-token sample sends.
@@ -35,10 +39,6 @@ const STREAMS: usize = 300;
 
 fn console() -> Caller {
     Caller::Console("bench".into())
-}
-
-fn oha() -> String {
-    std::env::var("OHA").unwrap_or_else(|_| ".data/tools/bin/oha".into())
 }
 
 /// The mock's whole answer: what a small chat completion looks like.
@@ -367,68 +367,54 @@ fn body() -> String {
     json!({"model": "bench", "max_tokens": 16, "messages": [{"role": "user", "content": "a small prompt for the bench"}]}).to_string()
 }
 
-/// What one oha run measured: requests/s, p50 and p99 latency (ms), success rate.
-struct Load {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-    ok: f64,
-}
-
-fn load(url: &str, key: Option<&str>, rate: Option<u32>) -> Load {
-    let mut command = Command::new(oha());
-    command
-        .args([
-            "--no-tui",
-            "--output-format",
-            "json",
-            "-z",
-            &format!("{SECONDS}s"),
-            "-c",
-            "64",
-        ])
-        .args([
-            "-m",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            &body(),
-        ]);
-    if let Some(rate) = rate {
-        command.args(["-q", &rate.to_string(), "--latency-correction"]);
-    }
-    if let Some(key) = key {
-        command.args(["-H", &format!("authorization: Bearer {key}")]);
-    }
-    let out = command
-        .arg(format!("{url}/chat/completions"))
-        .output()
-        .expect("oha runs (make bench installs it)");
-    let report: Json = serde_json::from_slice(&out.stdout).expect("oha's JSON report");
-    let summary = &report["summary"];
-    let ms = |p: &str| report["latencyPercentiles"][p].as_f64().unwrap_or(f64::NAN) * 1000.0;
-    Load {
-        rps: summary["requestsPerSec"].as_f64().unwrap_or(0.0),
-        p50: ms("p50"),
-        p99: ms("p99"),
-        ok: summary["successRate"].as_f64().unwrap_or(0.0),
-    }
-}
-
-/// `load`'s p50 and p99, and what each adds to `direct`'s.
-fn added(load: &Load, direct: &Load) -> String {
-    format!(
-        "p50 {:.3} ms (+{:.3}), p99 {:.3} ms (+{:.3})",
-        load.p50,
-        load.p50 - direct.p50,
-        load.p99,
-        load.p99 - direct.p99
-    )
-}
-
 /// p50 and p99 time to the first chunk of `STREAMS` streams, 16 at a time, in ms.
-async fn first_tokens(url: &str, key: Option<&str>) -> (f64, f64) {
+/// p50 and p99, ms.
+type Percentiles = (f64, f64);
+
+/// Time to first token directly and through `gateway`, alternating as `load::compare` does.
+async fn first_tokens_compared(direct: Target<'_>, gateway: Target<'_>) -> FirstTokens {
+    let mut rounds = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let baseline = first_tokens(direct.url, direct.key).await;
+        rounds.push((baseline, first_tokens(gateway.url, gateway.key).await));
+    }
+    let spread =
+        |f: &dyn Fn(&(Percentiles, Percentiles)) -> f64| Spread::of(rounds.iter().map(f).collect());
+    FirstTokens {
+        direct: (spread(&|r| r.0.0).median, spread(&|r| r.0.1).median),
+        gateway: (spread(&|r| r.1.0).median, spread(&|r| r.1.1).median),
+        added: (spread(&|r| r.1.0 - r.0.0), spread(&|r| r.1.1 - r.0.1)),
+    }
+}
+
+/// Medians over rounds of p50 and p99 time to first token, ms, and of what the gateway
+/// added in each round.
+struct FirstTokens {
+    direct: Percentiles,
+    gateway: Percentiles,
+    added: (Spread, Spread),
+}
+
+impl FirstTokens {
+    fn line(&self) -> String {
+        let (p50, p99) = &self.added;
+        format!(
+            "p50 {:.3} ms (direct {:.3}, +{:.3}; rounds {:+.3} to {:+.3}), p99 {:.3} ms (direct {:.3}, +{:.3}; rounds {:+.3} to {:+.3})",
+            self.gateway.0,
+            self.direct.0,
+            p50.median,
+            p50.low,
+            p50.high,
+            self.gateway.1,
+            self.direct.1,
+            p99.median,
+            p99.low,
+            p99.high
+        )
+    }
+}
+
+async fn first_tokens(url: &str, key: Option<&str>) -> Percentiles {
     let client = reqwest::Client::new();
     let mut body: Json = serde_json::from_str(&body()).expect("json");
     body["stream"] = json!(true);
@@ -482,16 +468,59 @@ async fn wait_until_served(url: &str, key: &str) {
 pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) {
     let mock = start_mock();
     let key = set_up(platform, &mock).await;
-    let direct_rate = load(&mock, None, Some(1000));
-    let direct_max = load(&mock, None, None);
-    let direct_ttft = first_tokens(&mock, None).await;
-    let bare = start_bare_proxy(&mock);
-    let bare_rate = load(&bare, None, Some(1000));
-    let bare_max = load(&bare, None, None);
+    let direct = Target {
+        url: &mock,
+        key: None,
+    };
+    let bare_url = start_bare_proxy(&mock);
+    let bare = Target {
+        url: &bare_url,
+        key: None,
+    };
+    let bare = load::compare(direct, bare, &mut |_| {});
     println!();
     println!(
-        "gateway overhead (oha, {SECONDS} s per load, concurrency 64; mock provider direct vs through `aicloud serve`)"
+        "gateway overhead (oha, {ROUNDS} rounds of {SECONDS} s loads, concurrency 64; mock provider direct vs through `aicloud serve`, alternating)"
     );
+    print_settings();
+    println!(
+        "  direct to mock (medians): at 1,000/s p50 {:.3} ms p99 {:.3} ms; at concurrency 64 {:.0}/s",
+        bare.direct.p50, bare.direct.p99, bare.direct.rps
+    );
+    println!(
+        "  bare proxy (the same HTTP stack, nothing else): at 1,000/s {}; at concurrency 64 {}",
+        bare.at_rate(),
+        bare.at_max()
+    );
+    for commit in ["before_response", "after_response"] {
+        let server = start_server(owner_db, server_db, commit);
+        let pid = server.child.id();
+        let idle = rss_mib(pid);
+        wait_until_served(&server.url, &key).await;
+        let base = format!("{}/v1", server.url);
+        let gateway = Target {
+            url: &base,
+            key: Some(&key),
+        };
+        let mut cpu = Cpu::of(pid);
+        let compared = load::compare(direct, gateway, &mut |before| cpu.count(before));
+        let (server_us, postgres_us) = cpu.per_request(compared.served_max);
+        let ttft = first_tokens_compared(direct, gateway).await;
+        let after = rss_mib(pid);
+        println!("  usage_commit = {commit}:");
+        println!("    at 1,000/s: {}", compared.at_rate());
+        println!("    at concurrency 64: {}", compared.at_max());
+        println!(
+            "    CPU per request at concurrency 64: server {server_us:.0} µs, PostgreSQL {postgres_us:.0} µs"
+        );
+        println!("    first token: {}", ttft.line());
+        println!("    memory: {idle:.1} MiB idle, {after:.1} MiB after the run");
+        drop(server);
+    }
+}
+
+/// The `AICLOUD__` settings the servers were given from the bench's environment, if any.
+fn print_settings() {
     let settings: Vec<String> = std::env::vars()
         .filter(|(name, _)| name.starts_with("AICLOUD__"))
         .map(|(name, value)| format!("{name}={value}"))
@@ -502,56 +531,38 @@ pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
             settings.join(" ")
         );
     }
-    println!(
-        "  direct to mock: at 1,000/s p50 {:.3} ms p99 {:.3} ms; at concurrency 64 {:.0}/s; first token p50 {:.3} ms p99 {:.3} ms",
-        direct_rate.p50, direct_rate.p99, direct_max.rps, direct_ttft.0, direct_ttft.1
-    );
-    println!(
-        "  bare proxy (the same HTTP stack, nothing else): at 1,000/s {}, {:.1} % ok; at concurrency 64 {:.0}/s = {:.0} % of direct, {:.1} % ok",
-        added(&bare_rate, &direct_rate),
-        bare_rate.ok * 100.0,
-        bare_max.rps,
-        bare_max.rps / direct_max.rps * 100.0,
-        bare_max.ok * 100.0
-    );
-    for commit in ["before_response", "after_response"] {
-        let server = start_server(owner_db, server_db, commit);
-        let pid = server.child.id();
-        let idle = rss_mib(pid);
-        wait_until_served(&server.url, &key).await;
-        let base = format!("{}/v1", server.url);
-        let rate = load(&base, Some(&key), Some(1000));
-        let cpu_before = (cpu_secs(&pid.to_string()), postgres_cpu_secs());
-        let max = load(&base, Some(&key), None);
-        let served = max.rps * SECONDS as f64;
-        let per_request = |before: f64, after: f64| (after - before) / served * 1e6;
-        let server_us = per_request(cpu_before.0, cpu_secs(&pid.to_string()));
-        let postgres_us = per_request(cpu_before.1, postgres_cpu_secs());
-        let ttft = first_tokens(&base, Some(&key)).await;
-        let after = rss_mib(pid);
-        println!("  usage_commit = {commit}:");
-        println!(
-            "    at 1,000/s: {}, {:.1} % ok",
-            added(&rate, &direct_rate),
-            rate.ok * 100.0
-        );
-        println!(
-            "    at concurrency 64: {:.0}/s = {:.0} % of direct, {:.1} % ok",
-            max.rps,
-            max.rps / direct_max.rps * 100.0,
-            max.ok * 100.0
-        );
-        println!(
-            "    CPU per request at concurrency 64: server {server_us:.0} µs, PostgreSQL {postgres_us:.0} µs"
-        );
-        println!(
-            "    first token: p50 {:.3} ms (+{:.3}), p99 {:.3} ms (+{:.3})",
-            ttft.0,
-            ttft.0 - direct_ttft.0,
-            ttft.1,
-            ttft.1 - direct_ttft.1
-        );
-        println!("    memory: {idle:.1} MiB idle, {after:.1} MiB after the run");
-        drop(server);
+}
+
+/// CPU seconds the server and PostgreSQL spent during the loads counted.
+struct Cpu {
+    pid: String,
+    started: (f64, f64),
+    spent: (f64, f64),
+}
+
+impl Cpu {
+    fn of(pid: u32) -> Cpu {
+        Cpu {
+            pid: pid.to_string(),
+            started: (0.0, 0.0),
+            spent: (0.0, 0.0),
+        }
+    }
+
+    /// Called before (`true`) and after (`false`) a load to count.
+    fn count(&mut self, before: bool) {
+        let now = (cpu_secs(&self.pid), postgres_cpu_secs());
+        match before {
+            true => self.started = now,
+            false => {
+                self.spent.0 += now.0 - self.started.0;
+                self.spent.1 += now.1 - self.started.1;
+            }
+        }
+    }
+
+    /// Microseconds of each per request, over `served` requests.
+    fn per_request(&self, served: f64) -> (f64, f64) {
+        (self.spent.0 / served * 1e6, self.spent.1 / served * 1e6)
     }
 }
