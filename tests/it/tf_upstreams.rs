@@ -358,14 +358,7 @@ async fn an_endpoint_one_process_takes_out_of_rotation_is_out_of_every_processs_
     // given a second, and must not find out by trying the provider itself.
     let recorded =
         "SELECT count(*)::text AS n FROM token_factory.endpoint_health WHERE NOT healthy";
-    let mut seen = false;
-    for _ in 0..100 {
-        seen = gate.scalar(recorded) == "1";
-        if seen {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let seen = scalar_becomes(&gate, recorded, "1").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let tried = gate.mock.count("/v1/chat/completions");
     let out = chat_in_other().await;
@@ -393,4 +386,40 @@ async fn an_endpoint_one_process_takes_out_of_rotation_is_out_of_every_processs_
         back,
         "a probe brought the endpoint back for the other process within 6 s"
     );
+}
+
+#[tokio::test]
+async fn removing_an_endpoint_out_of_rotation_removes_its_shared_health_record() {
+    let gate = Gate::start().await;
+    gate.mock.behaviour.fail.store(true, Ordering::SeqCst);
+    let hi = Gate::chat("mock", "hi");
+    for _ in 0..3 {
+        assert_eq!(gate.post("/chat/completions", &hi).await.status(), 502);
+    }
+    let records = "SELECT count(*)::text AS n FROM token_factory.endpoint_health";
+    let recorded = scalar_becomes(&gate, records, "1").await;
+    assert!(recorded, "the move out of rotation was recorded");
+
+    gate.products
+        .token_factory
+        .remove_endpoint(&console(), "mock", "primary")
+        .await
+        .expect("removed");
+
+    assert_eq!(
+        gate.scalar(records),
+        "0",
+        "the record went with the endpoint"
+    );
+}
+
+/// Whether `sql`'s scalar reads `expected` within 2 s.
+async fn scalar_becomes(gate: &Gate, sql: &str, expected: &str) -> bool {
+    for _ in 0..100 {
+        if gate.scalar(sql) == expected {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }

@@ -57,7 +57,15 @@ pub async fn health_changes(
                     .map(|e| (m.id.to_string(), e.name.clone()))
             })
         };
-        let (model, endpoint) = named.unwrap_or_default();
+        // Transitions come only from endpoints in the routing book, so one missing from it
+        // was removed since; its record went with it, and it has no health left to share.
+        let Some((model, endpoint)) = named else {
+            log::debug!(
+                "endpoint {}: removed, its health not recorded",
+                change.endpoint
+            );
+            continue;
+        };
         let payload = json!({
             "endpoint_id": change.endpoint, "model": model, "endpoint": endpoint,
             "status": if change.healthy { "healthy" } else { "unavailable" },

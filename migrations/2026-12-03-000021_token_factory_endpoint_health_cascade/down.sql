@@ -1,0 +1,1 @@
+ALTER TABLE token_factory.endpoint_health DROP CONSTRAINT endpoint_health_endpoint_fkey;
