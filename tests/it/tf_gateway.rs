@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::tf_support::{Gate, error_of};
+use crate::tf_support::{Gate, error_of, request_id};
 
 #[tokio::test]
 async fn a_plain_chat_answers_openais_shape_and_bills_the_providers_usage_under_its_request_id() {
@@ -17,10 +17,7 @@ async fn a_plain_chat_answers_openais_shape_and_bills_the_providers_usage_under_
         .await;
 
     assert_eq!(res.status(), 200);
-    let request_id = res.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let request_id = request_id(&res);
     assert!(
         request_id.starts_with("req_") && request_id.len() == 36,
         "{request_id}"
@@ -289,10 +286,7 @@ async fn usage_of_a_request_is_captured_once_however_often_its_commit_is_repeate
     let res = gate
         .post("/chat/completions", &Gate::chat("mock", "once"))
         .await;
-    let request_id = res.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let request_id = request_id(&res);
     gate.posted().await;
     let before = gate.usage_count();
     let balance = gate
@@ -444,10 +438,7 @@ async fn each_metered_request_is_announced_as_usage_recorded_with_its_usage() {
     let res = gate
         .post("/chat/completions", &Gate::chat("mock", "announce me"))
         .await;
-    let request_id = res.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let request_id = request_id(&res);
     let refused = gate
         .post("/chat/completions", &Gate::chat("nope", "not metered"))
         .await;

@@ -319,3 +319,11 @@ pub async fn error_of(res: reqwest::Response) -> (u16, Value) {
     }
     (status, error)
 }
+
+/// The `x-request-id` the gateway answered with.
+pub fn request_id(res: &reqwest::Response) -> String {
+    res.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::helpers::ServerProcess;
 use crate::policy_support::{CONCURRENT, console, limit};
 use crate::tf_mock::dead_url;
-use crate::tf_support::{Gate, chat_model, endpoint, error_of};
+use crate::tf_support::{Gate, chat_model, endpoint, error_of, request_id};
 use aicloud::products::token_factory::Catalog;
 
 #[tokio::test]
@@ -100,10 +100,7 @@ async fn the_next_endpoint_then_the_fallback_model_serve_when_one_fails() {
         .post("/chat/completions", &Gate::chat("lonely", "hi"))
         .await;
     assert_eq!(res.status(), 200);
-    let request_id = res.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let request_id = request_id(&res);
     let body: serde_json::Value = res.json().await.expect("json");
 
     assert_eq!(body["model"], "lonely");
@@ -127,10 +124,7 @@ async fn a_client_leaving_mid_stream_cancels_the_provider_and_is_billed_once_for
     request["max_tokens"] = json!(256);
 
     let res = gate.post("/chat/completions", &request).await;
-    let request_id = res.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let request_id = request_id(&res);
     let mut stream = res.bytes_stream();
     let mut seen = String::new();
     while !seen.contains("\"word\"") {
@@ -266,16 +260,36 @@ async fn a_provider_without_usage_is_billed_by_the_gateways_count_marked_estimat
     let res = gate
         .post("/chat/completions", &Gate::chat("mock", "count me"))
         .await;
-    let request_id = res.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let request_id = request_id(&res);
     assert_eq!(res.status(), 200);
 
     let usage = gate.usage_of(&request_id);
     // "user" + "count me" + 6 framing tokens; five words "word".
     assert_eq!(usage[0], ("input_tokens".into(), "9".into()));
     assert_eq!(usage[1], ("output_tokens".into(), "5".into()));
+}
+
+#[tokio::test]
+async fn a_long_answer_without_usage_is_billed_by_its_whole_count() {
+    // 20,000 words are about 100 KB, past what is counted on the HTTP workers.
+    let gate = Gate::start().await;
+    gate.mock.behaviour.no_usage.store(true, Ordering::SeqCst);
+    gate.mock.behaviour.words.store(20_000, Ordering::SeqCst);
+
+    let res = gate
+        .post("/chat/completions", &Gate::chat("mock", "count me"))
+        .await;
+    assert_eq!(res.status(), 200);
+    let request_id = request_id(&res);
+    let body: serde_json::Value = res.json().await.expect("json");
+    let text = body["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("the answer's text");
+    assert!(text.len() > 64 * 1024, "{} bytes", text.len());
+
+    let usage = gate.usage_of(&request_id);
+    let counted = aicloud::products::token_factory::tokens::count(text);
+    assert_eq!(usage[1], ("output_tokens".into(), counted.to_string()));
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Token counts with OpenAI's `cl100k_base` encoding (tiktoken-rs): input is counted before
-//! forwarding (the guard and the reservation), output only where an upstream reports no
-//! usage. The encoding loads on first use, so an idle server does not hold it.
+//! forwarding (the guard and the reservation), output when the request finishes. The
+//! output count is billed only where an upstream reports no usage; where it does, the
+//! count is kept beside the report for the view that compares them. The encoding loads on
+//! first use, so an idle server does not hold it.
 
 use tiktoken_rs::cl100k_base_singleton;
 

@@ -18,6 +18,7 @@ use crate::products::token_factory::PRODUCT;
 use crate::products::token_factory::catalog::Model;
 use crate::products::token_factory::metrics::Finished;
 use crate::products::token_factory::store::analytics::Record;
+use crate::products::token_factory::tokens;
 use crate::products::token_factory::wire::OpenAiError;
 
 /// Prompt tokens (usage unit).
@@ -40,8 +41,8 @@ pub struct Produced {
     pub billable: bool,
     /// Usage the upstream reported: (prompt, completion).
     pub reported: Option<(u64, u64)>,
-    /// Output tokens the gateway counted in what it relayed.
-    pub counted_output: u64,
+    /// The output it relayed, counted when it finishes.
+    pub output: Output,
     /// Status the client saw.
     pub status: u16,
     /// Error code the client saw.
@@ -50,6 +51,24 @@ pub struct Produced {
     pub first_token: Option<Duration>,
     /// Time spent waiting on upstreams.
     pub upstream_time: Duration,
+}
+
+/// The output a request relayed, for the gateway's own count of its tokens. It is counted
+/// in `finish`, not where it was read: a long text takes tiktoken milliseconds, which
+/// `tokens::count_all` spends off the HTTP workers.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// Each choice's text, or a stream's whole text.
+    pub texts: Vec<String>,
+    /// Bytes beyond what was kept for counting, taken at 4 a token.
+    pub overflow_bytes: usize,
+}
+
+impl Output {
+    async fn tokens(self) -> u64 {
+        let overflow = u64::try_from(self.overflow_bytes / 4).unwrap_or(u64::MAX);
+        tokens::count_all(self.texts).await.saturating_add(overflow)
+    }
 }
 
 /// Estimates of a request's usage, for the spend guard.
@@ -85,9 +104,14 @@ impl Gateway {
 
     /// Ends `ticket` with what it produced. An error means the usage could not be
     /// committed: the caller answers it instead of success.
-    pub async fn finish(&self, mut ticket: Ticket, produced: Produced) -> Result<(), OpenAiError> {
+    pub async fn finish(
+        &self,
+        mut ticket: Ticket,
+        mut produced: Produced,
+    ) -> Result<(), OpenAiError> {
+        let counted = std::mem::take(&mut produced.output).tokens().await;
         let (input, output) = match produced.billable {
-            true => billed(&ticket, &produced),
+            true => billed(&ticket, &produced, counted),
             false => (0, 0),
         };
         let committed = match produced.billable {
@@ -112,7 +136,7 @@ impl Gateway {
         } else {
             produced.status
         };
-        let mut record = record(&ticket, &produced, input, output, status);
+        let mut record = record(&ticket, &produced, (input, output, counted), status);
         record.metered = produced.billable && committed.is_ok();
         self.metrics.finished(&Finished {
             model: &ticket.model.id,
@@ -166,10 +190,10 @@ impl Gateway {
 }
 
 /// Input and output to bill: the upstream's report where it gave one, else the counts.
-fn billed(ticket: &Ticket, produced: &Produced) -> (u64, u64) {
+fn billed(ticket: &Ticket, produced: &Produced, counted_output: u64) -> (u64, u64) {
     match produced.reported {
         Some((prompt, completion)) => (prompt, completion),
-        None => (ticket.input_tokens, produced.counted_output),
+        None => (ticket.input_tokens, counted_output),
     }
 }
 
@@ -218,7 +242,14 @@ fn usage_events(ticket: &Ticket, produced: &Produced, input: u64, output: u64) -
     .collect()
 }
 
-fn record(ticket: &Ticket, produced: &Produced, input: u64, output: u64, status: u16) -> Record {
+/// The request's analytics row: `tokens` are the input and output billed and the output
+/// the gateway counted.
+fn record(
+    ticket: &Ticket,
+    produced: &Produced,
+    (input, output, counted_output): (u64, u64, u64),
+    status: u16,
+) -> Record {
     let latency = ticket.started.elapsed();
     let p = &ticket.principal;
     let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
@@ -239,7 +270,7 @@ fn record(ticket: &Ticket, produced: &Produced, input: u64, output: u64, status:
         output_tokens: output,
         estimated: produced.reported.is_none(),
         reported: produced.reported,
-        counted: (ticket.input_tokens, produced.counted_output),
+        counted: (ticket.input_tokens, counted_output),
         latency_us: micros(latency),
         overhead_us: micros(latency.saturating_sub(produced.upstream_time)),
         first_token_us: produced.first_token.map(micros),

@@ -13,10 +13,9 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
-use super::finish::Produced;
+use super::finish::{Output, Produced};
 use super::forward::Forwarded;
 use super::{Gateway, Ticket};
-use crate::products::token_factory::tokens;
 use crate::products::token_factory::upstream::BodyStream;
 use crate::products::token_factory::upstream::health::Slot;
 use crate::products::token_factory::wire::OpenAiError;
@@ -210,7 +209,10 @@ impl Relay {
 
     fn outcome(&mut self) -> Produced {
         let mut produced = std::mem::take(&mut self.produced);
-        produced.counted_output = tokens::count(&self.text) + (self.overflow_bytes / 4) as u64;
+        produced.output = Output {
+            texts: vec![std::mem::take(&mut self.text)],
+            overflow_bytes: self.overflow_bytes,
+        };
         produced
     }
 }

@@ -12,7 +12,6 @@ use serde_json::Value;
 use super::finish::Produced;
 use super::forward::Forwarded;
 use super::{Gateway, Ticket};
-use crate::products::token_factory::tokens;
 use crate::products::token_factory::wire::OpenAiError;
 use crate::products::token_factory::wire::embeddings::to_base64;
 
@@ -143,7 +142,7 @@ async fn read_all(forwarded: &mut Forwarded) -> Result<BytesMut, OpenAiError> {
     }
 }
 
-/// Notes the reported usage and counts the output text (for when there is none).
+/// Notes the reported usage and the output text, to count (for when there is none).
 fn note(produced: &mut Produced, body: &Value) {
     if let Some(usage) = body.get("usage").filter(|u| u.is_object()) {
         let n = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
@@ -158,7 +157,7 @@ fn note(produced: &mut Produced, body: &Value) {
                 .or_else(|| c.get("text"))
                 .and_then(Value::as_str)
         });
-    produced.counted_output = texts.map(tokens::count).sum();
+    produced.output.texts = texts.map(str::to_owned).collect();
 }
 
 fn shape_body(body: &mut Value, model: &str, shape: Shape) {
