@@ -181,6 +181,44 @@ async fn the_first_chunk_reaches_the_client_before_the_provider_has_finished() {
     assert!(rest.ends_with("data: [DONE]\n\n"), "{rest}");
 }
 
+/// Little-endian f32s, as OpenAI's base64 embeddings hold them.
+fn floats_of(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_large_embeddings_answer_is_shaped_and_billed_whole() {
+    // OpenAI's most inputs a request, 2,048: the mock's answer is about 130 KB, past what
+    // is read on the HTTP worker.
+    let gate = Gate::start().await;
+    let inputs: Vec<String> = (0..2048).map(|i| format!("text {i}")).collect();
+
+    let res = gate
+        .post(
+            "/embeddings",
+            &json!({"model": "mock-embed", "input": inputs, "encoding_format": "base64"}),
+        )
+        .await;
+
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let request_id = request_id(&res);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["model"], "mock-embed");
+    let data = body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 2048);
+    use base64::Engine;
+    let last = base64::engine::general_purpose::STANDARD
+        .decode(data[2047]["embedding"].as_str().expect("base64 string"))
+        .expect("decodes");
+    assert_eq!(floats_of(&last), vec![0.5, -0.25, 1.0]);
+    let usage = gate.usage_of(&request_id);
+    assert_eq!(usage[0], ("input_tokens".into(), "6144".into()));
+}
+
 #[tokio::test]
 async fn completions_embeddings_and_models_answer_as_openai_does() {
     let gate = Gate::start().await;
@@ -250,11 +288,7 @@ async fn completions_embeddings_and_models_answer_as_openai_does() {
                 .expect("base64 string"),
         )
         .expect("decodes");
-    let values: Vec<f32> = bytes
-        .chunks(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    assert_eq!(values, vec![0.5, -0.25, 1.0]);
+    assert_eq!(floats_of(&bytes), vec![0.5, -0.25, 1.0]);
     assert_eq!(list["object"], "list");
     let ids: Vec<&str> = list["data"]
         .as_array()

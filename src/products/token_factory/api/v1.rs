@@ -12,9 +12,9 @@ use serde_json::{Map, Value, json};
 
 use crate::platform::iam::Principal;
 use crate::products::token_factory::gateway::admit::Asked;
+use crate::products::token_factory::gateway::answer::Shape;
 use crate::products::token_factory::gateway::finish::{Produced, Refused};
 use crate::products::token_factory::gateway::relay::relay;
-use crate::products::token_factory::gateway::whole::Shape;
 use crate::products::token_factory::gateway::{Gateway, request_id};
 use crate::products::token_factory::upstream::Route;
 use crate::products::token_factory::wire::{self, Counted, OpenAiError};

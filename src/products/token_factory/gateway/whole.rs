@@ -1,5 +1,5 @@
-//! A response read whole (no stream): its usage noted, its `model` set to the catalog id,
-//! embeddings encoded as the client asked, then the request finished before it is sent.
+//! A response read whole (no stream): read for the client (`answer`), then the request
+//! finished before it is sent.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,21 +9,14 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde_json::Value;
 
+use super::answer::{self, Answer, Shape};
 use super::finish::Produced;
 use super::forward::Forwarded;
 use super::{Gateway, Ticket};
 use crate::products::token_factory::wire::OpenAiError;
-use crate::products::token_factory::wire::embeddings::to_base64;
 
 /// Largest upstream answer read whole.
 const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
-
-/// How the client wants the answer shaped.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Shape {
-    /// Embeddings as base64 strings.
-    pub base64: bool,
-}
 
 impl Gateway {
     /// Reads the upstream's whole answer, finishes the request, and answers the client.
@@ -47,18 +40,26 @@ impl Gateway {
             Err(err) => return self.refused(ticket, produced, err).await,
         };
         let status = forwarded.reply.status;
-        let Ok(mut body) = serde_json::from_slice::<Value>(&bytes) else {
-            let err = OpenAiError::upstream(
-                actix_web::http::StatusCode::BAD_GATEWAY,
-                "The model's upstream answered something that is not JSON.",
-            );
-            return self.refused(ticket, produced, err).await;
+        let body = match answer::read(bytes, status, &ticket.model.id, shape).await {
+            Answer::Served {
+                body,
+                reported,
+                output,
+            } => {
+                (produced.reported, produced.output) = (reported, output);
+                body
+            }
+            Answer::Refused(body) => {
+                return self.upstream_refusal(ticket, produced, status, body).await;
+            }
+            Answer::NotJson => {
+                let err = OpenAiError::upstream(
+                    actix_web::http::StatusCode::BAD_GATEWAY,
+                    "The model's upstream answered something that is not JSON.",
+                );
+                return self.refused(ticket, produced, err).await;
+            }
         };
-        if status >= 400 {
-            return self.upstream_refusal(ticket, produced, status, body).await;
-        }
-        note(&mut produced, &body);
-        shape_body(&mut body, &ticket.model.id, shape);
         produced.billable = true;
         produced.status = 200;
         let limits = ticket.limits.clone();
@@ -74,7 +75,7 @@ impl Gateway {
         let mut res = HttpResponse::Ok();
         limits.add_to(&mut res);
         res.insert_header(("x-request-id", request_id.as_str()));
-        res.json(body)
+        res.content_type("application/json").body(body)
     }
 
     /// Ends a request nothing was produced for, answering `err`.
@@ -138,39 +139,6 @@ async fn read_all(forwarded: &mut Forwarded) -> Result<BytesMut, OpenAiError> {
                 return Err(broke());
             }
             Ok(Some(Ok(chunk))) => bytes.extend_from_slice(&chunk),
-        }
-    }
-}
-
-/// Notes the reported usage and the output text, to count (for when there is none).
-fn note(produced: &mut Produced, body: &Value) {
-    if let Some(usage) = body.get("usage").filter(|u| u.is_object()) {
-        let n = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
-        produced.reported = Some((n("prompt_tokens"), n("completion_tokens")));
-    }
-    let texts = body["choices"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| {
-            c.pointer("/message/content")
-                .or_else(|| c.get("text"))
-                .and_then(Value::as_str)
-        });
-    produced.output.texts = texts.map(str::to_owned).collect();
-}
-
-fn shape_body(body: &mut Value, model: &str, shape: Shape) {
-    if let Some(map) = body.as_object_mut() {
-        map.insert("model".into(), Value::String(model.to_owned()));
-    }
-    if !shape.base64 {
-        return;
-    }
-    for item in body["data"].as_array_mut().into_iter().flatten() {
-        if let Some(values) = item.get("embedding").and_then(Value::as_array) {
-            let encoded = to_base64(values);
-            item["embedding"] = Value::String(encoded);
         }
     }
 }
