@@ -6,8 +6,9 @@
 
 use tiktoken_rs::cl100k_base_singleton;
 
-/// Texts longer than this are counted on a blocking thread, off the HTTP workers.
-const INLINE_BYTES: usize = 64 * 1024;
+/// Texts longer than this are counted on a blocking thread, off the HTTP workers (and
+/// whole answers longer than this are read there too, `gateway::answer`).
+pub const INLINE_BYTES: usize = 64 * 1024;
 
 /// Tokens in `text`.
 pub fn count(text: &str) -> u64 {

@@ -1,16 +1,15 @@
 //! An upstream's whole (not streamed) answer, read for the client: parsed, its usage and
 //! output noted, its `model` set to the catalog id, embeddings encoded as the client asked,
 //! and serialized again. An embeddings answer for a large batch runs to tens of megabytes
-//! of JSON, so past `INLINE_BYTES` this runs on a blocking thread, off the HTTP workers.
+//! of JSON, so past `INLINE_BYTES` (the token counts' rule) this runs on a blocking thread,
+//! off the HTTP workers.
 
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 use super::finish::Output;
+use crate::products::token_factory::tokens::INLINE_BYTES;
 use crate::products::token_factory::wire::embeddings::to_base64;
-
-/// Answers up to this size are read on the HTTP worker that received them.
-const INLINE_BYTES: usize = 64 * 1024;
 
 /// How the client wants the answer shaped.
 #[derive(Debug, Clone, Copy, Default)]

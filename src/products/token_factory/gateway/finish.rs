@@ -242,8 +242,8 @@ fn usage_events(ticket: &Ticket, produced: &Produced, input: u64, output: u64) -
     .collect()
 }
 
-/// The request's analytics row: `tokens` are the input and output billed and the output
-/// the gateway counted.
+/// The request's analytics row, with the input and output billed and the output the
+/// gateway counted.
 fn record(
     ticket: &Ticket,
     produced: &Produced,
