@@ -85,27 +85,40 @@ pub fn compare(
         around_max(true);
         let max = run(target, None);
         around_max(false);
-        rounds.push([direct_rate, rate, direct_max, max]);
+        rounds.push(Round {
+            direct_rate,
+            rate,
+            direct_max,
+            max,
+        });
     }
-    let spread = |f: &dyn Fn(&[Load; 4]) -> f64| Spread::of(rounds.iter().map(f).collect());
-    let median = |i: usize| Load {
-        rps: spread(&|r| r[i].rps).median,
-        p50: spread(&|r| r[i].p50).median,
-        p99: spread(&|r| r[i].p99).median,
-        ok: spread(&|r| r[i].ok).low,
+    let spread = |f: &dyn Fn(&Round) -> f64| Spread::of(rounds.iter().map(f).collect());
+    let median = |load: fn(&Round) -> &Load| Load {
+        rps: spread(&|r| load(r).rps).median,
+        p50: spread(&|r| load(r).p50).median,
+        p99: spread(&|r| load(r).p99).median,
+        ok: spread(&|r| load(r).ok).low,
     };
     Comparison {
         direct: Load {
-            rps: median(2).rps,
-            ..median(0)
+            rps: median(|r| &r.direct_max).rps,
+            ..median(|r| &r.direct_rate)
         },
-        rate: median(1),
-        max: median(3),
-        added_p50: spread(&|r| r[1].p50 - r[0].p50),
-        added_p99: spread(&|r| r[1].p99 - r[0].p99),
-        ratio: spread(&|r| r[3].rps / r[2].rps),
-        served_max: rounds.iter().map(|r| r[3].rps * SECONDS as f64).sum(),
+        rate: median(|r| &r.rate),
+        max: median(|r| &r.max),
+        added_p50: spread(&|r| r.rate.p50 - r.direct_rate.p50),
+        added_p99: spread(&|r| r.rate.p99 - r.direct_rate.p99),
+        ratio: spread(&|r| r.max.rps / r.direct_max.rps),
+        served_max: rounds.iter().map(|r| r.max.rps * SECONDS as f64).sum(),
     }
+}
+
+/// One round's four loads: the baseline and the target at 1,000/s, then at concurrency 64.
+struct Round {
+    direct_rate: Load,
+    rate: Load,
+    direct_max: Load,
+    max: Load,
 }
 
 impl Comparison {
