@@ -20,7 +20,7 @@ use crate::platform::billing::{
 };
 use crate::platform::events::{Events, PgEvents};
 use crate::platform::iam::{Access, Iam, Keys, Members, People, PgIam, Tenancy};
-use crate::platform::policy::{Decisions, Overrides, PgPolicy, Plans};
+use crate::platform::policy::{Decisions, Entitlements, Overrides, PgPolicy, Plans};
 use crate::platform::registry::{PgRegistry, Registry};
 use crate::products::token_factory::{self, Catalog, TokenFactory};
 
@@ -65,6 +65,8 @@ pub struct Platform {
     pub plans: Arc<dyn Plans>,
     /// Overrides at every scope.
     pub overrides: Arc<dyn Overrides>,
+    /// Entitlements as scopes set them.
+    pub entitlements: Arc<dyn Entitlements>,
     /// Admission decisions from memory, snapshots, usage against limits.
     pub decisions: Arc<dyn Decisions>,
     /// The stores as themselves, to stop their snapshots' listeners at shutdown.
@@ -171,6 +173,7 @@ impl Platform {
             payments: billing.clone(),
             plans: policy.clone(),
             overrides: policy.clone(),
+            entitlements: policy.clone(),
             decisions: policy.clone(),
             stores: (registry, iam, billing, policy),
         })
@@ -384,6 +387,7 @@ struct AppData {
     payments: web::Data<dyn Payments>,
     plans: web::Data<dyn Plans>,
     overrides: web::Data<dyn Overrides>,
+    entitlements: web::Data<dyn Entitlements>,
     decisions: web::Data<dyn Decisions>,
     gateway: web::Data<token_factory::gateway::Gateway>,
     catalog: web::Data<dyn Catalog>,
@@ -412,6 +416,7 @@ impl AppData {
             payments: web::Data::from(Arc::clone(&platform.payments)),
             plans: web::Data::from(Arc::clone(&platform.plans)),
             overrides: web::Data::from(Arc::clone(&platform.overrides)),
+            entitlements: web::Data::from(Arc::clone(&platform.entitlements)),
             decisions: web::Data::from(Arc::clone(&platform.decisions)),
             gateway: web::Data::from(products.token_factory.gateway()),
             catalog: web::Data::from(catalog),
@@ -504,6 +509,7 @@ fn http_server(
             .app_data(data.payments.clone())
             .app_data(data.plans.clone())
             .app_data(data.overrides.clone())
+            .app_data(data.entitlements.clone())
             .app_data(data.decisions.clone())
             .app_data(data.gateway.clone())
             .app_data(data.catalog.clone())

@@ -38,6 +38,7 @@ fn input(org: uuid::Uuid, project: uuid::Uuid) -> DecisionInput {
             delta("token_factory.tokens_per_minute", 512),
             delta("token_factory.concurrent_requests", 1),
         ],
+        entitlements: Vec::new(),
     }
 }
 

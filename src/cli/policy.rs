@@ -10,6 +10,7 @@ pub(super) fn run(config_dir: &Path, command: &PolicyCommand) -> Result<(), CliE
         let handles = PolicyHandles {
             plans: platform.plans.as_ref(),
             overrides: platform.overrides.as_ref(),
+            entitlements: platform.entitlements.as_ref(),
             decisions: platform.decisions.as_ref(),
         };
         run_command(&handles, command).await

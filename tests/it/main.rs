@@ -69,6 +69,7 @@ mod security_headers;
 mod shutdown;
 mod tf_cli;
 mod tf_crash;
+mod tf_entitlements;
 mod tf_gateway;
 mod tf_mock;
 mod tf_pages;

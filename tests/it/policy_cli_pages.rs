@@ -283,3 +283,64 @@ async fn a_tenant_reads_its_own_organizations_limits_and_nothing_of_anothers() {
     );
     assert_eq!(other, 404, "org-b is another tenant's");
 }
+
+#[test]
+fn an_operator_grants_premium_models_to_a_project_sees_it_in_the_snapshot_and_clears_it() {
+    const PREMIUM: &str = "token_factory.premium_models";
+    let db = TestDb::create();
+    for packet in ["platform", "token-factory"] {
+        let path = format!("config/products/{packet}.toml");
+        ok(&db, &["product", "onboard", &path]);
+    }
+    ok(&db, &["org", "create", "acme", "--name", "Acme"]);
+    let standing = |db: &TestDb| {
+        let snapshot = ok(db, &["policy", "snapshot", "acme", "default", "--json"]);
+        let snapshot: serde_json::Value = serde_json::from_str(&snapshot).expect("json");
+        snapshot["entitlements"]
+            .as_array()
+            .expect("entitlements")
+            .iter()
+            .find(|e| e["entitlement"] == PREMIUM)
+            .map(|e| e["held"].clone())
+            .expect("premium listed")
+    };
+    assert_eq!(standing(&db), false, "withheld by default");
+
+    let scope = ["--org", "acme", "--project", "default"];
+    let mut grant = vec!["policy", "entitlement", "grant", PREMIUM];
+    grant.extend(scope);
+    grant.extend(["--reason", "enterprise pilot", "--json"]);
+    let granted: serde_json::Value = serde_json::from_str(&ok(&db, &grant)).expect("json");
+    let snapshot = ok(&db, &["policy", "snapshot", "acme", "default"]);
+    let listed = ok(&db, &["policy", "entitlement", "list", "--org", "acme"]);
+    let no_scope = aicloud(
+        &db,
+        &["policy", "entitlement", "grant", PREMIUM, "--reason", "x"],
+    );
+
+    assert_eq!(
+        (granted["level"].clone(), granted["imposed"].clone()),
+        ("project".into(), true.into())
+    );
+    assert_eq!(standing(&db), true);
+    let line = snapshot
+        .lines()
+        .find(|l| l.starts_with(PREMIUM))
+        .expect("premium in the snapshot's table");
+    assert!(line.contains("held") && line.contains("project"), "{line}");
+    assert!(
+        listed.contains("enterprise pilot") && listed.contains("operator"),
+        "{listed}"
+    );
+    assert!(!no_scope.status.success());
+    assert!(
+        text(&no_scope).contains("name one scope"),
+        "{}",
+        text(&no_scope)
+    );
+
+    let id = granted["id"].as_str().expect("id");
+    let cleared = ok(&db, &["policy", "entitlement", "clear", id]);
+    assert!(cleared.contains("cleared setting"), "{cleared}");
+    assert_eq!(standing(&db), false);
+}

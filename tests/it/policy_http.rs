@@ -282,3 +282,49 @@ async fn a_change_through_one_process_is_enforced_by_another_within_a_second() {
     .await;
     println!("enforced by the second process {took:?} after the first answered");
 }
+
+#[tokio::test]
+async fn a_decision_names_the_entitlement_a_project_lacks_and_refuses_an_undeclared_one() {
+    let app = TestApp::spawn().await;
+    let (org, key) = set_up(&app.db, vec![limit(RPM, 1_000)]).await;
+    first_answer(&app.client, &app.address, &key, &body(&org, RPM, false)).await;
+    let asking = |entitlements: Json| {
+        let mut asked = body(&org, RPM, false);
+        asked["entitlements"] = entitlements;
+        asked
+    };
+
+    let held = asking(json!(["token_factory.project_inference"]));
+    let lacking = asking(json!([
+        "token_factory.project_inference",
+        "token_factory.premium_models"
+    ]));
+    let undeclared = asking(json!(["token_factory.flying"]));
+    let too_many = asking(json!(vec!["token_factory.access"; 9]));
+    let mut answers = Vec::new();
+    for asked in [&held, &lacking, &undeclared] {
+        let res = decide(&app.client, &app.address, &key, asked).await;
+        answers.push(res.json::<Json>().await.expect("json"));
+    }
+    let [held, lacking, undeclared] = <[Json; 3]>::try_from(answers).expect("three answers");
+
+    assert!(admitted(&held), "{held}");
+    assert_eq!(
+        (lacking["reason"].clone(), lacking["entitlement"].clone()),
+        (
+            json!("entitlement_missing"),
+            json!("token_factory.premium_models")
+        ),
+        "{lacking}"
+    );
+    assert_eq!(
+        (
+            undeclared["reason"].clone(),
+            undeclared["entitlement"].clone()
+        ),
+        (json!("hard_deny"), json!("token_factory.flying")),
+        "{undeclared}"
+    );
+    let res = decide(&app.client, &app.address, &key, &too_many).await;
+    assert_eq!(res.status(), 422);
+}

@@ -22,6 +22,7 @@ fn input(b: &Billed, amount: u64) -> DecisionInput {
             dimension: MONTHLY.into(),
             amount,
         }],
+        entitlements: Vec::new(),
     }
 }
 

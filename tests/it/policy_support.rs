@@ -171,6 +171,7 @@ impl Policed {
                     amount: *n,
                 })
                 .collect(),
+            entitlements: Vec::new(),
         }
     }
 

@@ -358,31 +358,6 @@ async fn a_malformed_body_and_an_unknown_route_answer_openais_error_shape() {
 }
 
 #[tokio::test]
-async fn a_premium_model_is_refused_while_no_project_can_hold_the_entitlement() {
-    let gate = Gate::start().await;
-    let mut premium = chat_model("premium", vec![endpoint("primary", &gate.mock.base_url)]);
-    premium.premium = true;
-    gate.products
-        .token_factory
-        .add_model(&console(), premium)
-        .await
-        .expect("model");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let (status, error) = error_of(
-        gate.post("/chat/completions", &Gate::chat("premium", "hi"))
-            .await,
-    )
-    .await;
-
-    assert_eq!(
-        (status, error["code"].as_str()),
-        (403, Some("model_not_entitled"))
-    );
-    assert_eq!(gate.mock.count("/v1/chat/completions"), 0);
-}
-
-#[tokio::test]
 async fn the_gateway_refuses_to_serve_until_its_packet_is_onboarded() {
     let app = crate::helpers::TestApp::spawn().await;
 

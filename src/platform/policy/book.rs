@@ -116,8 +116,8 @@ pub const DEFAULT_PLAN: &str = "default";
 /// Everything composition reads.
 #[derive(Debug, Clone, Default)]
 pub struct Book {
-    /// Changes so far (the snapshot's version): bumps with every plan, assignment and
-    /// override written.
+    /// Changes so far (the snapshot's version): bumps with every plan, assignment,
+    /// override and entitlement setting written.
     pub version: i64,
     /// The latest version of each plan, by name.
     pub plans: HashMap<String, Arc<PlanVersion>, Fast>,
@@ -125,6 +125,8 @@ pub struct Book {
     pub assignments: HashMap<Uuid, Vec<Assignment>, Fast>,
     /// Overrides not cleared, by where they apply.
     pub overrides: HashMap<Slot, Arc<Override>, Fast>,
+    /// Entitlement settings not cleared, by entitlement.
+    pub entitlements: HashMap<String, super::entitlements::Settings, Fast>,
 }
 
 impl Book {

@@ -1,17 +1,18 @@
-//! `aicloud policy ...`: plans and assignments, overrides, and a project's effective policy
-//! with the reasons for each value, as the console operator.
+//! `aicloud policy ...`: plans and assignments, overrides, entitlements, and a project's
+//! effective policy with the reasons for each value, as the console operator.
 
 use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+pub(super) mod entitlements;
 pub(super) mod text;
 
 use self::text::{explain_text, overrides_text, plans_text, shown, snapshot_text};
 use super::{
-    Decisions, EffectivePolicy, EffectiveQuery, Level, NewOverride, NewPlan, OverrideView,
-    Overrides, PlanLimit, PlanView, Plans, Resource, Value,
+    Decisions, EffectivePolicy, EffectiveQuery, Entitlements, Level, NewOverride, NewPlan,
+    OverrideView, Overrides, PlanLimit, PlanView, Plans, Resource, Value,
 };
 use crate::kit::cli::{CliError, Output, print};
 use crate::platform::iam::Caller;
@@ -40,6 +41,9 @@ pub enum PolicyCommand {
     /// Overrides: set, list, clear.
     #[command(subcommand)]
     Override(OverrideCommand),
+    /// Entitlements: grant, withhold, list, clear.
+    #[command(subcommand)]
+    Entitlement(entitlements::EntitlementCommand),
     /// A project's effective policy: each dimension's ceiling and the scope it came from.
     Snapshot {
         #[command(flatten)]
@@ -193,6 +197,8 @@ pub struct PolicyHandles<'a> {
     pub plans: &'a dyn Plans,
     /// Overrides.
     pub overrides: &'a dyn Overrides,
+    /// Entitlement settings.
+    pub entitlements: &'a dyn Entitlements,
     /// Effective snapshots.
     pub decisions: &'a dyn Decisions,
 }
@@ -270,6 +276,9 @@ pub async fn run(p: &PolicyHandles<'_>, command: &PolicyCommand) -> Result<(), C
             print(out, &view, &text)
         }
         PolicyCommand::Override(command) => run_override(p.overrides, &console, command).await,
+        PolicyCommand::Entitlement(command) => {
+            entitlements::run(p.entitlements, &console, command).await
+        }
         PolicyCommand::Snapshot { whose, out } => {
             let policy = effective(p.decisions, &console, whose).await?;
             print(out, &policy, &snapshot_text(whose, &policy))
@@ -419,13 +428,26 @@ async fn every_override(
     console: &Caller,
     org: Option<&str>,
 ) -> Result<Vec<OverrideView>, CliError> {
-    let mut all: Vec<OverrideView> = Vec::new();
+    every(
+        |after| overrides.overrides(console, org, after, PAGE),
+        |o: &OverrideView| o.id,
+    )
+    .await
+}
+
+/// Every row a paged list call returns, fetching `PAGE` at a time after the last one's id.
+pub(super) async fn every<T, E, F, Fut>(
+    fetch: F,
+    id: impl Fn(&T) -> Uuid,
+) -> Result<Vec<T>, CliError>
+where
+    E: std::fmt::Display,
+    F: Fn(Option<Uuid>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, E>>,
+{
+    let mut all: Vec<T> = Vec::new();
     loop {
-        let after = all.last().map(|o| o.id);
-        let page = overrides
-            .overrides(console, org, after, PAGE)
-            .await
-            .map_err(failed)?;
+        let page = fetch(all.last().map(&id)).await.map_err(failed)?;
         let done = page.len() < PAGE;
         all.extend(page);
         if done {

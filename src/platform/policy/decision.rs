@@ -29,6 +29,8 @@ pub struct DecisionInput {
     pub action: Option<String>,
     /// Requested amounts per dimension.
     pub deltas: Vec<Delta>,
+    /// Entitlements (registry ids) the project must hold; an undeclared one refuses.
+    pub entitlements: Vec<Arc<str>>,
 }
 
 /// An amount of one dimension.
@@ -141,6 +143,9 @@ pub struct Decision {
     /// The dimension that decided a refusal (or warning).
     #[schema(value_type = Option<String>)]
     pub dimension: Option<Arc<str>>,
+    /// The entitlement the project does not hold, when that refused it.
+    #[schema(value_type = Option<String>)]
+    pub entitlement: Option<Arc<str>>,
     /// Milliseconds after which a refused request would fit (rates only).
     pub retry_after_ms: Option<u64>,
     /// Each requested dimension.

@@ -25,6 +25,7 @@ pub mod compose;
 mod decision;
 mod dimensions;
 pub mod engine;
+mod entitlements;
 mod feed;
 mod value;
 mod views;
@@ -46,14 +47,15 @@ pub use engine::Admission;
 pub use store::PgPolicy;
 pub use value::{Level, MAX_AMOUNT, Resource, Value};
 pub use views::{
-    AssignmentView, EffectiveDimension, EffectivePolicy, EffectiveQuery, NewOverride, NewPlan,
-    OverrideView, PlanLimit, PlanView, UsageVsLimit,
+    AssignmentView, EffectiveDimension, EffectiveEntitlement, EffectivePolicy, EffectiveQuery,
+    EntitlementSettingView, NewEntitlementSetting, NewOverride, NewPlan, OverrideView, PlanLimit,
+    PlanView, UsageVsLimit,
 };
 
 use crate::base::db::DbError;
 use crate::kit::error::ApiError;
 use crate::platform::audit::AuditError;
-use crate::platform::iam::{Caller, IamError};
+use crate::platform::iam::{Caller, IamError, OrganizationId, ProjectId};
 
 /// Scopes of the platform's packet that policy checks.
 pub const POLICY_READ: &str = "platform.policy.read";
@@ -129,12 +131,50 @@ pub trait Overrides: Send + Sync {
     ) -> Result<Vec<OverrideView>, PolicyError>;
 }
 
+/// Entitlements as scopes set them, and whether a project holds one.
+#[async_trait::async_trait]
+pub trait Entitlements: Send + Sync {
+    /// Grants or withholds an active entitlement at a scope no deeper than its level,
+    /// replacing the live setting there. Needs `platform.policy.write` where it applies
+    /// (platform scope for `global` and `plan`). Without platform authority a caller may
+    /// not grant what the level above withholds, nor replace a setting platform authority
+    /// made there; what platform authority sets is `imposed`. Audited.
+    async fn set_entitlement(
+        &self,
+        caller: &Caller,
+        new: NewEntitlementSetting,
+    ) -> Result<EntitlementSettingView, PolicyError>;
+
+    /// Clears a live setting (the level above then decides). An imposed one needs platform
+    /// authority; audited.
+    async fn clear_entitlement(
+        &self,
+        caller: &Caller,
+        id: uuid::Uuid,
+    ) -> Result<EntitlementSettingView, PolicyError>;
+
+    /// Live settings in an organization (every one, global and plan ones included, with
+    /// platform-wide read when `organization` is `None`), oldest first after `after`.
+    async fn entitlement_settings(
+        &self,
+        caller: &Caller,
+        organization: Option<&str>,
+        after: Option<uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<EntitlementSettingView>, PolicyError>;
+}
+
 /// Admission decisions, effective snapshots and usage against limits.
 #[async_trait::async_trait]
 pub trait Decisions: Send + Sync {
     /// Decides from memory, for a caller the product has already authenticated and
     /// authorized (an in-process product's request path).
     fn decide(&self, input: &DecisionInput) -> (Decision, Option<Admission>);
+
+    /// From memory: whether the project holds the active entitlement `entitlement` (an
+    /// undeclared one is never held). For an in-process product that has already
+    /// authenticated its caller, e.g. to list only the models a key may use.
+    fn holds(&self, organization: OrganizationId, project: ProjectId, entitlement: &str) -> bool;
 
     /// Decides for an out-of-process product: needs `platform.decisions.check` in the
     /// input's project.

@@ -176,6 +176,7 @@ fn book(
             .collect(),
         assignments: HashMap::default(),
         overrides,
+        entitlements: HashMap::default(),
     }
 }
 
@@ -209,6 +210,7 @@ proptest! {
                 resource: None,
                 action: None,
                 deltas: [rate, quota, slots].iter().zip(DIMS).map(|(n, (d, _))| Delta { dimension: d.into(), amount: *n }).collect(),
+                entitlements: Vec::new(),
             };
             let before = standings(&engine, &book, &dims, &world, now);
             let (decision, admission) = engine.decide(&book, &dims, &subject, &input, now, 0);

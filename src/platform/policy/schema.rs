@@ -66,6 +66,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    policy.entitlement_settings (id) {
+        id -> Uuid,
+        entitlement -> Text,
+        level -> Text,
+        scope_id -> Text,
+        organization_id -> Nullable<Uuid>,
+        project_id -> Nullable<Uuid>,
+        granted -> Bool,
+        imposed -> Bool,
+        reason -> Text,
+        author -> Text,
+        created_at -> Timestamptz,
+        cleared_at -> Nullable<Timestamptz>,
+        cleared_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     policy.threshold_crossings (dimension, level, scope_id, resource, period, threshold_permille) {
         dimension -> Text,
         level -> Text,

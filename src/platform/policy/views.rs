@@ -212,6 +212,8 @@ pub struct EffectivePolicy {
     pub products: Vec<String>,
     /// Every active dimension of those products.
     pub dimensions: Vec<EffectiveDimension>,
+    /// Every active entitlement of those products.
+    pub entitlements: Vec<EffectiveEntitlement>,
 }
 
 /// One dimension's use against its ceiling.
@@ -234,4 +236,72 @@ pub struct UsageVsLimit {
     pub used: u64,
     /// Left under it (none when unlimited).
     pub remaining: Option<u64>,
+}
+
+/// An entitlement to grant or withhold at one scope: platform-wide (`global`), for a
+/// `plan`, an `organization` (slug) or a `project` (slug, with its organization).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEntitlementSetting {
+    /// An `entitlement` registry entry.
+    pub entitlement: String,
+    /// `global`, `plan`, `organization` or `project`, no deeper than the entitlement's
+    /// own level.
+    pub level: Level,
+    /// The plan (plan level).
+    pub plan: Option<String>,
+    /// The organization's slug.
+    pub organization: Option<String>,
+    /// The project's slug.
+    pub project: Option<String>,
+    /// Granted (true) or withheld (false).
+    pub granted: bool,
+    /// Why (shown in the audit trail).
+    pub reason: String,
+}
+
+/// An entitlement as one scope sets it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EntitlementSettingView {
+    /// Id.
+    pub id: Uuid,
+    /// The entitlement.
+    pub entitlement: String,
+    /// Level.
+    pub level: Level,
+    /// Empty (global), the plan's name, or the organization's or project's id.
+    pub scope_id: String,
+    /// Organization it is in.
+    pub organization_id: Option<Uuid>,
+    /// Project it is in.
+    pub project_id: Option<Uuid>,
+    /// Granted or withheld.
+    pub granted: bool,
+    /// Set with platform authority: only platform authority may replace or clear it.
+    pub imposed: bool,
+    /// Why.
+    pub reason: String,
+    /// Who set it.
+    pub author: String,
+    /// When it was set.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was cleared or replaced.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub cleared_at: Option<OffsetDateTime>,
+}
+
+/// Whether a project holds an entitlement, and why.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EffectiveEntitlement {
+    /// The entitlement.
+    pub entitlement: String,
+    /// The product that declares it.
+    pub product: String,
+    /// Held.
+    pub held: bool,
+    /// The level of the setting that decided it; none: the entitlement's default.
+    pub scope: Option<Level>,
+    /// That setting's id.
+    pub setting_id: Option<Uuid>,
 }

@@ -277,7 +277,11 @@ entry!(
     Entitlement, family = "entitlement",
     required { /// `product`, `organization` or `project`.
         level: EntitlementLevel }
-    optional {}
+    optional {
+        /// Whether a tenant holds it until some scope says otherwise; `withheld` when left
+        /// out (fail closed).
+        default: EntitlementDefault,
+    }
 );
 entry!(
     /// A metered quantity.
@@ -433,6 +437,16 @@ pub enum EntitlementLevel {
     Organization,
     /// Per project.
     Project,
+}
+
+/// What an entitlement is where no scope sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntitlementDefault {
+    /// Held until a scope withholds it.
+    Granted,
+    /// Not held until a scope grants it.
+    Withheld,
 }
 
 /// How usage quantities combine.

@@ -31,6 +31,8 @@ const MAX_HOLD: Duration = Duration::from_secs(3600);
 const HEARTBEAT: Duration = Duration::from_millis(500);
 /// Most dimensions one decision asks for.
 const MAX_DELTAS: usize = 16;
+/// The most entitlements one decision may name.
+const MAX_ENTITLEMENTS: usize = 8;
 
 /// Reservations held open by streaming decisions, by id.
 #[derive(Default)]
@@ -133,6 +135,9 @@ pub struct DecisionBody {
     action: Option<String>,
     /// Amounts per dimension (1 to 16).
     deltas: Vec<Delta>,
+    /// Entitlements (registry ids, at most 8) the project must hold.
+    #[serde(default)]
+    entitlements: Vec<String>,
     /// Keep the admission (concurrency, capacity) while the response stays open.
     #[serde(default)]
     hold: bool,
@@ -169,6 +174,19 @@ async fn decide(
             reason: format!("must hold 1 to {MAX_DELTAS}"),
         });
     }
+    if body.entitlements.len() > MAX_ENTITLEMENTS
+        || body
+            .entitlements
+            .iter()
+            .any(|e| e.is_empty() || e.len() > 200 || e.chars().any(char::is_control))
+    {
+        return Err(ApiError::Invalid {
+            field: "entitlements".into(),
+            reason: format!(
+                "must hold at most {MAX_ENTITLEMENTS} ids of 1 to 200 bytes, without control characters"
+            ),
+        });
+    }
     let hold = Duration::from_secs(body.hold_secs.unwrap_or(600));
     if !(Duration::from_secs(1)..=MAX_HOLD).contains(&hold) {
         return Err(ApiError::Invalid {
@@ -185,6 +203,7 @@ async fn decide(
         resource: body.resource,
         action: body.action,
         deltas: body.deltas,
+        entitlements: body.entitlements.into_iter().map(Into::into).collect(),
     };
     let (decision, admission) = decisions.decide_for(&caller, input).await?;
     match (body.hold, admission) {

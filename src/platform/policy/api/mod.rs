@@ -1,8 +1,9 @@
-//! `/api/v1/policy`: plans and assignments, overrides, effective snapshots with their
+//! `/api/v1/policy`: plans and assignments, overrides, entitlement settings, effective snapshots with their
 //! explanations, usage against limits, and decisions for out-of-process products. Handlers
 //! parse, make one trait call and map; policy authorizes every call itself.
 
 mod decisions;
+mod entitlements;
 mod plans;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -20,6 +21,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(plans::list_overrides)
             .service(plans::set_override)
             .service(plans::clear_override)
+            .service(entitlements::list_entitlements)
+            .service(entitlements::set_entitlement)
+            .service(entitlements::clear_entitlement)
             .service(decisions::effective)
             .service(decisions::usage)
             .service(decisions::decide)

@@ -100,13 +100,13 @@ async fn assignments(
     Ok(web::Json(plans.assignments(&caller, &org).await?))
 }
 
-/// Which overrides.
+/// Which overrides (or entitlement settings).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OverrideFilter {
-    /// Only this organization's (by slug); without it, every override (platform read).
+    /// Only this organization's (by slug); without it, every one (platform read).
     #[param(max_length = 100)]
-    organization: Option<String>,
+    pub organization: Option<String>,
 }
 
 /// Overrides, oldest first (cleared ones included, with `live` false).

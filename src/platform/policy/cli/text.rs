@@ -15,7 +15,7 @@ pub(in crate::platform::policy) fn shown(at: &OffsetDateTime) -> String {
 }
 
 /// Rows under a header, each column as wide as its widest cell, two spaces apart.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -166,7 +166,20 @@ pub(super) fn snapshot_text(whose: &Whose, p: &EffectivePolicy) -> String {
         &["DIMENSION", "KIND", "UNIT", "WINDOW", "CEILING", "FROM"],
         &rows,
     );
-    format!("{}\n\n{dims}", heading(whose, p))
+    let rows: Vec<Vec<String>> = p
+        .entitlements
+        .iter()
+        .map(|e| {
+            let from = match (e.scope, e.setting_id) {
+                (Some(level), Some(id)) => format!("{} (setting {id})", level.as_str()),
+                _ => "the entitlement's default".to_owned(),
+            };
+            let held = if e.held { "held" } else { "withheld" };
+            vec![e.entitlement.clone(), held.to_owned(), from]
+        })
+        .collect();
+    let held = table(&["ENTITLEMENT", "STANDING", "FROM"], &rows);
+    format!("{}\n\n{dims}\n\n{held}", heading(whose, p))
 }
 
 fn status_text(status: Status) -> &'static str {

@@ -1,6 +1,6 @@
-//! Reads the whole policy book: the latest version of every plan, every assignment and
-//! every override not cleared (expired ones too: they stop applying at their instant, so
-//! the book needs no reload then).
+//! Reads the whole policy book: the latest version of every plan, every assignment, every
+//! entitlement setting and every override not cleared (expired overrides too: they stop
+//! applying at their instant, so the book needs no reload then).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -8,8 +8,11 @@ use std::sync::Arc;
 use diesel::prelude::*;
 
 use super::super::book::{Assignment, Book, Fast, LimitKey, PlanVersion};
-use super::super::schema::{assignments, changes, overrides, plan_limits, plans};
-use super::rows::{AssignmentRow, LimitRow, OverrideRow, PlanRow, resource_of};
+use super::super::entitlements::Settings;
+use super::super::schema::{
+    assignments, changes, entitlement_settings, overrides, plan_limits, plans,
+};
+use super::rows::{AssignmentRow, EntitlementRow, LimitRow, OverrideRow, PlanRow, resource_of};
 use crate::base::db::DbError;
 
 /// The book, in one repeatable-read snapshot so its parts agree.
@@ -53,7 +56,24 @@ fn load_on(conn: &mut PgConnection) -> QueryResult<Book> {
         plans,
         assignments: by_org,
         overrides,
+        entitlements: live_entitlements(conn)?,
     })
+}
+
+/// Every live entitlement setting, by entitlement.
+fn live_entitlements(conn: &mut PgConnection) -> QueryResult<HashMap<String, Settings, Fast>> {
+    let rows: Vec<EntitlementRow> = entitlement_settings::table
+        .filter(entitlement_settings::cleared_at.is_null())
+        .select(EntitlementRow::as_select())
+        .load(conn)?;
+    let mut by_entitlement: HashMap<String, Settings, Fast> = HashMap::default();
+    for setting in rows.iter().filter_map(EntitlementRow::to_book) {
+        by_entitlement
+            .entry(setting.entitlement.clone())
+            .or_default()
+            .insert(setting);
+    }
+    Ok(by_entitlement)
 }
 
 /// The latest version of each plan, with its limits.

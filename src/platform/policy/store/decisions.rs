@@ -1,16 +1,24 @@
 //! `Decisions`: decisions from memory, effective snapshots with explanations, and usage
 //! against limits.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::super::book::Book;
 
 use super::super::compose::{Subject, compose};
 use super::super::decision::{Decision, DecisionInput, Reason};
 use super::super::dimensions::{Dimension, Dimensions, FAMILY};
 use super::super::engine::{Admission, Engine};
-use super::super::views::{EffectiveDimension, EffectivePolicy, EffectiveQuery, UsageVsLimit};
+use super::super::entitlements::{Holder, standing};
+use super::super::views::{
+    EffectiveDimension, EffectiveEntitlement, EffectivePolicy, EffectiveQuery, UsageVsLimit,
+};
 use super::super::{DECISIONS_CHECK, Decisions, POLICY_READ, PolicyError};
 use super::PgPolicy;
-use crate::platform::iam::{Caller, Project, Target};
+use crate::platform::iam::{Caller, OrganizationId, Project, ProjectId, Target};
 
 #[async_trait::async_trait]
 impl Decisions for PgPolicy {
@@ -25,6 +33,9 @@ impl Decisions for PgPolicy {
                 None,
             );
         };
+        if let Some(refused) = self.unentitled(&book, input, now) {
+            return (refused, None);
+        }
         let subject = Subject {
             organization: input.organization.0,
             department: Some(department),
@@ -40,6 +51,18 @@ impl Decisions for PgPolicy {
             now,
             self.engine.mono(),
         )
+    }
+
+    fn holds(&self, organization: OrganizationId, project: ProjectId, entitlement: &str) -> bool {
+        let Some(definition) = self.entitlements.get(entitlement) else {
+            return false;
+        };
+        let holder = Holder {
+            organization: organization.0,
+            project: Some(project.0),
+        };
+        let now = self.with.clock.now();
+        standing(&self.book.get(), &definition, holder, now, None).held
     }
 
     async fn decide_for(
@@ -91,6 +114,26 @@ impl Decisions for PgPolicy {
             .collect();
         let plan_name = plan.map(|p| format!("{}@{}", p.name, p.version));
         let products = plan.map(|p| p.products.clone()).unwrap_or_default();
+        let holder = Holder {
+            organization: subject.organization,
+            project: subject.project,
+        };
+        let entitlements: Vec<EffectiveEntitlement> = self
+            .entitlements
+            .all()
+            .into_iter()
+            .filter(|d| plan.is_some_and(|p| p.entitles(&d.product)))
+            .map(|d| {
+                let standing = standing(&book, &d, holder, now, None);
+                EffectiveEntitlement {
+                    entitlement: d.id.to_string(),
+                    product: d.product.clone(),
+                    held: standing.held,
+                    scope: standing.level,
+                    setting_id: standing.setting_id,
+                }
+            })
+            .collect();
         Ok(EffectivePolicy {
             organization_id: subject.organization,
             project_id: subject.project.unwrap_or_default(),
@@ -99,11 +142,12 @@ impl Decisions for PgPolicy {
                 .resource
                 .as_ref()
                 .map(|r| format!("{}/{}", r.resource_type, r.id)),
-            hash: hash_of(&plan_name, &products, &dimensions),
+            hash: hash_of(&plan_name, &products, &dimensions, &entitlements),
             plan: plan_name,
             version: book.version,
             products,
             dimensions,
+            entitlements,
         })
     }
 
@@ -141,6 +185,38 @@ impl Decisions for PgPolicy {
 }
 
 impl PgPolicy {
+    /// The refusal for the first entitlement `input` names that the project does not hold
+    /// (or that is not an active entitlement).
+    fn unentitled(
+        &self,
+        book: &Book,
+        input: &DecisionInput,
+        now: OffsetDateTime,
+    ) -> Option<Decision> {
+        let holder = Holder {
+            organization: input.organization.0,
+            project: Some(input.project.0),
+        };
+        input.entitlements.iter().find_map(|id| {
+            let (reason, message) = match self.entitlements.get(id) {
+                None => (
+                    Reason::HardDeny,
+                    format!("`{id}` is not an active entitlement"),
+                ),
+                Some(d) if !standing(book, &d, holder, now, None).held => (
+                    Reason::EntitlementMissing,
+                    format!("the project does not hold the entitlement `{id}`"),
+                ),
+                Some(_) => return None,
+            };
+            let refused = Engine::refuse(reason, message, book.version, now);
+            Some(Decision {
+                entitlement: Some(Arc::clone(id)),
+                ..refused
+            })
+        })
+    }
+
     /// The subject a query names, once the caller may read its project, and the active
     /// dimensions of the products its plan includes.
     async fn subject_of(
@@ -181,16 +257,22 @@ impl PgPolicy {
     }
 }
 
-/// SHA-256 over the plan and each dimension's ceiling and its scope: what a cache compares.
+/// SHA-256 over the plan, each dimension's ceiling and its scope, and each entitlement's
+/// standing: what a cache compares.
 fn hash_of(
     plan: &Option<String>,
     products: &[String],
     dimensions: &[EffectiveDimension],
+    entitlements: &[EffectiveEntitlement],
 ) -> String {
     let values: Vec<_> = dimensions
         .iter()
         .map(|d| serde_json::json!([d.dimension, d.ceiling, d.scope, d.scope_id]))
         .collect();
-    let text = serde_json::json!([plan, products, values]).to_string();
+    let held: Vec<_> = entitlements
+        .iter()
+        .map(|e| serde_json::json!([e.entitlement, e.held]))
+        .collect();
+    let text = serde_json::json!([plan, products, values, held]).to_string();
     hex::encode(Sha256::digest(text.as_bytes()))
 }

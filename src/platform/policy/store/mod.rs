@@ -3,6 +3,7 @@
 
 mod book_load;
 mod decisions;
+mod entitlements;
 mod feed_reader;
 mod overrides;
 mod plans;
@@ -19,6 +20,7 @@ use super::PolicyError;
 use super::book::Book;
 use super::dimensions::RegistryDimensions;
 use super::engine::{Engine, Signal};
+use super::entitlements::RegistryEntitlements;
 use crate::base::clock::Clock;
 use crate::base::config::PolicySettings;
 use crate::base::db::snapshot::{Freshness, Snapshot};
@@ -66,6 +68,7 @@ pub struct PgPolicy {
     book: Snapshot<Book>,
     engine: Arc<Engine>,
     dimensions: RegistryDimensions,
+    entitlements: RegistryEntitlements,
     with: Collaborators,
     signals: super::engine::Signals,
 }
@@ -90,6 +93,7 @@ impl PgPolicy {
             book,
             engine: Arc::clone(&engine),
             dimensions: RegistryDimensions::new(Arc::clone(&with.registry)),
+            entitlements: RegistryEntitlements::new(Arc::clone(&with.registry)),
             with: with.clone(),
             signals: signals.clone(),
         };
@@ -139,6 +143,21 @@ impl PgPolicy {
         target: Target,
     ) -> Result<Place, PolicyError> {
         Ok(self.with.access.authorize(caller, scope, target).await?)
+    }
+
+    /// The organization `slug` names once the caller may read policy there, or `None` (every
+    /// organization) once the caller may read it platform-wide: how every list starts.
+    async fn readable_org(
+        &self,
+        caller: &Caller,
+        slug: Option<&str>,
+    ) -> Result<Option<uuid::Uuid>, PolicyError> {
+        let target = slug.map_or(Target::Platform, Target::org);
+        let place = self.authorized(caller, super::POLICY_READ, target).await?;
+        Ok(match slug {
+            Some(_) => Some(place.org()?.id),
+            None => None,
+        })
     }
 
     /// Runs `write` (a sync function owning its transaction, audited as `caller`), then

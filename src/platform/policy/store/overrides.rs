@@ -10,9 +10,9 @@ use super::super::compose::{Subject, check_narrowing};
 use super::super::schema::overrides;
 use super::super::value::Level;
 use super::super::views::{NewOverride, OverrideView};
-use super::super::{Overrides, POLICY_READ, POLICY_WRITE, PolicyError};
+use super::super::{Overrides, POLICY_WRITE, PolicyError};
 use super::rows::{OverrideRow, amount_of, resource_parts};
-use super::scopes::{self, MAX_NAME};
+use super::scopes::{self, MAX_NAME, required};
 use super::{PgPolicy, changed};
 use crate::platform::audit::{Actor, Audit, NewEvent};
 use crate::platform::iam::{Caller, OrganizationId, ProjectId, Target};
@@ -125,19 +125,7 @@ impl Overrides for PgPolicy {
         after: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<OverrideView>, PolicyError> {
-        let org = match organization {
-            Some(slug) => Some(
-                self.authorized(caller, POLICY_READ, Target::org(slug))
-                    .await?
-                    .org()?
-                    .id,
-            ),
-            None => {
-                self.authorized(caller, POLICY_READ, Target::Platform)
-                    .await?;
-                None
-            }
-        };
+        let org = self.readable_org(caller, organization).await?;
         let now = self.with.clock.now();
         let limit = i64::try_from(limit).unwrap_or(200);
         self.db
@@ -326,12 +314,6 @@ impl PgPolicy {
                 .map(|p| Target::project(&org.slug, &p.slug)),
         })
     }
-}
-
-fn required<'a>(field: &'static str, value: Option<&'a str>) -> Result<&'a str, PolicyError> {
-    let value = value.ok_or_else(|| PolicyError::invalid(field, "is required at this level"))?;
-    scopes::text(field, value, MAX_NAME)?;
-    Ok(value)
 }
 
 fn set_on(

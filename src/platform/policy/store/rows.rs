@@ -5,9 +5,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::super::book::{Override, Setting, Slot};
-use super::super::schema::{assignments, overrides, plan_limits, plans};
+use super::super::entitlements::Setting as EntitlementSetting;
+use super::super::schema::{assignments, entitlement_settings, overrides, plan_limits, plans};
 use super::super::value::{Level, Resource, Value};
-use super::super::views::{AssignmentView, OverrideView, PlanLimit};
+use super::super::views::{AssignmentView, EntitlementSettingView, OverrideView, PlanLimit};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = plans)]
@@ -64,6 +65,58 @@ pub struct OverrideRow {
     pub created_at: OffsetDateTime,
     pub cleared_at: Option<OffsetDateTime>,
     pub cleared_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = entitlement_settings)]
+pub struct EntitlementRow {
+    pub id: Uuid,
+    pub entitlement: String,
+    pub level: String,
+    pub scope_id: String,
+    pub organization_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+    pub granted: bool,
+    pub imposed: bool,
+    pub reason: String,
+    pub author: String,
+    pub created_at: OffsetDateTime,
+    pub cleared_at: Option<OffsetDateTime>,
+    pub cleared_by: Option<String>,
+}
+
+impl EntitlementRow {
+    /// As the book holds it; `None` for a level this build does not know.
+    pub fn to_book(&self) -> Option<EntitlementSetting> {
+        Some(EntitlementSetting {
+            id: self.id,
+            entitlement: self.entitlement.clone(),
+            level: Level::parse(&self.level)?,
+            scope_id: self.scope_id.clone(),
+            granted: self.granted,
+            imposed: self.imposed,
+            reason: self.reason.clone(),
+            author: self.author.clone(),
+            created_at: self.created_at,
+        })
+    }
+
+    pub fn view(&self) -> EntitlementSettingView {
+        EntitlementSettingView {
+            id: self.id,
+            entitlement: self.entitlement.clone(),
+            level: Level::parse(&self.level).unwrap_or(Level::Global),
+            scope_id: self.scope_id.clone(),
+            organization_id: self.organization_id,
+            project_id: self.project_id,
+            granted: self.granted,
+            imposed: self.imposed,
+            reason: self.reason.clone(),
+            author: self.author.clone(),
+            created_at: self.created_at,
+            cleared_at: self.cleared_at,
+        }
+    }
 }
 
 /// A resource from its stored halves (both empty: none).

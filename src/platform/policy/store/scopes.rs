@@ -24,6 +24,13 @@ pub fn text(field: &'static str, value: &str, max: usize) -> Result<(), PolicyEr
     Ok(())
 }
 
+/// The value a level needs (a plan's name, an organization's or project's slug), checked.
+pub fn required<'a>(field: &'static str, value: Option<&'a str>) -> Result<&'a str, PolicyError> {
+    let value = value.ok_or_else(|| PolicyError::invalid(field, "is required at this level"))?;
+    text(field, value, MAX_NAME)?;
+    Ok(value)
+}
+
 /// The active dimension `id`.
 pub fn dimension(dimensions: &dyn Dimensions, id: &str) -> Result<Arc<Dimension>, PolicyError> {
     text("dimension", id, MAX_NAME)?;

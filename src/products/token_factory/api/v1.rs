@@ -308,7 +308,7 @@ fn list_models(gateway: &Gateway, req: &HttpRequest) -> Result<HttpResponse, Ope
     let mut ids: Vec<&String> = book
         .models
         .iter()
-        .filter(|(_, m)| m.enabled)
+        .filter(|(_, m)| m.enabled && gateway.may_use(&principal, m))
         .filter(|(id, _)| {
             principal
                 .model_allowlist
@@ -341,7 +341,10 @@ fn show_model(gateway: &Gateway, req: &HttpRequest, id: &str) -> Result<HttpResp
         .model_allowlist
         .as_ref()
         .is_none_or(|l| l.iter().any(|m| m == id));
-    match book.model(id).filter(|m| m.enabled && allowed) {
+    match book
+        .model(id)
+        .filter(|m| m.enabled && allowed && gateway.may_use(&principal, m))
+    {
         Some(m) => Ok(HttpResponse::Ok().json(model_object(&m.id, m.created_at))),
         None => Err(OpenAiError::model_not_found(id)),
     }

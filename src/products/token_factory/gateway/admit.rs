@@ -2,7 +2,7 @@
 //! which model serves and whether the request fits it, whether policy admits it, and
 //! whether the organization's funds cover its worst case. All from memory.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use actix_web::HttpRequest;
@@ -28,6 +28,23 @@ pub const TPM: &str = "token_factory.tokens_per_minute";
 pub const CONCURRENT: &str = "token_factory.concurrent_requests";
 /// Input plus output tokens per month.
 pub const MONTHLY: &str = "token_factory.monthly_tokens";
+/// The organization may use Token Factory (the packet's entitlement).
+pub const ACCESS: &str = "token_factory.access";
+/// The project may call inference routes.
+pub const PROJECT_INFERENCE: &str = "token_factory.project_inference";
+/// The project may use models marked premium.
+pub const PREMIUM_MODELS: &str = "token_factory.premium_models";
+
+/// What every inference request needs, and a premium model's request in addition; shared
+/// so a decision copies no names.
+static ENTITLEMENTS: LazyLock<[Arc<str>; 3]> =
+    LazyLock::new(|| [ACCESS, PROJECT_INFERENCE, PREMIUM_MODELS].map(Arc::from));
+
+/// The entitlements a request for `model` needs.
+fn entitlements_for(model: &Model) -> Vec<Arc<str>> {
+    let needed = if model.premium { 3 } else { 2 };
+    ENTITLEMENTS[..needed].to_vec()
+}
 
 /// What a request asks of a model, once counted, and when it arrived.
 pub struct Asked {
@@ -91,13 +108,21 @@ impl Gateway {
             .as_ref()
             .is_none_or(|list| list.iter().any(|m| m == id));
         match book.model(id).filter(|m| m.enabled && allowed) {
-            // Fails closed: no platform service answers project entitlements yet, so no
-            // project holds `token_factory.premium_models`.
-            Some(model) if model.premium => Err(OpenAiError::not_entitled(id)),
             Some(model) if model.kind == kind => Ok(Arc::clone(model)),
             Some(_) => Err(OpenAiError::wrong_kind(id, kind)),
             None => Err(OpenAiError::model_not_found(id)),
         }
+    }
+
+    /// Whether the principal's project holds what `model` needs (listing it, not serving).
+    pub fn may_use(&self, principal: &Principal, model: &Model) -> bool {
+        let (org, project) = (
+            OrganizationId(principal.organization_id),
+            ProjectId(principal.project_id),
+        );
+        entitlements_for(model)
+            .iter()
+            .all(|e| self.with.decisions.holds(org, project, e))
     }
 
     /// The output to reserve (all choices), refusing what does not fit the model.
@@ -158,6 +183,7 @@ impl Gateway {
                 delta(CONCURRENT, 1),
                 delta(MONTHLY, tokens),
             ],
+            entitlements: entitlements_for(&model),
         };
         let (decision, admission) = self.with.decisions.decide(&input);
         let limits = RateHeaders::of(&decision);
@@ -232,7 +258,10 @@ fn refusal(decision: &Decision, model: &Model, limits: &RateHeaders) -> OpenAiEr
             "You exceeded your current quota, please check your plan and billing details. ({})",
             decision.message
         )),
-        Reason::EntitlementMissing => OpenAiError::not_entitled(&model.id),
+        Reason::EntitlementMissing => match decision.entitlement.as_deref() {
+            Some(PREMIUM_MODELS) | None => OpenAiError::not_entitled(&model.id),
+            Some(other) => OpenAiError::project_not_entitled(other),
+        },
         Reason::StaleSnapshot | Reason::NoCapacity => {
             OpenAiError::unavailable(format!("The engine is currently overloaded, please try again later. ({})", decision.message))
                 .with_header("retry-after", "1")

@@ -131,6 +131,20 @@ impl OpenAiError {
         err
     }
 
+    /// 403 for a project (or its organization) that does not hold `entitlement`: its
+    /// traffic is frozen, whatever the model.
+    pub fn project_not_entitled(entitlement: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            Some("project_not_entitled"),
+            format!(
+                "Your project may not use this API right now: it does not hold the \
+                 entitlement `{entitlement}`. Ask your organization's administrator."
+            ),
+        )
+    }
+
     /// 403 for a model the project's plan or entitlements do not include.
     pub fn not_entitled(model: &str) -> Self {
         let mut err = Self::new(
