@@ -90,17 +90,7 @@ async fn chat_until(gate: &Gate, model: &str, wanted: u16) -> reqwest::Response 
 }
 
 async fn listed(gate: &Gate) -> Vec<String> {
-    let list: Value = gate
-        .app
-        .client
-        .get(gate.app.url("/v1/models"))
-        .bearer_auth(&gate.key)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let list: Value = gate.models().await;
     list["data"]
         .as_array()
         .into_iter()

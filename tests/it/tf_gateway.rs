@@ -250,17 +250,7 @@ async fn completions_embeddings_and_models_answer_as_openai_does() {
         .json()
         .await
         .expect("json");
-    let list: Value = gate
-        .app
-        .client
-        .get(gate.app.url("/v1/models"))
-        .bearer_auth(&gate.key)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let list: Value = gate.models().await;
     let one = gate
         .app
         .client

@@ -265,6 +265,20 @@ impl Gate {
         self.post_with(&self.key, path, body).await
     }
 
+    /// `GET /v1/models` with the gate's key, as JSON.
+    pub async fn models(&self) -> Value {
+        self.app
+            .client
+            .get(self.app.url("/v1/models"))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json")
+    }
+
     /// A chat request for `model` saying `text`.
     pub fn chat(model: &str, text: &str) -> Value {
         json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 20})
