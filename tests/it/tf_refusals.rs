@@ -1,6 +1,7 @@
 //! What the gateway refuses, each with the status, type and code OpenAI answers the same
 //! situation with, and nothing billed.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::json;
@@ -232,17 +233,23 @@ fn header(res: &reqwest::Response, name: &str) -> String {
 #[tokio::test]
 async fn the_token_rate_answers_429_of_type_tokens() {
     let gate = Gate::start().await;
-    // A request reserves its input and max_tokens (80), then counts what it used (about
-    // 16): one fits in 100, and a second does not while the first is in the window. Two
-    // requests, not four, so a loaded machine cannot stretch them past the 2 s window.
+    // A request reserves its input and max_tokens (80 and a few) until it completes. The
+    // provider holds the first answer, so its whole reservation is in the 100-token window
+    // when the second asks; the window drains 50 tokens a second, so the second is refused
+    // unless more than 1.5 s pass between the two, however loaded the machine.
     gate.plan(vec![limit(TPM, 100)]).await;
+    gate.mock.behaviour.hold.store(true, Ordering::SeqCst);
     let mut body = Gate::chat("mock", "a");
     body["max_tokens"] = json!(80);
 
-    let first = gate.post("/chat/completions", &body).await;
+    let (first, second) = tokio::join!(gate.post("/chat/completions", &body), async {
+        until_forwarded(&gate, 1).await;
+        let second = gate.post("/chat/completions", &body).await;
+        gate.mock.release.notify_one();
+        second
+    });
     assert_eq!(first.status(), 200);
     assert_eq!(first.headers()["x-ratelimit-limit-tokens"], "100");
-    let second = gate.post("/chat/completions", &body).await;
     assert_eq!(second.status(), 429, "a request over the token rate");
     assert!(second.headers().contains_key("retry-after"));
     assert!(second.headers().contains_key("x-ratelimit-reset-tokens"));
@@ -251,6 +258,18 @@ async fn the_token_rate_answers_429_of_type_tokens() {
         (error["type"].as_str(), error["code"].as_str()),
         (Some("tokens"), Some("rate_limit_exceeded"))
     );
+    assert_eq!(gate.mock.count("/v1/chat/completions"), 1);
+}
+
+/// Waits until the provider has been asked `n` chat completions.
+async fn until_forwarded(gate: &Gate, n: usize) {
+    for _ in 0..250 {
+        if gate.mock.count("/v1/chat/completions") >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the provider was not asked {n} chat completions within 5 s");
 }
 
 #[tokio::test]
