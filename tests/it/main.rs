@@ -54,6 +54,7 @@ mod packet_rules;
 mod policy_cli_pages;
 mod policy_decisions;
 mod policy_http;
+mod policy_imposed;
 mod policy_quota;
 mod policy_support;
 mod portal;

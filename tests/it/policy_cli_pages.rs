@@ -284,6 +284,46 @@ async fn a_tenant_reads_its_own_organizations_limits_and_nothing_of_anothers() {
     assert_eq!(other, 404, "org-b is another tenant's");
 }
 
+#[tokio::test]
+async fn an_owner_sees_an_operators_override_marked_and_cannot_clear_it() {
+    let t = tenants().await;
+    limited(&t).await;
+    let imposed = serde_json::json!({
+        "level": "organization", "organization": "org-a", "dimension": RPM,
+        "value": {"kind": "limit", "amount": 60}, "reason": "abuse report",
+    });
+    let res = t.app.post(
+        "/api/v1/policy/overrides",
+        "application/json",
+        imposed.to_string(),
+    );
+    let set: serde_json::Value = res.await.json().await.expect("json");
+    let id = set["id"].as_str().expect("id");
+    let alice = t.app.sign_in("alice@a.example", PASSWORD).await;
+
+    let (_, html) = page(&alice, t.app.url("/policy/org-a")).await;
+    let clear = format!("/policy/org-a/overrides/{id}/clear");
+    let refused = alice
+        .post(t.app.url(&clear))
+        .form(&[("csrf", csrf_in(&html).as_str())])
+        .send()
+        .await
+        .expect("sent");
+    let (_, after) = page(&alice, t.app.url("/policy/org-a")).await;
+
+    assert!(html.contains("abuse report"), "{html}");
+    assert!(
+        html.contains(r#"<span class="tag">operator</span>"#),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&clear),
+        "no clear button for the owner: {html}"
+    );
+    assert_eq!(refused.status(), 403);
+    assert!(after.contains(r#"max="60""#), "still binds: {after}");
+}
+
 #[test]
 fn an_operator_grants_premium_models_to_a_project_sees_it_in_the_snapshot_and_clears_it() {
     const PREMIUM: &str = "token_factory.premium_models";

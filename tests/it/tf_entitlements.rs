@@ -9,35 +9,11 @@ use std::time::Duration;
 use aicloud::products::token_factory::Catalog;
 use serde_json::{Value, json};
 
-use crate::iam_tenants::{ADMIN_SCOPES, api, user, user_key};
 use crate::tf_support::{Gate, chat_model, endpoint, error_of};
 
 const PREMIUM: &str = "token_factory.premium_models";
 const INFERENCE_ON: &str = "token_factory.project_inference";
 const ACCESS: &str = "token_factory.access";
-
-/// The key of an administrator of `acme` (who may write policy in the organization and
-/// its projects, but not platform-wide).
-async fn tenant_key(gate: &Gate) -> String {
-    let admin = user(&gate.platform, "admin@acme.example").await;
-    let operator = gate.app.admin_key().await.to_owned();
-    let path = "/api/v1/iam/orgs/acme/members/admin@acme.example";
-    let res = api(
-        &gate.app,
-        &operator,
-        "PUT",
-        path,
-        Some(json!({ "role": "admin" })),
-    )
-    .await;
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
-    user_key((&gate.app, &gate.platform), &admin, "acme", &ADMIN_SCOPES).await
-}
 
 /// Sends `body` to `/api/v1/policy/entitlements` with `key`.
 async fn set(gate: &Gate, key: &str, body: Value) -> reqwest::Response {
@@ -120,7 +96,7 @@ async fn a_premium_model_is_served_once_an_operator_grants_it_and_not_before() {
     );
     assert!(!listed(&gate).await.contains(&"premium".to_owned()));
 
-    let tenant = tenant_key(&gate).await;
+    let tenant = gate.acme_admin_key().await;
     let (status, refused) = answer(set(&gate, &tenant, at_project(PREMIUM, true)).await).await;
     assert_eq!(status, 403, "a tenant granted itself premium: {refused}");
     assert!(
@@ -153,7 +129,7 @@ async fn a_premium_model_is_served_once_an_operator_grants_it_and_not_before() {
 #[tokio::test]
 async fn withholding_inference_freezes_a_projects_traffic_until_the_setting_is_cleared() {
     let gate = Gate::start().await;
-    let tenant = tenant_key(&gate).await;
+    let tenant = gate.acme_admin_key().await;
     let (status, withheld) =
         answer(set(&gate, &tenant, at_project(INFERENCE_ON, false)).await).await;
     assert_eq!(status, 201, "{withheld}");
@@ -195,14 +171,14 @@ async fn a_tenant_cannot_lift_what_an_operator_withheld() {
         (403, Some("project_not_entitled"))
     );
 
-    let tenant = tenant_key(&gate).await;
+    let tenant = gate.acme_admin_key().await;
     let id = withheld["id"].as_str().expect("id");
     let (status, refused) = answer(clear(&gate, &tenant, id).await).await;
     assert_eq!(status, 403, "{refused}");
     assert!(
         refused["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("only platform authority may clear it")),
+            .is_some_and(|d| d.contains("only platform authority may change or clear it")),
         "{refused}"
     );
     let lift = json!({

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::billing_support::{price_every_model, scalar_in, wait_posted};
 use crate::helpers::TestApp;
+use crate::iam_tenants::{ADMIN_SCOPES, api, user, user_key};
 use crate::policy_support::{console, token_factory_and_acme};
 use crate::tf_mock::Mock;
 
@@ -160,6 +161,23 @@ impl Gate {
     }
 
     /// Adds `minor` cents to `acme`.
+    /// The key of an administrator of `acme`, who may write policy in the organization and
+    /// its projects but not platform-wide.
+    pub async fn acme_admin_key(&self) -> String {
+        let admin = user(&self.platform, "admin@acme.example").await;
+        let operator = self.app.admin_key().await.to_owned();
+        let path = "/api/v1/iam/orgs/acme/members/admin@acme.example";
+        let role = Some(json!({ "role": "admin" }));
+        let res = api(&self.app, &operator, "PUT", path, role).await;
+        assert_eq!(
+            res.status(),
+            200,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        user_key((&self.app, &self.platform), &admin, "acme", &ADMIN_SCOPES).await
+    }
+
     pub async fn top_up(&self, minor: i64) {
         let credit = Credit {
             amount_minor: minor,

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -213,7 +212,7 @@ pub struct Holder {
 }
 
 /// Whether a holder has an entitlement, and which setting said so (none: the default).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Standing {
     /// Held.
     pub held: bool,

@@ -106,14 +106,15 @@ pub trait Overrides: Send + Sync {
     /// Sets the override at a scope (replacing the live one there). Needs
     /// `platform.policy.write` where it applies, an override scope the dimension's product
     /// registered for that level, and a value no wider than the parents' ceiling (unless
-    /// the nearest parent delegates); audited.
+    /// the nearest parent delegates); audited. Set with platform authority it is imposed:
+    /// without that authority it cannot be replaced or cleared.
     async fn set_override(
         &self,
         caller: &Caller,
         new: NewOverride,
     ) -> Result<OverrideView, PolicyError>;
 
-    /// Clears an override; audited.
+    /// Clears an override (an imposed one only with platform authority); audited.
     async fn clear_override(
         &self,
         caller: &Caller,

@@ -79,6 +79,8 @@ struct OrgPage {
     projects: Vec<ProjectUsage>,
     dimensions: Vec<String>,
     can_write: bool,
+    /// Platform-wide write: may clear what operators imposed.
+    operator: bool,
     error: Option<String>,
     form: OverrideForm,
 }
@@ -154,6 +156,7 @@ impl Sources {
             projects: usage,
             dimensions,
             can_write: self.may_write(signed, &caller, org).await,
+            operator: signed.require(POLICY_WRITE).is_ok(),
             error,
             form,
         })
@@ -266,6 +269,8 @@ fn correctable(err: ApiError) -> Result<(StatusCode, String), ApiError> {
             format!("{field}: {reason}"),
         )),
         ApiError::Conflict { detail, .. } => Ok((StatusCode::CONFLICT, detail)),
+        // Such as replacing what an operator imposed: said beside the form it came from.
+        ApiError::Forbidden(detail) => Ok((StatusCode::FORBIDDEN, detail)),
         other => Err(other),
     }
 }

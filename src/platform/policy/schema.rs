@@ -62,6 +62,7 @@ diesel::table! {
         created_at -> Timestamptz,
         cleared_at -> Nullable<Timestamptz>,
         cleared_by -> Nullable<Text>,
+        imposed -> Bool,
     }
 }
 

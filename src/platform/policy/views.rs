@@ -152,6 +152,8 @@ pub struct OverrideView {
     pub cleared_at: Option<OffsetDateTime>,
     /// Whether it applies now.
     pub live: bool,
+    /// Set with platform authority: only platform authority may replace or clear it.
+    pub imposed: bool,
 }
 
 /// Whose effective policy.

@@ -439,6 +439,17 @@ pub enum EntitlementLevel {
     Project,
 }
 
+impl EntitlementLevel {
+    /// As packets spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntitlementLevel::Product => "product",
+            EntitlementLevel::Organization => "organization",
+            EntitlementLevel::Project => "project",
+        }
+    }
+}
+
 /// What an entitlement is where no scope sets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

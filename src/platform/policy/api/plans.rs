@@ -128,7 +128,8 @@ async fn list_overrides(
 }
 
 /// Sets an override (replacing the live one at the same scope). Needs
-/// `platform.policy.write` where it applies; a wider value than the parents' is refused.
+/// `platform.policy.write` where it applies; a wider value than the parents' is refused, and
+/// so is replacing one platform authority imposed without platform authority (403).
 #[utoipa::path(tag = "policy", request_body = NewOverride, responses((status = 201, body = OverrideView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[post("/overrides")]
 async fn set_override(
@@ -141,8 +142,8 @@ async fn set_override(
     Ok(HttpResponse::Created().json(overrides.set_override(&caller, body.into_inner()).await?))
 }
 
-/// Clears an override.
-#[utoipa::path(tag = "policy", responses((status = 200, body = OverrideView), (status = 404, body = Problem)))]
+/// Clears an override; one platform authority imposed needs platform authority.
+#[utoipa::path(tag = "policy", responses((status = 200, body = OverrideView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 #[delete("/overrides/{id}")]
 async fn clear_override(
     iam: web::Data<Iam>,

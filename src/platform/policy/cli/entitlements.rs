@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use uuid::Uuid;
 
 use super::super::{EntitlementSettingView, Entitlements, Level, NewEntitlementSetting};
-use super::text::{shown, table};
+use super::text::{set_by, shown, table};
 use super::{PAGE, every, failed};
 use crate::kit::cli::{CliError, Output, print};
 use crate::platform::iam::Caller;
@@ -153,7 +153,7 @@ pub(in crate::platform::policy) fn settings_text(settings: &[&EntitlementSetting
                 s.level.as_str().to_owned(),
                 scope,
                 (if s.granted { "granted" } else { "withheld" }).to_owned(),
-                (if s.imposed { "operator" } else { "tenant" }).to_owned(),
+                set_by(s.imposed).to_owned(),
                 s.cleared_at
                     .map_or("live".to_owned(), |at| format!("cleared {}", shown(&at))),
                 s.reason.clone(),

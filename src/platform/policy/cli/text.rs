@@ -87,6 +87,11 @@ pub(in crate::platform::policy) fn override_state(o: &OverrideView) -> String {
     }
 }
 
+/// Who set a value, as its authority: an operator's is imposed, and a tenant cannot lift it.
+pub(in crate::platform::policy) fn set_by(imposed: bool) -> &'static str {
+    if imposed { "operator" } else { "tenant" }
+}
+
 pub(super) fn overrides_text(overrides: &[&OverrideView]) -> String {
     if overrides.is_empty() {
         return "no overrides".to_owned();
@@ -102,6 +107,7 @@ pub(super) fn overrides_text(overrides: &[&OverrideView]) -> String {
                 o.resource.clone().unwrap_or_else(|| "-".to_owned()),
                 o.value.to_string(),
                 override_state(o),
+                set_by(o.imposed).to_owned(),
                 o.reason.clone(),
             ]
         })
@@ -115,6 +121,7 @@ pub(super) fn overrides_text(overrides: &[&OverrideView]) -> String {
             "RESOURCE",
             "VALUE",
             "STATE",
+            "SET BY",
             "REASON",
         ],
         &rows,

@@ -54,6 +54,8 @@ pub struct OverrideRow {
     pub author: String,
     pub live: bool,
     pub state: String,
+    /// Set by an operator: a tenant cannot clear it.
+    pub imposed: bool,
 }
 
 impl OverrideRow {
@@ -78,6 +80,7 @@ impl OverrideRow {
             author: o.author.clone(),
             live: o.live,
             state: override_state(o),
+            imposed: o.imposed,
         }
     }
 }

@@ -14,7 +14,7 @@ use super::super::views::{EntitlementSettingView, NewEntitlementSetting};
 use super::super::{Entitlements, POLICY_WRITE, PolicyError};
 use super::rows::EntitlementRow;
 use super::scopes::{self, MAX_NAME, required};
-use super::{PgPolicy, changed};
+use super::{PgPolicy, changed, imposed_here};
 use crate::platform::audit::{Actor, Audit, NewEvent};
 use crate::platform::iam::{Caller, Target};
 
@@ -37,12 +37,11 @@ impl Entitlements for PgPolicy {
             return Err(PolicyError::invalid(
                 "level",
                 format!(
-                    "`{}` applies per {:?}; it cannot be set at the {} level",
+                    "`{}` applies per {}; it cannot be set at the {} level",
                     definition.id,
-                    definition.level,
+                    definition.level.as_str(),
                     new.level.as_str()
-                )
-                .to_lowercase(),
+                ),
             ));
         }
         scopes::text("reason", &new.reason, 500)?;
@@ -86,10 +85,7 @@ impl Entitlements for PgPolicy {
             .ok_or_else(not_found)?;
         self.authorized(caller, POLICY_WRITE, target).await?;
         if row.imposed && !self.platform_authority(caller).await {
-            return Err(PolicyError::Forbidden(format!(
-                "`{}` was set here by a platform operator; only platform authority may clear it",
-                row.entitlement
-            )));
+            return Err(imposed_here(&format!("`{}`", row.entitlement)));
         }
         let now = self.with.clock.now();
         self.change(caller, move |conn, audit, actor| {
@@ -140,16 +136,9 @@ impl PgPolicy {
         })
     }
 
-    /// Whether the caller may write policy platform-wide (an operator).
-    async fn platform_authority(&self, caller: &Caller) -> bool {
-        self.authorized(caller, POLICY_WRITE, Target::Platform)
-            .await
-            .is_ok()
-    }
-
     /// A tenant may withhold within its scope, and grant only what the level above already
-    /// gives (the most it can widen to is its parent's standing), and may not replace what
-    /// platform authority imposed there.
+    /// gives (the most it can widen to is its parent's standing). Whether platform authority
+    /// imposed the setting it would replace is checked in the write's transaction.
     fn refuse_widening(
         &self,
         definition: &Definition,
@@ -162,21 +151,7 @@ impl PgPolicy {
                 "only platform authority sets entitlements platform-wide or per plan".into(),
             ));
         };
-        let book = self.book.get();
-        let plan = book
-            .plan_of(holder.organization, now)
-            .map(|p| p.name.as_str());
-        let here = book
-            .entitlements
-            .get(&*definition.id)
-            .and_then(|s| s.at(scope.level, holder, plan));
-        if here.is_some_and(|s| s.imposed) {
-            return Err(PolicyError::Forbidden(format!(
-                "`{}` was set here by a platform operator; only platform authority may change it",
-                definition.id
-            )));
-        }
-        let parent = standing(&book, definition, holder, now, Some(scope.level));
+        let parent = standing(&self.book.get(), definition, holder, now, Some(scope.level));
         if granted && !parent.held {
             return Err(PolicyError::Forbidden(format!(
                 "`{}` is withheld above the {} level; only platform authority may grant it here",
@@ -275,28 +250,35 @@ fn set_on(
     now: OffsetDateTime,
 ) -> Result<EntitlementSettingView, PolicyError> {
     conn.transaction(|conn| {
-        let mut replace = diesel::update(settings::table)
+        // Locked, so an operator's change cannot slip between this check and the write.
+        let live: Option<EntitlementRow> = settings::table
             .filter(settings::entitlement.eq(&row.entitlement))
             .filter(settings::level.eq(&row.level))
             .filter(settings::scope_id.eq(&row.scope_id))
             .filter(settings::cleared_at.is_null())
-            .into_boxed();
-        if !platform {
-            // Checked against the book already; this holds it against a concurrent write.
-            replace = replace.filter(settings::imposed.eq(false));
+            .select(EntitlementRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?;
+        if live.as_ref().is_some_and(|l| l.imposed) && !platform {
+            return Err(imposed_here(&format!("`{}`", row.entitlement)));
         }
-        let replaced: Vec<EntitlementRow> = replace
-            .set((
-                settings::cleared_at.eq(now),
-                settings::cleared_by.eq(&actor.id),
-            ))
-            .returning(EntitlementRow::as_returning())
-            .get_results(conn)?;
+        let replaced: Option<EntitlementRow> = match &live {
+            Some(live) => diesel::update(settings::table.find(live.id))
+                .set((
+                    settings::cleared_at.eq(now),
+                    settings::cleared_by.eq(&actor.id),
+                ))
+                .returning(EntitlementRow::as_returning())
+                .get_result(conn)
+                .optional()?,
+            None => None,
+        };
         diesel::insert_into(settings::table)
             .values(&row)
             .execute(conn)?;
         let view = row.view();
-        let previous = replaced.first().map(EntitlementRow::view);
+        let previous = replaced.as_ref().map(EntitlementRow::view);
         let details = serde_json::json!({ "set": view, "replaced": previous });
         record(conn, audit, actor, &view, details)?;
         changed(conn, "entitlement set")?;

@@ -145,6 +145,14 @@ impl PgPolicy {
         Ok(self.with.access.authorize(caller, scope, target).await?)
     }
 
+    /// Whether the caller may write policy platform-wide (an operator): what it sets is
+    /// imposed.
+    async fn platform_authority(&self, caller: &Caller) -> bool {
+        self.authorized(caller, super::POLICY_WRITE, Target::Platform)
+            .await
+            .is_ok()
+    }
+
     /// The organization `slug` names once the caller may read policy there, or `None` (every
     /// organization) once the caller may read it platform-wide: how every list starts.
     async fn readable_org(
@@ -180,6 +188,13 @@ impl PgPolicy {
     async fn reload(&self) -> Result<(), PolicyError> {
         Ok(self.book.reload().await?)
     }
+}
+
+/// The refusal a tenant gets for replacing or clearing what platform authority imposed.
+fn imposed_here(what: &str) -> PolicyError {
+    PolicyError::Forbidden(format!(
+        "{what} was set here by a platform operator; only platform authority may change or clear it"
+    ))
 }
 
 /// Records a change (the new version) and wakes every process's book on commit.

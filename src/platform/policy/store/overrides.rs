@@ -13,7 +13,7 @@ use super::super::views::{NewOverride, OverrideView};
 use super::super::{Overrides, POLICY_WRITE, PolicyError};
 use super::rows::{OverrideRow, amount_of, resource_parts};
 use super::scopes::{self, MAX_NAME, required};
-use super::{PgPolicy, changed};
+use super::{PgPolicy, changed, imposed_here};
 use crate::platform::audit::{Actor, Audit, NewEvent};
 use crate::platform::iam::{Caller, OrganizationId, ProjectId, Target};
 
@@ -65,6 +65,7 @@ impl Overrides for PgPolicy {
         check_narrowing(&self.book.get(), &scope.subject, &scope.slot, setting, now)
             .map_err(|reason| PolicyError::invalid("value", reason))?;
         let (resource_type, resource_id) = resource_parts(scope.slot.resource.as_ref());
+        let platform = self.platform_authority(caller).await;
         let row = OverrideRow {
             id: Uuid::now_v7(),
             level: scope.slot.level.as_str().to_owned(),
@@ -83,6 +84,7 @@ impl Overrides for PgPolicy {
             created_at: now,
             cleared_at: None,
             cleared_by: None,
+            imposed: platform,
         };
         self.change(caller, move |conn, audit, actor| {
             set_on(conn, audit, actor, row, now)
@@ -111,6 +113,12 @@ impl Overrides for PgPolicy {
             .await?
             .ok_or_else(not_found)?;
         self.authorized(caller, POLICY_WRITE, target).await?;
+        if row.imposed && !self.platform_authority(caller).await {
+            return Err(imposed_here(&format!(
+                "this override of `{}`",
+                row.dimension
+            )));
+        }
         let now = self.with.clock.now();
         self.change(caller, move |conn, audit, actor| {
             clear_on(conn, audit, actor, row, now)
@@ -324,24 +332,42 @@ fn set_on(
     now: OffsetDateTime,
 ) -> Result<OverrideView, PolicyError> {
     conn.transaction(|conn| {
-        let replaced: Vec<OverrideRow> = diesel::update(overrides::table)
+        // Locked, so an operator's change cannot slip between this check and the write.
+        let live: Option<OverrideRow> = overrides::table
             .filter(overrides::level.eq(&row.level))
             .filter(overrides::scope_id.eq(&row.scope_id))
             .filter(overrides::dimension.eq(&row.dimension))
             .filter(overrides::resource_type.eq(&row.resource_type))
             .filter(overrides::resource_id.eq(&row.resource_id))
             .filter(overrides::cleared_at.is_null())
-            .set((
-                overrides::cleared_at.eq(now),
-                overrides::cleared_by.eq(&actor.id),
-            ))
-            .returning(OverrideRow::as_returning())
-            .get_results(conn)?;
+            .select(OverrideRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?;
+        // An imposed override that has expired no longer applies, so it bars nothing.
+        let imposed = live.as_ref().is_some_and(|l| l.imposed && l.view(now).live);
+        if imposed && !row.imposed {
+            return Err(imposed_here(&format!(
+                "the override of `{}` at this scope",
+                row.dimension
+            )));
+        }
+        let replaced: Option<OverrideRow> = match &live {
+            Some(live) => diesel::update(overrides::table.find(live.id))
+                .set((
+                    overrides::cleared_at.eq(now),
+                    overrides::cleared_by.eq(&actor.id),
+                ))
+                .returning(OverrideRow::as_returning())
+                .get_result(conn)
+                .optional()?,
+            None => None,
+        };
         diesel::insert_into(overrides::table)
             .values(&row)
             .execute(conn)?;
         let view = row.view(now);
-        let previous = replaced.first().map(|r| r.view(now));
+        let previous = replaced.map(|r| r.view(now));
         record(
             conn,
             audit,

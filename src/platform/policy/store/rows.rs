@@ -65,6 +65,7 @@ pub struct OverrideRow {
     pub created_at: OffsetDateTime,
     pub cleared_at: Option<OffsetDateTime>,
     pub cleared_by: Option<String>,
+    pub imposed: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -202,6 +203,7 @@ impl OverrideRow {
             created_at: self.created_at,
             cleared_at: self.cleared_at,
             live: self.cleared_at.is_none() && self.expires_at.is_none_or(|at| now < at),
+            imposed: self.imposed,
         }
     }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE policy.overrides DROP COLUMN imposed;
