@@ -324,6 +324,123 @@ async fn an_owner_sees_an_operators_override_marked_and_cannot_clear_it() {
     assert!(after.contains(r#"max="60""#), "still binds: {after}");
 }
 
+#[tokio::test]
+async fn entitlements_are_granted_withheld_and_cleared_with_the_forms() {
+    const PREMIUM: &str = "token_factory.premium_models";
+    const INFERENCE: &str = "token_factory.project_inference";
+    let t = tenants().await;
+    let admin = t.app.admin().await;
+    let alice = t.app.sign_in("alice@a.example", PASSWORD).await;
+    let url = t.app.url("/policy/org-a");
+    let send = |who: &reqwest::Client, fields: Vec<(&'static str, String)>| {
+        who.post(t.app.url("/policy/org-a/entitlements"))
+            .form(&fields)
+            .send()
+    };
+    let form = |csrf: &str, entitlement: &str, project: &str, setting: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("entitlement", entitlement.to_owned()),
+            ("project", project.to_owned()),
+            ("setting", setting.to_owned()),
+            ("reason", "pilot".to_owned()),
+        ]
+    };
+
+    let (_, before) = page(&admin, url.clone()).await;
+    let premium_row = format!(r#"<tr id="standing-default-{PREMIUM}">"#);
+    assert!(before.contains(&premium_row), "{before}");
+    let row = |html: &str| {
+        html[html.find(&premium_row).expect("the row")..]
+            .split("</tr>")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        row(&before).contains(">withheld<") && row(&before).ends_with("<td>default</td>"),
+        "{}",
+        row(&before)
+    );
+    let csrf = csrf_in(&before);
+    let granted = send(&admin, form(&csrf, PREMIUM, "default", "grant"))
+        .await
+        .expect("sent");
+    assert_eq!(granted.status(), 303);
+
+    let (_, html) = page(&alice, url.clone()).await;
+    assert!(
+        row(&html).contains(">held<") && row(&html).ends_with("<td>project</td>"),
+        "{}",
+        row(&html)
+    );
+    assert!(
+        html.contains(r#"<span class="tag">operator</span>"#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("clear-setting"),
+        "the owner cannot clear an operator's: {html}"
+    );
+    let csrf = csrf_in(&html);
+    let lift = send(&alice, form(&csrf, PREMIUM, "default", "withhold"))
+        .await
+        .expect("sent");
+    let lift_status = lift.status();
+    let lift_html = lift.text().await.expect("html");
+    assert_eq!(lift_status, 403, "{lift_html}");
+    assert!(
+        lift_html.contains(r#"id="entitlement-error""#),
+        "{lift_html}"
+    );
+    let wrong = send(
+        &alice,
+        form(&csrf, "token_factory.access", "default", "withhold"),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(
+        wrong.status(),
+        422,
+        "an organization's entitlement set per project"
+    );
+
+    let own = send(&alice, form(&csrf, INFERENCE, "", "withhold"))
+        .await
+        .expect("sent");
+    assert_eq!(own.status(), 303);
+    let (_, html) = page(&alice, url.clone()).await;
+    let inference_row = format!(r#"<tr id="standing-default-{INFERENCE}">"#);
+    let at = html.find(&inference_row).expect("inference row");
+    assert!(
+        html[at..]
+            .split("</tr>")
+            .next()
+            .unwrap_or_default()
+            .contains(">withheld<"),
+        "{html}"
+    );
+    let clear_at = html
+        .find("/entitlements/")
+        .expect("a clear form for the owner's own")
+        + "/entitlements/".len();
+    let id = &html[clear_at..clear_at + 36];
+    let cleared = alice
+        .post(t.app.url(&format!("/policy/org-a/entitlements/{id}/clear")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(cleared.status(), 303);
+    let (_, last) = page(&alice, url).await;
+    assert!(!last.contains("clear-setting"), "{last}");
+    assert!(
+        row(&last).contains(">held<"),
+        "the operator's grant stays: {}",
+        row(&last)
+    );
+}
+
 #[test]
 fn an_operator_grants_premium_models_to_a_project_sees_it_in_the_snapshot_and_clears_it() {
     const PREMIUM: &str = "token_factory.premium_models";

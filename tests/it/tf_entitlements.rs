@@ -204,7 +204,7 @@ async fn a_tenant_cannot_lift_what_an_operator_withheld() {
         status, 201,
         "granting what the parent gives is a tenant's: {narrowed}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.policy_heard().await;
     let res = gate
         .post("/chat/completions", &Gate::chat("mock", "hi"))
         .await;

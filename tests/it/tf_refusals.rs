@@ -151,7 +151,7 @@ async fn input_beyond_the_models_context_is_refused_before_forwarding() {
         .add_model(&console(), small)
         .await
         .expect("model");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.until_listed("small").await;
 
     let long = "many words ".repeat(40);
     let res = gate

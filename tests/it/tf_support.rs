@@ -160,7 +160,6 @@ impl Gate {
         }
     }
 
-    /// Adds `minor` cents to `acme`.
     /// The key of an administrator of `acme`, who may write policy in the organization and
     /// its projects but not platform-wide.
     pub async fn acme_admin_key(&self) -> String {
@@ -178,6 +177,7 @@ impl Gate {
         user_key((&self.app, &self.platform), &admin, "acme", &ADMIN_SCOPES).await
     }
 
+    /// Adds `minor` cents to `acme`.
     pub async fn top_up(&self, minor: i64) {
         let credit = Credit {
             amount_minor: minor,
@@ -263,7 +263,44 @@ impl Gate {
             .assign(&console(), "acme", "test", None)
             .await
             .expect("assigned");
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        self.policy_heard().await;
+    }
+
+    /// Waits until the server's policy book holds every policy change committed so far (it
+    /// hears of them through NOTIFY): its effective snapshot's version reaches the latest.
+    pub async fn policy_heard(&self) {
+        let latest: i64 = self
+            .scalar("SELECT coalesce(max(id), 0)::text AS n FROM policy.changes")
+            .parse()
+            .expect("a version");
+        let operator = self.app.admin_key().await.to_owned();
+        let path = "/api/v1/policy/orgs/acme/projects/default/effective";
+        for _ in 0..250 {
+            let res = self
+                .app
+                .client
+                .get(self.app.url(path))
+                .bearer_auth(&operator);
+            let snapshot: Value = res.send().await.expect("sent").json().await.expect("json");
+            if snapshot["version"].as_i64().is_some_and(|v| v >= latest) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the server's policy never reached version {latest}");
+    }
+
+    /// Waits until the server lists `model` (it hears of catalog changes through NOTIFY).
+    pub async fn until_listed(&self, model: &str) {
+        for _ in 0..250 {
+            let listed = self.models().await;
+            let data = listed["data"].as_array().into_iter().flatten();
+            if data.into_iter().any(|m| m["id"] == model) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the server never listed `{model}`");
     }
 
     /// POSTs `body` to `/v1{path}` with `key`.

@@ -36,7 +36,7 @@ async fn a_provider_that_is_down_answers_502_and_nothing_is_billed() {
         .add_model(&console(), dead)
         .await
         .expect("model");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.until_listed("dead").await;
     let unreachable = gate
         .post("/chat/completions", &Gate::chat("dead", "hi"))
         .await;
@@ -84,7 +84,7 @@ async fn the_next_endpoint_then_the_fallback_model_serve_when_one_fails() {
         .add_model(&console(), lonely)
         .await
         .expect("model");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.until_listed("lonely").await;
 
     for _ in 0..4 {
         let res = gate

@@ -1,9 +1,11 @@
 //! Portal pages: `/policy` (the plans, and the organizations the caller can open) and
 //! `/policy/{org}` (its plan assignments, its overrides live and past, each project's use
-//! against its limits, and the forms that set a project's override and clear one). Every
+//! against its limits and standing of each entitlement, and the forms that set a project's
+//! override or an entitlement setting and clear one). Every
 //! read and change authorizes through policy's traits, so a tenant sees only its own
 //! organizations; the forms show to whoever holds `platform.policy.write` there.
 
+mod entitlements;
 mod rows;
 
 use actix_web::http::StatusCode;
@@ -12,10 +14,11 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use self::entitlements::{EntitlementForm, SettingRow, StandingRow};
 use self::rows::{AssignmentRow, OverrideRow, PlanRow, ProjectUsage};
 use super::{
-    Decisions, EffectiveQuery, Level, NewOverride, Overrides, POLICY_READ, POLICY_WRITE, Plans,
-    Value,
+    Decisions, EffectiveQuery, Entitlements, Level, NewOverride, Overrides, POLICY_READ,
+    POLICY_WRITE, Plans, Value,
 };
 use crate::kit::error::ApiError;
 use crate::kit::http::input::Form;
@@ -28,7 +31,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(home)
         .service(org_page)
         .service(set_override)
-        .service(clear_override);
+        .service(clear_override)
+        .service(entitlements::set_entitlement)
+        .service(entitlements::clear_entitlement);
 }
 
 /// Most plans and overrides a page lists.
@@ -78,11 +83,26 @@ struct OrgPage {
     overrides: Vec<OverrideRow>,
     projects: Vec<ProjectUsage>,
     dimensions: Vec<String>,
+    standings: Vec<StandingRow>,
+    settings: Vec<SettingRow>,
+    /// The entitlements the form offers.
+    entitlement_ids: Vec<String>,
     can_write: bool,
     /// Platform-wide write: may clear what operators imposed.
     operator: bool,
     error: Option<String>,
     form: OverrideForm,
+    entitlement_error: Option<String>,
+    entitlement_form: EntitlementForm,
+}
+
+/// The forms as the page shows them: empty, or one sent back with what was wrong.
+#[derive(Default)]
+struct Forms {
+    override_form: OverrideForm,
+    override_error: Option<String>,
+    entitlement_form: EntitlementForm,
+    entitlement_error: Option<String>,
 }
 
 /// What the organization page reads from.
@@ -90,6 +110,7 @@ struct Sources {
     iam: web::Data<Iam>,
     plans: web::Data<dyn Plans>,
     overrides: web::Data<dyn Overrides>,
+    entitlements: web::Data<dyn Entitlements>,
     decisions: web::Data<dyn Decisions>,
 }
 
@@ -113,18 +134,18 @@ impl Sources {
                 .ok_or_else(missing)?,
             plans: req.app_data().cloned().ok_or_else(missing)?,
             overrides: req.app_data().cloned().ok_or_else(missing)?,
+            entitlements: req.app_data().cloned().ok_or_else(missing)?,
             decisions: req.app_data().cloned().ok_or_else(missing)?,
         })
     }
 
-    /// The page for `org`, with `error` above the form and `form` filled in again.
+    /// The page for `org`, with `forms` as they were sent (and what was wrong) or empty.
     async fn page(
         &self,
         signed: &SignedIn,
         req: &HttpRequest,
         org: &str,
-        error: Option<String>,
-        form: OverrideForm,
+        forms: Forms,
     ) -> Result<OrgPage, ApiError> {
         let caller = signed.caller();
         // Policy authorizes the organization first: tenancy's project list asks no caller.
@@ -145,6 +166,15 @@ impl Sources {
             .collect();
         dimensions.sort();
         dimensions.dedup();
+        let operator = signed.require(POLICY_WRITE).is_ok();
+        let standings = self.standings(&caller, org, &projects).await?;
+        let mut entitlement_ids: Vec<String> =
+            standings.iter().map(|s| s.entitlement.clone()).collect();
+        entitlement_ids.sort();
+        entitlement_ids.dedup();
+        let settings = self
+            .entitlements
+            .entitlement_settings(&caller, Some(org), None, SHOWN);
         Ok(OrgPage {
             layout: layout(req, &format!("Policy · {org}")),
             slug: org.to_owned(),
@@ -155,11 +185,39 @@ impl Sources {
                 .collect(),
             projects: usage,
             dimensions,
+            standings,
+            settings: (settings.await?.iter())
+                .map(|s| SettingRow::new(s, &projects, operator))
+                .collect(),
+            entitlement_ids,
             can_write: self.may_write(signed, &caller, org).await,
-            operator: signed.require(POLICY_WRITE).is_ok(),
-            error,
-            form,
+            operator,
+            error: forms.override_error,
+            form: forms.override_form,
+            entitlement_error: forms.entitlement_error,
+            entitlement_form: forms.entitlement_form,
         })
+    }
+
+    /// Each project's standing of every entitlement, from its effective policy.
+    async fn standings(
+        &self,
+        caller: &Caller,
+        org: &str,
+        projects: &[crate::platform::iam::Project],
+    ) -> Result<Vec<StandingRow>, ApiError> {
+        let mut rows = Vec::new();
+        for project in projects {
+            let query = EffectiveQuery {
+                organization: org.to_owned(),
+                project: project.slug.clone(),
+                api_key: None,
+                resource: None,
+            };
+            let effective = self.decisions.effective(caller, query).await?;
+            rows.extend(StandingRow::all(project, &effective.entitlements));
+        }
+        Ok(rows)
     }
 
     /// Whether to offer the forms: `platform.policy.write` across the platform or in `org`
@@ -195,8 +253,7 @@ async fn org_page(
     req: HttpRequest,
     org: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = OverrideForm::default();
-    render(&sources.page(&signed, &req, &org, None, form).await?)
+    render(&sources.page(&signed, &req, &org, Forms::default()).await?)
 }
 
 /// A project's override as the form sends it.
@@ -293,13 +350,27 @@ async fn set_override(
             .map_err(ApiError::from),
         Err(err) => Err(err),
     };
-    let Err(err) = set else {
-        return Ok(back_to(&org));
+    let sent_back = |message| Forms {
+        override_form: form,
+        override_error: Some(message),
+        ..Forms::default()
+    };
+    after_submit((&sources, &signed, &req), &org, set.map(drop), sent_back).await
+}
+
+/// Back to the page once a form's change is made; else the page again, answered with the
+/// error's status, the form filled in as sent and what was wrong beside it (`sent_back`).
+async fn after_submit(
+    (sources, signed, req): (&Sources, &SignedIn, &HttpRequest),
+    org: &str,
+    done: Result<(), ApiError>,
+    sent_back: impl FnOnce(String) -> Forms,
+) -> Result<HttpResponse, ApiError> {
+    let Err(err) = done else {
+        return Ok(back_to(org));
     };
     let (status, message) = correctable(err)?;
-    let page = sources
-        .page(&signed, &req, &org, Some(message), form)
-        .await?;
+    let page = sources.page(signed, req, org, sent_back(message)).await?;
     let mut response = render(&page)?;
     *response.status_mut() = status;
     Ok(response)
