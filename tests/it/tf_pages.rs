@@ -49,8 +49,15 @@ async fn a_platform_operator_sees_keys_usage_models_health_and_recent_errors() {
         &gate.app.db,
         &["user", "grant", ADMIN_EMAIL, "token_factory.consumer"],
     );
-    // The analytics writer flushes every half second.
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    // The analytics writer flushes every half second, in order: once the last request
+    // (the 502) is stored, so is every one before it, with the roll-ups they add to.
+    let stored = "SELECT count(*)::text AS n FROM token_factory.requests WHERE status = 502";
+    for _ in 0..250 {
+        if gate.scalar(stored) != "0" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     let home = browser
         .get(gate.app.url("/token-factory?org=acme"))

@@ -377,6 +377,47 @@ async fn a_malformed_body_and_an_unknown_route_answer_openais_error_shape() {
 }
 
 #[tokio::test]
+async fn a_large_body_is_read_off_the_workers_and_answered_as_a_small_one_would_be() {
+    let gate = Gate::start().await;
+    // Past 64 KiB a body is parsed on a blocking thread: the answers must not change.
+    let long = "many words ".repeat(20_000);
+    let valid = json!({"model": "mock", "messages": [{"role": "user", "content": long}]});
+    let mut broken = valid.to_string();
+    broken.truncate(broken.len() - 3);
+    let raw = |body: String| {
+        gate.app
+            .client
+            .post(gate.app.url("/v1/chat/completions"))
+            .bearer_auth(&gate.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    let (status, too_long) = error_of(gate.post("/chat/completions", &valid).await).await;
+    let (broken_status, unparsable) = error_of(raw(broken).await.expect("sent")).await;
+
+    assert!(valid.to_string().len() > 200_000);
+    assert_eq!(
+        (
+            status,
+            too_long["code"].as_str(),
+            too_long["param"].as_str()
+        ),
+        (400, Some("context_length_exceeded"), Some("messages"))
+    );
+    assert_eq!(broken_status, 400, "{unparsable}");
+    assert_eq!(unparsable["type"], "invalid_request_error");
+    assert!(
+        unparsable["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("column")),
+        "{unparsable}"
+    );
+    assert_eq!(gate.mock.count("/v1/chat/completions"), 0);
+}
+
+#[tokio::test]
 async fn the_gateway_refuses_to_serve_until_its_packet_is_onboarded() {
     let app = crate::helpers::TestApp::spawn().await;
 

@@ -171,6 +171,24 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
     Ok(body)
 }
 
+/// `parse` over `bytes`, on a blocking thread past `INLINE_BYTES` (the token counts' rule):
+/// a body may be megabytes of JSON, too long to parse on an HTTP worker.
+async fn parsed<T: Send + 'static>(
+    bytes: BytesMut,
+    parse: fn(&[u8]) -> Result<T, OpenAiError>,
+) -> Result<T, OpenAiError> {
+    if bytes.len() <= tokens::INLINE_BYTES {
+        return parse(&bytes);
+    }
+    match tokio::task::spawn_blocking(move || parse(&bytes)).await {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            log::error!("parsing a request body failed: {err}");
+            Err(OpenAiError::internal())
+        }
+    }
+}
+
 async fn generate(
     gateway: Arc<Gateway>,
     arrival: Arrival,
@@ -180,10 +198,11 @@ async fn generate(
     named: &mut String,
 ) -> Result<HttpResponse, OpenAiError> {
     let bytes = read_body(payload, gateway.settings.max_request_bytes).await?;
-    let counted: Counted = match route {
-        Route::Chat => wire::chat::parse(&bytes)?,
-        _ => wire::completions::parse(&bytes)?,
+    let parse = match route {
+        Route::Chat => wire::chat::parse,
+        _ => wire::completions::parse,
     };
+    let counted: Counted = parsed(bytes, parse).await?;
     named.clone_from(&counted.model);
     let model = gateway.place(&principal, &counted.model, ModelKind::Chat)?;
     let input = tokens::count_all(counted.texts).await + counted.overhead;
@@ -247,7 +266,7 @@ async fn embed(
     named: &mut String,
 ) -> Result<HttpResponse, OpenAiError> {
     let bytes = read_body(payload, gateway.settings.max_request_bytes).await?;
-    let parsed = wire::embeddings::parse(&bytes)?;
+    let parsed = parsed(bytes, wire::embeddings::parse).await?;
     named.clone_from(&parsed.model);
     let model = gateway.place(&principal, &parsed.model, ModelKind::Embedding)?;
     let counts = tokens::count_each(parsed.texts).await;
