@@ -158,3 +158,68 @@ async fn a_tenant_replaces_its_own_override_and_the_operator_may_replace_it_too(
         403
     );
 }
+
+/// First writes at an empty slot race on its unique index; the loser tries again, finds
+/// the winner and is judged by it, so nobody sees a bare 409.
+#[tokio::test]
+async fn concurrent_first_writes_at_one_slot_settle_as_if_they_had_queued() {
+    let gate = Gate::start().await;
+    gate.plan(vec![limit(RPM, 100)]).await;
+    let operator = gate.app.admin_key().await.to_owned();
+    let tenant = gate.acme_admin_key().await;
+    let path = "/api/v1/policy/overrides";
+
+    let tenants = (1..=6).map(|n| send(&gate, &tenant, "POST", path, Some(at_org(n, "budget"))));
+    let statuses: Vec<Value> = futures_util::future::join_all(tenants)
+        .await
+        .into_iter()
+        .map(|answer| answer["status"].clone())
+        .collect();
+    assert_eq!(statuses, vec![json!(201); 6]);
+    assert_eq!(
+        live(&gate, &tenant).await.len(),
+        1,
+        "one live override per slot"
+    );
+
+    for round in 0..4 {
+        let mut body = at_org(1, "race");
+        body["level"] = json!("project");
+        body["project"] = json!("default");
+        let mut ours = body.clone();
+        ours["value"]["amount"] = json!(2 + round);
+        let (theirs, mine) = tokio::join!(
+            send(&gate, &operator, "POST", path, Some(body)),
+            send(&gate, &tenant, "POST", path, Some(ours)),
+        );
+        assert_eq!(theirs["status"], 201, "{theirs}");
+        assert!(
+            [201, 403].contains(&mine["status"].as_u64().unwrap_or(0)),
+            "{mine}"
+        );
+        clear_project_slot(&gate, &operator).await;
+    }
+}
+
+async fn clear_project_slot(gate: &Gate, operator: &str) {
+    let page = send(
+        gate,
+        operator,
+        "GET",
+        "/api/v1/policy/overrides?organization=acme",
+        None,
+    )
+    .await;
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    for o in items
+        .iter()
+        .filter(|o| o["live"] == json!(true) && o["level"] == json!("project"))
+    {
+        let id = o["id"].as_str().expect("id");
+        let path = format!("/api/v1/policy/overrides/{id}");
+        assert_eq!(
+            send(gate, operator, "DELETE", &path, None).await["status"],
+            200
+        );
+    }
+}

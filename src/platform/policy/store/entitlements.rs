@@ -14,7 +14,7 @@ use super::super::views::{EntitlementSettingView, NewEntitlementSetting};
 use super::super::{Entitlements, POLICY_WRITE, PolicyError};
 use super::rows::EntitlementRow;
 use super::scopes::{self, MAX_NAME, required};
-use super::{PgPolicy, changed, imposed_here};
+use super::{PgPolicy, changed, imposed_here, queue_at_slot};
 use crate::platform::audit::{Actor, Audit, NewEvent};
 use crate::platform::iam::{Caller, Target};
 
@@ -250,7 +250,9 @@ fn set_on(
     now: OffsetDateTime,
 ) -> Result<EntitlementSettingView, PolicyError> {
     conn.transaction(|conn| {
-        // Locked, so an operator's change cannot slip between this check and the write.
+        let slot = [&row.entitlement, &row.level, &row.scope_id];
+        queue_at_slot(conn, &format!("entitlement:{slot:?}"))?;
+        // Locked, so a clear cannot slip between this check and the write.
         let live: Option<EntitlementRow> = settings::table
             .filter(settings::entitlement.eq(&row.entitlement))
             .filter(settings::level.eq(&row.level))

@@ -190,6 +190,19 @@ impl PgPolicy {
     }
 }
 
+/// Holds the slot `key` names until the transaction ends, so writers at one slot queue.
+/// Locking the live row is not enough: at an empty slot there is none, both writers would
+/// find it empty, and the second would collide with the first on the slot's unique index
+/// (a bare 409) instead of being judged by what the first wrote (an imposed override
+/// refuses a tenant with 403). Behind a replacement, the row lock alone would let the
+/// waiter find the slot empty again.
+fn queue_at_slot(conn: &mut PgConnection, key: &str) -> Result<(), PolicyError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('policy.slot:' || $1, 0))")
+        .bind::<diesel::sql_types::Text, _>(key)
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The refusal a tenant gets for replacing or clearing what platform authority imposed.
 fn imposed_here(what: &str) -> PolicyError {
     PolicyError::Forbidden(format!(

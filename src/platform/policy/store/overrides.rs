@@ -13,7 +13,7 @@ use super::super::views::{NewOverride, OverrideView};
 use super::super::{Overrides, POLICY_WRITE, PolicyError};
 use super::rows::{OverrideRow, amount_of, resource_parts};
 use super::scopes::{self, MAX_NAME, required};
-use super::{PgPolicy, changed, imposed_here};
+use super::{PgPolicy, changed, imposed_here, queue_at_slot};
 use crate::platform::audit::{Actor, Audit, NewEvent};
 use crate::platform::iam::{Caller, OrganizationId, ProjectId, Target};
 
@@ -332,7 +332,15 @@ fn set_on(
     now: OffsetDateTime,
 ) -> Result<OverrideView, PolicyError> {
     conn.transaction(|conn| {
-        // Locked, so an operator's change cannot slip between this check and the write.
+        let slot = [
+            &row.level,
+            &row.scope_id,
+            &row.dimension,
+            &row.resource_type,
+            &row.resource_id,
+        ];
+        queue_at_slot(conn, &format!("override:{slot:?}"))?;
+        // Locked, so a clear cannot slip between this check and the write.
         let live: Option<OverrideRow> = overrides::table
             .filter(overrides::level.eq(&row.level))
             .filter(overrides::scope_id.eq(&row.scope_id))
