@@ -26,6 +26,7 @@ pub mod catalog;
 pub mod cli;
 pub mod gateway;
 pub mod metrics;
+pub mod offload;
 pub mod pages;
 mod schema;
 pub mod store;

@@ -6,9 +6,7 @@
 
 use tiktoken_rs::cl100k_base_singleton;
 
-/// Texts longer than this are counted on a blocking thread, off the HTTP workers (and
-/// whole answers longer than this are read there too, `gateway::answer`).
-pub const INLINE_BYTES: usize = 64 * 1024;
+use super::offload;
 
 /// Tokens in `text`.
 pub fn count(text: &str) -> u64 {
@@ -26,16 +24,14 @@ pub async fn count_all(texts: Vec<String>) -> u64 {
 /// Tokens in each text of `texts`, in order; large inputs are counted off the HTTP workers.
 pub async fn count_each(texts: Vec<String>) -> Vec<u64> {
     let bytes: Vec<usize> = texts.iter().map(String::len).collect();
-    let each = |texts: &[String]| texts.iter().map(|t| count(t)).collect::<Vec<u64>>();
-    if bytes.iter().sum::<usize>() <= INLINE_BYTES {
-        return each(&texts);
-    }
-    match tokio::task::spawn_blocking(move || each(&texts)).await {
-        Ok(counts) => counts,
-        // The count panicked, which tiktoken does not do on any string; count by bytes,
-        // which never undercounts by more than a BPE token's length.
-        Err(_) => bytes.into_iter().map(|b| b as u64).collect(),
-    }
+    let total = bytes.iter().sum();
+    let each = move || texts.iter().map(|t| count(t)).collect::<Vec<u64>>();
+    // Should a count be lost, count by bytes, which never undercounts by more than a BPE
+    // token's length.
+    offload::sized(total, each, || {
+        bytes.into_iter().map(|b| b as u64).collect()
+    })
+    .await
 }
 
 /// What a chat prompt costs beyond its texts: per OpenAI's counting guide, 3 tokens per

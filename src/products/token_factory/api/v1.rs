@@ -16,9 +16,9 @@ use crate::products::token_factory::gateway::answer::Shape;
 use crate::products::token_factory::gateway::finish::{Produced, Refused};
 use crate::products::token_factory::gateway::relay::relay;
 use crate::products::token_factory::gateway::{Gateway, request_id};
-use crate::products::token_factory::upstream::Route;
+use crate::products::token_factory::upstream::{Outgoing, Route};
 use crate::products::token_factory::wire::{self, Counted, OpenAiError};
-use crate::products::token_factory::{INFERENCE, MODELS_READ, ModelKind, tokens};
+use crate::products::token_factory::{INFERENCE, MODELS_READ, ModelKind, offload, tokens};
 
 /// Registers `/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -171,22 +171,14 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
     Ok(body)
 }
 
-/// `parse` over `bytes`, on a blocking thread past `INLINE_BYTES` (the token counts' rule):
-/// a body may be megabytes of JSON, too long to parse on an HTTP worker.
+/// `parse` over `bytes`, where `offload` puts it: a body may be megabytes of JSON, too
+/// long to parse on an HTTP worker.
 async fn parsed<T: Send + 'static>(
     bytes: BytesMut,
     parse: fn(&[u8]) -> Result<T, OpenAiError>,
 ) -> Result<T, OpenAiError> {
-    if bytes.len() <= tokens::INLINE_BYTES {
-        return parse(&bytes);
-    }
-    match tokio::task::spawn_blocking(move || parse(&bytes)).await {
-        Ok(parsed) => parsed,
-        Err(err) => {
-            log::error!("parsing a request body failed: {err}");
-            Err(OpenAiError::internal())
-        }
-    }
+    let size = bytes.len();
+    offload::sized(size, move || parse(&bytes), || Err(OpenAiError::internal())).await
 }
 
 async fn generate(
@@ -198,6 +190,7 @@ async fn generate(
     named: &mut String,
 ) -> Result<HttpResponse, OpenAiError> {
     let bytes = read_body(payload, gateway.settings.max_request_bytes).await?;
+    let received = bytes.len();
     let parse = match route {
         Route::Chat => wire::chat::parse,
         _ => wire::completions::parse,
@@ -223,6 +216,7 @@ async fn generate(
     if asked.stream {
         body.insert("stream_options".into(), json!({"include_usage": true}));
     }
+    let mut body = Outgoing::new(body, received);
     let forwarded = match gateway.forward(&model, route, &mut body).await {
         Ok(forwarded) => forwarded,
         Err(failed) => {
@@ -266,6 +260,7 @@ async fn embed(
     named: &mut String,
 ) -> Result<HttpResponse, OpenAiError> {
     let bytes = read_body(payload, gateway.settings.max_request_bytes).await?;
+    let received = bytes.len();
     let parsed = parsed(bytes, wire::embeddings::parse).await?;
     named.clone_from(&parsed.model);
     let model = gateway.place(&principal, &parsed.model, ModelKind::Embedding)?;
@@ -296,6 +291,7 @@ async fn embed(
     let ticket = gateway.admit(principal, Arc::clone(&model), Route::Embeddings, &asked, 0)?;
     let mut body = parsed.body;
     body.remove("encoding_format");
+    let mut body = Outgoing::new(body, received);
     let forwarded = match gateway.forward(&model, Route::Embeddings, &mut body).await {
         Ok(forwarded) => forwarded,
         Err(failed) => {

@@ -1,14 +1,13 @@
 //! An upstream's whole (not streamed) answer, read for the client: parsed, its usage and
 //! output noted, its `model` set to the catalog id, embeddings encoded as the client asked,
 //! and serialized again. An embeddings answer for a large batch runs to tens of megabytes
-//! of JSON, so past `INLINE_BYTES` (the token counts' rule) this runs on a blocking thread,
-//! off the HTTP workers.
+//! of JSON, so it runs where `offload` puts it.
 
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 use super::finish::Output;
-use crate::products::token_factory::tokens::INLINE_BYTES;
+use crate::products::token_factory::offload;
 use crate::products::token_factory::wire::embeddings::to_base64;
 
 /// How the client wants the answer shaped.
@@ -34,17 +33,10 @@ pub enum Answer {
 
 /// Reads `bytes`, which the upstream answered with `status`, for a client of `model`.
 pub async fn read(bytes: BytesMut, status: u16, model: &str, shape: Shape) -> Answer {
-    if bytes.len() <= INLINE_BYTES {
-        return read_now(&bytes, status, model, shape);
-    }
     let model = model.to_owned();
-    match tokio::task::spawn_blocking(move || read_now(&bytes, status, &model, shape)).await {
-        Ok(answer) => answer,
-        Err(err) => {
-            log::error!("reading an upstream answer failed: {err}");
-            Answer::NotJson
-        }
-    }
+    let size = bytes.len();
+    let work = move || read_now(&bytes, status, &model, shape);
+    offload::sized(size, work, || Answer::NotJson).await
 }
 
 fn read_now(bytes: &[u8], status: u16, model: &str, shape: Shape) -> Answer {

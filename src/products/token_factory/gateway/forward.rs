@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use serde_json::{Map, Value};
 
 use super::Gateway;
 use crate::products::token_factory::catalog::{Endpoint, Model};
 use crate::products::token_factory::upstream::health::{Change, Slot};
-use crate::products::token_factory::upstream::{Failure, Reply, Route, route};
+use crate::products::token_factory::upstream::{Failure, Outgoing, Reply, Route, route};
 use crate::products::token_factory::wire::OpenAiError;
 
 /// An upstream that answered, with the place it holds.
@@ -49,7 +48,7 @@ impl Gateway {
         &self,
         model: &Arc<Model>,
         route: Route,
-        body: &mut Map<String, Value>,
+        body: &mut Outgoing,
     ) -> Result<Forwarded, Unforwarded> {
         let candidates = route::candidates(&self.book.get(), model);
         let mut last: Option<Failure> = None;
@@ -59,10 +58,7 @@ impl Gateway {
             let Some(slot) = self.upstreams.health.acquire(&endpoint) else {
                 continue;
             };
-            body.insert(
-                "model".into(),
-                Value::String(endpoint.upstream_model.clone()),
-            );
+            body.name_model(&endpoint.upstream_model);
             let began = Instant::now();
             let sent = self.upstreams.send(&endpoint, route, body).await;
             waited += began.elapsed();

@@ -1,12 +1,13 @@
 //! The request path, from bearer key to settled usage. Each step is a file:
 //! `admit` (key, scope, model, guards, policy, spend), `forward` (endpoints in turn, before
-//! the first byte reaches the client), `relay` (a stream passed through as it arrives),
+//! the first byte reaches the client), `relay` and `chunk` (a stream passed through as it arrives, event by event),
 //! `whole` and `answer` (an answer read whole, off the workers when it is large), `finish`
 //! (usage committed to billing, the hold settled, the admission corrected, the analytics
 //! record), `limits` (the `x-ratelimit-*` headers).
 
 pub mod admit;
 pub mod answer;
+pub mod chunk;
 pub mod finish;
 pub mod forward;
 pub mod limits;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use serde_json::Value;
 
+use super::chunk::{self, Event};
 use super::finish::{Output, Produced};
 use super::forward::Forwarded;
 use super::{Gateway, Ticket};
@@ -117,58 +117,42 @@ impl Relay {
     }
 
     async fn event(&mut self, data: String) {
-        if data.trim() == "[DONE]" {
-            return self.end(true).await;
-        }
-        let Ok(mut chunk) = serde_json::from_str::<Value>(&data) else {
-            return self
-                .fail("The model's upstream sent an event that is not JSON.")
-                .await;
-        };
-        if chunk.get("error").is_some() {
-            self.pending
-                .push_back(Bytes::from(format!("data: {chunk}\n\n")));
-            self.produced.status = 502;
-            self.produced.error_code = Some("upstream_error");
-            return self.end(false).await;
-        }
-        self.note(&chunk);
-        let usage_only =
-            chunk["choices"].as_array().is_some_and(Vec::is_empty) && chunk["usage"].is_object();
-        if usage_only && !self.client_usage {
-            return;
-        }
-        if let Some(map) = chunk.as_object_mut() {
-            if !self.client_usage {
-                map.remove("usage");
+        let model = Arc::clone(&self.model);
+        let chunk = match chunk::read(data, model, self.client_usage).await {
+            Event::Done => return self.end(true).await,
+            Event::Garbled => {
+                return self
+                    .fail("The model's upstream sent an event that is not JSON.")
+                    .await;
             }
-            map.insert("model".into(), Value::String(self.model.to_string()));
-        }
+            Event::Failed(event) => {
+                self.pending.push_back(event);
+                self.produced.status = 502;
+                self.produced.error_code = Some("upstream_error");
+                return self.end(false).await;
+            }
+            Event::Chunk(chunk) => chunk,
+        };
+        self.note(chunk.reported, &chunk.text);
+        let Some(event) = chunk.relayed else {
+            return;
+        };
         if self.produced.first_token.is_none()
             && let Some(ticket) = &self.ticket
         {
             self.produced.first_token = Some(ticket.started.elapsed());
         }
-        self.pending
-            .push_back(Bytes::from(format!("data: {chunk}\n\n")));
+        self.pending.push_back(event);
     }
 
-    /// Notes the chunk's usage and text.
-    fn note(&mut self, chunk: &Value) {
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            let n = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
-            self.produced.reported = Some((n("prompt_tokens"), n("completion_tokens")));
+    /// Notes a chunk's usage and text.
+    fn note(&mut self, reported: Option<(u64, u64)>, text: &str) {
+        if reported.is_some() {
+            self.produced.reported = reported;
         }
-        for choice in chunk["choices"].as_array().into_iter().flatten() {
-            let text = choice
-                .pointer("/delta/content")
-                .or_else(|| choice.get("text"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            match self.text.len() + text.len() <= MAX_KEPT_TEXT {
-                true => self.text.push_str(text),
-                false => self.overflow_bytes += text.len(),
-            }
+        match self.text.len() + text.len() <= MAX_KEPT_TEXT {
+            true => self.text.push_str(text),
+            false => self.overflow_bytes += text.len(),
         }
     }
 

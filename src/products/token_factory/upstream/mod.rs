@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod health;
+mod outgoing;
 pub mod route;
 
 use std::pin::Pin;
@@ -11,10 +12,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use serde_json::{Map, Value};
 
 use super::catalog::{Endpoint, Target};
 use health::Health;
+pub use outgoing::Outgoing;
 
 /// A response body as it arrives.
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
@@ -113,16 +114,16 @@ impl Upstreams {
         &self,
         endpoint: &Endpoint,
         route: Route,
-        body: &Map<String, Value>,
+        body: &Outgoing,
     ) -> Result<Reply, Failure> {
         match &endpoint.target {
             Target::DemoEcho if route != Route::Embeddings => Ok(Reply {
                 status: 200,
-                body: demo::generate(body, route == Route::Chat, self.demo_word_delay),
+                body: demo::generate(body.fields(), route == Route::Chat, self.demo_word_delay),
             }),
             Target::DemoEmbed if route == Route::Embeddings => Ok(Reply {
                 status: 200,
-                body: demo::embed(body),
+                body: demo::embed(body.fields()),
             }),
             Target::DemoEcho | Target::DemoEmbed => Ok(Reply {
                 status: 404,
@@ -143,9 +144,9 @@ impl Upstreams {
         &self,
         endpoint: &Endpoint,
         url: &str,
-        body: &Map<String, Value>,
+        body: &Outgoing,
     ) -> Result<Reply, Failure> {
-        let bytes = serde_json::to_vec(body).map_err(|err| Failure::Connect(err.to_string()))?;
+        let bytes = body.encoded().await?;
         let mut request = self
             .http
             .post(url)
