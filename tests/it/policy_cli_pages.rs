@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use crate::helpers::{TestDb, aicloud, csrf_in};
+use crate::helpers::{ADMIN_EMAIL, TestDb, aicloud, csrf_in};
 use crate::iam_tenants::{PASSWORD, tenants};
 
 const RPM: &str = "token_factory.requests_per_minute";
@@ -375,8 +375,8 @@ async fn entitlements_are_granted_withheld_and_cleared_with_the_forms() {
         row(&html)
     );
     assert!(
-        html.contains(r#"<span class="tag">operator</span>"#),
-        "{html}"
+        html.contains(&format!(r#"<td>{ADMIN_EMAIL} <span class="tag">operator</span>"#)),
+        "the setting names who set it as people know them: {html}"
     );
     assert!(
         !html.contains("clear-setting"),

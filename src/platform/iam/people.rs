@@ -11,6 +11,9 @@ use crate::platform::audit::Actor;
 /// The platform role that administers everything, declared by the platform's packet.
 pub const PLATFORM_ADMIN: &str = "platform.platform_admin";
 
+/// Most users `People::emails_of` names at once (a page's worth).
+pub const MAX_NAMED: usize = 500;
+
 /// A person.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct User {
@@ -73,6 +76,13 @@ pub trait People: Send + Sync {
 
     /// Every user, by email.
     async fn users(&self) -> Result<Vec<User>, IamError>;
+
+    /// The email of each of `ids` that is a user, for pages that name who did something
+    /// (an id that is no user is left out). At most `MAX_NAMED` ids at once.
+    async fn emails_of(
+        &self,
+        ids: Vec<Uuid>,
+    ) -> Result<std::collections::HashMap<Uuid, String>, IamError>;
 
     /// Creates a user (no roles). Audited.
     async fn create_user(

@@ -5,6 +5,7 @@
 //! read and change authorizes through policy's traits, so a tenant sees only its own
 //! organizations; the forms show to whoever holds `platform.policy.write` there.
 
+mod authors;
 mod entitlements;
 mod rows;
 
@@ -14,6 +15,7 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use self::authors::Authors;
 use self::entitlements::{EntitlementForm, SettingRow, StandingRow};
 use self::rows::{AssignmentRow, OverrideRow, PlanRow, ProjectUsage};
 use super::{
@@ -175,19 +177,25 @@ impl Sources {
         let settings = self
             .entitlements
             .entitlement_settings(&caller, Some(org), None, SHOWN);
+        let settings = settings.await?;
+        let authors = (assignments.iter().map(|a| a.created_by.as_str()))
+            .chain(found.iter().map(|o| o.author.as_str()))
+            .chain(settings.iter().map(|s| s.author.as_str()));
+        let authors = Authors::of(self.iam.people.as_ref(), authors).await?;
         Ok(OrgPage {
             layout: layout(req, &format!("Policy · {org}")),
             slug: org.to_owned(),
-            assignments: assignments.iter().map(AssignmentRow::from).collect(),
-            overrides: found
-                .iter()
-                .map(|o| OverrideRow::new(o, &projects))
+            assignments: (assignments.iter())
+                .map(|a| AssignmentRow::new(a, &authors))
+                .collect(),
+            overrides: (found.iter())
+                .map(|o| OverrideRow::new(o, &projects, &authors))
                 .collect(),
             projects: usage,
             dimensions,
             standings,
-            settings: (settings.await?.iter())
-                .map(|s| SettingRow::new(s, &projects, operator))
+            settings: (settings.iter())
+                .map(|s| SettingRow::new(s, &projects, &authors, operator))
                 .collect(),
             entitlement_ids,
             can_write: self.may_write(signed, &caller, org).await,

@@ -1,9 +1,11 @@
 //! Users, platform roles and passwords, as the platform administers them.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::super::people::{CurrentUser, PLATFORM_ADMIN, People, SignedIn, User};
+use super::super::people::{CurrentUser, MAX_NAMED, PLATFORM_ADMIN, People, SignedIn, User};
 use super::super::schema::{platform_roles, sessions, users};
 use super::super::{Caller, IamError, PLATFORM_SCOPE_MARKER, Target};
 use super::accounts::{
@@ -39,6 +41,29 @@ impl People for PgIam {
 
     async fn users(&self) -> Result<Vec<User>, IamError> {
         self.db.run(PgIam::users_on).await
+    }
+
+    async fn emails_of(&self, ids: Vec<Uuid>) -> Result<HashMap<Uuid, String>, IamError> {
+        if ids.len() > MAX_NAMED {
+            return Err(IamError::Invalid {
+                field: "ids",
+                reason: format!("at most {MAX_NAMED} users are named at once"),
+            });
+        }
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let found: Vec<(Uuid, String)> = self
+            .db
+            .run(move |conn| {
+                users::table
+                    .filter(users::id.eq_any(&ids))
+                    .select((users::id, users::email))
+                    .load(conn)
+                    .map_err(IamError::from)
+            })
+            .await?;
+        Ok(found.into_iter().collect())
     }
 
     async fn create_user(

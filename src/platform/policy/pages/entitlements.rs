@@ -10,6 +10,7 @@ use super::super::cli::text::set_by;
 use super::super::{
     EffectiveEntitlement, EntitlementSettingView, Entitlements, Level, NewEntitlementSetting,
 };
+use super::authors::Authors;
 use super::{Forms, Sources, after_submit, back_to};
 use crate::kit::error::ApiError;
 use crate::kit::http::input::Form;
@@ -92,8 +93,13 @@ pub struct SettingRow {
 }
 
 impl SettingRow {
-    /// `s` as `viewer` sees it (`operator`: with platform-wide write).
-    pub fn new(s: &EntitlementSettingView, projects: &[Project], operator: bool) -> SettingRow {
+    /// `s` as `viewer` sees it (`operator`: with platform-wide write), its author named.
+    pub fn new(
+        s: &EntitlementSettingView,
+        projects: &[Project],
+        authors: &Authors,
+        operator: bool,
+    ) -> SettingRow {
         let project = s
             .project_id
             .and_then(|id| projects.iter().find(|p| p.id == id));
@@ -103,7 +109,7 @@ impl SettingRow {
             scope: project.map_or("organization".to_owned(), |p| format!("project {}", p.slug)),
             granted: s.granted,
             reason: s.reason.clone(),
-            author: s.author.clone(),
+            author: authors.name(&s.author),
             set_by: set_by(s.imposed),
             clearable: operator || !s.imposed,
         }

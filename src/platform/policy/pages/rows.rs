@@ -2,6 +2,7 @@
 
 use super::super::cli::text::{limit_text, override_state, shown};
 use super::super::{AssignmentView, Level, OverrideView, PlanView, UsageVsLimit, Value};
+use super::authors::Authors;
 use crate::platform::iam::Project;
 
 /// A plan's latest version.
@@ -32,12 +33,13 @@ pub struct AssignmentRow {
     pub by: String,
 }
 
-impl From<&AssignmentView> for AssignmentRow {
-    fn from(a: &AssignmentView) -> AssignmentRow {
+impl AssignmentRow {
+    /// `a`, its author named.
+    pub fn new(a: &AssignmentView, authors: &Authors) -> AssignmentRow {
         AssignmentRow {
             plan: a.plan.clone(),
             from: shown(&a.effective_from),
-            by: a.created_by.clone(),
+            by: authors.name(&a.created_by),
         }
     }
 }
@@ -59,8 +61,8 @@ pub struct OverrideRow {
 }
 
 impl OverrideRow {
-    /// `o`, a project's scope shown by its slug.
-    pub fn new(o: &OverrideView, projects: &[Project]) -> OverrideRow {
+    /// `o`, a project's scope shown by its slug and its author named.
+    pub fn new(o: &OverrideView, projects: &[Project], authors: &Authors) -> OverrideRow {
         let project = o
             .project_id
             .and_then(|id| projects.iter().find(|p| p.id == id));
@@ -77,7 +79,7 @@ impl OverrideRow {
             resource: o.resource.clone().unwrap_or_default(),
             value: o.value.to_string(),
             reason: o.reason.clone(),
-            author: o.author.clone(),
+            author: authors.name(&o.author),
             live: o.live,
             state: override_state(o),
             imposed: o.imposed,
