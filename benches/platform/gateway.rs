@@ -9,7 +9,9 @@
 //! extra hop alone costs on this machine, apart from what the gateway does. The server's
 //! resident memory is read idle (after start) and after the run, and the CPU time the
 //! server and PostgreSQL spent per request at concurrency 64 from /proc: on shared cores
-//! that moves far less from run to run than throughput does. Settings in the bench's own
+//! that moves far less from run to run than throughput does. Each such load is counted
+//! until both are quiet again, so work it left queued is charged to it, not to the next
+//! measurement (the streams are sampled on a quiet server). Settings in the bench's own
 //! environment (`AICLOUD__BILLING__CAPTURE_WRITERS=2 make bench`) reach the server, so one
 //! run can try a setting against the same baseline.
 
@@ -511,7 +513,8 @@ pub async fn gateway(platform: &Arc<Platform>, owner_db: &str, server_db: &str) 
         println!("    at 1,000/s: {}", compared.at_rate());
         println!("    at concurrency 64: {}", compared.at_max());
         println!(
-            "    CPU per request at concurrency 64: server {server_us:.0} µs, PostgreSQL {postgres_us:.0} µs"
+            "    CPU per request at concurrency 64: server {server_us:.0} µs, PostgreSQL {postgres_us:.0} µs (each load counted until quiet again, at most {:.1} s after it ended)",
+            cpu.longest_drain()
         );
         println!("    first token: {}", ttft.line());
         println!("    memory: {idle:.1} MiB idle, {after:.1} MiB after the run");
@@ -533,12 +536,22 @@ fn print_settings() {
     }
 }
 
-/// CPU seconds the server and PostgreSQL spent during the loads counted.
+/// CPU seconds the server and PostgreSQL spent on the loads counted, each counted until
+/// both were quiet again: the work a load leaves behind (after_response's usage commits,
+/// queued while the load outran them) is its cost, and would otherwise be charged to the
+/// next measurement, the direct round's or the streams' time to first token.
 struct Cpu {
     pid: String,
     started: (f64, f64),
     spent: (f64, f64),
+    /// How long each load took to go quiet after it ended.
+    drains: Vec<Duration>,
 }
+
+/// Quiet: the server and PostgreSQL together under 10 % of a core over a sample.
+const QUIET_SAMPLE: Duration = Duration::from_millis(200);
+/// Longest wait for quiet.
+const MOST_DRAIN: Duration = Duration::from_secs(30);
 
 impl Cpu {
     fn of(pid: u32) -> Cpu {
@@ -546,11 +559,37 @@ impl Cpu {
             pid: pid.to_string(),
             started: (0.0, 0.0),
             spent: (0.0, 0.0),
+            drains: Vec::new(),
         }
+    }
+
+    /// Waits until the server and PostgreSQL are quiet; answers how long that took.
+    fn drain(&self) -> Duration {
+        let began = Instant::now();
+        let busy = || cpu_secs(&self.pid) + postgres_cpu_secs();
+        let mut last = busy();
+        while began.elapsed() < MOST_DRAIN {
+            std::thread::sleep(QUIET_SAMPLE);
+            let now = busy();
+            if now - last < QUIET_SAMPLE.as_secs_f64() / 10.0 {
+                break;
+            }
+            last = now;
+        }
+        began.elapsed().saturating_sub(QUIET_SAMPLE)
+    }
+
+    /// The longest drain, s.
+    fn longest_drain(&self) -> f64 {
+        self.drains.iter().max().map_or(0.0, Duration::as_secs_f64)
     }
 
     /// Called before (`true`) and after (`false`) a load to count.
     fn count(&mut self, before: bool) {
+        if !before {
+            let drained = self.drain();
+            self.drains.push(drained);
+        }
         let now = (cpu_secs(&self.pid), postgres_cpu_secs());
         match before {
             true => self.started = now,

@@ -375,7 +375,9 @@ async fn entitlements_are_granted_withheld_and_cleared_with_the_forms() {
         row(&html)
     );
     assert!(
-        html.contains(&format!(r#"<td>{ADMIN_EMAIL} <span class="tag">operator</span>"#)),
+        html.contains(&format!(
+            r#"<td>{ADMIN_EMAIL} <span class="tag">operator</span>"#
+        )),
         "the setting names who set it as people know them: {html}"
     );
     assert!(
