@@ -12,6 +12,7 @@ pub(super) fn run(config_dir: &Path, command: &PolicyCommand) -> Result<(), CliE
             overrides: platform.overrides.as_ref(),
             entitlements: platform.entitlements.as_ref(),
             decisions: platform.decisions.as_ref(),
+            people: platform.people.as_ref(),
         };
         run_command(&handles, command).await
     })

@@ -215,6 +215,7 @@ async fn an_override_set_with_the_form_narrows_the_bar_and_can_be_cleared() {
 
     let done = post(form("50")).await.expect("sent");
     let (_, after) = page(&admin, t.app.url("/policy/org-a")).await;
+    let explained = ok(&t.app.db, &["policy", "explain", "org-a", "default"]);
     let wider = post(form("5000")).await.expect("sent");
     let wider_status = wider.status().as_u16();
     let wider_html = wider.text().await.expect("html");
@@ -231,6 +232,10 @@ async fn an_override_set_with_the_form_narrows_the_bar_and_can_be_cleared() {
         after.contains("a noisy neighbour")
             && after.contains(&format!("live until {until} 00:00:00")),
         "{after}"
+    );
+    assert!(
+        explained.contains(&format!("by {ADMIN_EMAIL}, until")),
+        "explain names who set it as people know them: {explained}"
     );
     assert_eq!(wider_status, 422, "{wider_html}");
     assert!(

@@ -10,12 +10,13 @@ pub(super) mod entitlements;
 pub(super) mod text;
 
 use self::text::{explain_text, overrides_text, plans_text, shown, snapshot_text};
+use super::authors::Authors;
 use super::{
     Decisions, EffectivePolicy, EffectiveQuery, Entitlements, Level, NewOverride, NewPlan,
-    OverrideView, Overrides, PlanLimit, PlanView, Plans, Resource, Value,
+    OverrideView, Overrides, PlanLimit, PlanView, Plans, Resource, Source, Value,
 };
 use crate::kit::cli::{CliError, Output, print};
-use crate::platform::iam::Caller;
+use crate::platform::iam::{Caller, People};
 
 /// How many rows one call fetches while a list command walks every page.
 const PAGE: usize = 200;
@@ -201,6 +202,8 @@ pub struct PolicyHandles<'a> {
     pub entitlements: &'a dyn Entitlements,
     /// Effective snapshots.
     pub decisions: &'a dyn Decisions,
+    /// Users, to name the people who set what `explain` shows.
+    pub people: &'a dyn People,
 }
 
 fn failed(err: impl std::fmt::Display) -> CliError {
@@ -285,7 +288,14 @@ pub async fn run(p: &PolicyHandles<'_>, command: &PolicyCommand) -> Result<(), C
         }
         PolicyCommand::Explain { whose, out } => {
             let policy = effective(p.decisions, &console, whose).await?;
-            print(out, &policy, &explain_text(whose, &policy))
+            let authors = (policy.dimensions.iter())
+                .flat_map(|d| d.considered.iter())
+                .filter_map(|c| match &c.source {
+                    Source::Override { author, .. } => Some(author.as_str()),
+                    Source::Plan { .. } => None,
+                });
+            let authors = Authors::of(p.people, authors).await.map_err(failed)?;
+            print(out, &policy, &explain_text(whose, &policy, &authors))
         }
     }
 }

@@ -20,6 +20,7 @@
 
 mod admission;
 mod admit;
+mod authors;
 mod book;
 pub mod compose;
 mod decision;

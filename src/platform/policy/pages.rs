@@ -5,7 +5,6 @@
 //! read and change authorizes through policy's traits, so a tenant sees only its own
 //! organizations; the forms show to whoever holds `platform.policy.write` there.
 
-mod authors;
 mod entitlements;
 mod rows;
 
@@ -15,9 +14,9 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use self::authors::Authors;
 use self::entitlements::{EntitlementForm, SettingRow, StandingRow};
 use self::rows::{AssignmentRow, OverrideRow, PlanRow, ProjectUsage};
+use super::authors::Authors;
 use super::{
     Decisions, EffectiveQuery, Entitlements, Level, NewOverride, Overrides, POLICY_READ,
     POLICY_WRITE, Plans, Value,

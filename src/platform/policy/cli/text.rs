@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use super::super::authors::Authors;
 use super::super::{
     Considered, EffectivePolicy, Level, OverrideView, PlanLimit, PlanView, Source, Status,
 };
@@ -199,7 +200,7 @@ fn status_text(status: Status) -> &'static str {
     }
 }
 
-fn source_text(source: &Source) -> String {
+fn source_text(source: &Source, authors: &Authors) -> String {
     match source {
         Source::Plan { name, version } => format!("plan {name}@{version}"),
         Source::Override {
@@ -209,12 +210,13 @@ fn source_text(source: &Source) -> String {
             expires_at,
         } => {
             let until = expires_at.map_or(String::new(), |at| format!(", until {}", shown(&at)));
+            let author = authors.name(author);
             format!("override {id} by {author}{until}: {reason}")
         }
     }
 }
 
-fn considered_row(c: &Considered) -> Vec<String> {
+fn considered_row(c: &Considered, authors: &Authors) -> Vec<String> {
     let delegates = if c.delegate { " (delegates)" } else { "" };
     vec![
         c.level.as_str().to_owned(),
@@ -222,11 +224,11 @@ fn considered_row(c: &Considered) -> Vec<String> {
         c.resource.clone().unwrap_or_else(|| "-".to_owned()),
         format!("{}{delegates}", c.value),
         status_text(c.status).to_owned(),
-        source_text(&c.source),
+        source_text(&c.source, authors),
     ]
 }
 
-pub(super) fn explain_text(whose: &Whose, p: &EffectivePolicy) -> String {
+pub(super) fn explain_text(whose: &Whose, p: &EffectivePolicy, authors: &Authors) -> String {
     let mut text = heading(whose, p);
     for d in &p.dimensions {
         let from = match d.scope {
@@ -238,7 +240,9 @@ pub(super) fn explain_text(whose: &Whose, p: &EffectivePolicy) -> String {
             text.push_str("  no value is set at any scope");
             continue;
         }
-        let rows: Vec<Vec<String>> = d.considered.iter().map(considered_row).collect();
+        let rows: Vec<Vec<String>> = (d.considered.iter())
+            .map(|c| considered_row(c, authors))
+            .collect();
         let considered = table(
             &["LEVEL", "SCOPE", "RESOURCE", "VALUE", "STATUS", "SOURCE"],
             &rows,

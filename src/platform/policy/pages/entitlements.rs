@@ -6,11 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::super::authors::Authors;
 use super::super::cli::text::set_by;
 use super::super::{
     EffectiveEntitlement, EntitlementSettingView, Entitlements, Level, NewEntitlementSetting,
 };
-use super::authors::Authors;
 use super::{Forms, Sources, after_submit, back_to};
 use crate::kit::error::ApiError;
 use crate::kit::http::input::Form;

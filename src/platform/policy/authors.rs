@@ -1,5 +1,6 @@
-//! Who set what, as people know them: a user by email, where the book records only the
-//! actor id (a user's id, a key's prefix, `cli:<os user>`).
+//! Who set what, as people know them (on the portal's pages and in `aicloud policy
+//! explain`): a user by email, where the book records only the actor id (a user's id, a
+//! key's prefix, `cli:<os user>`).
 
 use std::collections::HashMap;
 
