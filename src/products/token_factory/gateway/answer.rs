@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::finish::Output;
 use crate::products::token_factory::offload;
 use crate::products::token_factory::wire::embeddings::to_base64;
+use crate::products::token_factory::wire::reported_usage;
 
 /// How the client wants the answer shaped.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,10 +61,7 @@ fn read_now(bytes: &[u8], status: u16, model: &str, shape: Shape) -> Answer {
 
 /// The usage the answer reports, and its output text, to count (for when there is none).
 fn noted(body: &Value) -> (Option<(u64, u64)>, Output) {
-    let reported = body.get("usage").filter(|u| u.is_object()).map(|usage| {
-        let n = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
-        (n("prompt_tokens"), n("completion_tokens"))
-    });
+    let reported = reported_usage(body);
     let texts = body["choices"]
         .as_array()
         .into_iter()

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::products::token_factory::offload;
+use crate::products::token_factory::wire::reported_usage;
 
 /// What an event comes to.
 #[derive(Debug, PartialEq)]
@@ -75,10 +76,7 @@ fn read_now(data: &str, model: &str, client_usage: bool) -> Event {
 }
 
 fn noted(chunk: &Value) -> (Option<(u64, u64)>, String) {
-    let reported = chunk.get("usage").filter(|u| u.is_object()).map(|usage| {
-        let n = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
-        (n("prompt_tokens"), n("completion_tokens"))
-    });
+    let reported = reported_usage(chunk);
     let mut text = String::new();
     for choice in chunk["choices"].as_array().into_iter().flatten() {
         let piece = choice

@@ -44,6 +44,14 @@ pub struct Output {
     pub choices: u64,
 }
 
+/// The usage an answer or a stream chunk reports, as (prompt, completion) tokens; `None`
+/// where it carries no `usage` object.
+pub fn reported_usage(body: &Value) -> Option<(u64, u64)> {
+    let usage = body.get("usage").filter(|u| u.is_object())?;
+    let n = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
+    Some((n("prompt_tokens"), n("completion_tokens")))
+}
+
 /// Unix seconds of `at`, as OpenAI's `created` fields.
 pub fn unix(at: time::OffsetDateTime) -> i64 {
     at.unix_timestamp()
