@@ -27,21 +27,23 @@ fn at_org(n: u64, reason: &str) -> Value {
     })
 }
 
-/// The organization's overrides that apply now, as (value, imposed).
-async fn live(gate: &Gate, key: &str) -> Vec<(Value, Value)> {
-    let page = send(
-        gate,
-        key,
-        "GET",
-        "/api/v1/policy/overrides?organization=acme",
-        None,
-    )
-    .await;
-    page["items"]
-        .as_array()
-        .expect("a page")
+/// The organization's overrides that apply now.
+async fn live_overrides(gate: &Gate, key: &str) -> Vec<Value> {
+    let path = "/api/v1/policy/overrides?organization=acme";
+    let page = send(gate, key, "GET", path, None).await;
+    let items = page["items"].as_array().expect("a page");
+    items
         .iter()
         .filter(|o| o["live"] == json!(true))
+        .cloned()
+        .collect()
+}
+
+/// The organization's overrides that apply now, as (value, imposed).
+async fn live(gate: &Gate, key: &str) -> Vec<(Value, Value)> {
+    let overrides = live_overrides(gate, key).await;
+    overrides
+        .iter()
         .map(|o| (o["value"]["amount"].clone(), o["imposed"].clone()))
         .collect()
 }
@@ -159,8 +161,9 @@ async fn a_tenant_replaces_its_own_override_and_the_operator_may_replace_it_too(
     );
 }
 
-/// First writes at an empty slot race on its unique index; the loser tries again, finds
-/// the winner and is judged by it, so nobody sees a bare 409.
+/// Writers at one slot queue, so the second is judged by what the first wrote (an
+/// operator's override refuses a tenant with 403) and nobody sees a bare 409 from the
+/// slot's unique index.
 #[tokio::test]
 async fn concurrent_first_writes_at_one_slot_settle_as_if_they_had_queued() {
     let gate = Gate::start().await;
@@ -202,19 +205,8 @@ async fn concurrent_first_writes_at_one_slot_settle_as_if_they_had_queued() {
 }
 
 async fn clear_project_slot(gate: &Gate, operator: &str) {
-    let page = send(
-        gate,
-        operator,
-        "GET",
-        "/api/v1/policy/overrides?organization=acme",
-        None,
-    )
-    .await;
-    let items = page["items"].as_array().cloned().unwrap_or_default();
-    for o in items
-        .iter()
-        .filter(|o| o["live"] == json!(true) && o["level"] == json!("project"))
-    {
+    let overrides = live_overrides(gate, operator).await;
+    for o in overrides.iter().filter(|o| o["level"] == json!("project")) {
         let id = o["id"].as_str().expect("id");
         let path = format!("/api/v1/policy/overrides/{id}");
         assert_eq!(

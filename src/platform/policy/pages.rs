@@ -173,10 +173,9 @@ impl Sources {
             standings.iter().map(|s| s.entitlement.clone()).collect();
         entitlement_ids.sort();
         entitlement_ids.dedup();
-        let settings = self
-            .entitlements
-            .entitlement_settings(&caller, Some(org), None, SHOWN);
-        let settings = settings.await?;
+        let settings = (self.entitlements)
+            .entitlement_settings(&caller, Some(org), None, SHOWN)
+            .await?;
         let authors = (assignments.iter().map(|a| a.created_by.as_str()))
             .chain(found.iter().map(|o| o.author.as_str()))
             .chain(settings.iter().map(|s| s.author.as_str()));
