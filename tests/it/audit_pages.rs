@@ -1,6 +1,6 @@
 //! The audit log in the portal.
 
-use crate::helpers::{TestApp, packet};
+use crate::helpers::{ADMIN_EMAIL, TestApp, packet};
 
 async fn html(app: &TestApp, path: &str) -> String {
     let res = app.page(path).await;
@@ -55,4 +55,31 @@ async fn filters_narrow_the_log_and_bad_filters_say_why() {
 
     assert!(failed.contains("No events match."));
     assert!(bad.contains("is not an RFC 3339 time"), "{bad}");
+}
+
+/// The `href` of the first link in `html` that starts with `prefix`.
+fn first_href<'a>(html: &'a str, prefix: &str) -> &'a str {
+    let start = html
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in {html}"));
+    let end = html[start..].find('"').expect("the link's closing quote");
+    &html[start..start + end]
+}
+
+#[tokio::test]
+async fn a_person_is_named_by_email_and_their_events_are_a_click_away() {
+    let app = TestApp::spawn().await;
+    let named = format!("user:{ADMIN_EMAIL}");
+
+    let log = html(&app, "/audit?action=platform.session.started").await;
+    assert!(log.contains(&format!(">{named}</a>")), "{log}");
+    let theirs = html(&app, first_href(&log, "/audit?actor=")).await;
+    let detail = html(&app, first_href(&theirs, "/audit/events/")).await;
+
+    assert!(theirs.contains("platform.session.started"), "{theirs}");
+    assert!(
+        !theirs.contains("platform.product.onboarded"),
+        "the administrator's key onboarded the packet, not the person: {theirs}"
+    );
+    assert!(detail.contains(&named), "{detail}");
 }

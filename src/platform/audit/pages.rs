@@ -7,10 +7,11 @@ use uuid::Uuid;
 use super::Audit;
 use super::api::EventQuery;
 use super::cli::render_report;
-use super::{AuditEvent, VerifyReport, chain};
+use super::{ActorKind, AuditEvent, VerifyReport, chain};
 use crate::kit::error::ApiError;
 use crate::kit::portal::{layout::Layout, render};
 use crate::platform::iam::web::session::SignedIn;
+use crate::platform::iam::{Authors, Iam};
 
 /// Registers the pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -29,21 +30,42 @@ struct Row {
     action: String,
     target: String,
     actor: String,
+    /// What the Actor filter takes to list this actor's events.
+    actor_id: String,
     result: &'static str,
 }
 
-impl From<&AuditEvent> for Row {
-    fn from(e: &AuditEvent) -> Row {
+impl Row {
+    fn of(e: &AuditEvent, authors: &Authors) -> Row {
         Row {
             seq: e.seq,
             id: e.id,
             at: chain::timestamp(e.occurred_at)[..19].replace('T', " "),
             action: e.action.clone(),
             target: format!("{}:{}", e.target_type, e.target_id),
-            actor: format!("{}:{}", e.actor.kind.as_str(), e.actor.id),
+            actor: actor_text(e, authors),
+            actor_id: e.actor.id.clone(),
             result: e.result.as_str(),
         }
     }
+}
+
+/// The users among `events`' actors, named by IAM.
+async fn authors_of(iam: &Iam, events: &[AuditEvent]) -> Result<Authors, ApiError> {
+    let users = events
+        .iter()
+        .filter(|e| e.actor.kind == ActorKind::User)
+        .map(|e| e.actor.id.as_str());
+    Authors::of(iam.people.as_ref(), users).await
+}
+
+/// `kind:who`, a user by email and any other actor as recorded.
+fn actor_text(e: &AuditEvent, authors: &Authors) -> String {
+    let who = match e.actor.kind {
+        ActorKind::User => authors.name(&e.actor.id),
+        _ => e.actor.id.clone(),
+    };
+    format!("{}:{who}", e.actor.kind.as_str())
 }
 
 /// The chain badge: what the last verification found.
@@ -93,19 +115,29 @@ impl LogPage {
             ("result", Self::value(&q.result)),
             ("cursor", cursor),
         ];
-        let query: Vec<String> = pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", v.replace('&', "%26").replace(' ', "%20")))
-            .collect();
-        format!("/audit?{}", query.join("&"))
+        href(&pairs)
     }
+
+    /// The log of `actor_id`'s events alone.
+    fn actor_href(&self, actor_id: &str) -> String {
+        href(&[("actor", actor_id)])
+    }
+}
+
+/// `/audit` with the non-empty `pairs` as its query string.
+fn href(pairs: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+        query.append_pair(key, value);
+    }
+    format!("/audit?{}", query.finish())
 }
 
 #[get("/audit")]
 async fn log_page(
     _signed: SignedIn,
     audit: web::Data<dyn Audit>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -113,8 +145,9 @@ async fn log_page(
     let (rows, next, error) = match query.filter() {
         Ok(filter) => {
             let page = audit.query(filter).await?;
+            let authors = authors_of(&iam, &page.events).await?;
             (
-                page.events.iter().map(Row::from).collect(),
+                page.events.iter().map(|e| Row::of(e, &authors)).collect(),
                 page.next_cursor,
                 None,
             )
@@ -147,6 +180,7 @@ async fn verify_page(
 struct EventPage {
     layout: Layout,
     event: AuditEvent,
+    actor: String,
     at: String,
     details: String,
 }
@@ -155,12 +189,15 @@ struct EventPage {
 async fn event_page(
     _signed: SignedIn,
     audit: web::Data<dyn Audit>,
+    iam: web::Data<Iam>,
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let event = audit.event(id.into_inner()).await?;
+    let authors = authors_of(&iam, std::slice::from_ref(&event)).await?;
     render(&EventPage {
         layout: Layout::page(&format!("Audit event {}", event.seq), AREA, &req),
+        actor: actor_text(&event, &authors),
         at: chain::timestamp(event.occurred_at),
         details: serde_json::to_string_pretty(&event.details).unwrap_or_default(),
         event,

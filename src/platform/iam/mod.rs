@@ -4,6 +4,7 @@
 
 mod access;
 pub mod api;
+mod authors;
 pub mod cli;
 mod cli_keys;
 pub mod cli_members;
@@ -21,6 +22,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use access::{Access, Caller, Holdings, PLATFORM_SCOPE_MARKER, Place, Target};
+pub use authors::Authors;
 pub use keys::{
     ApiKeyView, Decision, IssuedKey, KeyHolder, Keys, NewKey, OrganizationId, Principal, ProjectId,
     ServiceAccount,

@@ -10,12 +10,12 @@ pub(super) mod entitlements;
 pub(super) mod text;
 
 use self::text::{explain_text, overrides_text, plans_text, shown, snapshot_text};
-use super::authors::Authors;
 use super::{
     Decisions, EffectivePolicy, EffectiveQuery, Entitlements, Level, NewOverride, NewPlan,
     OverrideView, Overrides, PlanLimit, PlanView, Plans, Resource, Source, Value,
 };
 use crate::kit::cli::{CliError, Output, print};
+use crate::platform::iam::Authors;
 use crate::platform::iam::{Caller, People};
 
 /// How many rows one call fetches while a list command walks every page.

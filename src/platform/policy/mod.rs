@@ -20,7 +20,6 @@
 
 mod admission;
 mod admit;
-mod authors;
 mod book;
 pub mod compose;
 mod decision;

@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use self::entitlements::{EntitlementForm, SettingRow, StandingRow};
 use self::rows::{AssignmentRow, OverrideRow, PlanRow, ProjectUsage};
-use super::authors::Authors;
 use super::{
     Decisions, EffectiveQuery, Entitlements, Level, NewOverride, Overrides, POLICY_READ,
     POLICY_WRITE, Plans, Value,
@@ -24,6 +23,7 @@ use super::{
 use crate::kit::error::ApiError;
 use crate::kit::http::input::Form;
 use crate::kit::portal::{layout::Layout, render};
+use crate::platform::iam::Authors;
 use crate::platform::iam::web::session::{self, SignedIn};
 use crate::platform::iam::{Caller, Iam, Organization, Target};
 

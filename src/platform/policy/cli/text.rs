@@ -3,11 +3,11 @@
 
 use time::OffsetDateTime;
 
-use super::super::authors::Authors;
 use super::super::{
     Considered, EffectivePolicy, Level, OverrideView, PlanLimit, PlanView, Source, Status,
 };
 use super::Whose;
+use crate::platform::iam::Authors;
 
 /// An instant as commands print it: UTC to the second.
 pub(in crate::platform::policy) fn shown(at: &OffsetDateTime) -> String {

@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::super::authors::Authors;
 use super::super::cli::text::set_by;
 use super::super::{
     EffectiveEntitlement, EntitlementSettingView, Entitlements, Level, NewEntitlementSetting,
@@ -14,6 +13,7 @@ use super::super::{
 use super::{Forms, Sources, after_submit, back_to};
 use crate::kit::error::ApiError;
 use crate::kit::http::input::Form;
+use crate::platform::iam::Authors;
 use crate::platform::iam::Project;
 use crate::platform::iam::web::session::{self, SignedIn};
 

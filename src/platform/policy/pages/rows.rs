@@ -1,8 +1,8 @@
 //! What the policy pages show, made from policy's views: text the templates print as is.
 
-use super::super::authors::Authors;
 use super::super::cli::text::{limit_text, override_state, shown};
 use super::super::{AssignmentView, Level, OverrideView, PlanView, UsageVsLimit, Value};
+use crate::platform::iam::Authors;
 use crate::platform::iam::Project;
 
 /// A plan's latest version.

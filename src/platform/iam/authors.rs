@@ -1,13 +1,13 @@
-//! Who set what, as people know them (on the portal's pages and in `aicloud policy
-//! explain`): a user by email, where the book records only the actor id (a user's id, a
-//! key's prefix, `cli:<os user>`).
+//! Who did what, as people know them (on the portal's audit and policy pages and in
+//! `aicloud policy explain`): a user by email, where a record keeps only the actor id (a
+//! user's id, a key's prefix, `cli:<os user>`). Records keep ids because emails change.
 
 use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use super::People;
 use crate::kit::error::ApiError;
-use crate::platform::iam::People;
 
 /// The emails of the users among a page's authors.
 #[derive(Default)]
